@@ -1,0 +1,84 @@
+/* config.h - dropind's configuration: defaults, conf file, command line.
+ *
+ * The file is redis.conf style: one `key value` per line, `#` starts a comment,
+ * blank lines are ignored. Every key may also be given on the command line as
+ * `--key value`, which wins over the file. The table in config.c is the single
+ * list of keys, their types, defaults and limits; conf/dropind.conf documents
+ * each one. Durations accept ms/s/m/h/d suffixes (no suffix = seconds) and are
+ * stored in milliseconds; sizes accept k/m suffixes (KiB, MiB). */
+#ifndef DROP_CONFIG_H
+#define DROP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/err.h"
+
+struct config {
+    /* network */
+    char listen_host[64];
+    int listen_port;
+    char *allowed_origins; /* space or comma separated; "*" allows any */
+    char *tls_cert;
+    char *tls_key;
+    /* node and backends */
+    char *store;
+    char *bus;
+    char *bus_prefix;
+    char *node_id;
+    bool single_node;
+    char *admin_token;
+    char *token_secret;
+    int log_level;
+    int workers;
+    /* sessions */
+    int64_t auth_timeout_ms;
+    int64_t idle_timeout_ms;
+    int64_t max_message_bytes;
+    int64_t session_queue_bytes;
+    int64_t max_sessions;
+    double rate_limit;     /* requests per second per session */
+    int64_t rate_burst;
+    int64_t token_ttl_ms;
+    int64_t token_max_age_ms;
+    int64_t http_max_body;
+    /* presence and dispatch */
+    int64_t presence_ttl_ms;
+    double grid_cell_m;
+    int64_t wave_size;
+    double dispatch_radius_m;
+    int64_t offer_ttl_ms;
+    int64_t pending_ttl_ms;
+    int64_t confirm_ttl_ms;
+    int64_t handshake_ttl_ms;
+    int64_t max_stream_ms;
+    int64_t sweep_interval_ms;
+    double price_per_minute;
+    double operator_share;
+    char *video;
+    int64_t store_timeout_ms;
+};
+
+/* Fills every field with its default. */
+void config_init(struct config *c);
+
+/* Releases the strings a config owns. */
+void config_free(struct config *c);
+
+/* Sets one key from its text value. Returns DROP_OK, or DROP_EBADREQ with a
+ * message naming the key in why (unknown key, bad value, out of range). */
+drop_err config_set(struct config *c, const char *key, const char *value, char *why, size_t whylen);
+
+/* Applies a conf file. Returns DROP_OK, DROP_ENOTFOUND when the file cannot be
+ * read, DROP_EBADREQ for a bad line (why names the file, line and key). */
+drop_err config_load_file(struct config *c, const char *path, char *why, size_t whylen);
+
+/* Parses argv: -c/--config FILE first, then every --key value over it.
+ * Returns DROP_OK, or an error with why set; *help is set for -h/--help. */
+drop_err config_parse_args(struct config *c, int argc, char **argv, bool *help, char *why, size_t whylen);
+
+/* Prints every key with its current value (secrets masked) to f. */
+void config_dump(const struct config *c, void *f);
+
+#endif

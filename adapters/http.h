@@ -1,0 +1,39 @@
+/* http.h - plain HTTP on the node's port: /healthz, /metrics, and (later)
+ * the REST shim. A response is built whole in memory, then written from the
+ * HTTP_WRITEABLE callback in two steps: headers, then the body. */
+#ifndef DROP_HTTP_H
+#define DROP_HTTP_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+
+struct node;
+
+/* The per-connection user data lws allocates for the "http" protocol. */
+struct http_conn {
+    int status;
+    const char *ctype;
+    char *body;            /* xmalloc'd response body */
+    size_t body_len;
+    int phase;             /* 0 building, 1 headers due, 2 body due */
+    unsigned char *reqbody;
+    size_t reqbody_len;
+    int method;            /* enum http_method */
+    char path[512];
+    char query[512];
+    char bearer[256];
+    bool too_big;
+    bool responded;
+    void *pending;         /* a REST request in flight (owned by its slot) */
+};
+
+/* The lws callback of the "http" protocol. */
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len);
+
+/* Sets the response of c and asks lws for a writeable callback. Takes
+ * ownership of body (xmalloc'd). */
+void http_respond(struct lws *wsi, struct http_conn *c, int status, const char *ctype,
+                  char *body, size_t len);
+
+#endif

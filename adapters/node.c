@@ -1,0 +1,255 @@
+/* node.c - wiring and lifecycle of one dropind node.
+ *
+ * The loop runs: lws (foreign loop), a 250 ms tick for session deadlines, a
+ * loop-lag probe, a reaper that frees closed sessions after each loop turn,
+ * and the signal handlers. Blocking work runs through the job port on
+ * libuv's thread pool (sized by `workers`). SIGTERM/SIGINT drain: every
+ * session is closed with 1001, new sockets are refused, and once the
+ * sessions are gone (or after a grace period) the loop is let to end. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "adapters/node.h"
+#include "adapters/server.h"
+#include "adapters/session.h"
+#include "engine/log.h"
+#include "engine/mem.h"
+
+#define TICK_MS 250
+#define LAG_MS 500
+#define DRAIN_GRACE_MS 3000
+
+int64_t node_now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---- engine ports ---- */
+
+static int64_t port_now(void *ctx)
+{
+    (void)ctx;
+    return node_now();
+}
+
+struct job {
+    uv_work_t w;
+    struct node *n;
+    struct req *r;
+    job_work_fn work;
+    job_done_fn done;
+    void *arg;
+};
+
+static void job_work(uv_work_t *w)
+{
+    struct job *j = w->data;
+    j->work(&j->n->eng, j->arg);
+}
+
+static void job_after(uv_work_t *w, int status)
+{
+    struct job *j = w->data;
+    (void)status;
+    j->n->jobs_running--;
+    j->done(&j->n->eng, j->r, j->arg);
+    free(j);
+}
+
+static void port_job(void *ctx, struct req *r, job_work_fn work, job_done_fn done, void *arg)
+{
+    struct node *n = ctx;
+    struct job *j = xcalloc(1, sizeof *j);
+    j->n = n;
+    j->r = r;
+    j->work = work;
+    j->done = done;
+    j->arg = arg;
+    j->w.data = j;
+    n->jobs_running++;
+    uv_queue_work(&n->loop, &j->w, job_work, job_after);
+}
+
+static void port_deliver(void *ctx, const char *account, json_t *event)
+{
+    hub_deliver(ctx, account, event);
+    json_decref(event);
+}
+
+static void port_close_token(void *ctx, const unsigned char hash[32])
+{
+    hub_close_token(ctx, hash);
+}
+
+static void port_close_account(void *ctx, const char *account)
+{
+    hub_close_account(ctx, account);
+}
+
+/* ---- periodic work ---- */
+
+static void on_tick(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    int64_t now = node_now();
+    for (struct session *s = n->sessions; s; s = s->next) session_tick(s, now);
+    if (n->draining && !n->sessions) uv_timer_start(&n->stop_timer, NULL, 0, 0);
+}
+
+static void on_lag(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    uint64_t now = uv_hrtime();
+    if (n->lag_expected) {
+        double lag = now > n->lag_expected ? (double)(now - n->lag_expected) / 1e9 : 0;
+        n->metrics.loop_lag_s = lag;
+        if (lag > n->metrics.loop_lag_max_s) n->metrics.loop_lag_max_s = lag;
+    }
+    n->lag_expected = now + (uint64_t)LAG_MS * 1000000;
+}
+
+static void on_reap(uv_check_t *c)
+{
+    struct node *n = c->data;
+    while (n->disused) {
+        struct session *s = n->disused;
+        n->disused = s->next;
+        session_free(s);
+    }
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
+}
+
+/* The end of a drain: tear lws down and close our handles, so uv_run returns
+ * once the running jobs have finished. */
+static void on_stop(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    if (n->stopped) return;
+    n->stopped = true;
+    log_info("event=stopping sessions_left=%lld jobs=%d", (long long)n->metrics.connections,
+             n->jobs_running);
+    server_stop(n);
+    close_handle((uv_handle_t *)&n->tick);
+    close_handle((uv_handle_t *)&n->lag);
+    close_handle((uv_handle_t *)&n->sigterm);
+    close_handle((uv_handle_t *)&n->sigint);
+    close_handle((uv_handle_t *)&n->stop_timer);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct node *n = h->data;
+    if (n->draining) {
+        log_warn("event=signal signum=%d action=stop_now", signum);
+        on_stop(&n->stop_timer);
+        return;
+    }
+    n->draining = true;
+    log_info("event=drain signum=%d sessions=%lld", signum, (long long)n->metrics.connections);
+    for (struct session *s = n->sessions; s; s = s->next) session_close(s, 1001, "going away");
+    uv_timer_start(&n->stop_timer, on_stop, n->sessions ? DRAIN_GRACE_MS : 0, 0);
+}
+
+/* ---- lifecycle ---- */
+
+static void make_node_id(struct node *n)
+{
+    if (n->cfg->node_id[0]) {
+        snprintf(n->node_id, sizeof n->node_id, "%s", n->cfg->node_id);
+        return;
+    }
+    unsigned char b[6];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(b, 1, sizeof b, f) != sizeof b) memset(b, 0x5a, sizeof b);
+    if (f) fclose(f);
+    snprintf(n->node_id, sizeof n->node_id, "node-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+             b[3], b[4], b[5]);
+}
+
+int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
+{
+    char threads[16];
+    memset(n, 0, sizeof *n);
+    n->cfg = cfg;
+    n->started_at = node_now();
+    n->store_status = "ok";
+    n->bus_status = "ok";
+    make_node_id(n);
+
+    /* libuv reads this once, at the first queued job */
+    snprintf(threads, sizeof threads, "%d", cfg->workers);
+    setenv("UV_THREADPOOL_SIZE", threads, 1);
+
+    if (uv_loop_init(&n->loop) != 0) {
+        snprintf(why, whylen, "cannot create the event loop");
+        return -1;
+    }
+    n->eng.ports = (struct engine_ports){
+        .ctx = n,
+        .now_ms = port_now,
+        .job = port_job,
+        .deliver = port_deliver,
+        .close_token = port_close_token,
+        .close_account = port_close_account,
+    };
+    n->eng.set.token_ttl_ms = cfg->token_ttl_ms;
+    n->eng.set.token_max_age_ms = cfg->token_max_age_ms;
+    n->eng.set.admin_token = cfg->admin_token;
+    n->eng.set.node_id = n->node_id;
+    n->eng.started_at = n->started_at;
+
+    uv_timer_init(&n->loop, &n->tick);
+    uv_timer_init(&n->loop, &n->lag);
+    uv_timer_init(&n->loop, &n->stop_timer);
+    uv_check_init(&n->loop, &n->reaper);
+    uv_signal_init(&n->loop, &n->sigterm);
+    uv_signal_init(&n->loop, &n->sigint);
+    n->tick.data = n->lag.data = n->stop_timer.data = n->reaper.data = n;
+    n->sigterm.data = n->sigint.data = n;
+
+    if (server_start(n, why, whylen) != 0) return -1;
+
+    uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
+    uv_timer_start(&n->lag, on_lag, 0, LAG_MS);
+    uv_check_start(&n->reaper, on_reap);
+    uv_unref((uv_handle_t *)&n->reaper);
+    uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&n->sigint, on_signal, SIGINT);
+    log_info("event=listening node=%s addr=%s:%d store=\"%s\" bus=%s", n->node_id,
+             cfg->listen_host, n->port, cfg->store, cfg->bus);
+    return 0;
+}
+
+void node_run(struct node *n)
+{
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+}
+
+void node_free(struct node *n)
+{
+    if (!n->loop.data && !n->cfg) return;
+    if (!n->stopped) {
+        /* a failed start: close what was opened */
+        n->stopped = true;
+        server_stop(n);
+        close_handle((uv_handle_t *)&n->tick);
+        close_handle((uv_handle_t *)&n->lag);
+        close_handle((uv_handle_t *)&n->sigterm);
+        close_handle((uv_handle_t *)&n->sigint);
+        close_handle((uv_handle_t *)&n->stop_timer);
+    }
+    close_handle((uv_handle_t *)&n->reaper);
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    server_finish(n);
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    on_reap(&n->reaper);
+    if (uv_loop_close(&n->loop) != 0) log_warn("event=loop_close_busy");
+}

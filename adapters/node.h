@@ -1,0 +1,63 @@
+/* node.h - one dropind node: the loop, the lws context, the sessions, the
+ * engine and its ports. Everything here is owned by the loop thread.
+ *
+ * node_start() wires the adapters into the engine and opens the listener;
+ * node_run() runs the loop until a signal drains the node; node_free()
+ * tears down in the order libwebsockets on a foreign loop needs
+ * (LIBRARIES.md, "Teardown"). */
+#ifndef DROP_NODE_H
+#define DROP_NODE_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "adapters/config.h"
+#include "adapters/metrics.h"
+#include "engine/engine.h"
+
+struct session;
+struct hub_entry;
+
+struct node {
+    uv_loop_t loop;
+    struct config *cfg;            /* borrowed from main */
+    struct lws_context *lws;
+    struct engine eng;
+    struct metrics metrics;
+    char node_id[40];
+    int64_t started_at;
+    int port;                      /* the port actually bound */
+
+    struct session *sessions;      /* every open session (doubly linked) */
+    struct session *disused;       /* closed sessions, freed by the reaper */
+    struct hub_entry *hub;         /* account id -> its sessions (uthash) */
+
+    uv_timer_t tick;               /* auth deadlines, idle checks, pings */
+    uv_timer_t lag;                /* loop lag probe */
+    uint64_t lag_expected;
+    uv_check_t reaper;             /* frees disused sessions after each turn */
+    uv_signal_t sigterm, sigint;
+    uv_timer_t stop_timer;         /* grace period while draining */
+    bool draining;
+    bool stopped;
+    int jobs_running;
+
+    const char *store_status;      /* "ok" or the failure, for /healthz */
+    const char *bus_status;
+};
+
+/* Builds the node and binds the listener. Returns 0, or -1 with why set
+ * (port in use, store cannot open, ...). */
+int node_start(struct node *n, struct config *cfg, char *why, size_t whylen);
+
+/* Runs the loop until the node has drained after SIGTERM/SIGINT. */
+void node_run(struct node *n);
+
+/* Tears everything down; safe after a failed node_start. */
+void node_free(struct node *n);
+
+/* Current wall-clock time in ms. */
+int64_t node_now(void);
+
+#endif

@@ -1,0 +1,20 @@
+/* server.h - the libwebsockets context on the node's libuv loop: one port
+ * for HTTP and WebSocket (/ws, subprotocols dropin.v1.json and
+ * dropin.v1.msgpack; none offered means JSON). */
+#ifndef DROP_SERVER_H
+#define DROP_SERVER_H
+
+#include <stddef.h>
+
+struct node;
+
+/* Creates the lws context on n->loop and binds cfg->listen. Returns 0, or
+ * -1 with why set. */
+int server_start(struct node *n, char *why, size_t whylen);
+
+/* First half of the foreign-loop teardown: destroys the context (it finishes
+ * only after the loop ran once more; call server_finish() then). */
+void server_stop(struct node *n);
+void server_finish(struct node *n);
+
+#endif

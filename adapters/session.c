@@ -1,0 +1,567 @@
+/* session.c - WebSocket sessions and the account hub (see session.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "adapters/node.h"
+#include "adapters/session.h"
+#include "engine/log.h"
+#include "engine/mem.h"
+#include "engine/ops.h"
+#include "protocol/envelope.h"
+
+#define MAX_INFLIGHT 64     /* requests awaiting their reply per session */
+#define MAX_HELD 32         /* requests held while an auth op runs */
+#define STRIKES_TO_CLOSE 20 /* rate-limited requests in a row before 4429 */
+
+struct frame {
+    struct frame *next;
+    size_t len;             /* payload bytes after LWS_PRE */
+    enum lws_write_protocol kind;
+    unsigned char *buf;     /* LWS_PRE headroom + payload, owned */
+};
+
+/* A reply slot in the session's FIFO. While its request runs, r points at it
+ * through r->conn; when the session closes first, s is set to NULL and the
+ * slot is freed by the request's completion instead. */
+struct slot {
+    struct slot *next;
+    struct session *s;
+    bool done;
+    struct frame *frame;    /* the reply, or NULL (no reply for no-id success) */
+    json_t *after;          /* event to send after the reply (session.state) */
+    bool auth;
+    struct caller auth_who;
+    int close_on_fail;      /* header auth: close with this code on failure */
+};
+
+/* A decoded request waiting for an auth op to finish. */
+struct held {
+    struct held *next;
+    json_t *root;
+};
+
+struct hub_entry {
+    char account[DROP_ID_SIZE];
+    struct session *head;
+    int count;
+    UT_hash_handle hh;
+};
+
+static void sink_done(struct req *r, drop_err err, json_t *data, const char *msg);
+static const struct req_sink ws_sink = {sink_done};
+static void handle_root(struct session *s, json_t *root);
+
+/* ---- outbound queue ---- */
+
+static void want_write(struct session *s)
+{
+    if (s->wsi && !s->want_write) {
+        s->want_write = true;
+        lws_callback_on_writable(s->wsi);
+    }
+}
+
+static void frame_free(struct frame *f)
+{
+    free(f->buf);
+    free(f);
+}
+
+static void queue_drop_all(struct session *s)
+{
+    struct frame *f = s->out_head, *nx;
+    for (; f; f = nx) {
+        nx = f->next;
+        frame_free(f);
+    }
+    s->out_head = s->out_tail = NULL;
+    s->out_bytes = 0;
+}
+
+/* Takes ownership of f. Closes the session with 4408 when its queue would
+ * grow past session_queue_bytes. */
+static void queue_push(struct session *s, struct frame *f)
+{
+    if (s->dead || s->close_code) {
+        frame_free(f);
+        return;
+    }
+    if (s->out_bytes + f->len > (size_t)s->node->cfg->session_queue_bytes) {
+        frame_free(f);
+        log_warn("event=slow_consumer account=%s queued=%zu", s->who.account, s->out_bytes);
+        session_close(s, 4408, "slow consumer");
+        return;
+    }
+    f->next = NULL;
+    if (s->out_tail) s->out_tail->next = f;
+    else s->out_head = f;
+    s->out_tail = f;
+    s->out_bytes += f->len;
+    want_write(s);
+}
+
+static struct frame *frame_encode(struct session *s, json_t *envelope)
+{
+    struct frame *f = xcalloc(1, sizeof *f);
+    f->buf = codec_encode(s->codec, envelope, LWS_PRE, &f->len);
+    f->kind = s->codec == CODEC_MSGPACK ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
+    return f;
+}
+
+void session_send_event(struct session *s, json_t *envelope)
+{
+    if (!s->authed || s->dead) return;
+    s->node->metrics.events_out++;
+    queue_push(s, frame_encode(s, envelope));
+}
+
+/* ---- closing ---- */
+
+void session_close(struct session *s, int code, const char *reason)
+{
+    if (s->dead || s->close_code) return;
+    s->close_code = code;
+    snprintf(s->close_reason, sizeof s->close_reason, "%s", reason);
+    metrics_close(&s->node->metrics, code);
+    log_info("event=session_close code=%d reason=\"%s\" account=%s", code, reason,
+             s->who.account[0] ? s->who.account : "-");
+    if (code == 4408) queue_drop_all(s);
+    if (s->wsi) {
+        /* a peer that never reads again cannot take the close frame: drop it */
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 5);
+        s->want_write = false;
+        want_write(s);
+    }
+}
+
+/* ---- the hub ---- */
+
+static void hub_add(struct session *s)
+{
+    struct node *n = s->node;
+    struct hub_entry *e;
+    HASH_FIND_STR(n->hub, s->who.account, e);
+    if (!e) {
+        e = xcalloc(1, sizeof *e);
+        memcpy(e->account, s->who.account, DROP_ID_SIZE);
+        HASH_ADD_STR(n->hub, account, e);
+    }
+    s->acct_prev = NULL;
+    s->acct_next = e->head;
+    if (e->head) e->head->acct_prev = s;
+    e->head = s;
+    e->count++;
+    s->hub = e;
+}
+
+static void hub_remove(struct session *s)
+{
+    struct hub_entry *e = s->hub;
+    if (!e) return;
+    if (s->acct_prev) s->acct_prev->acct_next = s->acct_next;
+    else e->head = s->acct_next;
+    if (s->acct_next) s->acct_next->acct_prev = s->acct_prev;
+    s->hub = NULL;
+    if (--e->count == 0) {
+        HASH_DEL(s->node->hub, e);
+        free(e);
+    }
+}
+
+void hub_deliver(struct node *n, const char *account, json_t *envelope)
+{
+    struct hub_entry *e;
+    HASH_FIND_STR(n->hub, account, e);
+    if (e)
+        for (struct session *s = e->head; s; s = s->acct_next) session_send_event(s, envelope);
+}
+
+void hub_close_token(struct node *n, const unsigned char hash[32])
+{
+    for (struct session *s = n->sessions; s; s = s->next)
+        if (s->authed && s->who.has_token && memcmp(s->who.token_hash, hash, 32) == 0)
+            session_close(s, 4401, "token revoked");
+}
+
+void hub_close_account(struct node *n, const char *account)
+{
+    struct hub_entry *e;
+    HASH_FIND_STR(n->hub, account, e);
+    if (e)
+        for (struct session *s = e->head; s; s = s->acct_next)
+            session_close(s, 4401, "account closed");
+}
+
+/* ---- replies in request order ---- */
+
+static void fifo_flush(struct session *s)
+{
+    struct slot *sl;
+    while ((sl = s->fifo_head) && sl->done) {
+        s->fifo_head = sl->next;
+        if (!s->fifo_head) s->fifo_tail = NULL;
+        s->inflight--;
+        if (sl->frame) {
+            s->node->metrics.msgs_out++;
+            queue_push(s, sl->frame);
+        }
+        if (sl->auth && !s->dead) {
+            s->who = sl->auth_who;
+            if (!s->authed) s->node->metrics.sessions_authed++;
+            s->authed = true;
+            if (s->hub) hub_remove(s);
+            if (s->who.account[0]) hub_add(s);
+        }
+        if (sl->after) {
+            session_send_event(s, sl->after);
+            json_decref(sl->after);
+        }
+        free(sl);
+    }
+}
+
+/* Ends an auth hold: dispatches the requests that waited for it. */
+static void release_held(struct session *s)
+{
+    s->auth_inflight = false;
+    while (s->held_head && !s->auth_inflight && !s->dead && !s->close_code) {
+        struct held *h = s->held_head;
+        s->held_head = h->next;
+        if (!s->held_head) s->held_tail = NULL;
+        s->held_count--;
+        handle_root(s, h->root);
+        json_decref(h->root);
+        free(h);
+    }
+}
+
+static void sink_done(struct req *r, drop_err err, json_t *data, const char *msg)
+{
+    struct slot *sl = r->conn;
+    struct session *s = sl->s;
+    json_t *env = NULL;
+
+    if (!s) { /* the session closed while the request ran */
+        json_decref(data);
+        free(sl);
+        req_free(r);
+        return;
+    }
+    if (err == DROP_OK) {
+        if (r->id) env = envelope_reply(r->id, data);
+        else json_decref(data);
+        if (r->authenticated) {
+            sl->auth = true;
+            sl->auth_who = r->auth;
+            sl->after = r->after;
+            r->after = NULL;
+        }
+    } else {
+        s->node->metrics.errors[err]++;
+        if (err == DROP_EINTERNAL) log_error("event=internal_error op=%s msg=\"%s\"", r->op->name, msg);
+        if (sl->close_on_fail) session_close(s, sl->close_on_fail, "authentication failed");
+        else env = envelope_error(r->id, err, msg);
+    }
+    if (env) {
+        sl->frame = frame_encode(s, env);
+        json_decref(env);
+    }
+    sl->done = true;
+    bool was_auth = r->op->flags & OPF_AUTH;
+    req_free(r);
+    fifo_flush(s);
+    if (was_auth) release_held(s);
+}
+
+static struct slot *slot_new(struct session *s)
+{
+    struct slot *sl = xcalloc(1, sizeof *sl);
+    sl->s = s;
+    if (s->fifo_tail) s->fifo_tail->next = sl;
+    else s->fifo_head = sl;
+    s->fifo_tail = sl;
+    s->inflight++;
+    return sl;
+}
+
+/* Answers a request that never reached a handler (rate limit, unknown op). */
+static void reply_error_now(struct session *s, json_t *id, drop_err err, const char *msg)
+{
+    struct slot *sl = slot_new(s);
+    json_t *env = envelope_error(id, err, msg);
+    s->node->metrics.errors[err]++;
+    sl->frame = frame_encode(s, env);
+    json_decref(env);
+    sl->done = true;
+    fifo_flush(s);
+}
+
+/* Starts one request: takes a slot and runs the op. */
+static void dispatch(struct session *s, const struct op_def *op, json_t *id, json_t *data,
+                     int close_on_fail)
+{
+    struct req *r = xcalloc(1, sizeof *r);
+    struct slot *sl = slot_new(s);
+    sl->close_on_fail = close_on_fail;
+    r->op = op;
+    r->id = id ? json_incref(id) : NULL;
+    r->data = data ? json_incref(data) : json_object();
+    r->who = s->who;
+    r->eng = &s->node->eng;
+    r->sink = &ws_sink;
+    r->conn = sl;
+    s->node->metrics.msgs_in[ops_index(op)]++;
+    if (op->flags & OPF_AUTH) s->auth_inflight = true;
+    ops_dispatch(r);
+}
+
+/* ---- inbound ---- */
+
+static bool rate_ok(struct session *s, int64_t now)
+{
+    const struct config *c = s->node->cfg;
+    s->bucket += (double)(now - s->bucket_at) * c->rate_limit / 1000.0;
+    if (s->bucket > (double)c->rate_burst) s->bucket = (double)c->rate_burst;
+    s->bucket_at = now;
+    if (s->bucket < 1.0) return false;
+    s->bucket -= 1.0;
+    return true;
+}
+
+static void handle_root(struct session *s, json_t *root)
+{
+    struct envelope env;
+    char why[160];
+    const struct op_def *op;
+
+    if (envelope_parse(root, &env, why, sizeof why) != DROP_OK) {
+        session_close(s, 4400, "malformed envelope");
+        return;
+    }
+    if (s->auth_inflight) { /* keep order: wait for the auth op */
+        if (s->held_count >= MAX_HELD) {
+            reply_error_now(s, env.id, DROP_ERATELIMIT, "too many requests during authentication");
+            return;
+        }
+        struct held *h = xcalloc(1, sizeof *h);
+        h->root = json_incref(root);
+        if (s->held_tail) s->held_tail->next = h;
+        else s->held_head = h;
+        s->held_tail = h;
+        s->held_count++;
+        return;
+    }
+    if (!rate_ok(s, node_now())) {
+        if (++s->strikes >= STRIKES_TO_CLOSE) {
+            session_close(s, 4429, "rate limit exceeded repeatedly");
+            return;
+        }
+        reply_error_now(s, env.id, DROP_ERATELIMIT, "rate limit exceeded");
+        return;
+    }
+    s->strikes = 0;
+    if (s->inflight >= MAX_INFLIGHT) {
+        reply_error_now(s, env.id, DROP_ERATELIMIT, "too many requests in flight");
+        return;
+    }
+    op = ops_find(env.op);
+    if (!op) {
+        s->node->metrics.msgs_in[METRICS_MAX_OPS]++;
+        snprintf(why, sizeof why, "unknown op '%.64s'", env.op);
+        reply_error_now(s, env.id, DROP_EBADREQ, why);
+        return;
+    }
+    dispatch(s, op, env.id, env.data, 0);
+}
+
+static void on_message(struct session *s, const unsigned char *buf, size_t len)
+{
+    json_t *root = NULL;
+    char why[160];
+    if (codec_decode(s->codec, buf, len, 32, &root, why, sizeof why) != DROP_OK) {
+        log_debug("event=bad_frame reason=\"%s\"", why);
+        session_close(s, 4400, "malformed envelope");
+        return;
+    }
+    handle_root(s, root);
+    json_decref(root);
+}
+
+void session_on_rx(struct session *s, const void *in, size_t len)
+{
+    struct lws *wsi = s->wsi;
+    size_t max = (size_t)s->node->cfg->max_message_bytes;
+    bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
+    size_t remaining = lws_remaining_packet_payload(wsi);
+
+    s->last_rx = node_now();
+    s->node->metrics.bytes_in += (int64_t)len;
+    if (s->close_code || s->dead) return;
+    if (first && s->rx_len == 0) s->rx_discard = false;
+    if (s->rx_len + len + remaining > max) {
+        s->rx_len = 0;
+        session_close(s, 1009, "message too big");
+        return;
+    }
+    if (first && final && remaining == 0 && s->rx_len == 0) { /* common case: no copy */
+        on_message(s, in, len);
+        return;
+    }
+    if (s->rx_len + len > s->rx_cap) {
+        size_t cap = s->rx_cap ? s->rx_cap : 1024;
+        while (cap < s->rx_len + len) cap *= 2;
+        if (cap > max) cap = max;
+        s->rx = xrealloc(s->rx, cap);
+        s->rx_cap = cap;
+    }
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (final && remaining == 0) {
+        size_t n = s->rx_len;
+        s->rx_len = 0;
+        on_message(s, s->rx, n);
+        if (s->rx_cap > 4096) { /* do not keep a big buffer around for idle sessions */
+            free(s->rx);
+            s->rx = NULL;
+            s->rx_cap = 0;
+        }
+    }
+}
+
+/* ---- lifecycle ---- */
+
+struct session *session_open(struct node *n, struct lws *wsi, enum codec codec,
+                             const char *bearer, bool origin_ok)
+{
+    struct session *s = xcalloc(1, sizeof *s);
+    int64_t now = node_now();
+    s->node = n;
+    s->wsi = wsi;
+    s->codec = codec;
+    s->created_at = s->last_rx = s->bucket_at = now;
+    s->auth_deadline = now + n->cfg->auth_timeout_ms;
+    s->bucket = (double)n->cfg->rate_burst;
+    s->next = n->sessions;
+    if (n->sessions) n->sessions->prev = s;
+    n->sessions = s;
+    n->metrics.connections++;
+    n->metrics.connections_total++;
+    if (!origin_ok) {
+        session_close(s, 1008, "origin not allowed");
+    } else if (n->draining) {
+        session_close(s, 1001, "going away");
+    } else if (n->metrics.connections > n->cfg->max_sessions) {
+        session_close(s, 1013, "too many sessions");
+    } else if (bearer && *bearer) {
+        const struct op_def *op = ops_find("auth.token");
+        if (op) {
+            json_t *data = json_pack("{s:s}", "token", bearer);
+            dispatch(s, op, NULL, data, 4401);
+            json_decref(data);
+        } else {
+            session_close(s, 4401, "authentication unavailable");
+        }
+    }
+    return s;
+}
+
+int session_on_writeable(struct session *s)
+{
+    struct frame *f;
+    s->want_write = false;
+    while ((f = s->out_head) && !lws_send_pipe_choked(s->wsi)) {
+        int w = lws_write(s->wsi, f->buf + LWS_PRE, f->len, f->kind);
+        s->out_head = f->next;
+        if (!s->out_head) s->out_tail = NULL;
+        s->out_bytes -= f->len;
+        s->node->metrics.bytes_out += (int64_t)f->len;
+        frame_free(f);
+        if (w < 0) return -1;
+    }
+    if (s->out_head) {
+        want_write(s);
+        return 0;
+    }
+    if (s->close_code) {
+        /* lws 4.1 marks the socket unusable when WRITEABLE returns -1, so the
+         * frame lws_close_reason() prepares is never sent: write the close
+         * frame ourselves (opcode value 4, LWS_WRITE_CLOSE, which 4.1 still
+         * handles but no longer names) and then drop the connection. */
+        unsigned char cf[LWS_PRE + 2 + sizeof s->close_reason];
+        size_t rl = strlen(s->close_reason);
+        cf[LWS_PRE] = (unsigned char)(s->close_code >> 8);
+        cf[LWS_PRE + 1] = (unsigned char)(s->close_code & 0xff);
+        memcpy(cf + LWS_PRE + 2, s->close_reason, rl);
+        lws_write(s->wsi, cf + LWS_PRE, 2 + rl, (enum lws_write_protocol)4);
+        return -1;
+    }
+    if (s->ping_due) {
+        unsigned char ping[LWS_PRE + 4];
+        s->ping_due = false;
+        if (lws_write(s->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0) return -1;
+    }
+    return 0;
+}
+
+void session_tick(struct session *s, int64_t now)
+{
+    const struct config *c = s->node->cfg;
+    if (s->close_code || s->dead) return;
+    if (!s->authed && !s->auth_inflight && now >= s->auth_deadline) {
+        session_close(s, 4401, "authentication timeout");
+        return;
+    }
+    if (now - s->last_rx >= c->idle_timeout_ms) {
+        session_close(s, 1001, "idle timeout");
+        return;
+    }
+    if (now - s->last_rx >= c->idle_timeout_ms / 2 && !s->ping_due) {
+        s->ping_due = true;
+        want_write(s);
+    }
+}
+
+void session_on_closed(struct session *s)
+{
+    struct node *n = s->node;
+    s->wsi = NULL;
+    if (s->dead) return;
+    s->dead = true;
+    n->metrics.connections--;
+    if (s->authed) n->metrics.sessions_authed--;
+    if (s->hub) hub_remove(s);
+    /* unlink from the live list, move to the disused list */
+    if (s->prev) s->prev->next = s->next;
+    else n->sessions = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = NULL;
+    s->next = n->disused;
+    n->disused = s;
+    /* orphan the requests still running; drop finished ones */
+    struct slot *sl = s->fifo_head, *nx;
+    for (; sl; sl = nx) {
+        nx = sl->next;
+        if (sl->done) {
+            if (sl->frame) frame_free(sl->frame);
+            json_decref(sl->after);
+            free(sl);
+        } else {
+            sl->s = NULL;
+        }
+    }
+    s->fifo_head = s->fifo_tail = NULL;
+    queue_drop_all(s);
+}
+
+void session_free(struct session *s)
+{
+    struct held *h = s->held_head, *hn;
+    for (; h; h = hn) {
+        hn = h->next;
+        json_decref(h->root);
+        free(h);
+    }
+    free(s->rx);
+    free(s);
+}

@@ -1,0 +1,89 @@
+/* session.h - one WebSocket session: decoding, ordering, queueing, closing.
+ *
+ * A session reassembles fragments (bounded by max_message_bytes), decodes one
+ * envelope per message with its codec, rate-limits, and hands requests to the
+ * op table. Replies leave in request order: each request takes a slot in a
+ * FIFO, and a slot's frame is queued only once every earlier slot is done.
+ * Events skip the FIFO. Outbound frames wait in a queue bounded by
+ * session_queue_bytes (over it: close 4408) and are written only from the
+ * WRITEABLE callback, several per callback while the pipe is not choked.
+ * A closed session is unlinked at once and freed later by the node's reaper,
+ * never inside its own callback. */
+#ifndef DROP_SESSION_H
+#define DROP_SESSION_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/req.h"
+#include "protocol/codec.h"
+
+struct node;
+struct slot;
+struct frame;
+struct held;
+
+struct session {
+    struct node *node;
+    struct lws *wsi;                /* NULL once lws closed it */
+    enum codec codec;
+    struct caller who;
+    bool authed;
+    bool auth_inflight;             /* an auth op runs: hold later requests */
+    int64_t created_at, last_rx, auth_deadline;
+    bool ping_due;
+
+    struct frame *out_head, *out_tail;
+    size_t out_bytes;
+    bool want_write;
+    int close_code;                 /* nonzero: close once the queue drained */
+    char close_reason[64];
+
+    unsigned char *rx;              /* reassembly buffer */
+    size_t rx_len, rx_cap;
+    bool rx_discard;
+
+    struct slot *fifo_head, *fifo_tail;
+    int inflight;
+    struct held *held_head, *held_tail;
+    int held_count;
+
+    double bucket;                  /* rate limit tokens */
+    int64_t bucket_at;
+    int strikes;
+
+    struct session *prev, *next;    /* node->sessions */
+    struct session *acct_prev, *acct_next; /* its hub entry's list */
+    struct hub_entry *hub;
+    bool dead;
+};
+
+/* Called from the lws callback of the WebSocket protocols. */
+struct session *session_open(struct node *n, struct lws *wsi, enum codec codec,
+                             const char *bearer, bool origin_ok);
+void session_on_rx(struct session *s, const void *in, size_t len);
+/* Returns -1 when lws must close the connection now. */
+int session_on_writeable(struct session *s);
+void session_on_closed(struct session *s);
+
+/* Asks the session to close with code once its queue has drained (4408 drops
+ * the queue first). Idempotent: the first code wins. */
+void session_close(struct session *s, int code, const char *reason);
+
+/* Queues an event (already an envelope) on s; encodes with s's codec. */
+void session_send_event(struct session *s, json_t *envelope);
+
+/* Periodic checks: auth deadline, idle timeout, keepalive pings. */
+void session_tick(struct session *s, int64_t now);
+
+/* Frees a disused session (the reaper). */
+void session_free(struct session *s);
+
+/* The hub: account id -> sessions, for event delivery. */
+void hub_deliver(struct node *n, const char *account, json_t *envelope);
+void hub_close_token(struct node *n, const unsigned char hash[32]);
+void hub_close_account(struct node *n, const char *account);
+
+#endif

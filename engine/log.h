@@ -1,0 +1,25 @@
+/* log.h - level-filtered logging: one line an event, key=value fields.
+ *
+ * The macros test the level before any formatting happens, so a disabled
+ * debug line costs one comparison. Never log secrets (passwords, tokens). */
+#ifndef DROP_LOG_H
+#define DROP_LOG_H
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+extern int log_min_level;
+
+/* Parses "debug" / "info" / "warn" / "error"; returns -1 when unknown. */
+int log_level_parse(const char *s);
+
+/* Writes one line: time, level, then the formatted text. Thread-safe. */
+void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define LOG_AT(lvl, ...) \
+    do { if ((lvl) >= log_min_level) log_write((lvl), __VA_ARGS__); } while (0)
+#define log_debug(...) LOG_AT(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) LOG_AT(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) LOG_AT(LOG_WARN, __VA_ARGS__)
+#define log_error(...) LOG_AT(LOG_ERROR, __VA_ARGS__)
+
+#endif

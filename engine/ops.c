@@ -1,0 +1,39 @@
+/* ops.c - the op table and the authorization of each call against it.
+ * The handlers live beside their concept (ops_sys.c, ops_account.c, ...). */
+#include <string.h>
+
+#include "engine/engine.h"
+#include "engine/ops.h"
+#include "engine/ops_handlers.h"
+
+static const struct op_def op_table[] = {
+    {"sys.ping", WHO_ANY, 0, op_sys_ping},
+};
+
+#define NOPS ((int)(sizeof op_table / sizeof op_table[0]))
+
+const struct op_def *ops_find(const char *name)
+{
+    for (int i = 0; i < NOPS; i++)
+        if (strcmp(op_table[i].name, name) == 0) return &op_table[i];
+    return NULL;
+}
+
+int ops_count(void) { return NOPS; }
+
+const struct op_def *ops_at(int i) { return i >= 0 && i < NOPS ? &op_table[i] : NULL; }
+
+int ops_index(const struct op_def *op) { return (int)(op - op_table); }
+
+void ops_dispatch(struct req *r)
+{
+    unsigned me = 1u << r->who.role;
+    if (!(r->op->who & me)) {
+        if (r->who.role == ROLE_ANON)
+            req_fail(r, DROP_EUNAUTH, "%s needs an authenticated session", r->op->name);
+        else
+            req_fail(r, DROP_EFORBIDDEN, "%s is not allowed for this account", r->op->name);
+        return;
+    }
+    r->op->handler(r);
+}

@@ -1,0 +1,63 @@
+/* req.h - one client request, whatever transport carried it.
+ *
+ * The transport (a WebSocket session or a REST call) decodes a request, fills
+ * a struct req and hands it to ops_dispatch(). The handler answers exactly once
+ * with req_reply() or req_fail(), at once or later from a job's completion; the
+ * answer goes back through r->sink, which owns and frees the req. When the
+ * connection went away first, the sink drops the answer: handlers never need to
+ * know. Everything here runs on the loop thread. */
+#ifndef DROP_REQ_H
+#define DROP_REQ_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "engine/err.h"
+#include "engine/id.h"
+
+enum role { ROLE_ANON = 0, ROLE_USER, ROLE_OPERATOR, ROLE_ADMIN };
+
+/* Who sent a request: the authenticated identity of its connection. */
+struct caller {
+    enum role role;
+    char account[DROP_ID_SIZE]; /* "" for anonymous and the built-in admin */
+    unsigned char token_hash[32];
+    bool has_token;             /* false for anonymous and config admin_token */
+};
+
+struct req;
+struct op_def;
+struct engine;
+
+/* The transport's side of a request. done() is called once per request with
+ * the outcome; it takes ownership of data (may be NULL) and of r. */
+struct req_sink {
+    void (*done)(struct req *r, drop_err err, json_t *data, const char *msg);
+};
+
+struct req {
+    const struct op_def *op;
+    json_t *id;          /* owned; NULL when the client sent none */
+    json_t *data;        /* owned; always an object */
+    struct caller who;
+    struct engine *eng;
+    const struct req_sink *sink;
+    void *conn;          /* the transport's connection; NULL once it is gone */
+    /* Set by an authentication handler before its reply: the connection
+     * becomes this caller, and `after` (session.state) is sent right after
+     * the reply, before any other event. */
+    bool authenticated;
+    struct caller auth;
+    json_t *after;       /* owned */
+};
+
+/* Answers r with success; takes data (NULL means {}). r is gone afterwards. */
+void req_reply(struct req *r, json_t *data);
+
+/* Answers r with an error code and a printf-style message. r is gone after. */
+void req_fail(struct req *r, drop_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Releases what a req owns (the sink calls this when it is done with it). */
+void req_free(struct req *r);
+
+#endif

@@ -1,0 +1,45 @@
+/* codec.h - the two wire encodings of the WebSocket envelope (PROTOCOL.md §1).
+ *
+ * Every message, whichever subprotocol the client chose, becomes a jansson
+ * json_t inside the node: handlers never see bytes. dropin.v1.json frames are
+ * decoded by jansson, dropin.v1.msgpack frames by msgpack-c after a bounded
+ * walk of the bytes (msgpack-c preallocates declared container sizes, so every
+ * count is checked against the bytes left before it is trusted). Both codecs
+ * accept the same value space: null, booleans, int64 integers, finite reals,
+ * valid UTF-8 strings without NUL, arrays, and objects with unique string keys,
+ * nested at most max_depth (capped at CODEC_MAX_DEPTH) containers deep. */
+#ifndef DROP_CODEC_H
+#define DROP_CODEC_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "engine/err.h"
+
+enum codec { CODEC_JSON, CODEC_MSGPACK };
+
+/* Deepest container nesting any decode accepts (msgpack-c's unpack stack). A
+ * top-level object is depth 1; {"data":{}} is depth 2. */
+#define CODEC_MAX_DEPTH 32
+
+/* Decodes exactly one value from buf[0..len) (trailing bytes other than JSON
+ * whitespace are an error). max_depth bounds container nesting; values above
+ * CODEC_MAX_DEPTH are treated as CODEC_MAX_DEPTH.
+ * Returns DROP_OK and a new reference in *out (the caller owns it), or
+ * DROP_EBADREQ with *out = NULL and a one-line reason in why (when why is not
+ * NULL). Allocation stays proportional to len whatever the input declares.
+ * Never blocks. */
+drop_err codec_decode(enum codec c, const void *buf, size_t len, size_t max_depth,
+                      json_t **out, char *why, size_t whylen);
+
+/* Encodes v (borrowed) compactly: JSON with reals printed to round-trip, or
+ * MessagePack with integers in their smallest form, reals as float64 and
+ * strings as str. Returns a buffer from xmalloc (free() it) whose first
+ * `headroom` bytes are unused (pass LWS_PRE so lws_write needs no copy) and
+ * whose payload follows; *len is the payload length, headroom excluded.
+ * Returns NULL only when jansson refuses to print v as JSON (a string built
+ * with a *_nocheck call that is not valid UTF-8); MessagePack never fails. */
+unsigned char *codec_encode(enum codec c, const json_t *v, size_t headroom, size_t *len);
+
+#endif

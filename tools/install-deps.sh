@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing dropind needs on Debian 12.
+# Checks first and installs only what is missing: a second run costs nothing.
+#   tools/install-deps.sh          build + run dependencies
+#   tools/install-deps.sh --test   also the test dependencies (pytest, redis, ...)
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config
+      libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
+      libhiredis-dev libmongoc-dev libbson-dev libmsgpack-dev libjansson-dev
+      libcurl4-openssl-dev libssl-dev libsqlite3-dev libargon2-dev uthash-dev)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(libcmocka-dev redis-server
+         python3 python3-pytest python3-websockets python3-redis python3-msgpack
+         python3-pymongo python3-requests)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' \
+    || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
