@@ -398,10 +398,22 @@ void session_on_rx(struct session *s, const void *in, size_t len)
     s->last_rx = node_now();
     s->node->metrics.bytes_in += (int64_t)len;
     if (s->close_code || s->dead) return;
-    if (first && s->rx_len == 0) s->rx_discard = false;
-    if (s->rx_len + len + remaining > max) {
+    if (first && s->rx_len == 0 && !s->rx_discard) s->rx_discarded = 0;
+    if (!s->rx_discard && s->rx_len + len + remaining > max) {
+        /* over the limit: stop buffering, but read the rest of the message
+         * before closing, so the close frame is not lost to a TCP reset */
+        s->rx_discard = true;
         s->rx_len = 0;
-        session_close(s, 1009, "message too big");
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_cap = 0;
+    }
+    if (s->rx_discard) {
+        s->rx_discarded += len;
+        if ((final && remaining == 0) || s->rx_discarded > 8 * max) {
+            s->rx_discard = false;
+            session_close(s, 1009, "message too big");
+        }
         return;
     }
     if (first && final && remaining == 0 && s->rx_len == 0) { /* common case: no copy */

@@ -43,7 +43,8 @@ struct session {
 
     unsigned char *rx;              /* reassembly buffer */
     size_t rx_len, rx_cap;
-    bool rx_discard;
+    bool rx_discard;                /* over max_message_bytes: drop the rest */
+    size_t rx_discarded;
 
     struct slot *fifo_head, *fifo_tail;
     int inflight;

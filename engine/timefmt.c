@@ -1,21 +1,30 @@
-/* timefmt.c - ISO-8601 formatting without locale or timezone dependence. */
+/* timefmt.c - ISO-8601 formatting without locale or timezone dependence.
+ * Times outside years 0..9999 (which no client can hold) print as the epoch. */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "engine/timefmt.h"
 
 void timefmt_iso(int64_t ms, char out[TIMEFMT_SIZE])
 {
-    time_t secs = (time_t)(ms / 1000);
-    int milli = (int)(ms % 1000);
+    int64_t s = ms / 1000, r = ms % 1000;
     struct tm tm;
-    if (milli < 0) {
-        milli += 1000;
-        secs -= 1;
+    time_t t;
+
+    if (r < 0) {
+        r += 1000;
+        s--;
     }
-    gmtime_r(&secs, &tm);
-    snprintf(out, TIMEFMT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
+    t = (time_t)s;
+    if (!gmtime_r(&t, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
+        memcpy(out, "1970-01-01T00:00:00.000Z", 25);
+        return;
+    }
+    snprintf(out, TIMEFMT_SIZE, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+             (unsigned)tm.tm_sec % 100u, (unsigned)r % 1000u);
 }
 
 json_t *timefmt_json(int64_t ms)

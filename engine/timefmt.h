@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define TIMEFMT_SIZE 64
+#define TIMEFMT_SIZE 32
 
 /* Formats ms since the epoch into out (at least TIMEFMT_SIZE bytes). */
 void timefmt_iso(int64_t ms, char out[TIMEFMT_SIZE]);

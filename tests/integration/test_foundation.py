@@ -115,7 +115,10 @@ def test_oversized_message_closes_1009(node_factory):
         # counted across fragments too
         c = await Client.connect(node.ws_url)
         chunks = ['{"op":"sys.ping","id":1,"data":{"x":"'] + ["a" * 1000] * 6 + ['"}}']
-        await c.ws.send(iter(chunks))
+        try:
+            await c.ws.send(iter(chunks))
+        except websockets.ConnectionClosed:
+            pass  # the server may close before the last fragment is out
         code, _ = await c.closed()
         assert code == 1009
         # a fragmented message under the limit is fine

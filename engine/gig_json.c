@@ -1,0 +1,198 @@
+/* gig_json.c - builds the JSON shapes of gigs (see gig_json.h).
+ *
+ * Each shape is assembled key by key with json_object_set_new, so a NULL from
+ * a failed json_string (invalid UTF-8) can be replaced by null instead of
+ * losing the object. metaData is stored as JSON text and parsed here. */
+#include "engine/gig_json.h"
+#include "engine/timefmt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* A JSON string, or null when s is NULL or not valid UTF-8. */
+static json_t *str_or_null(const char *s)
+{
+    json_t *j = s ? json_string(s) : NULL;
+    return j ? j : json_null();
+}
+
+/* A JSON string, "" when s is NULL; null when not valid UTF-8. */
+static json_t *str_or_empty(const char *s)
+{
+    return str_or_null(s ? s : "");
+}
+
+static json_t *id_or_null(const char *id)
+{
+    return id[0] ? str_or_null(id) : json_null();
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+    return timefmt_json(ms);
+}
+
+static json_t *rating_or_null(int r)
+{
+    return r ? json_integer(r) : json_null();
+}
+
+static json_t *meta_or_null(const struct gig *g)
+{
+    json_t *m = g->meta_json ? json_loads(g->meta_json, JSON_DECODE_ANY, NULL) : NULL;
+    return m ? m : json_null();
+}
+
+/* A finite number, null otherwise (a gig is never stored with NaN, but
+ * jansson refuses non-finite reals). */
+static json_t *number(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *cents_as_units(int64_t cents)
+{
+    return json_real((double)cents / 100.0);
+}
+
+json_t *gig_to_json(const struct gig *g)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", str_or_empty(g->id));
+    json_object_set_new(o, "customer", str_or_empty(g->customer));
+    json_object_set_new(o, "operator", id_or_null(g->operator));
+    json_object_set_new(o, "status", json_string(gig_status_name(g->status)));
+    json_object_set_new(o, "version", json_integer(g->version));
+    json_object_set_new(o, "latitude", number(g->latitude));
+    json_object_set_new(o, "longitude", number(g->longitude));
+    json_object_set_new(o, "deviceId", id_or_null(g->device_id));
+    json_object_set_new(o, "claimId", id_or_null(g->claim_id));
+    json_object_set_new(o, "metaData", meta_or_null(g));
+    json_object_set_new(o, "customerRating", rating_or_null(g->customer_rating));
+    json_object_set_new(o, "operatorRating", rating_or_null(g->operator_rating));
+    json_object_set_new(o, "duration", json_integer(g->duration_s));
+    json_object_set_new(o, "createdAt", time_or_null(g->created_at));
+    json_object_set_new(o, "updatedAt", time_or_null(g->updated_at));
+    json_object_set_new(o, "expiresAt", time_or_null(g->deadline));
+    json_object_set_new(o, "customerHandshaken", json_boolean(g->customer_handshaken));
+    json_object_set_new(o, "operatorHandshaken", json_boolean(g->operator_handshaken));
+    return o;
+}
+
+json_t *gig_list_item_json(const struct gig *g)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "customer", str_or_empty(g->customer));
+    json_object_set_new(o, "operator", id_or_null(g->operator));
+    json_object_set_new(o, "customerRating", rating_or_null(g->customer_rating));
+    json_object_set_new(o, "operatorRating", rating_or_null(g->operator_rating));
+    json_object_set_new(o, "longitude", number(g->longitude));
+    json_object_set_new(o, "latitude", number(g->latitude));
+    json_object_set_new(o, "duration", json_integer(g->duration_s));
+    json_object_set_new(o, "status", json_string(gig_status_name(g->status)));
+    json_object_set_new(o, "id", str_or_empty(g->id));
+    json_object_set_new(o, "version", json_integer(g->version));
+    json_object_set_new(o, "createdAt", time_or_null(g->created_at));
+    return o;
+}
+
+const char *gig_purchase_status(enum gig_status s)
+{
+    switch (s) {
+    case GIG_PURCHASED:
+    case GIG_VOTED:
+    case GIG_INVOICE_GENERATED:
+    case GIG_INVOICE_SENT:
+    case GIG_COMPENSATED:
+        return "confirmed";
+    default:
+        return "none";
+    }
+}
+
+const char *gig_payment_status(enum gig_status s)
+{
+    switch (s) {
+    case GIG_PURCHASED: return "pending_rating";
+    case GIG_VOTED: return "need_invoice";
+    case GIG_INVOICE_GENERATED: return "invoice_generated";
+    case GIG_INVOICE_SENT: return "invoice_sent";
+    case GIG_COMPENSATED: return "paid";
+    default: return "none";
+    }
+}
+
+static json_t *name_json(const char *first, const char *last)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "firstName", str_or_empty(first));
+    json_object_set_new(o, "lastName", str_or_empty(last));
+    return o;
+}
+
+static json_t *rating_value_or_null(int r)
+{
+    return r ? json_pack("{s:i}", "value", r) : json_null();
+}
+
+static json_t *money_json(const char *status, int64_t cents)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(status));
+    json_object_set_new(o, "amount", cents_as_units(cents));
+    return o;
+}
+
+json_t *gig_detail_json(const struct gig *g, const char *customer_first, const char *customer_last,
+                        const char *operator_first, const char *operator_last)
+{
+    json_t *gj = json_object();
+    json_t *o = json_object();
+    const char *ps = gig_purchase_status(g->status);
+
+    json_object_set_new(gj, "duration", json_integer(g->duration_s));
+    json_object_set_new(gj, "status", json_string(gig_status_name(g->status)));
+    json_object_set_new(gj, "customer", name_json(customer_first, customer_last));
+    json_object_set_new(gj, "operator",
+                        g->operator[0] ? name_json(operator_first, operator_last) : json_null());
+    json_object_set_new(gj, "customerRating", rating_value_or_null(g->customer_rating));
+    json_object_set_new(gj, "operatorRating", rating_value_or_null(g->operator_rating));
+    json_object_set_new(gj, "latitude", number(g->latitude));
+    json_object_set_new(gj, "longitude", number(g->longitude));
+    json_object_set_new(gj, "id", str_or_empty(g->id));
+    json_object_set_new(gj, "version", json_integer(g->version));
+    json_object_set_new(gj, "createdAt", time_or_null(g->created_at));
+    json_object_set_new(gj, "updatedAt", time_or_null(g->updated_at));
+    json_object_set_new(gj, "expiresAt", time_or_null(g->deadline));
+
+    json_object_set_new(o, "gig", gj);
+    json_object_set_new(o, "purchase",
+                        money_json(ps, strcmp(ps, "none") == 0 ? 0 : g->amount_cents));
+    json_object_set_new(o, "payment",
+                        money_json(gig_payment_status(g->status), strcmp(ps, "none") == 0 ? 0 : g->payment_cents));
+    return o;
+}
+
+json_t *gig_offer_json(const struct gig *g, const struct gig_offer *off, const char *customer_first,
+                       double customer_rating)
+{
+    json_t *o = json_object();
+    json_t *c = json_object();
+
+    json_object_set_new(c, "firstName", str_or_empty(customer_first));
+    json_object_set_new(c, "customerRating",
+                        isfinite(customer_rating) && customer_rating >= 0 ? json_real(customer_rating)
+                                                                          : json_null());
+    json_object_set_new(o, "gigId", str_or_empty(g->id));
+    json_object_set_new(o, "latitude", number(g->latitude));
+    json_object_set_new(o, "longitude", number(g->longitude));
+    json_object_set_new(o, "distance",
+                        isfinite(off->distance_m) ? json_integer((json_int_t)llround(off->distance_m))
+                                                  : json_null());
+    json_object_set_new(o, "customer", c);
+    json_object_set_new(o, "metaData", meta_or_null(g));
+    json_object_set_new(o, "expiresAt", time_or_null(off->expires_at));
+    return o;
+}
