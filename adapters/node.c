@@ -12,8 +12,13 @@
 #include <sys/time.h>
 
 #include "adapters/node.h"
+#include "adapters/oid.h"
+#include "adapters/password.h"
 #include "adapters/server.h"
 #include "adapters/session.h"
+#include "adapters/store_sqlite.h"
+#include "adapters/token.h"
+#include "engine/store.h"
 #include "engine/log.h"
 #include "engine/mem.h"
 
@@ -90,14 +95,109 @@ static void port_close_account(void *ctx, const char *account)
     hub_close_account(ctx, account);
 }
 
+/* ---- crypto port: thin wrappers where the adapter's shape differs ---- */
+
+static drop_err crypto_token_generate(char out[64])
+{
+    return token_generate(out);
+}
+
+static drop_err crypto_token_seal(const char *token, const char *account, unsigned char *out,
+                                  size_t *outlen)
+{
+    *outlen = TOKEN_SEALED_LEN;
+    return token_seal(token, account, out);
+}
+
+static drop_err crypto_token_unseal(const unsigned char *sealed, size_t len, const char *account,
+                                    char out[64])
+{
+    return token_unseal(sealed, len, account, out);
+}
+
+static void crypto_referral_code(char out[16])
+{
+    oid_referral_code(out);
+}
+
+static const struct engine_crypto crypto = {
+    .password_hash = password_hash,
+    .password_verify = password_verify,
+    .password_dummy_verify = password_dummy_verify,
+    .token_generate = crypto_token_generate,
+    .token_well_formed = token_well_formed,
+    .token_hash = token_hash,
+    .token_seal = crypto_token_seal,
+    .token_unseal = crypto_token_unseal,
+    .oid_new = oid_new,
+    .referral_code = crypto_referral_code,
+};
+
+/* ---- the store ---- */
+
+/* Opens cfg->store and loads the token key. Blocking: at start only. */
+static int open_store(struct node *n, char *why, size_t whylen)
+{
+    const char *spec = n->cfg->store;
+    unsigned char key[TOKEN_KEY_LEN];
+    char keypath[1100];
+    const char *secret = n->cfg->token_secret[0] ? n->cfg->token_secret : getenv("DROPIN_TOKEN_SECRET");
+
+    if (strncmp(spec, "sqlite:", 7) == 0) {
+        if (store_sqlite_open(spec + 7, &n->eng.store, why, whylen) != DROP_OK) return -1;
+        snprintf(keypath, sizeof keypath, "%s.key", spec + 7);
+    } else {
+        snprintf(why, whylen, "store '%s': expected sqlite:PATH", spec);
+        return -1;
+    }
+    if (secret && *secret) {
+        if (token_key_from_secret(secret, key, why, whylen) != DROP_OK) return -1;
+    } else if (token_key_load_or_create(keypath, key, why, whylen) != DROP_OK) {
+        return -1;
+    }
+    token_init(key);
+    memset(key, 0, sizeof key);
+    return 0;
+}
+
+struct probe {
+    drop_err rc;
+};
+
+static void probe_work(struct engine *e, void *arg)
+{
+    struct probe *p = arg;
+    p->rc = store_ping(e->store);
+}
+
+static void probe_done(struct engine *e, struct req *r, void *arg)
+{
+    struct node *n = e->ports.ctx;
+    struct probe *p = arg;
+    const char *was = n->store_status;
+    (void)r;
+    n->store_status = p->rc == DROP_OK ? "ok" : "unavailable";
+    if (strcmp(was, n->store_status) != 0)
+        log_warn("event=store_status status=%s", n->store_status);
+    n->probe_running = false;
+    free(p);
+}
+
 /* ---- periodic work ---- */
+
+static void on_stop(uv_timer_t *t);
 
 static void on_tick(uv_timer_t *t)
 {
     struct node *n = t->data;
     int64_t now = node_now();
     for (struct session *s = n->sessions; s; s = s->next) session_tick(s, now);
-    if (n->draining && !n->sessions) uv_timer_start(&n->stop_timer, NULL, 0, 0);
+    if (!n->draining && !n->probe_running && now - n->probe_at >= 2000) {
+        n->probe_running = true;
+        n->probe_at = now;
+        port_job(n, NULL, probe_work, probe_done, xcalloc(1, sizeof(struct probe)));
+    }
+    if (n->draining && !n->sessions && !n->stopped) uv_timer_start(&n->stop_timer, on_stop, 0, 0);
 }
 
 static void on_lag(uv_timer_t *t)
@@ -200,6 +300,7 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .close_token = port_close_token,
         .close_account = port_close_account,
     };
+    n->eng.crypto = crypto;
     n->eng.set.token_ttl_ms = cfg->token_ttl_ms;
     n->eng.set.token_max_age_ms = cfg->token_max_age_ms;
     n->eng.set.admin_token = cfg->admin_token;
@@ -215,6 +316,7 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
     n->tick.data = n->lag.data = n->stop_timer.data = n->reaper.data = n;
     n->sigterm.data = n->sigint.data = n;
 
+    if (open_store(n, why, whylen) != 0) return -1;
     if (server_start(n, why, whylen) != 0) return -1;
 
     uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
@@ -251,5 +353,7 @@ void node_free(struct node *n)
     server_finish(n);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     on_reap(&n->reaper);
+    store_close(n->eng.store);
+    n->eng.store = NULL;
     if (uv_loop_close(&n->loop) != 0) log_warn("event=loop_close_busy");
 }

@@ -43,6 +43,8 @@ struct node {
     bool stopped;
     int jobs_running;
 
+    bool probe_running;            /* a store health probe is in flight */
+    int64_t probe_at;
     const char *store_status;      /* "ok" or the failure, for /healthz */
     const char *bus_status;
 };

@@ -10,9 +10,11 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/err.h"
+#include "engine/id.h"
 #include "engine/req.h"
 
 struct store;
@@ -36,6 +38,25 @@ struct engine_ports {
     void (*close_account)(void *ctx, const char *account);
 };
 
+/* Crypto and ids, implemented in adapters/ (OpenSSL, libargon2, libbson).
+ * All are thread-safe; the password ones block for tens of milliseconds and
+ * are only called inside jobs. Sizes: tokens are 43 chars, hashes 32 bytes,
+ * sealed tokens at most 128 bytes. */
+struct engine_crypto {
+    drop_err (*password_hash)(const char *pw, char *out, size_t outlen);
+    bool (*password_verify)(const char *encoded, const char *pw);
+    void (*password_dummy_verify)(const char *pw);
+    drop_err (*token_generate)(char out[64]);
+    bool (*token_well_formed)(const char *s);
+    void (*token_hash)(const char *token, unsigned char out[32]);
+    drop_err (*token_seal)(const char *token, const char *account, unsigned char *out,
+                           size_t *outlen);
+    drop_err (*token_unseal)(const unsigned char *sealed, size_t len, const char *account,
+                             char out[64]);
+    void (*oid_new)(char out[DROP_ID_SIZE]);
+    void (*referral_code)(char out[16]);
+};
+
 struct engine_settings {
     int64_t token_ttl_ms;
     int64_t token_max_age_ms;
@@ -45,6 +66,7 @@ struct engine_settings {
 
 struct engine {
     struct engine_ports ports;
+    struct engine_crypto crypto;
     struct engine_settings set;
     struct store *store; /* borrowed; worker threads only */
     int64_t started_at;

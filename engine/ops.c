@@ -8,6 +8,14 @@
 
 static const struct op_def op_table[] = {
     {"sys.ping", WHO_ANY, 0, op_sys_ping},
+    {"account.register", WHO_ANON, 0, op_account_register},
+    {"auth.login", WHO_ANON, OPF_AUTH, op_auth_login},
+    {"auth.token", WHO_ANON, OPF_AUTH, op_auth_token},
+    {"auth.logout", WHO_AUTHED, 0, op_auth_logout},
+    {"account.get", WHO_AUTHED, 0, op_account_get},
+    {"account.update", WHO_AUTHED, 0, op_account_update},
+    {"account.delete", WHO_AUTHED, 0, op_account_delete},
+    {"account.list", WHO_ADMIN, 0, op_account_list},
 };
 
 #define NOPS ((int)(sizeof op_table / sizeof op_table[0]))

@@ -115,6 +115,9 @@ def node(node_factory):
     return node_factory()
 
 
+_open_clients = []
+
+
 class Client:
     """A WebSocket client speaking the envelope in JSON or MessagePack."""
 
@@ -128,9 +131,12 @@ class Client:
     async def connect(cls, url, codec="json", headers=None, **kw):
         sub = ["dropin.v1.msgpack"] if codec == "msgpack" else (
             ["dropin.v1.json"] if codec == "json" else None)
+        kw.setdefault("close_timeout", 2)
         ws = await websockets.connect(url, subprotocols=sub, extra_headers=headers or {},
                                       max_size=None, **kw)
-        return cls(ws, "msgpack" if codec == "msgpack" else "json")
+        c = cls(ws, "msgpack" if codec == "msgpack" else "json")
+        _open_clients.append(c)
+        return c
 
     def encode(self, obj):
         return msgpack.packb(obj) if self.codec == "msgpack" else json.dumps(obj)
@@ -192,4 +198,13 @@ class Client:
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Runs a test coroutine, then closes the clients it left open (an
+    unclosed websockets client would hold asyncio.run for its close timeout)."""
+    async def wrapper():
+        try:
+            return await coro
+        finally:
+            left = list(_open_clients)
+            _open_clients.clear()
+            await asyncio.gather(*[c.ws.close() for c in left], return_exceptions=True)
+    return asyncio.run(wrapper())

@@ -1,0 +1,883 @@
+/* store_sqlite.c - the store port on SQLite (see store_sqlite.h).
+ *
+ * Layout: the schema migrations, the statement table (an enum and its SQL,
+ * prepared at open), the open checks, then one function per store op. Each
+ * op takes the mutex, binds, steps, resets its statements (an un-reset
+ * SELECT would keep a read transaction open), and maps SQLite's result to a
+ * drop_err once, in map_rc. Identity values are unique among ACTIVE
+ * identities (a partial unique index), so archiving an account releases
+ * them; a unique violation, also from a racing insert, is DROP_ECONFLICT. */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "adapters/store_sqlite.h"
+#include "engine/log.h"
+#include "engine/mem.h"
+
+/* Migration i takes the schema from version i to i + 1. Append only: a
+ * released migration never changes. Gigs, inbox, jobs and logs come as
+ * further entries. */
+static const char *const MIGRATIONS[] = {
+    /* 0 -> 1: accounts, identities, tokens */
+    "CREATE TABLE accounts ("
+    "  id TEXT PRIMARY KEY,"
+    "  first_name TEXT NOT NULL,"
+    "  last_name TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  organization TEXT,"
+    "  picture TEXT,"
+    "  referral_code TEXT NOT NULL,"
+    "  referral_rate INTEGER NOT NULL,"
+    "  operator_rating REAL NOT NULL,"
+    "  operator_rating_count INTEGER NOT NULL,"
+    "  customer_rating REAL NOT NULL,"
+    "  customer_rating_count INTEGER NOT NULL,"
+    "  password_hash TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX accounts_by_created ON accounts(created_at, id);"
+    "CREATE INDEX accounts_by_referral ON accounts(referral_code);"
+    "CREATE TABLE identities ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  pos INTEGER NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  active INTEGER NOT NULL DEFAULT 1,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX identities_value_active ON identities(value) WHERE active = 1;"
+    "CREATE INDEX identities_by_account ON identities(account_id, pos);"
+    "CREATE TABLE tokens ("
+    "  hash BLOB PRIMARY KEY,"
+    "  account_id TEXT NOT NULL UNIQUE REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  sealed BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);",
+    /* 1 -> 2: gigs. doc is the whole gig (engine/gig_record.h); the other
+     * columns are copies of its indexed fields, written with it. next_timer
+     * is gig_next_timer() (0 = none). gig_open_offers holds the (gig,
+     * operator) pairs of OPEN offers, rewritten with the gig in the same
+     * transaction, for session.state's "open offers of an operator". */
+    "CREATE TABLE gigs ("
+    "  id TEXT PRIMARY KEY,"
+    "  customer TEXT NOT NULL,"
+    "  operator TEXT,"
+    "  status TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  next_timer INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL);"
+    "CREATE INDEX gigs_by_customer ON gigs(customer, created_at);"
+    "CREATE INDEX gigs_by_operator ON gigs(operator, created_at);"
+    "CREATE INDEX gigs_by_status ON gigs(status);"
+    "CREATE INDEX gigs_due ON gigs(next_timer) WHERE next_timer > 0;"
+    "CREATE TABLE gig_open_offers ("
+    "  gig_id TEXT NOT NULL REFERENCES gigs(id) ON DELETE CASCADE,"
+    "  operator TEXT NOT NULL,"
+    "  PRIMARY KEY (gig_id, operator)) WITHOUT ROWID;"
+    "CREATE INDEX gig_open_offers_by_operator ON gig_open_offers(operator);",
+};
+#define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
+_Static_assert(N_MIGRATIONS == STORE_SQLITE_SCHEMA_VERSION, "schema version");
+
+#define ACC_COLS                                                                          \
+    "a.id, a.first_name, a.last_name, a.type, a.status, a.organization, a.picture, "     \
+    "a.referral_code, a.referral_rate, a.operator_rating, a.operator_rating_count, "     \
+    "a.customer_rating, a.customer_rating_count, a.created_at, a.updated_at"
+#define ACC_NCOLS 15
+#define TOK_COLS "hash, sealed, account_id, created_at, expires_at"
+
+enum stmt {
+    ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_PING,
+    ST_ACC_INSERT, ST_IDN_INSERT, ST_ACC_GET, ST_IDN_BY_ACC, ST_ACC_BY_IDN,
+    ST_ACC_UPDATE, ST_ACC_ARCHIVE, ST_IDN_RELEASE, ST_ACC_LIST, ST_RATE_OP, ST_RATE_CU,
+    ST_TOK_INSERT, ST_TOK_BY_ACC, ST_TOK_BY_HASH, ST_TOK_TOUCH, ST_TOK_DEL, ST_TOK_DEL_ACC,
+    ST__COUNT
+};
+
+static const char *const SQL[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_PING] = "SELECT 1",
+    [ST_ACC_INSERT] =
+        "INSERT INTO accounts (id, first_name, last_name, type, status, organization, picture,"
+        " referral_code, referral_rate, operator_rating, operator_rating_count,"
+        " customer_rating, customer_rating_count, password_hash, created_at, updated_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [ST_IDN_INSERT] =
+        "INSERT INTO identities (id, account_id, pos, type, value, status, active,"
+        " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
+    [ST_ACC_GET] = "SELECT " ACC_COLS " FROM accounts a WHERE a.id = ?1",
+    [ST_IDN_BY_ACC] = "SELECT id, type, value, status, created_at, updated_at"
+                      " FROM identities WHERE account_id = ?1 ORDER BY pos",
+    [ST_ACC_BY_IDN] = "SELECT " ACC_COLS ", a.password_hash FROM identities i"
+                      " JOIN accounts a ON a.id = i.account_id"
+                      " WHERE i.value = ?1 AND i.active = 1 AND a.status = 'active'",
+    [ST_ACC_UPDATE] = "UPDATE accounts SET first_name = ?2, last_name = ?3, organization = ?4,"
+                      " picture = ?5, updated_at = ?6 WHERE id = ?1 AND status = 'active'",
+    [ST_ACC_ARCHIVE] = "UPDATE accounts SET status = 'archived', updated_at = ?2"
+                       " WHERE id = ?1 AND status = 'active'",
+    [ST_IDN_RELEASE] = "UPDATE identities SET active = 0, updated_at = ?2 WHERE account_id = ?1",
+    [ST_ACC_LIST] =
+        "SELECT " ACC_COLS " FROM accounts a"
+        " WHERE (?1 IS NULL OR a.type = ?1) AND (?2 IS NULL OR a.status = ?2)"
+        " AND (?3 IS NULL OR instr(lower(a.first_name), ?3) > 0"
+        "      OR instr(lower(a.last_name), ?3) > 0"
+        "      OR EXISTS (SELECT 1 FROM identities i"
+        "                 WHERE i.account_id = a.id AND instr(i.value, ?3) > 0))"
+        " ORDER BY a.created_at DESC, a.id DESC LIMIT ?4 OFFSET ?5",
+    [ST_RATE_OP] =
+        "UPDATE accounts SET operator_rating = (operator_rating * operator_rating_count + ?2)"
+        " / (operator_rating_count + 1), operator_rating_count = operator_rating_count + 1,"
+        " updated_at = ?3 WHERE id = ?1",
+    [ST_RATE_CU] =
+        "UPDATE accounts SET customer_rating = (customer_rating * customer_rating_count + ?2)"
+        " / (customer_rating_count + 1), customer_rating_count = customer_rating_count + 1,"
+        " updated_at = ?3 WHERE id = ?1",
+    [ST_TOK_INSERT] = "INSERT INTO tokens (" TOK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_TOK_BY_ACC] = "SELECT " TOK_COLS " FROM tokens WHERE account_id = ?1",
+    [ST_TOK_BY_HASH] = "SELECT " TOK_COLS " FROM tokens WHERE hash = ?1",
+    [ST_TOK_TOUCH] = "UPDATE tokens SET expires_at = ?2 WHERE hash = ?1",
+    [ST_TOK_DEL] = "DELETE FROM tokens WHERE hash = ?1",
+    [ST_TOK_DEL_ACC] = "DELETE FROM tokens WHERE account_id = ?1",
+};
+
+struct sq {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    sqlite3_stmt *st[ST__COUNT];
+};
+
+static drop_err fail(drop_err e, char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static drop_err fail(drop_err e, char *why, size_t whylen, const char *fmt, ...)
+{
+    if (why && whylen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return e;
+}
+
+/* Maps a failed SQLite result to the port's codes, logging what is not the
+ * caller's doing. Call with the mutex held (sqlite3_errmsg). */
+static drop_err map_rc(struct sq *s, int rc, const char *op)
+{
+    int primary = rc & 0xff;
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return DROP_ECONFLICT;
+    drop_err e;
+    switch (primary) {
+    case SQLITE_BUSY: case SQLITE_LOCKED: case SQLITE_FULL: case SQLITE_IOERR:
+    case SQLITE_READONLY: case SQLITE_CANTOPEN: case SQLITE_PROTOCOL: case SQLITE_NOMEM:
+        e = DROP_EUNAVAIL;
+        break;
+    default:
+        e = DROP_EINTERNAL;
+    }
+    log_error("event=store_error backend=sqlite op=%s rc=%d msg=\"%s\"", op, rc,
+              sqlite3_errmsg(s->db));
+    return e;
+}
+
+/* The prepared statement id, reset and unbound, ready to bind. */
+static sqlite3_stmt *stmt(struct sq *s, enum stmt id)
+{
+    sqlite3_stmt *st = s->st[id];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Steps a statement that returns no row, then resets it. */
+static int run(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+static int begin(struct sq *s)
+{
+    int rc = run(stmt(s, ST_BEGIN));
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int commit(struct sq *s)
+{
+    int rc = run(stmt(s, ST_COMMIT));
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void rollback(struct sq *s)
+{
+    if (!sqlite3_get_autocommit(s->db)) run(stmt(s, ST_ROLLBACK));
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(st, i);
+}
+
+/* Copies a text column into a fixed buffer, truncating (a damaged row must
+ * not overflow it). */
+static void col_copy(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(out, outlen, "%s", t ? (const char *)t : "");
+}
+
+static char *col_dup(sqlite3_stmt *st, int i, bool nullable)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t) return nullable ? NULL : xstrdup("");
+    return xstrdup((const char *)t);
+}
+
+/* Fills a (initialized here) from a row of ACC_COLS. */
+static void row_account(sqlite3_stmt *st, struct account *a)
+{
+    account_init(a);
+    col_copy(st, 0, a->id, sizeof a->id);
+    a->first_name = col_dup(st, 1, false);
+    a->last_name = col_dup(st, 2, false);
+    col_copy(st, 3, a->type, sizeof a->type);
+    col_copy(st, 4, a->status, sizeof a->status);
+    a->archive = strcmp(a->status, "archived") == 0;
+    a->organization = col_dup(st, 5, true);
+    a->picture = col_dup(st, 6, true);
+    col_copy(st, 7, a->referral_code, sizeof a->referral_code);
+    a->referral_rate = sqlite3_column_int(st, 8);
+    a->operator_rating = sqlite3_column_double(st, 9);
+    a->operator_rating_count = sqlite3_column_int64(st, 10);
+    a->customer_rating = sqlite3_column_double(st, 11);
+    a->customer_rating_count = sqlite3_column_int64(st, 12);
+    a->created_at = sqlite3_column_int64(st, 13);
+    a->updated_at = sqlite3_column_int64(st, 14);
+}
+
+/* Loads the identities of a (a->id set). Returns an SQLite code. */
+static int load_identities(struct sq *s, struct account *a)
+{
+    sqlite3_stmt *st = stmt(s, ST_IDN_BY_ACC);
+    int rc;
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_TRANSIENT);
+    a->n_identities = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (a->n_identities == ACCOUNT_MAX_IDENTITIES) continue;
+        struct identity *id = &a->identities[a->n_identities++];
+        col_copy(st, 0, id->id, sizeof id->id);
+        col_copy(st, 1, id->type, sizeof id->type);
+        col_copy(st, 2, id->value, sizeof id->value);
+        col_copy(st, 3, id->status, sizeof id->status);
+        id->created_at = sqlite3_column_int64(st, 4);
+        id->updated_at = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* ---- ops ---------------------------------------------------------------- */
+
+static void sq_close(void *impl)
+{
+    struct sq *s = impl;
+    if (!s) return;
+    for (int i = 0; i < ST__COUNT; i++) sqlite3_finalize(s->st[i]);
+    int rc = sqlite3_close(s->db);
+    if (rc != SQLITE_OK) log_error("event=store_close_failed backend=sqlite rc=%d", rc);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static drop_err sq_ping(void *impl)
+{
+    struct sq *s = impl;
+    pthread_mutex_lock(&s->mu);
+    int rc = run(stmt(s, ST_PING));
+    drop_err e = rc == SQLITE_DONE ? DROP_OK : map_rc(s, rc, "ping");
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_account_create(void *impl, const struct account *a, const char *pw_hash)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    int rc;
+    pthread_mutex_lock(&s->mu);
+    if ((rc = begin(s)) != SQLITE_OK) goto fail;
+
+    sqlite3_stmt *st = stmt(s, ST_ACC_INSERT);
+    bind_text(st, 1, a->id);
+    bind_text(st, 2, a->first_name ? a->first_name : "");
+    bind_text(st, 3, a->last_name ? a->last_name : "");
+    bind_text(st, 4, a->type);
+    bind_text(st, 5, a->status[0] ? a->status : "active");
+    bind_text(st, 6, a->organization);
+    bind_text(st, 7, a->picture);
+    bind_text(st, 8, a->referral_code);
+    sqlite3_bind_int(st, 9, a->referral_rate);
+    sqlite3_bind_double(st, 10, a->operator_rating);
+    sqlite3_bind_int64(st, 11, a->operator_rating_count);
+    sqlite3_bind_double(st, 12, a->customer_rating);
+    sqlite3_bind_int64(st, 13, a->customer_rating_count);
+    bind_text(st, 14, pw_hash);
+    sqlite3_bind_int64(st, 15, a->created_at);
+    sqlite3_bind_int64(st, 16, a->updated_at);
+    if ((rc = run(st)) != SQLITE_DONE) goto fail;
+
+    for (size_t i = 0; i < a->n_identities && i < ACCOUNT_MAX_IDENTITIES; i++) {
+        const struct identity *id = &a->identities[i];
+        st = stmt(s, ST_IDN_INSERT);
+        bind_text(st, 1, id->id);
+        bind_text(st, 2, a->id);
+        sqlite3_bind_int(st, 3, (int)i);
+        bind_text(st, 4, id->type);
+        bind_text(st, 5, id->value);
+        bind_text(st, 6, id->status[0] ? id->status : "unverified");
+        sqlite3_bind_int64(st, 7, id->created_at);
+        sqlite3_bind_int64(st, 8, id->updated_at);
+        if ((rc = run(st)) != SQLITE_DONE) goto fail;
+    }
+    if ((rc = commit(s)) != SQLITE_OK) goto fail;
+    goto done;
+fail:
+    e = map_rc(s, sqlite3_extended_errcode(s->db), "account_create");
+    rollback(s);
+done:
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_account_get(void *impl, const char *id, struct account *out)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    struct account a;
+    account_init(&a);
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_ACC_GET);
+    bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) row_account(st, &a);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        e = DROP_ENOTFOUND;
+    } else if (rc != SQLITE_ROW || (rc = load_identities(s, &a)) != SQLITE_OK) {
+        e = map_rc(s, rc, "account_get");
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (e == DROP_OK) *out = a;
+    else account_free(&a);
+    return e;
+}
+
+static drop_err sq_account_by_identity(void *impl, const char *value, struct account *out,
+                                       char **pw_hash)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    struct account a;
+    char *hash = NULL;
+    account_init(&a);
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_ACC_BY_IDN);
+    bind_text(st, 1, value);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        row_account(st, &a);
+        hash = col_dup(st, ACC_NCOLS, false);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        e = DROP_ENOTFOUND;
+    } else if (rc != SQLITE_ROW || (rc = load_identities(s, &a)) != SQLITE_OK) {
+        e = map_rc(s, rc, "account_by_identity");
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (e == DROP_OK) {
+        *out = a;
+        if (pw_hash) *pw_hash = hash;
+        else free(hash);
+    } else {
+        account_free(&a);
+        free(hash);
+    }
+    return e;
+}
+
+static drop_err sq_account_update(void *impl, const struct account *a)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_ACC_UPDATE);
+    bind_text(st, 1, a->id);
+    bind_text(st, 2, a->first_name ? a->first_name : "");
+    bind_text(st, 3, a->last_name ? a->last_name : "");
+    bind_text(st, 4, a->organization);
+    bind_text(st, 5, a->picture);
+    sqlite3_bind_int64(st, 6, a->updated_at);
+    int rc = run(st);
+    if (rc != SQLITE_DONE) e = map_rc(s, rc, "account_update");
+    else if (sqlite3_changes(s->db) == 0) e = DROP_ENOTFOUND;
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_account_archive(void *impl, const char *id, int64_t now)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    int rc;
+    pthread_mutex_lock(&s->mu);
+    if ((rc = begin(s)) != SQLITE_OK) goto fail;
+    sqlite3_stmt *st = stmt(s, ST_ACC_ARCHIVE);
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    if ((rc = run(st)) != SQLITE_DONE) goto fail;
+    if (sqlite3_changes(s->db) == 0) {
+        e = DROP_ENOTFOUND;
+        rollback(s);
+        goto done;
+    }
+    st = stmt(s, ST_IDN_RELEASE);
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    if ((rc = run(st)) != SQLITE_DONE) goto fail;
+    st = stmt(s, ST_TOK_DEL_ACC);
+    bind_text(st, 1, id);
+    if ((rc = run(st)) != SQLITE_DONE) goto fail;
+    if ((rc = commit(s)) != SQLITE_OK) goto fail;
+    goto done;
+fail:
+    e = map_rc(s, sqlite3_extended_errcode(s->db), "account_archive");
+    rollback(s);
+done:
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_account_list(void *impl, const struct account_filter *f, struct account **out,
+                                size_t *nout)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    struct account *arr = NULL;
+    size_t n = 0, cap = 0;
+    char q[ACCOUNT_IDENTITY_SIZE];
+    int rc = SQLITE_OK;
+    int limit = f->limit < 1 ? ACCOUNT_LIST_DEFAULT : f->limit;
+    if (limit > ACCOUNT_LIST_MAX) limit = ACCOUNT_LIST_MAX;
+    if (f->skip < 0) return DROP_EBADREQ;
+    if (f->q) {
+        size_t i = 0;
+        for (; f->q[i] && i < ACCOUNT_IDENTITY_MAX; i++)
+            q[i] = (f->q[i] >= 'A' && f->q[i] <= 'Z') ? (char)(f->q[i] - 'A' + 'a') : f->q[i];
+        q[i] = '\0';
+    }
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_ACC_LIST);
+    bind_text(st, 1, f->type);
+    bind_text(st, 2, f->status);
+    bind_text(st, 3, f->q ? q : NULL);
+    sqlite3_bind_int(st, 4, limit);
+    sqlite3_bind_int(st, 5, f->skip);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            arr = xrealloc(arr, cap * sizeof *arr);
+        }
+        row_account(st, &arr[n++]);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) goto fail;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = load_identities(s, &arr[i])) != SQLITE_OK) goto fail;
+    goto done;
+fail:
+    e = map_rc(s, rc, "account_list");
+done:
+    pthread_mutex_unlock(&s->mu);
+    if (e == DROP_OK) {
+        *out = n ? arr : NULL;
+        *nout = n;
+        if (!n) free(arr);
+    } else {
+        account_array_free(arr, n);
+    }
+    return e;
+}
+
+static drop_err sq_account_add_rating(void *impl, const char *id, bool as_operator, int rating,
+                                      int64_t now)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    if (!account_rating_valid(rating)) return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, as_operator ? ST_RATE_OP : ST_RATE_CU);
+    bind_text(st, 1, id);
+    sqlite3_bind_double(st, 2, (double)rating);
+    sqlite3_bind_int64(st, 3, now);
+    int rc = run(st);
+    if (rc != SQLITE_DONE) e = map_rc(s, rc, "account_add_rating");
+    else if (sqlite3_changes(s->db) == 0) e = DROP_ENOTFOUND;
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+/* ---- tokens ------------------------------------------------------------- */
+
+static void row_token(sqlite3_stmt *st, struct store_token *t)
+{
+    memset(t, 0, sizeof *t);
+    const void *h = sqlite3_column_blob(st, 0);
+    int hl = sqlite3_column_bytes(st, 0);
+    if (h && hl == STORE_TOKEN_HASH_LEN) memcpy(t->hash, h, STORE_TOKEN_HASH_LEN);
+    const void *b = sqlite3_column_blob(st, 1);
+    int bl = sqlite3_column_bytes(st, 1);
+    if (b && bl > 0 && bl <= STORE_SEALED_MAX) {
+        memcpy(t->sealed, b, (size_t)bl);
+        t->sealed_len = (size_t)bl;
+    }
+    col_copy(st, 2, t->account, sizeof t->account);
+    t->created_at = sqlite3_column_int64(st, 3);
+    t->expires_at = sqlite3_column_int64(st, 4);
+}
+
+static drop_err sq_token_put(void *impl, const struct store_token *t)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    int rc;
+    if (t->sealed_len == 0 || t->sealed_len > STORE_SEALED_MAX) return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    if ((rc = begin(s)) != SQLITE_OK) goto fail;
+    sqlite3_stmt *st = stmt(s, ST_TOK_DEL_ACC);
+    bind_text(st, 1, t->account);
+    if ((rc = run(st)) != SQLITE_DONE) goto fail;
+    st = stmt(s, ST_TOK_INSERT);
+    sqlite3_bind_blob(st, 1, t->hash, STORE_TOKEN_HASH_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 2, t->sealed, (int)t->sealed_len, SQLITE_TRANSIENT);
+    bind_text(st, 3, t->account);
+    sqlite3_bind_int64(st, 4, t->created_at);
+    sqlite3_bind_int64(st, 5, t->expires_at);
+    if ((rc = run(st)) != SQLITE_DONE) goto fail;
+    if ((rc = commit(s)) != SQLITE_OK) goto fail;
+    goto done;
+fail:
+    rc = sqlite3_extended_errcode(s->db);
+    e = rc == SQLITE_CONSTRAINT_FOREIGNKEY ? DROP_ENOTFOUND : map_rc(s, rc, "token_put");
+    rollback(s);
+done:
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+/* Reads one token row by the statement id bound to key; deletes it when it
+ * expired. miss is the code for none / expired. Mutex held by the caller. */
+static drop_err token_read(struct sq *s, sqlite3_stmt *st, int64_t now, drop_err miss,
+                           struct store_token *out, const char *op)
+{
+    struct store_token t;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) row_token(st, &t);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return miss;
+    if (rc != SQLITE_ROW) return map_rc(s, rc, op);
+    if (t.expires_at <= now) {
+        sqlite3_stmt *del = stmt(s, ST_TOK_DEL);
+        sqlite3_bind_blob(del, 1, t.hash, STORE_TOKEN_HASH_LEN, SQLITE_TRANSIENT);
+        if ((rc = run(del)) != SQLITE_DONE) map_rc(s, rc, op); /* logged; still a miss */
+        return miss;
+    }
+    *out = t;
+    return DROP_OK;
+}
+
+static drop_err sq_token_get_by_account(void *impl, const char *account, int64_t now,
+                                        struct store_token *out)
+{
+    struct sq *s = impl;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_TOK_BY_ACC);
+    bind_text(st, 1, account);
+    drop_err e = token_read(s, st, now, DROP_ENOTFOUND, out, "token_get_by_account");
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_token_lookup(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LEN],
+                                int64_t now, struct store_token *out)
+{
+    struct sq *s = impl;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_TOK_BY_HASH);
+    sqlite3_bind_blob(st, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_TRANSIENT);
+    drop_err e = token_read(s, st, now, DROP_EUNAUTH, out, "token_lookup");
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+/* Runs a one-statement write keyed by a token hash or an account id.
+ * zero_rows is returned when nothing changed. */
+static drop_err token_write(struct sq *s, enum stmt id, const unsigned char *hash,
+                            const char *account, const int64_t *ts, drop_err zero_rows,
+                            const char *op)
+{
+    drop_err e = DROP_OK;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, id);
+    if (hash) sqlite3_bind_blob(st, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_TRANSIENT);
+    else bind_text(st, 1, account);
+    if (ts) sqlite3_bind_int64(st, 2, *ts);
+    int rc = run(st);
+    if (rc != SQLITE_DONE) e = map_rc(s, rc, op);
+    else if (sqlite3_changes(s->db) == 0) e = zero_rows;
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_token_touch(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LEN],
+                               int64_t expires_at)
+{
+    return token_write(impl, ST_TOK_TOUCH, hash, NULL, &expires_at, DROP_EUNAUTH, "token_touch");
+}
+
+static drop_err sq_token_delete(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LEN])
+{
+    return token_write(impl, ST_TOK_DEL, hash, NULL, NULL, DROP_OK, "token_delete");
+}
+
+static drop_err sq_token_delete_by_account(void *impl, const char *account)
+{
+    return token_write(impl, ST_TOK_DEL_ACC, NULL, account, NULL, DROP_OK,
+                       "token_delete_by_account");
+}
+
+static const struct store_ops SQLITE_OPS = {
+    .name = "sqlite",
+    .close = sq_close,
+    .ping = sq_ping,
+    .account_create = sq_account_create,
+    .account_get = sq_account_get,
+    .account_by_identity = sq_account_by_identity,
+    .account_update = sq_account_update,
+    .account_archive = sq_account_archive,
+    .account_list = sq_account_list,
+    .account_add_rating = sq_account_add_rating,
+    .token_put = sq_token_put,
+    .token_get_by_account = sq_token_get_by_account,
+    .token_lookup = sq_token_lookup,
+    .token_touch = sq_token_touch,
+    .token_delete = sq_token_delete,
+    .token_delete_by_account = sq_token_delete_by_account,
+};
+
+/* ---- open --------------------------------------------------------------- */
+
+/* mkdir -p of dir. Returns 0 or an errno. */
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    if (strlen(dir) >= sizeof buf) return ENAMETOOLONG;
+    strcpy(buf, dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return errno;
+    struct stat sb;
+    if (stat(buf, &sb) != 0) return errno;
+    if (!S_ISDIR(sb.st_mode)) return ENOTDIR;
+    return 0;
+}
+
+/* File-system checks before SQLite sees the path, so that the reasons are
+ * plain: a directory, an unmakeable or unwritable directory, a read-only
+ * file. Root passes access() for any mode, so the mode bits are checked too:
+ * a file that nobody may write is refused as read-only. */
+static drop_err check_path(const char *path, char *why, size_t whylen)
+{
+    struct stat sb;
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) >= sizeof dir)
+        return fail(DROP_EUNAVAIL, why, whylen, "%s: path too long", path);
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+
+    int rc = mkdir_p(dir);
+    if (rc != 0)
+        return fail(DROP_EUNAVAIL, why, whylen, "%s: cannot create directory %s: %s", path, dir,
+                    strerror(rc));
+    if (access(dir, W_OK | X_OK) != 0)
+        return fail(DROP_EUNAVAIL, why, whylen, "%s: directory %s is not writable: %s", path, dir,
+                    strerror(errno));
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT) return DROP_OK; /* created by SQLite */
+        return fail(DROP_EUNAVAIL, why, whylen, "%s: %s", path, strerror(errno));
+    }
+    if (S_ISDIR(sb.st_mode))
+        return fail(DROP_EUNAVAIL, why, whylen, "%s: is a directory, not a database file", path);
+    if (!S_ISREG(sb.st_mode))
+        return fail(DROP_EUNAVAIL, why, whylen, "%s: not a regular file", path);
+    if ((sb.st_mode & 0222) == 0)
+        return fail(DROP_EUNAVAIL, why, whylen, "%s: file is read-only (mode %04o)", path,
+                    (unsigned)(sb.st_mode & 07777));
+    if (access(path, R_OK | W_OK) != 0)
+        return fail(DROP_EUNAVAIL, why, whylen, "%s: cannot read and write: %s", path,
+                    strerror(errno));
+    return DROP_OK;
+}
+
+/* Runs a pragma and copies its first result column into out (may be
+ * NULL). Returns an SQLite code. */
+static int pragma(sqlite3 *db, const char *sql, char *out, size_t outlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return rc;
+    rc = sqlite3_step(st);
+    if (out && outlen) {
+        out[0] = '\0';
+        if (rc == SQLITE_ROW) col_copy(st, 0, out, outlen);
+    }
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) rc = SQLITE_OK;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int migrate(sqlite3 *db, int from)
+{
+    char sql[64];
+    for (int v = from; v < N_MIGRATIONS; v++) {
+        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(db, MIGRATIONS[v], NULL, NULL, NULL);
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            rc = sqlite3_extended_errcode(db);
+            if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+        log_info("event=store_migrated backend=sqlite version=%d", v + 1);
+    }
+    return SQLITE_OK;
+}
+
+drop_err store_sqlite_open(const char *path, struct store **out, char *why, size_t whylen)
+{
+    drop_err e;
+    struct sq *s = NULL;
+    sqlite3 *db = NULL;
+    char val[256];
+    int rc;
+
+    if (!path || !*path) return fail(DROP_EUNAVAIL, why, whylen, "empty sqlite path");
+    if ((e = check_path(path, why, whylen)) != DROP_OK) goto fail;
+
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                        SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: cannot open: %s", path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, STORE_SQLITE_BUSY_MS);
+    if (sqlite3_db_readonly(db, "main") == 1) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: opened read-only (no write permission)", path);
+        goto fail;
+    }
+    /* The first read of the file: "file is not a database" shows here. */
+    if ((rc = pragma(db, "PRAGMA journal_mode = WAL", val, sizeof val)) != SQLITE_OK) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: %s", path, sqlite3_errmsg(db));
+        goto fail;
+    }
+    if (strcmp(val, "wal") != 0) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: cannot switch to WAL mode (journal mode %s)",
+                 path, val);
+        goto fail;
+    }
+    rc = pragma(db, "PRAGMA quick_check", val, sizeof val);
+    for (char *p = val; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' '; /* one log line */
+    if (rc != SQLITE_OK || strcmp(val, "ok") != 0) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: database is corrupt: %s", path,
+                 rc != SQLITE_OK ? sqlite3_errmsg(db) : val);
+        goto fail;
+    }
+    if ((rc = pragma(db, "PRAGMA synchronous = NORMAL", NULL, 0)) != SQLITE_OK ||
+        (rc = pragma(db, "PRAGMA foreign_keys = ON", NULL, 0)) != SQLITE_OK) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: %s", path, sqlite3_errmsg(db));
+        goto fail;
+    }
+    if ((rc = pragma(db, "PRAGMA user_version", val, sizeof val)) != SQLITE_OK) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: %s", path, sqlite3_errmsg(db));
+        goto fail;
+    }
+    int version = atoi(val);
+    if (version > N_MIGRATIONS) {
+        e = fail(DROP_EUNAVAIL, why, whylen,
+                 "%s: schema version %d is newer than this program's (%d)", path, version,
+                 N_MIGRATIONS);
+        goto fail;
+    }
+    if ((rc = migrate(db, version)) != SQLITE_OK) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: cannot create or migrate the schema: %s", path,
+                 sqlite3_errstr(rc));
+        goto fail;
+    }
+    /* Prove that we can write (a read-only mount or file passes the checks
+     * above when nothing needed migrating). */
+    rc = sqlite3_exec(db, "BEGIN IMMEDIATE; COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: not writable: %s", path, sqlite3_errmsg(db));
+        goto fail;
+    }
+
+    s = xcalloc(1, sizeof *s);
+    s->db = db;
+    pthread_mutex_init(&s->mu, NULL);
+    for (int i = 0; i < ST__COUNT; i++) {
+        rc = sqlite3_prepare_v3(db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (rc != SQLITE_OK) {
+            e = fail(DROP_EINTERNAL, why, whylen, "%s: preparing statement %d: %s", path, i,
+                     sqlite3_errmsg(db));
+            goto fail;
+        }
+    }
+    log_info("event=store_open backend=sqlite path=%s schema=%d", path, N_MIGRATIONS);
+    *out = store_new(&SQLITE_OPS, s);
+    return DROP_OK;
+fail:
+    if (s) {
+        sq_close(s); /* closes db too */
+    } else if (db) {
+        sqlite3_close(db);
+    }
+    log_error("event=store_open_failed backend=sqlite reason=\"%s\"", why ? why : "");
+    return e;
+}

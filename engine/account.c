@@ -1,0 +1,380 @@
+/* account.c - account structs and the pure validation of account requests
+ * (see account.h). Every field is checked against its bound before anything
+ * is copied, so a request either fills the account whole or changes nothing. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/account.h"
+#include "engine/mem.h"
+
+static drop_err fail(drop_err e, char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static drop_err fail(drop_err e, char *why, size_t whylen, const char *fmt, ...)
+{
+    if (why && whylen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return e;
+}
+
+void account_init(struct account *a)
+{
+    memset(a, 0, sizeof *a);
+    strcpy(a->status, "active");
+    a->referral_rate = ACCOUNT_REFERRAL_RATE;
+    a->operator_rating = ACCOUNT_RATING_START;
+    a->customer_rating = ACCOUNT_RATING_START;
+}
+
+void account_free(struct account *a)
+{
+    if (!a) return;
+    free(a->first_name);
+    free(a->last_name);
+    free(a->organization);
+    free(a->picture);
+    memset(a, 0, sizeof *a);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+void account_copy(struct account *dst, const struct account *src)
+{
+    *dst = *src;
+    dst->first_name = dup_or_null(src->first_name);
+    dst->last_name = dup_or_null(src->last_name);
+    dst->organization = dup_or_null(src->organization);
+    dst->picture = dup_or_null(src->picture);
+}
+
+void account_array_free(struct account *arr, size_t n)
+{
+    if (!arr) return;
+    for (size_t i = 0; i < n; i++) account_free(&arr[i]);
+    free(arr);
+}
+
+void account_stamp_new(struct account *a, int64_t now)
+{
+    a->created_at = a->updated_at = now;
+    for (size_t i = 0; i < a->n_identities; i++) {
+        a->identities[i].created_at = a->identities[i].updated_at = now;
+        if (!a->identities[i].status[0]) strcpy(a->identities[i].status, "unverified");
+    }
+}
+
+bool account_rating_valid(int rating)
+{
+    return rating >= 1 && rating <= 5;
+}
+
+/* Counts UTF-8 code points (jansson hands us valid UTF-8). */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80) n++;
+    return n;
+}
+
+/* Checks a JSON string field: present (when required), a string with no NUL
+ * inside, non-empty after trimming (when nonempty), at most maxchars code
+ * points (or maxbytes bytes). *out is borrowed from v, NULL when absent or
+ * null (null allowed only when nullable). */
+struct strspec {
+    const char *name;
+    bool required;
+    bool nullable;
+    bool nonempty;
+    size_t maxchars; /* 0 = not checked */
+    size_t maxbytes; /* 0 = not checked */
+};
+
+static drop_err get_string(json_t *data, const struct strspec *sp, const char **out,
+                           bool *present, char *why, size_t whylen)
+{
+    json_t *v = json_object_get(data, sp->name);
+    *out = NULL;
+    if (present) *present = v != NULL;
+    if (!v) {
+        if (sp->required) return fail(DROP_EBADREQ, why, whylen, "%s is required", sp->name);
+        return DROP_OK;
+    }
+    if (json_is_null(v)) {
+        if (sp->nullable && !sp->required) return DROP_OK;
+        return fail(DROP_EBADREQ, why, whylen, "%s must be a string", sp->name);
+    }
+    if (!json_is_string(v)) return fail(DROP_EBADREQ, why, whylen, "%s must be a string", sp->name);
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (strlen(s) != len)
+        return fail(DROP_EBADREQ, why, whylen, "%s must not contain NUL characters", sp->name);
+    if (sp->maxbytes && len > sp->maxbytes)
+        return fail(DROP_ETOOLARGE, why, whylen, "%s is longer than %zu bytes", sp->name,
+                    sp->maxbytes);
+    if (sp->maxchars && utf8_chars(s) > sp->maxchars)
+        return fail(DROP_ETOOLARGE, why, whylen, "%s is longer than %zu characters", sp->name,
+                    sp->maxchars);
+    if (sp->nonempty) {
+        const char *p = s;
+        while (*p && isspace((unsigned char)*p)) p++;
+        if (!*p) return fail(DROP_EBADREQ, why, whylen, "%s must not be empty", sp->name);
+    }
+    *out = s;
+    return DROP_OK;
+}
+
+/* A heap copy of s without leading and trailing ASCII blanks. */
+static char *trimmed_dup(const char *s)
+{
+    while (*s && isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    return xstrndup(s, n);
+}
+
+drop_err account_identity_normalize(const char *in, char out[ACCOUNT_IDENTITY_SIZE],
+                                    const char **type)
+{
+    while (*in && isspace((unsigned char)*in)) in++;
+    size_t n = strlen(in);
+    while (n && isspace((unsigned char)in[n - 1])) n--;
+    if (n == 0) return DROP_EBADREQ;
+    if (n > ACCOUNT_IDENTITY_MAX) return DROP_ETOOLARGE;
+
+    const char *at = memchr(in, '@', n);
+    if (at) {
+        size_t local = (size_t)(at - in);
+        const char *dom = at + 1;
+        size_t domlen = n - local - 1;
+        if (local == 0 || domlen == 0) return DROP_EBADREQ;
+        if (memchr(dom, '@', domlen)) return DROP_EBADREQ;
+        const char *dot = memchr(dom, '.', domlen);
+        /* a dot after the '@' with something on both sides of it */
+        if (!dot || dot == dom || dom[domlen - 1] == '.') return DROP_EBADREQ;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)in[i];
+            if (c <= ' ' || c == 0x7f) return DROP_EBADREQ;
+            out[i] = (char)tolower(c);
+        }
+        out[n] = '\0';
+        *type = "email";
+        return DROP_OK;
+    }
+
+    size_t o = 0, digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (c == '+' && o == 0) {
+            out[o++] = c;
+        } else if (c >= '0' && c <= '9') {
+            out[o++] = c;
+            digits++;
+        } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
+            continue;
+        } else {
+            return DROP_EBADREQ;
+        }
+    }
+    out[o] = '\0';
+    if (digits < 6 || digits > 20) return DROP_EBADREQ;
+    *type = "phone";
+    return DROP_OK;
+}
+
+static drop_err parse_identities(json_t *arr, struct account *out, char *why, size_t whylen)
+{
+    if (!arr) return fail(DROP_EBADREQ, why, whylen, "identities is required");
+    if (!json_is_array(arr)) return fail(DROP_EBADREQ, why, whylen, "identities must be an array");
+    size_t n = json_array_size(arr);
+    if (n == 0) return fail(DROP_EBADREQ, why, whylen, "identities must hold at least one identity");
+    if (n > ACCOUNT_MAX_IDENTITIES)
+        return fail(DROP_ETOOLARGE, why, whylen, "identities holds more than %d identities",
+                    ACCOUNT_MAX_IDENTITIES);
+    for (size_t i = 0; i < n; i++) {
+        json_t *it = json_array_get(arr, i);
+        if (!json_is_object(it))
+            return fail(DROP_EBADREQ, why, whylen, "identities[%zu] must be an object", i);
+        json_t *t = json_object_get(it, "type");
+        json_t *v = json_object_get(it, "value");
+        if (!json_is_string(t) || (strcmp(json_string_value(t), "email") != 0 &&
+                                   strcmp(json_string_value(t), "phone") != 0))
+            return fail(DROP_EBADREQ, why, whylen,
+                        "identities[%zu].type must be \"email\" or \"phone\"", i);
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+            return fail(DROP_EBADREQ, why, whylen, "identities[%zu].value must be a string", i);
+        struct identity *id = &out->identities[i];
+        const char *kind = NULL;
+        drop_err e = account_identity_normalize(json_string_value(v), id->value, &kind);
+        if (e == DROP_ETOOLARGE)
+            return fail(e, why, whylen, "identities[%zu].value is longer than %d bytes", i,
+                        ACCOUNT_IDENTITY_MAX);
+        if (e != DROP_OK || strcmp(kind, json_string_value(t)) != 0)
+            return fail(DROP_EBADREQ, why, whylen, "identities[%zu].value is not a valid %s", i,
+                        json_string_value(t));
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(out->identities[j].value, id->value) == 0)
+                return fail(DROP_EBADREQ, why, whylen, "identities[%zu].value is a duplicate", i);
+        strcpy(id->type, kind);
+        strcpy(id->status, "unverified");
+        out->n_identities = i + 1;
+    }
+    return DROP_OK;
+}
+
+static void set_field(char **slot, const char *s, bool *changed);
+
+static const struct strspec SP_FIRST = {"firstName", true, false, true, ACCOUNT_NAME_MAX, 0};
+static const struct strspec SP_LAST = {"lastName", true, false, true, ACCOUNT_NAME_MAX, 0};
+static const struct strspec SP_ORG = {"organization", false, true, false, ACCOUNT_ORG_MAX, 0};
+static const struct strspec SP_PIC = {"picture", false, true, false, 0, ACCOUNT_PICTURE_MAX};
+
+drop_err account_validate_register(json_t *data, struct account *out, const char **password,
+                                   char *why, size_t whylen)
+{
+    const char *first, *last, *type, *pw, *org, *pic;
+    drop_err e;
+    account_init(out);
+    *password = NULL;
+    if (!json_is_object(data)) return fail(DROP_EBADREQ, why, whylen, "data must be an object");
+    static const struct strspec sp_type = {"type", true, false, true, 0, 0};
+    static const struct strspec sp_pw = {"password", true, false, false, 0, ACCOUNT_PASSWORD_MAX};
+    if ((e = get_string(data, &SP_FIRST, &first, NULL, why, whylen)) ||
+        (e = get_string(data, &SP_LAST, &last, NULL, why, whylen)) ||
+        (e = get_string(data, &sp_type, &type, NULL, why, whylen)))
+        return e;
+    if (strcmp(type, "user") != 0 && strcmp(type, "operator") != 0)
+        return fail(DROP_EBADREQ, why, whylen, "type must be \"user\" or \"operator\"");
+    if ((e = get_string(data, &sp_pw, &pw, NULL, why, whylen))) return e;
+    if (utf8_chars(pw) < ACCOUNT_PASSWORD_MIN)
+        return fail(DROP_EBADREQ, why, whylen, "password must be at least %d characters",
+                    ACCOUNT_PASSWORD_MIN);
+    if ((e = get_string(data, &SP_ORG, &org, NULL, why, whylen)) ||
+        (e = get_string(data, &SP_PIC, &pic, NULL, why, whylen)) ||
+        (e = parse_identities(json_object_get(data, "identities"), out, why, whylen)))
+        return e;
+
+    out->first_name = trimmed_dup(first);
+    out->last_name = trimmed_dup(last);
+    strcpy(out->type, type);
+    bool unused = false;
+    set_field(&out->organization, org, &unused); /* "" counts as none */
+    set_field(&out->picture, pic, &unused);
+    *password = pw;
+    return DROP_OK;
+}
+
+/* Replaces *slot with a trimmed copy of s (NULL clears it); sets *changed
+ * when the value differs. */
+static void set_field(char **slot, const char *s, bool *changed)
+{
+    char *nv = s ? trimmed_dup(s) : NULL;
+    if (nv && !nv[0]) {
+        /* an empty optional string clears the field, like null */
+        free(nv);
+        nv = NULL;
+    }
+    bool same = (!nv && !*slot) || (nv && *slot && strcmp(nv, *slot) == 0);
+    if (same) {
+        free(nv);
+        return;
+    }
+    free(*slot);
+    *slot = nv;
+    *changed = true;
+}
+
+drop_err account_validate_update(json_t *data, struct account *a, bool *changed,
+                                 char *why, size_t whylen)
+{
+    static const struct strspec sp_first = {"firstName", false, false, true, ACCOUNT_NAME_MAX, 0};
+    static const struct strspec sp_last = {"lastName", false, false, true, ACCOUNT_NAME_MAX, 0};
+    const char *first, *last, *org, *pic;
+    bool has_org, has_pic;
+    drop_err e;
+    *changed = false;
+    if (!json_is_object(data)) return fail(DROP_EBADREQ, why, whylen, "data must be an object");
+    if ((e = get_string(data, &sp_first, &first, NULL, why, whylen)) ||
+        (e = get_string(data, &sp_last, &last, NULL, why, whylen)) ||
+        (e = get_string(data, &SP_ORG, &org, &has_org, why, whylen)) ||
+        (e = get_string(data, &SP_PIC, &pic, &has_pic, why, whylen)))
+        return e;
+    if (first) set_field(&a->first_name, first, changed);
+    if (last) set_field(&a->last_name, last, changed);
+    if (has_org) set_field(&a->organization, org, changed);
+    if (has_pic) set_field(&a->picture, pic, changed);
+    return DROP_OK;
+}
+
+drop_err account_validate_login(json_t *data, char identity[ACCOUNT_IDENTITY_SIZE],
+                                const char **password, char *why, size_t whylen)
+{
+    static const struct strspec sp_id = {"identity", true, false, true, 0, 1024};
+    static const struct strspec sp_pw = {"password", true, false, false, 0, ACCOUNT_PASSWORD_MAX};
+    const char *id, *pw, *kind;
+    drop_err e;
+    *password = NULL;
+    identity[0] = '\0';
+    if (!json_is_object(data)) return fail(DROP_EBADREQ, why, whylen, "data must be an object");
+    if ((e = get_string(data, &sp_id, &id, NULL, why, whylen)) ||
+        (e = get_string(data, &sp_pw, &pw, NULL, why, whylen)))
+        return e;
+    if (!pw[0]) return fail(DROP_EBADREQ, why, whylen, "password must not be empty");
+    e = account_identity_normalize(id, identity, &kind);
+    if (e == DROP_ETOOLARGE)
+        return fail(e, why, whylen, "identity is longer than %d bytes", ACCOUNT_IDENTITY_MAX);
+    if (e != DROP_OK)
+        return fail(DROP_EBADREQ, why, whylen, "identity must be an email or a phone number");
+    *password = pw;
+    return DROP_OK;
+}
+
+static drop_err get_int(json_t *data, const char *name, int def, int min, int max, int *out,
+                        char *why, size_t whylen)
+{
+    json_t *v = json_object_get(data, name);
+    *out = def;
+    if (!v || json_is_null(v)) return DROP_OK;
+    if (!json_is_integer(v))
+        return fail(DROP_EBADREQ, why, whylen, "%s must be an integer", name);
+    json_int_t x = json_integer_value(v);
+    if (x < min || x > max)
+        return fail(DROP_EBADREQ, why, whylen, "%s must be between %d and %d", name, min, max);
+    *out = (int)x;
+    return DROP_OK;
+}
+
+drop_err account_validate_list(json_t *data, struct account_filter *f, char *why, size_t whylen)
+{
+    static const struct strspec sp_type = {"type", false, true, false, 0, 0};
+    static const struct strspec sp_status = {"status", false, true, false, 0, 0};
+    static const struct strspec sp_q = {"q", false, true, false, 0, ACCOUNT_IDENTITY_MAX};
+    drop_err e;
+    memset(f, 0, sizeof *f);
+    f->limit = ACCOUNT_LIST_DEFAULT;
+    if (!json_is_object(data)) return fail(DROP_EBADREQ, why, whylen, "data must be an object");
+    if ((e = get_string(data, &sp_type, &f->type, NULL, why, whylen)) ||
+        (e = get_string(data, &sp_status, &f->status, NULL, why, whylen)) ||
+        (e = get_string(data, &sp_q, &f->q, NULL, why, whylen)) ||
+        (e = get_int(data, "limit", ACCOUNT_LIST_DEFAULT, 1, ACCOUNT_LIST_MAX, &f->limit, why,
+                     whylen)) ||
+        (e = get_int(data, "skip", 0, 0, ACCOUNT_SKIP_MAX, &f->skip, why, whylen)))
+        return e;
+    if (f->type && strcmp(f->type, "user") != 0 && strcmp(f->type, "operator") != 0 &&
+        strcmp(f->type, "admin") != 0)
+        return fail(DROP_EBADREQ, why, whylen, "type must be \"user\", \"operator\" or \"admin\"");
+    if (f->status && strcmp(f->status, "active") != 0 && strcmp(f->status, "archived") != 0)
+        return fail(DROP_EBADREQ, why, whylen, "status must be \"active\" or \"archived\"");
+    if (f->q && !f->q[0]) f->q = NULL;
+    return DROP_OK;
+}

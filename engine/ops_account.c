@@ -1,0 +1,482 @@
+/* ops_account.c - accounts, login and tokens.
+ *
+ * Every handler validates on the loop thread, does its store and crypto work
+ * in one job on a worker, and answers from the job's completion. Tokens are
+ * opaque random strings; the store keeps only their SHA-256 and the token
+ * sealed under the server key, so a second login can hand back the same
+ * live token (one token per account) while a stolen database yields none.
+ * Expiry slides: every login and auth.token moves it to
+ * min(now + token_ttl, created_at + token_max_age). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/account.h"
+#include "engine/account_json.h"
+#include "engine/engine.h"
+#include "engine/log.h"
+#include "engine/mem.h"
+#include "engine/ops_handlers.h"
+#include "engine/session_state.h"
+#include "engine/store.h"
+#include "engine/timefmt.h"
+
+/* Shared job state of the account handlers. */
+struct acct_job {
+    struct req *r;
+    drop_err err;
+    char why[200];
+    struct account a;            /* the subject account */
+    const char *password;        /* borrowed from r->data */
+    char identity[ACCOUNT_IDENTITY_SIZE];
+    char token[64];
+    unsigned char hash[32];
+    int64_t expires_at;
+    char target[DROP_ID_SIZE];   /* account.get/update/delete: whose */
+    struct account_filter filter;
+    json_t *out;                 /* reply data built on the worker */
+    json_t *state;               /* session.state data */
+};
+
+static struct acct_job *job_new(struct req *r)
+{
+    struct acct_job *j = xcalloc(1, sizeof *j);
+    j->r = r;
+    account_init(&j->a);
+    return j;
+}
+
+static void job_free(struct acct_job *j)
+{
+    account_free(&j->a);
+    json_decref(j->out);
+    json_decref(j->state);
+    free(j);
+}
+
+static void fail_job(struct acct_job *j, drop_err e, const char *msg)
+{
+    j->err = e;
+    snprintf(j->why, sizeof j->why, "%s", msg);
+}
+
+/* Maps a store failure to its protocol answer. */
+static void store_fail(struct acct_job *j, drop_err e, const char *what)
+{
+    if (e == DROP_EUNAVAIL) fail_job(j, e, "the store is unavailable, retry later");
+    else if (e == DROP_ENOTFOUND) fail_job(j, e, what);
+    else fail_job(j, e, "store error");
+}
+
+/* Answers r from a finished job: the error, or j->out. */
+static void finish(struct acct_job *j)
+{
+    if (j->err) req_fail(j->r, j->err, "%s", j->why);
+    else {
+        req_reply(j->r, j->out);
+        j->out = NULL;
+    }
+    job_free(j);
+}
+
+static enum role role_of_type(const char *type)
+{
+    if (strcmp(type, "operator") == 0) return ROLE_OPERATOR;
+    if (strcmp(type, "admin") == 0) return ROLE_ADMIN;
+    return ROLE_USER;
+}
+
+static int64_t slide(struct engine *e, int64_t now, int64_t created_at)
+{
+    int64_t a = now + e->set.token_ttl_ms, b = created_at + e->set.token_max_age_ms;
+    return a < b ? a : b;
+}
+
+/* Marks r as authenticating its connection as account a with token hash,
+ * with session.state to follow the reply. */
+static void authenticate(struct acct_job *j)
+{
+    struct req *r = j->r;
+    r->authenticated = true;
+    memset(&r->auth, 0, sizeof r->auth);
+    r->auth.role = role_of_type(j->a.type);
+    memcpy(r->auth.account, j->a.id, DROP_ID_SIZE);
+    memcpy(r->auth.token_hash, j->hash, 32);
+    r->auth.has_token = true;
+    r->after = json_pack("{s:s,s:o}", "ev", "session.state", "data", j->state);
+    j->state = NULL;
+}
+
+/* ---- account.register ---- */
+
+static void register_work(struct engine *e, void *arg)
+{
+    struct acct_job *j = arg;
+    char hash[256];
+    int64_t now = engine_now(e);
+    drop_err rc;
+
+    if (e->crypto.password_hash(j->password, hash, sizeof hash) != DROP_OK) {
+        fail_job(j, DROP_EINTERNAL, "password hashing failed");
+        return;
+    }
+    e->crypto.oid_new(j->a.id);
+    for (size_t i = 0; i < j->a.n_identities; i++) e->crypto.oid_new(j->a.identities[i].id);
+    e->crypto.referral_code(j->a.referral_code);
+    account_stamp_new(&j->a, now);
+    rc = store_account_create(e->store, &j->a, hash);
+    if (rc == DROP_ECONFLICT) fail_job(j, rc, "identity already registered");
+    else if (rc) store_fail(j, rc, "no such account");
+    else j->out = account_to_json(&j->a, false);
+}
+
+static void register_done(struct engine *e, struct req *r, void *arg)
+{
+    (void)e;
+    (void)r;
+    finish(arg);
+}
+
+void op_account_register(struct req *r)
+{
+    struct acct_job *j = job_new(r);
+    drop_err rc = account_validate_register(r->data, &j->a, &j->password, j->why, sizeof j->why);
+    if (rc) {
+        req_fail(r, rc, "%s", j->why);
+        job_free(j);
+        return;
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, register_work, register_done, j);
+}
+
+/* ---- auth.login ---- */
+
+/* Returns the account's live token (extended) or issues a new one. */
+static drop_err issue_token(struct engine *e, struct acct_job *j, int64_t now)
+{
+    struct store_token t;
+    drop_err rc = store_token_get_by_account(e->store, j->a.id, now, &t);
+    if (rc == DROP_OK &&
+        e->crypto.token_unseal(t.sealed, t.sealed_len, j->a.id, j->token) == DROP_OK) {
+        memcpy(j->hash, t.hash, 32);
+        j->expires_at = slide(e, now, t.created_at);
+        return store_token_touch(e->store, t.hash, j->expires_at);
+    }
+    if (rc != DROP_OK && rc != DROP_ENOTFOUND) return rc;
+    memset(&t, 0, sizeof t);
+    if (e->crypto.token_generate(j->token) != DROP_OK) return DROP_EINTERNAL;
+    e->crypto.token_hash(j->token, t.hash);
+    if (e->crypto.token_seal(j->token, j->a.id, t.sealed, &t.sealed_len) != DROP_OK)
+        return DROP_EINTERNAL;
+    memcpy(t.account, j->a.id, DROP_ID_SIZE);
+    t.created_at = now;
+    t.expires_at = j->expires_at = slide(e, now, now);
+    memcpy(j->hash, t.hash, 32);
+    return store_token_put(e->store, &t);
+}
+
+static void login_work(struct engine *e, void *arg)
+{
+    struct acct_job *j = arg;
+    char *pwhash = NULL;
+    int64_t now = engine_now(e);
+    drop_err rc = store_account_by_identity(e->store, j->identity, &j->a, &pwhash);
+
+    if (rc == DROP_ENOTFOUND) {
+        e->crypto.password_dummy_verify(j->password); /* same time as a wrong password */
+        fail_job(j, DROP_EUNAUTH, "unknown identity or wrong password");
+        return;
+    }
+    if (rc) {
+        store_fail(j, rc, "");
+        return;
+    }
+    if (!e->crypto.password_verify(pwhash, j->password)) {
+        fail_job(j, DROP_EUNAUTH, "unknown identity or wrong password");
+        goto done;
+    }
+    rc = issue_token(e, j, now);
+    if (rc) {
+        store_fail(j, rc, "account gone");
+        goto done;
+    }
+    j->state = session_state_build(e, &j->a);
+    j->out = json_pack("{s:s,s:o,s:o}", "token", j->token, "expiresAt",
+                       timefmt_json(j->expires_at), "account", account_to_json(&j->a, false));
+done:
+    free(pwhash);
+}
+
+static void login_done(struct engine *e, struct req *r, void *arg)
+{
+    struct acct_job *j = arg;
+    (void)e;
+    (void)r;
+    if (!j->err) authenticate(j);
+    finish(j);
+}
+
+void op_auth_login(struct req *r)
+{
+    struct acct_job *j = job_new(r);
+    drop_err rc = account_validate_login(r->data, j->identity, &j->password, j->why, sizeof j->why);
+    if (rc) {
+        req_fail(r, rc, "%s", j->why);
+        job_free(j);
+        return;
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, login_work, login_done, j);
+}
+
+/* ---- auth.token ---- */
+
+static void token_work(struct engine *e, void *arg)
+{
+    struct acct_job *j = arg;
+    struct store_token t;
+    int64_t now = engine_now(e);
+    drop_err rc = store_token_lookup(e->store, j->hash, now, &t);
+
+    if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) {
+        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        return;
+    }
+    if (rc) {
+        store_fail(j, rc, "");
+        return;
+    }
+    rc = store_account_get(e->store, t.account, &j->a);
+    if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) {
+        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        return;
+    }
+    if (rc == DROP_OK) rc = store_token_touch(e->store, j->hash, slide(e, now, t.created_at));
+    if (rc) {
+        store_fail(j, rc, "");
+        return;
+    }
+    j->state = session_state_build(e, &j->a);
+    j->out = json_pack("{s:o}", "account", account_to_json(&j->a, false));
+}
+
+/* The built-in admin of `admin_token`: no account, no stored token. */
+static void admin_login(struct req *r)
+{
+    struct engine *e = r->eng;
+    r->authenticated = true;
+    memset(&r->auth, 0, sizeof r->auth);
+    r->auth.role = ROLE_ADMIN;
+    json_t *acct = json_pack("{s:n,s:s,s:s}", "id", "type", "admin", "firstName", "admin");
+    r->after = json_pack("{s:s,s:{s:O,s:[],s:[],s:i}}", "ev", "session.state", "data", "account",
+                         acct, "gigs", "offers", "unread", 0);
+    (void)e;
+    req_reply(r, json_pack("{s:o}", "account", acct));
+}
+
+/* Constant-time comparison of two NUL-terminated strings. */
+static bool secret_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char d = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++) d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return d == 0;
+}
+
+void op_auth_token(struct req *r)
+{
+    struct engine *e = r->eng;
+    json_t *tok = json_object_get(r->data, "token");
+    const char *t = json_is_string(tok) ? json_string_value(tok) : NULL;
+
+    if (!t || !*t) {
+        req_fail(r, DROP_EBADREQ, "token: a string is required");
+        return;
+    }
+    if (e->set.admin_token && e->set.admin_token[0] && secret_equal(t, e->set.admin_token)) {
+        admin_login(r);
+        return;
+    }
+    if (!e->crypto.token_well_formed(t)) {
+        req_fail(r, DROP_EUNAUTH, "unknown, expired or revoked token");
+        return;
+    }
+    struct acct_job *j = job_new(r);
+    e->crypto.token_hash(t, j->hash);
+    e->ports.job(e->ports.ctx, r, token_work, login_done, j);
+}
+
+/* ---- auth.logout ---- */
+
+static void logout_work(struct engine *e, void *arg)
+{
+    struct acct_job *j = arg;
+    drop_err rc = store_token_delete(e->store, j->hash);
+    if (rc) store_fail(j, rc, "");
+}
+
+static void logout_done(struct engine *e, struct req *r, void *arg)
+{
+    struct acct_job *j = arg;
+    unsigned char hash[32];
+    bool ok = !j->err;
+    (void)r;
+    memcpy(hash, j->hash, 32);
+    finish(j); /* the reply is queued before the close frame */
+    if (ok) e->ports.close_token(e->ports.ctx, hash);
+}
+
+void op_auth_logout(struct req *r)
+{
+    if (!r->who.has_token) { /* the config admin has nothing to revoke */
+        req_reply(r, NULL);
+        return;
+    }
+    struct acct_job *j = job_new(r);
+    memcpy(j->hash, r->who.token_hash, 32);
+    r->eng->ports.job(r->eng->ports.ctx, r, logout_work, logout_done, j);
+}
+
+/* ---- account.get / update / delete / list ---- */
+
+/* Resolves data.id (default: self) and checks that the caller may act on
+ * it: self, or admin. Returns false after answering r. */
+static bool target_of(struct req *r, struct acct_job *j, bool others_allowed)
+{
+    json_t *id = json_object_get(r->data, "id");
+    if (id && !json_is_null(id)) {
+        if (!json_is_string(id) || !id_valid(json_string_value(id))) {
+            req_fail(r, DROP_EBADREQ, "id: an ObjectId string is expected");
+            return false;
+        }
+        snprintf(j->target, sizeof j->target, "%s", json_string_value(id));
+    } else if (r->who.account[0]) {
+        memcpy(j->target, r->who.account, DROP_ID_SIZE);
+    } else {
+        req_fail(r, DROP_EBADREQ, "id: required for the built-in admin");
+        return false;
+    }
+    if (!others_allowed && r->who.role != ROLE_ADMIN && strcmp(j->target, r->who.account) != 0) {
+        req_fail(r, DROP_EFORBIDDEN, "only the account itself or an admin may do this");
+        return false;
+    }
+    return true;
+}
+
+static void get_work(struct engine *e, void *arg)
+{
+    struct acct_job *j = arg;
+    drop_err rc = store_account_get(e->store, j->target, &j->a);
+    bool self = strcmp(j->target, j->r->who.account) == 0;
+    bool admin = j->r->who.role == ROLE_ADMIN;
+    if (rc == DROP_OK && !admin && !self && strcmp(j->a.status, "active") != 0)
+        rc = DROP_ENOTFOUND;
+    if (rc) store_fail(j, rc, "no such account");
+    else j->out = account_to_json(&j->a, !(self || admin));
+}
+
+static void simple_done(struct engine *e, struct req *r, void *arg)
+{
+    (void)e;
+    (void)r;
+    finish(arg);
+}
+
+void op_account_get(struct req *r)
+{
+    struct acct_job *j = job_new(r);
+    if (!target_of(r, j, true)) {
+        job_free(j);
+        return;
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, get_work, simple_done, j);
+}
+
+static void update_work(struct engine *e, void *arg)
+{
+    struct acct_job *j = arg;
+    bool changed = false;
+    drop_err rc = store_account_get(e->store, j->target, &j->a);
+    if (rc == DROP_OK && strcmp(j->a.status, "active") != 0) rc = DROP_ENOTFOUND;
+    if (rc) {
+        store_fail(j, rc, "no such account");
+        return;
+    }
+    rc = account_validate_update(j->r->data, &j->a, &changed, j->why, sizeof j->why);
+    if (rc) {
+        j->err = rc;
+        return;
+    }
+    if (changed) {
+        j->a.updated_at = engine_now(e);
+        rc = store_account_update(e->store, &j->a);
+        if (rc) {
+            store_fail(j, rc, "no such account");
+            return;
+        }
+    }
+    j->out = account_to_json(&j->a, false);
+}
+
+void op_account_update(struct req *r)
+{
+    struct acct_job *j = job_new(r);
+    if (!target_of(r, j, false)) {
+        job_free(j);
+        return;
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, update_work, simple_done, j);
+}
+
+static void delete_work(struct engine *e, void *arg)
+{
+    struct acct_job *j = arg;
+    drop_err rc = store_account_archive(e->store, j->target, engine_now(e));
+    if (rc) store_fail(j, rc, "no such account");
+}
+
+static void delete_done(struct engine *e, struct req *r, void *arg)
+{
+    struct acct_job *j = arg;
+    char target[DROP_ID_SIZE];
+    bool ok = !j->err;
+    (void)r;
+    memcpy(target, j->target, DROP_ID_SIZE);
+    finish(j);
+    if (ok) e->ports.close_account(e->ports.ctx, target);
+}
+
+void op_account_delete(struct req *r)
+{
+    struct acct_job *j = job_new(r);
+    if (!target_of(r, j, false)) {
+        job_free(j);
+        return;
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, delete_work, delete_done, j);
+}
+
+static void list_work(struct engine *e, void *arg)
+{
+    struct acct_job *j = arg;
+    struct account *arr = NULL;
+    size_t n = 0;
+    drop_err rc = store_account_list(e->store, &j->filter, &arr, &n);
+    if (rc) {
+        store_fail(j, rc, "");
+        return;
+    }
+    j->out = account_array_to_json(arr, n, false);
+    account_array_free(arr, n);
+}
+
+void op_account_list(struct req *r)
+{
+    struct acct_job *j = job_new(r);
+    drop_err rc = account_validate_list(r->data, &j->filter, j->why, sizeof j->why);
+    if (rc) {
+        req_fail(r, rc, "%s", j->why);
+        job_free(j);
+        return;
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, list_work, simple_done, j);
+}

@@ -1,0 +1,284 @@
+/* store.h - the store port: the durable truth (accounts, identities, tokens;
+ * later gigs, inbox messages, jobs and client logs beside them).
+ *
+ * The interface is SYNCHRONOUS and thread-safe: every call blocks until the
+ * backend answers, so it is only ever called from worker threads (the server
+ * runs each store call inside a job and posts the result to the loop; a job
+ * may chain several calls, e.g. read -> decide -> compare-and-set -> retry).
+ * A backend (adapters/store_sqlite, adapters/store_mongo) fills a struct
+ * store_ops and hands it to store_new(); callers use the store_* wrappers
+ * below, never the vtable. Every call returns a drop_err:
+ *   DROP_OK        done
+ *   DROP_ENOTFOUND no such object (or not visible: e.g. archived)
+ *   DROP_ECONFLICT a unique value is taken / a compare-and-set lost
+ *   DROP_EUNAUTH   (tokens) no such live token
+ *   DROP_EBADREQ   an argument out of range (a bug of the caller)
+ *   DROP_EUNAVAIL  the backend is down or busy past its timeout; retry later
+ *   DROP_EINTERNAL anything else (logged by the backend)
+ * Out-parameters are only written on DROP_OK. Times are ms since the epoch,
+ * passed in by the caller: the store has no clock. */
+#ifndef DROP_STORE_H
+#define DROP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/account.h"
+#include "engine/gig.h"
+#include "engine/err.h"
+#include "engine/id.h"
+
+#define STORE_TOKEN_HASH_LEN 32   /* SHA-256 of the token */
+#define STORE_SEALED_MAX 128      /* a sealed token blob, at most */
+
+/* A stored token: its hash, the token sealed under the server key (never
+ * the token in clear), its owner and its lifetime. */
+struct store_token {
+    unsigned char hash[STORE_TOKEN_HASH_LEN];
+    unsigned char sealed[STORE_SEALED_MAX];
+    size_t sealed_len;
+    char account[DROP_ID_SIZE];
+    int64_t created_at;
+    int64_t expires_at;
+};
+
+/* Filter of a gig listing: newest first (created_at, then id, descending). */
+struct gig_filter {
+    const char *account;      /* customer or operator; NULL = any (admin) */
+    bool has_status;
+    enum gig_status status;
+    int64_t before;           /* created_at < before (ms); 0 = no bound */
+    int limit;                /* 1..200 */
+};
+
+#define GIG_LIST_MAX 200
+
+struct store_ops {
+    const char *name; /* "sqlite", "mongodb" */
+    void (*close)(void *impl);
+    drop_err (*ping)(void *impl);
+
+    drop_err (*account_create)(void *impl, const struct account *a, const char *password_hash);
+    drop_err (*account_get)(void *impl, const char *id, struct account *out);
+    drop_err (*account_by_identity)(void *impl, const char *value, struct account *out,
+                                    char **password_hash);
+    drop_err (*account_update)(void *impl, const struct account *a);
+    drop_err (*account_archive)(void *impl, const char *id, int64_t now);
+    drop_err (*account_list)(void *impl, const struct account_filter *f, struct account **out,
+                             size_t *n);
+    drop_err (*account_add_rating)(void *impl, const char *id, bool as_operator, int rating,
+                                   int64_t now);
+
+    drop_err (*token_put)(void *impl, const struct store_token *t);
+    drop_err (*token_get_by_account)(void *impl, const char *account, int64_t now,
+                                     struct store_token *out);
+    drop_err (*token_lookup)(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LEN],
+                             int64_t now, struct store_token *out);
+    drop_err (*token_touch)(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LEN],
+                            int64_t expires_at);
+    drop_err (*token_delete)(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LEN]);
+    drop_err (*token_delete_by_account)(void *impl, const char *account);
+
+    drop_err (*gig_create)(void *impl, const struct gig *g);
+    drop_err (*gig_get)(void *impl, const char *id, struct gig *out);
+    drop_err (*gig_cas)(void *impl, const struct gig *g, int64_t expected_version);
+    drop_err (*gig_list)(void *impl, const struct gig_filter *f, struct gig **out, size_t *n);
+    drop_err (*gig_for_account)(void *impl, const char *account, struct gig **out, size_t *n);
+    drop_err (*gig_due)(void *impl, int64_t now, int limit, struct gig **out, size_t *n);
+    drop_err (*gig_unrated)(void *impl, const char *account, bool *unrated);
+};
+
+struct store {
+    const struct store_ops *ops; /* static, owned by the backend */
+    void *impl;                  /* the backend's state */
+};
+
+/* Wraps a backend into a store. Takes ownership of impl (released by
+ * ops->close in store_close). */
+struct store *store_new(const struct store_ops *ops, void *impl);
+
+/* Closes the backend and frees st. Call once no job can use it any more.
+ * NULL is a no-op. */
+void store_close(struct store *st);
+
+/* The backend's name ("sqlite", ...). */
+static inline const char *store_name(const struct store *st) { return st->ops->name; }
+
+/* A cheap round trip: DROP_OK when the backend answers, DROP_EUNAVAIL not. */
+static inline drop_err store_ping(struct store *st) { return st->ops->ping(st->impl); }
+
+/* Inserts a new account with its identities (ids, referral code and times
+ * already filled by the caller) and its password hash (the $argon2id$
+ * string). DROP_ECONFLICT when an identity value is held by an active
+ * account (also when two creations race) or the id exists. */
+static inline drop_err store_account_create(struct store *st, const struct account *a,
+                                            const char *password_hash)
+{
+    return st->ops->account_create(st->impl, a, password_hash);
+}
+
+/* Reads an account (archived ones too) into out (the caller account_free()s
+ * it). DROP_ENOTFOUND when there is none. */
+static inline drop_err store_account_get(struct store *st, const char *id, struct account *out)
+{
+    return st->ops->account_get(st->impl, id, out);
+}
+
+/* Finds the active account holding an identity value (normalized by
+ * account_identity_normalize) and, when password_hash is not NULL, its
+ * password hash (heap, the caller free()s it). DROP_ENOTFOUND when no active
+ * account holds it. */
+static inline drop_err store_account_by_identity(struct store *st, const char *value,
+                                                 struct account *out, char **password_hash)
+{
+    return st->ops->account_by_identity(st->impl, value, out, password_hash);
+}
+
+/* Writes the profile fields of an active account: first/last name,
+ * organization, picture, updated_at (the caller sets it). Identities, type,
+ * status and ratings are not touched. DROP_ENOTFOUND when there is no such
+ * active account. */
+static inline drop_err store_account_update(struct store *st, const struct account *a)
+{
+    return st->ops->account_update(st->impl, a);
+}
+
+/* Archives an active account: status "archived", archive true, its identity
+ * values released (they may be registered again) and its tokens deleted, in
+ * one transaction. DROP_ENOTFOUND when there is no such active account. */
+static inline drop_err store_account_archive(struct store *st, const char *id, int64_t now)
+{
+    return st->ops->account_archive(st->impl, id, now);
+}
+
+/* Lists accounts matching f (see struct account_filter), newest first, at
+ * most f->limit after skipping f->skip. *out is a heap array of *n accounts
+ * (account_array_free; NULL when *n is 0). */
+static inline drop_err store_account_list(struct store *st, const struct account_filter *f,
+                                          struct account **out, size_t *n)
+{
+    return st->ops->account_list(st->impl, f, out, n);
+}
+
+/* Adds a vote (1..5) to an account's operator rating (as_operator) or its
+ * customer rating, updating the running average atomically; the first vote
+ * replaces the starting 5. DROP_EBADREQ for a rating outside 1..5,
+ * DROP_ENOTFOUND when there is no such account. */
+static inline drop_err store_account_add_rating(struct store *st, const char *id,
+                                                bool as_operator, int rating, int64_t now)
+{
+    return st->ops->account_add_rating(st->impl, id, as_operator, rating, now);
+}
+
+/* Stores the token of t->account, replacing any previous token of that
+ * account (one token per account). DROP_ENOTFOUND when the account does not
+ * exist, DROP_EBADREQ when t->sealed_len is 0 or over STORE_SEALED_MAX. */
+static inline drop_err store_token_put(struct store *st, const struct store_token *t)
+{
+    return st->ops->token_put(st->impl, t);
+}
+
+/* The live token of an account (expires_at > now) into out. DROP_ENOTFOUND
+ * when it has none (an expired one is deleted). */
+static inline drop_err store_token_get_by_account(struct store *st, const char *account,
+                                                  int64_t now, struct store_token *out)
+{
+    return st->ops->token_get_by_account(st->impl, account, now, out);
+}
+
+/* The live token with this hash into out. DROP_EUNAUTH when there is none or
+ * it expired (an expired one is deleted). */
+static inline drop_err store_token_lookup(struct store *st,
+                                          const unsigned char hash[STORE_TOKEN_HASH_LEN],
+                                          int64_t now, struct store_token *out)
+{
+    return st->ops->token_lookup(st->impl, hash, now, out);
+}
+
+/* Sets a token's expiry (the sliding TTL: the caller computes
+ * min(now + token_ttl, created_at + token_max_age)). DROP_EUNAUTH when the
+ * token does not exist. */
+static inline drop_err store_token_touch(struct store *st,
+                                         const unsigned char hash[STORE_TOKEN_HASH_LEN],
+                                         int64_t expires_at)
+{
+    return st->ops->token_touch(st->impl, hash, expires_at);
+}
+
+/* Deletes a token (logout). DROP_OK also when it did not exist. */
+static inline drop_err store_token_delete(struct store *st,
+                                          const unsigned char hash[STORE_TOKEN_HASH_LEN])
+{
+    return st->ops->token_delete(st->impl, hash);
+}
+
+/* Deletes every token of an account. DROP_OK also when it had none. */
+static inline drop_err store_token_delete_by_account(struct store *st, const char *account)
+{
+    return st->ops->token_delete_by_account(st->impl, account);
+}
+
+/* Inserts a new gig (id, version 1 and times set by the caller), with its
+ * offers and its next timer (gig_next_timer). DROP_ECONFLICT when the id
+ * exists. */
+static inline drop_err store_gig_create(struct store *st, const struct gig *g)
+{
+    return st->ops->gig_create(st->impl, g);
+}
+
+/* Reads a gig with its offers into out (gig_free() it). DROP_ENOTFOUND. */
+static inline drop_err store_gig_get(struct store *st, const char *id, struct gig *out)
+{
+    return st->ops->gig_get(st->impl, id, out);
+}
+
+/* The compare-and-set every transition goes through: replaces the stored
+ * gig by g (whole, offers included; g->version is the new version) only when
+ * the stored version is still expected_version, atomically. DROP_ECONFLICT
+ * when another writer won (re-read and decide again), DROP_ENOTFOUND when
+ * there is no such gig. */
+static inline drop_err store_gig_cas(struct store *st, const struct gig *g,
+                                     int64_t expected_version)
+{
+    return st->ops->gig_cas(st->impl, g, expected_version);
+}
+
+/* Lists gigs matching f into a heap array of *n gigs (gig_array_free). */
+static inline drop_err store_gig_list(struct store *st, const struct gig_filter *f,
+                                      struct gig **out, size_t *n)
+{
+    return st->ops->gig_list(st->impl, f, out, n);
+}
+
+/* The gigs an account must know about after a (re)connect: those where it is
+ * the customer or the operator and the status is live (pendingOperator ..
+ * streaming) or purchased, and the pendingOperator gigs where it holds an
+ * open offer. At most GIG_LIST_MAX, newest first. */
+static inline drop_err store_gig_for_account(struct store *st, const char *account,
+                                             struct gig **out, size_t *n)
+{
+    return st->ops->gig_for_account(st->impl, account, out, n);
+}
+
+/* Gigs whose next timer (gig_next_timer: a deadline or an open offer's
+ * expiry; stored beside the gig at every write) is due: 0 < timer <= now,
+ * earliest first, at most limit. The sweep that makes lost timers fire. */
+static inline drop_err store_gig_due(struct store *st, int64_t now, int limit, struct gig **out,
+                                     size_t *n)
+{
+    return st->ops->gig_due(st->impl, now, limit, out, n);
+}
+
+/* Sets *unrated when account is a party of a purchased gig it has not rated
+ * yet (the customer rates the operator: operator_rating still 0; the
+ * operator rates the customer: customer_rating still 0): the rating lock. */
+static inline drop_err store_gig_unrated(struct store *st, const char *account, bool *unrated)
+{
+    return st->ops->gig_unrated(st->impl, account, unrated);
+}
+
+/* Frees an array of n gigs from the listing calls. */
+void gig_array_free(struct gig *arr, size_t n);
+
+#endif
