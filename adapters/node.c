@@ -18,6 +18,9 @@
 #include "adapters/session.h"
 #include "adapters/store_sqlite.h"
 #include "adapters/token.h"
+#include "adapters/video_dev.h"
+#include "engine/presence.h"
+#include <uthash.h>
 #include "engine/store.h"
 #include "engine/log.h"
 #include "engine/mem.h"
@@ -93,6 +96,65 @@ static void port_close_token(void *ctx, const unsigned char hash[32])
 static void port_close_account(void *ctx, const char *account)
 {
     hub_close_account(ctx, account);
+}
+
+/* ---- gig timers: one uv timer per gig with a deadline or open offers ---- */
+
+struct gig_timer {
+    char id[DROP_ID_SIZE];
+    uv_timer_t t;
+    struct node *n;
+    UT_hash_handle hh;
+};
+
+static void gig_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void gig_timer_fire(uv_timer_t *t)
+{
+    struct gig_timer *gt = t->data;
+    struct node *n = gt->n;
+    char id[DROP_ID_SIZE];
+    memcpy(id, gt->id, DROP_ID_SIZE);
+    HASH_DEL(n->gig_timers, gt);
+    uv_close((uv_handle_t *)&gt->t, gig_timer_closed);
+    if (!n->draining) gig_timer_fired(&n->eng, id);
+}
+
+static void port_gig_timer(void *ctx, const char *gig_id, int64_t at_ms)
+{
+    struct node *n = ctx;
+    struct gig_timer *gt;
+    HASH_FIND_STR(n->gig_timers, gig_id, gt);
+    if (at_ms <= 0 || n->stopped) {
+        if (gt) {
+            HASH_DEL(n->gig_timers, gt);
+            uv_close((uv_handle_t *)&gt->t, gig_timer_closed);
+        }
+        return;
+    }
+    if (!gt) {
+        gt = xcalloc(1, sizeof *gt);
+        snprintf(gt->id, sizeof gt->id, "%s", gig_id);
+        gt->n = n;
+        uv_timer_init(&n->loop, &gt->t);
+        gt->t.data = gt;
+        HASH_ADD_STR(n->gig_timers, id, gt);
+    }
+    int64_t delay = at_ms - node_now();
+    uv_timer_start(&gt->t, gig_timer_fire, (uint64_t)(delay > 0 ? delay : 0) + 1, 0);
+}
+
+static void gig_timers_close(struct node *n)
+{
+    struct gig_timer *gt, *tmp;
+    HASH_ITER(hh, n->gig_timers, gt, tmp)
+    {
+        HASH_DEL(n->gig_timers, gt);
+        uv_close((uv_handle_t *)&gt->t, gig_timer_closed);
+    }
 }
 
 /* ---- crypto port: thin wrappers where the adapter's shape differs ---- */
@@ -192,6 +254,11 @@ static void on_tick(uv_timer_t *t)
     struct node *n = t->data;
     int64_t now = node_now();
     for (struct session *s = n->sessions; s; s = s->next) session_tick(s, now);
+    presence_expire(n->eng.presence, now, n->cfg->presence_ttl_ms, NULL, NULL);
+    if (!n->draining && now - n->sweep_at >= n->cfg->sweep_interval_ms) {
+        n->sweep_at = now;
+        gig_sweep(&n->eng);
+    }
     if (!n->draining && !n->probe_running && now - n->probe_at >= 2000) {
         n->probe_running = true;
         n->probe_at = now;
@@ -237,6 +304,7 @@ static void on_stop(uv_timer_t *t)
     log_info("event=stopping sessions_left=%lld jobs=%d", (long long)n->metrics.connections,
              n->jobs_running);
     server_stop(n);
+    gig_timers_close(n);
     close_handle((uv_handle_t *)&n->tick);
     close_handle((uv_handle_t *)&n->lag);
     close_handle((uv_handle_t *)&n->sigterm);
@@ -263,7 +331,7 @@ static void on_signal(uv_signal_t *h, int signum)
 static void make_node_id(struct node *n)
 {
     if (n->cfg->node_id[0]) {
-        snprintf(n->node_id, sizeof n->node_id, "%s", n->cfg->node_id);
+        snprintf(n->node_id, DROP_ID_SIZE, "%s", n->cfg->node_id);
         return;
     }
     unsigned char b[6];
@@ -299,12 +367,35 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .deliver = port_deliver,
         .close_token = port_close_token,
         .close_account = port_close_account,
+        .gig_timer = port_gig_timer,
     };
+    n->eng.video = (struct engine_video){
+        .provider = "dev",
+        .api_key = "dev",
+        .new_session = video_dev_session,
+        .token = video_dev_token,
+    };
+    n->eng.policy = (struct gig_policy){
+        .pending_ttl_ms = cfg->pending_ttl_ms,
+        .offer_ttl_ms = cfg->offer_ttl_ms,
+        .confirm_ttl_ms = cfg->confirm_ttl_ms,
+        .handshake_ttl_ms = cfg->handshake_ttl_ms,
+        .max_stream_ms = cfg->max_stream_ms,
+        .wave_size = (int)cfg->wave_size,
+        .dispatch_radius_m = cfg->dispatch_radius_m,
+        .price_per_minute_cents = (int64_t)(cfg->price_per_minute * 100 + 0.5),
+        .operator_share_bp = (int)(cfg->operator_share * 10000 + 0.5),
+    };
+    if (presence_new(cfg->grid_cell_m, &n->eng.presence) != DROP_OK) {
+        snprintf(why, whylen, "grid_cell %g: invalid cell size", cfg->grid_cell_m);
+        return -1;
+    }
     n->eng.crypto = crypto;
     n->eng.set.token_ttl_ms = cfg->token_ttl_ms;
     n->eng.set.token_max_age_ms = cfg->token_max_age_ms;
     n->eng.set.admin_token = cfg->admin_token;
     n->eng.set.node_id = n->node_id;
+    n->eng.set.presence_ttl_ms = cfg->presence_ttl_ms;
     n->eng.started_at = n->started_at;
 
     uv_timer_init(&n->loop, &n->tick);
@@ -342,6 +433,7 @@ void node_free(struct node *n)
         /* a failed start: close what was opened */
         n->stopped = true;
         server_stop(n);
+        gig_timers_close(n);
         close_handle((uv_handle_t *)&n->tick);
         close_handle((uv_handle_t *)&n->lag);
         close_handle((uv_handle_t *)&n->sigterm);
@@ -355,5 +447,8 @@ void node_free(struct node *n)
     on_reap(&n->reaper);
     store_close(n->eng.store);
     n->eng.store = NULL;
+    engine_free(&n->eng);
+    presence_free(n->eng.presence);
+    n->eng.presence = NULL;
     if (uv_loop_close(&n->loop) != 0) log_warn("event=loop_close_busy");
 }

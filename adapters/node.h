@@ -18,6 +18,7 @@
 
 struct session;
 struct hub_entry;
+struct gig_timer;
 
 struct node {
     uv_loop_t loop;
@@ -43,6 +44,8 @@ struct node {
     bool stopped;
     int jobs_running;
 
+    struct gig_timer *gig_timers;  /* gig id -> its uv timer (uthash) */
+    int64_t sweep_at;
     bool probe_running;            /* a store health probe is in flight */
     int64_t probe_at;
     const char *store_status;      /* "ok" or the failure, for /healthz */

@@ -499,14 +499,24 @@ int session_on_writeable(struct session *s)
         /* lws 4.1 marks the socket unusable when WRITEABLE returns -1, so the
          * frame lws_close_reason() prepares is never sent: write the close
          * frame ourselves (opcode value 4, LWS_WRITE_CLOSE, which 4.1 still
-         * handles but no longer names) and then drop the connection. */
+         * handles but no longer names), then keep reading until the peer
+         * answers it (lws completes the handshake) or CLOSE_ACK times out.
+         * Returning -1 here instead would reset a peer whose requests are
+         * still unread, and the close frame would be lost with them. */
         unsigned char cf[LWS_PRE + 2 + sizeof s->close_reason];
         size_t rl = strlen(s->close_reason);
+        if (s->close_sent) return 0;
+        if (lws_send_pipe_choked(s->wsi)) {
+            want_write(s);
+            return 0;
+        }
         cf[LWS_PRE] = (unsigned char)(s->close_code >> 8);
         cf[LWS_PRE + 1] = (unsigned char)(s->close_code & 0xff);
         memcpy(cf + LWS_PRE + 2, s->close_reason, rl);
-        lws_write(s->wsi, cf + LWS_PRE, 2 + rl, (enum lws_write_protocol)4);
-        return -1;
+        if (lws_write(s->wsi, cf + LWS_PRE, 2 + rl, (enum lws_write_protocol)4) < 0) return -1;
+        s->close_sent = true;
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
+        return 0;
     }
     if (s->ping_due) {
         unsigned char ping[LWS_PRE + 4];
@@ -542,7 +552,11 @@ void session_on_closed(struct session *s)
     s->dead = true;
     n->metrics.connections--;
     if (s->authed) n->metrics.sessions_authed--;
-    if (s->hub) hub_remove(s);
+    if (s->hub) {
+        bool last = s->hub->count == 1;
+        hub_remove(s);
+        engine_session_ended(&n->eng, s->who.account, s->who.role, last);
+    }
     /* unlink from the live list, move to the disused list */
     if (s->prev) s->prev->next = s->next;
     else n->sessions = s->next;

@@ -40,6 +40,7 @@ struct session {
     bool want_write;
     int close_code;                 /* nonzero: close once the queue drained */
     char close_reason[64];
+    bool close_sent;                /* our close frame is out; awaiting the peer's */
 
     unsigned char *rx;              /* reassembly buffer */
     size_t rx_len, rx_cap;

@@ -6,7 +6,10 @@
  * SELECT would keep a read transaction open), and maps SQLite's result to a
  * drop_err once, in map_rc. Identity values are unique among ACTIVE
  * identities (a partial unique index), so archiving an account releases
- * them; a unique violation, also from a racing insert, is DROP_ECONFLICT. */
+ * them; a unique violation, also from a racing insert, is DROP_ECONFLICT.
+ * A gig is one row: its record (engine/gig_record.h) as JSON text in doc,
+ * beside copies of the fields the queries filter on; the compare-and-set is
+ * an UPDATE ... WHERE version = expected that must change one row. */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -18,12 +21,13 @@
 #include <unistd.h>
 
 #include "adapters/store_sqlite.h"
+#include "engine/gig_record.h"
 #include "engine/log.h"
 #include "engine/mem.h"
 
 /* Migration i takes the schema from version i to i + 1. Append only: a
- * released migration never changes. Gigs, inbox, jobs and logs come as
- * further entries. */
+ * released migration never changes. Inbox, jobs and logs come as further
+ * entries. */
 static const char *const MIGRATIONS[] = {
     /* 0 -> 1: accounts, identities, tokens */
     "CREATE TABLE accounts ("
@@ -77,10 +81,11 @@ static const char *const MIGRATIONS[] = {
     "  created_at INTEGER NOT NULL,"
     "  next_timer INTEGER NOT NULL,"
     "  doc TEXT NOT NULL);"
-    "CREATE INDEX gigs_by_customer ON gigs(customer, created_at);"
-    "CREATE INDEX gigs_by_operator ON gigs(operator, created_at);"
+    "CREATE INDEX gigs_by_customer ON gigs(customer, created_at, id);"
+    "CREATE INDEX gigs_by_operator ON gigs(operator, created_at, id);"
+    "CREATE INDEX gigs_by_created ON gigs(created_at, id);"
     "CREATE INDEX gigs_by_status ON gigs(status);"
-    "CREATE INDEX gigs_due ON gigs(next_timer) WHERE next_timer > 0;"
+    "CREATE INDEX gigs_due ON gigs(next_timer, id) WHERE next_timer > 0;"
     "CREATE TABLE gig_open_offers ("
     "  gig_id TEXT NOT NULL REFERENCES gigs(id) ON DELETE CASCADE,"
     "  operator TEXT NOT NULL,"
@@ -96,12 +101,19 @@ _Static_assert(N_MIGRATIONS == STORE_SQLITE_SCHEMA_VERSION, "schema version");
     "a.customer_rating, a.customer_rating_count, a.created_at, a.updated_at"
 #define ACC_NCOLS 15
 #define TOK_COLS "hash, sealed, account_id, created_at, expires_at"
+/* The statuses of gig_for_account: live (gig_status_live) and purchased. */
+#define GIG_FOR_ACC_STATUSES                                                             \
+    "('pendingOperator', 'operatorFound', 'operatorEnroute', 'handshaking', 'streaming',"  \
+    " 'purchased')"
+#define GIG_LIST_FILTER "(?2 IS NULL OR status = ?2) AND (?3 = 0 OR created_at < ?3)"
 
 enum stmt {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_PING,
     ST_ACC_INSERT, ST_IDN_INSERT, ST_ACC_GET, ST_IDN_BY_ACC, ST_ACC_BY_IDN,
     ST_ACC_UPDATE, ST_ACC_ARCHIVE, ST_IDN_RELEASE, ST_ACC_LIST, ST_RATE_OP, ST_RATE_CU,
     ST_TOK_INSERT, ST_TOK_BY_ACC, ST_TOK_BY_HASH, ST_TOK_TOUCH, ST_TOK_DEL, ST_TOK_DEL_ACC,
+    ST_GIG_INSERT, ST_GIG_UPDATE, ST_GIG_EXISTS, ST_GIG_GET, ST_OFFERS_DEL, ST_OFFER_INSERT,
+    ST_GIG_LIST_ALL, ST_GIG_LIST_ACC, ST_GIG_FOR_ACC, ST_GIG_DUE, ST_GIG_UNRATED,
     ST__COUNT
 };
 
@@ -151,6 +163,41 @@ static const char *const SQL[ST__COUNT] = {
     [ST_TOK_TOUCH] = "UPDATE tokens SET expires_at = ?2 WHERE hash = ?1",
     [ST_TOK_DEL] = "DELETE FROM tokens WHERE hash = ?1",
     [ST_TOK_DEL_ACC] = "DELETE FROM tokens WHERE account_id = ?1",
+    [ST_GIG_INSERT] = "INSERT INTO gigs (id, customer, operator, status, version, created_at,"
+                      " next_timer, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_GIG_UPDATE] = "UPDATE gigs SET customer = ?2, operator = ?3, status = ?4, version = ?5,"
+                      " created_at = ?6, next_timer = ?7, doc = ?8"
+                      " WHERE id = ?1 AND version = ?9",
+    [ST_GIG_EXISTS] = "SELECT 1 FROM gigs WHERE id = ?1",
+    [ST_GIG_GET] = "SELECT doc FROM gigs WHERE id = ?1",
+    [ST_OFFERS_DEL] = "DELETE FROM gig_open_offers WHERE gig_id = ?1",
+    [ST_OFFER_INSERT] = "INSERT OR IGNORE INTO gig_open_offers (gig_id, operator) VALUES (?1, ?2)",
+    [ST_GIG_LIST_ALL] = "SELECT doc FROM gigs WHERE " GIG_LIST_FILTER
+                        " ORDER BY created_at DESC, id DESC LIMIT ?4",
+    /* Two branches so that each uses its index; a gig whose customer is
+     * also its operator comes from the first only. */
+    [ST_GIG_LIST_ACC] =
+        "SELECT doc, created_at, id FROM gigs WHERE customer = ?1 AND " GIG_LIST_FILTER
+        " UNION ALL"
+        " SELECT doc, created_at, id FROM gigs WHERE operator = ?1 AND customer <> ?1"
+        " AND " GIG_LIST_FILTER " ORDER BY 2 DESC, 3 DESC LIMIT ?4",
+    [ST_GIG_FOR_ACC] =
+        "SELECT doc FROM gigs WHERE id IN ("
+        "  SELECT id FROM gigs WHERE customer = ?1 AND status IN " GIG_FOR_ACC_STATUSES
+        "  UNION SELECT id FROM gigs WHERE operator = ?1 AND status IN " GIG_FOR_ACC_STATUSES
+        "  UNION SELECT o.gig_id FROM gig_open_offers o JOIN gigs g ON g.id = o.gig_id"
+        "        WHERE o.operator = ?1 AND g.status = 'pendingOperator')"
+        " ORDER BY created_at DESC, id DESC LIMIT ?2",
+    [ST_GIG_DUE] = "SELECT doc FROM gigs WHERE next_timer > 0 AND next_timer <= ?1"
+                   " ORDER BY next_timer, id LIMIT ?2",
+    /* The customer rates the operator (operatorRating), and vice versa.
+     * "+status" keeps SQLite on the account's index: without statistics it
+     * would scan every purchased gig of every account. */
+    [ST_GIG_UNRATED] =
+        "SELECT EXISTS (SELECT 1 FROM gigs WHERE customer = ?1 AND +status = 'purchased'"
+        "               AND json_extract(doc, '$.operatorRating') = 0)"
+        "    OR EXISTS (SELECT 1 FROM gigs WHERE operator = ?1 AND +status = 'purchased'"
+        "               AND json_extract(doc, '$.customerRating') = 0)",
 };
 
 struct sq {
@@ -672,6 +719,215 @@ static drop_err sq_token_delete_by_account(void *impl, const char *account)
                        "token_delete_by_account");
 }
 
+/* ---- gigs --------------------------------------------------------------- */
+
+/* Writes the open offers of g into gig_open_offers (the old ones deleted
+ * first when replace). Mutex held, inside the caller's transaction. */
+static int write_open_offers(struct sq *s, const struct gig *g, bool replace)
+{
+    int rc;
+    sqlite3_stmt *st;
+    if (replace) {
+        st = stmt(s, ST_OFFERS_DEL);
+        bind_text(st, 1, g->id);
+        if ((rc = run(st)) != SQLITE_DONE) return rc;
+    }
+    for (int i = 0; i < g->n_offers; i++) {
+        if (g->offers[i].state != OFFER_OPEN) continue;
+        st = stmt(s, ST_OFFER_INSERT);
+        bind_text(st, 1, g->id);
+        bind_text(st, 2, g->offers[i].operator);
+        if ((rc = run(st)) != SQLITE_DONE) return rc;
+    }
+    return SQLITE_DONE;
+}
+
+/* gig_create (expected < 0) and gig_cas (expected = the version the caller
+ * read): the gig row, its indexed copies and its open offers, in one
+ * transaction. */
+static drop_err gig_write(struct sq *s, const struct gig *g, int64_t expected, const char *op)
+{
+    drop_err e = DROP_OK;
+    bool cas = expected >= 0;
+    int rc;
+    if (!id_valid(g->id) || g->version < 1 || (cas && (expected < 1 || g->version <= expected)))
+        return DROP_EBADREQ;
+    char *doc = gig_record_dump(g); /* validates every field */
+    if (!doc) return DROP_EBADREQ;
+
+    pthread_mutex_lock(&s->mu);
+    if ((rc = begin(s)) != SQLITE_OK) goto fail;
+    sqlite3_stmt *st = stmt(s, cas ? ST_GIG_UPDATE : ST_GIG_INSERT);
+    bind_text(st, 1, g->id);
+    bind_text(st, 2, g->customer);
+    bind_text(st, 3, g->operator[0] ? g->operator : NULL);
+    bind_text(st, 4, gig_status_name(g->status));
+    sqlite3_bind_int64(st, 5, g->version);
+    sqlite3_bind_int64(st, 6, g->created_at);
+    sqlite3_bind_int64(st, 7, gig_next_timer(g));
+    sqlite3_bind_text(st, 8, doc, -1, SQLITE_STATIC);
+    if (cas) sqlite3_bind_int64(st, 9, expected);
+    rc = run(st);
+    sqlite3_clear_bindings(st); /* doc is freed below */
+    if (rc != SQLITE_DONE) goto fail;
+    if (cas && sqlite3_changes(s->db) == 0) {
+        st = stmt(s, ST_GIG_EXISTS);
+        bind_text(st, 1, g->id);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
+        e = rc == SQLITE_ROW ? DROP_ECONFLICT : DROP_ENOTFOUND;
+        rollback(s);
+        goto done;
+    }
+    if ((rc = write_open_offers(s, g, cas)) != SQLITE_DONE) goto fail;
+    if ((rc = commit(s)) != SQLITE_OK) goto fail;
+    goto done;
+fail:
+    e = map_rc(s, sqlite3_extended_errcode(s->db), op);
+    rollback(s);
+done:
+    pthread_mutex_unlock(&s->mu);
+    free(doc);
+    return e;
+}
+
+static drop_err sq_gig_create(void *impl, const struct gig *g)
+{
+    return gig_write(impl, g, -1, "gig_create");
+}
+
+static drop_err sq_gig_cas(void *impl, const struct gig *g, int64_t expected_version)
+{
+    if (expected_version < 1) return DROP_EBADREQ;
+    return gig_write(impl, g, expected_version, "gig_cas");
+}
+
+/* Parses the doc in column 0 of the current row into out. */
+static drop_err row_gig(sqlite3_stmt *st, struct gig *out, const char *op)
+{
+    char why[128] = "";
+    const char *doc = (const char *)sqlite3_column_text(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    drop_err e = gig_record_parse(doc, len, out, why, sizeof why);
+    if (e != DROP_OK)
+        log_error("event=store_corrupt_gig backend=sqlite op=%s why=\"%s\"", op, why);
+    return e;
+}
+
+static drop_err sq_gig_get(void *impl, const char *id, struct gig *out)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    struct gig g;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_GIG_GET);
+    bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) e = row_gig(st, &g, "gig_get");
+    else if (rc == SQLITE_DONE) e = DROP_ENOTFOUND;
+    else e = map_rc(s, rc, "gig_get");
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&s->mu);
+    if (e == DROP_OK && strcmp(g.id, id) != 0) {
+        log_error("event=store_corrupt_gig backend=sqlite op=gig_get id=%s doc_id=%s", id, g.id);
+        gig_free(&g);
+        e = DROP_EINTERNAL;
+    }
+    if (e == DROP_OK) *out = g;
+    return e;
+}
+
+/* Steps a bound SELECT whose column 0 is a gig doc into a heap array. A
+ * corrupt row is logged and skipped: one bad record must not hide the others
+ * (the sweep above all). Mutex held; resets st. */
+static drop_err read_gigs(struct sq *s, sqlite3_stmt *st, struct gig **out, size_t *nout,
+                          const char *op)
+{
+    struct gig *arr = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            arr = xrealloc(arr, cap * sizeof *arr);
+        }
+        if (row_gig(st, &arr[n], op) == DROP_OK) n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        gig_array_free(arr, n);
+        return map_rc(s, rc, op);
+    }
+    if (!n) {
+        free(arr);
+        arr = NULL;
+    }
+    *out = arr;
+    *nout = n;
+    return DROP_OK;
+}
+
+static drop_err sq_gig_list(void *impl, const struct gig_filter *f, struct gig **out, size_t *n)
+{
+    struct sq *s = impl;
+    if (f->limit < 1 || f->limit > GIG_LIST_MAX || f->before < 0 ||
+        (f->has_status && (unsigned)f->status >= GIG_STATUS__COUNT))
+        return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, f->account ? ST_GIG_LIST_ACC : ST_GIG_LIST_ALL);
+    if (f->account) bind_text(st, 1, f->account);
+    bind_text(st, 2, f->has_status ? gig_status_name(f->status) : NULL);
+    sqlite3_bind_int64(st, 3, f->before);
+    sqlite3_bind_int(st, 4, f->limit);
+    drop_err e = read_gigs(s, st, out, n, "gig_list");
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_gig_for_account(void *impl, const char *account, struct gig **out, size_t *n)
+{
+    struct sq *s = impl;
+    if (!account) return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_GIG_FOR_ACC);
+    bind_text(st, 1, account);
+    sqlite3_bind_int(st, 2, GIG_LIST_MAX);
+    drop_err e = read_gigs(s, st, out, n, "gig_for_account");
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_gig_due(void *impl, int64_t now, int limit, struct gig **out, size_t *n)
+{
+    struct sq *s = impl;
+    if (limit < 1 || limit > GIG_LIST_MAX) return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_GIG_DUE);
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, limit);
+    drop_err e = read_gigs(s, st, out, n, "gig_due");
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_gig_unrated(void *impl, const char *account, bool *unrated)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    if (!account) return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_GIG_UNRATED);
+    bind_text(st, 1, account);
+    int rc = sqlite3_step(st);
+    bool v = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW) e = map_rc(s, rc, "gig_unrated");
+    pthread_mutex_unlock(&s->mu);
+    if (e == DROP_OK) *unrated = v;
+    return e;
+}
+
 static const struct store_ops SQLITE_OPS = {
     .name = "sqlite",
     .close = sq_close,
@@ -689,6 +945,13 @@ static const struct store_ops SQLITE_OPS = {
     .token_touch = sq_token_touch,
     .token_delete = sq_token_delete,
     .token_delete_by_account = sq_token_delete_by_account,
+    .gig_create = sq_gig_create,
+    .gig_get = sq_gig_get,
+    .gig_cas = sq_gig_cas,
+    .gig_list = sq_gig_list,
+    .gig_for_account = sq_gig_for_account,
+    .gig_due = sq_gig_due,
+    .gig_unrated = sq_gig_unrated,
 };
 
 /* ---- open --------------------------------------------------------------- */

@@ -15,9 +15,12 @@
 
 #include "engine/err.h"
 #include "engine/id.h"
+#include "engine/gig.h"
 #include "engine/req.h"
 
 struct store;
+struct presence;
+struct pending_gig;
 
 /* A blocking step run on a worker thread; it may use the store. */
 typedef void (*job_work_fn)(struct engine *eng, void *arg);
@@ -36,6 +39,19 @@ struct engine_ports {
     void (*close_token)(void *ctx, const unsigned char hash[32]);
     /* Closes every session of an account (archived accounts). */
     void (*close_account)(void *ctx, const char *account);
+    /* Arms (at_ms > 0) or cancels (0) the one timer of a gig; when it fires
+     * the node calls gig_timer_fired(). */
+    void (*gig_timer)(void *ctx, const char *gig_id, int64_t at_ms);
+};
+
+/* The video provider (PROTOCOL.md: handshake). The development provider is
+ * named "dev" in every reply so it can never pass for a real one. */
+struct engine_video {
+    const char *provider;
+    const char *api_key;
+    void (*new_session)(char out[128]);
+    /* A token for account on session: publisher (the operator) or subscriber. */
+    void (*token)(const char *session, const char *account, bool publisher, char out[256]);
 };
 
 /* Crypto and ids, implemented in adapters/ (OpenSSL, libargon2, libbson).
@@ -62,13 +78,18 @@ struct engine_settings {
     int64_t token_max_age_ms;
     const char *admin_token; /* borrowed from the config; "" = none */
     const char *node_id;
+    int64_t presence_ttl_ms;
 };
 
 struct engine {
     struct engine_ports ports;
     struct engine_crypto crypto;
+    struct engine_video video;
     struct engine_settings set;
     struct store *store; /* borrowed; worker threads only */
+    struct presence *presence;      /* loop thread only */
+    struct gig_policy policy;
+    struct pending_gig *pending;    /* pendingOperator gigs known here (ops_gig.c) */
     int64_t started_at;
 };
 
@@ -76,5 +97,16 @@ static inline int64_t engine_now(struct engine *e)
 {
     return e->ports.now_ms(e->ports.ctx);
 }
+
+/* ops_gig.c: a gig's timer fired; the sweep of overdue gigs; the
+ * operator's presence changed (late join); a session ended. */
+void gig_timer_fired(struct engine *e, const char *gig_id);
+void gig_sweep(struct engine *e);
+void gig_operator_free(struct engine *e, const char *account);
+void engine_free(struct engine *e);
+
+/* ops_presence.c: a session of account ended; last when it was the
+ * account's last session on this node (an operator then goes offline). */
+void engine_session_ended(struct engine *e, const char *account, enum role role, bool last);
 
 #endif

@@ -16,6 +16,20 @@ static const struct op_def op_table[] = {
     {"account.update", WHO_AUTHED, 0, op_account_update},
     {"account.delete", WHO_AUTHED, 0, op_account_delete},
     {"account.list", WHO_ADMIN, 0, op_account_list},
+    {"presence.update", WHO_OPERATOR, 0, op_presence_update},
+    {"presence.offline", WHO_OPERATOR, 0, op_presence_offline},
+    {"map.nearby", WHO_AUTHED, 0, op_map_nearby},
+    {"gig.create", WHO_USER, 0, op_gig_create},
+    {"gig.claim", WHO_OPERATOR, 0, op_gig_claim},
+    {"gig.confirm", WHO_USER, 0, op_gig_confirm},
+    {"gig.reject", WHO_USER, 0, op_gig_reject},
+    {"gig.cancel", WHO_USER | WHO_OPERATOR, 0, op_gig_cancel},
+    {"gig.handshake", WHO_USER | WHO_OPERATOR, 0, op_gig_handshake},
+    {"gig.start", WHO_USER | WHO_OPERATOR, 0, op_gig_start},
+    {"gig.stop", WHO_USER | WHO_OPERATOR, 0, op_gig_stop},
+    {"gig.rate", WHO_USER | WHO_OPERATOR, 0, op_gig_rate},
+    {"gig.get", WHO_AUTHED, 0, op_gig_get},
+    {"gig.list", WHO_AUTHED, 0, op_gig_list},
 };
 
 #define NOPS ((int)(sizeof op_table / sizeof op_table[0]))

@@ -18,4 +18,22 @@ void op_account_update(struct req *r);
 void op_account_delete(struct req *r);
 void op_account_list(struct req *r);
 
+/* ops_presence.c */
+void op_presence_update(struct req *r);
+void op_presence_offline(struct req *r);
+void op_map_nearby(struct req *r);
+
+/* ops_gig.c */
+void op_gig_create(struct req *r);
+void op_gig_claim(struct req *r);
+void op_gig_confirm(struct req *r);
+void op_gig_reject(struct req *r);
+void op_gig_cancel(struct req *r);
+void op_gig_handshake(struct req *r);
+void op_gig_start(struct req *r);
+void op_gig_stop(struct req *r);
+void op_gig_rate(struct req *r);
+void op_gig_get(struct req *r);
+void op_gig_list(struct req *r);
+
 #endif

@@ -183,6 +183,15 @@ class Client:
                 return m["data"]
             self.events.append(m)
 
+    async def update(self, status, timeout=10):
+        """Returns the first gig.updated with this status, skipping earlier
+        versions (as a client applying only newer versions would)."""
+        deadline = time.time() + timeout
+        while True:
+            g = await self.event("gig.updated", max(0.1, deadline - time.time()))
+            if g["status"] == status:
+                return g
+
     async def closed(self, timeout=10):
         """Waits until the server closes; returns (code, reason)."""
         try:

@@ -1,0 +1,747 @@
+/* ops_gig.c - the gig flow: create, claim, confirm, reject, cancel,
+ * handshake, start, stop, rate, get, list; timers, sweeps and late join.
+ *
+ * Every transition is one job: read the gig, let the pure state machine
+ * decide (gig_apply), compare-and-set on the version, and on a lost race
+ * re-read and decide again. The completion, back on the loop, carries out
+ * the effects: gig.offer / gig.offer_revoked / gig.updated to the accounts
+ * concerned, the operator's busy and locked flags, the gig's one timer, and
+ * the cache of pending gigs that late joiners are matched against.
+ *
+ * Candidates for dispatch come from the grid, which lives on the loop: when a
+ * transition may offer (create, claim reject, offer expiry, late join) they
+ * are computed before the job from the gig's position, known from the
+ * pending cache or from a first read-only job. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "engine/account.h"
+#include "engine/dispatch.h"
+#include "engine/geo.h"
+#include "engine/engine.h"
+#include "engine/gig_json.h"
+#include "engine/log.h"
+#include "engine/mem.h"
+#include "engine/ops_handlers.h"
+#include "engine/presence.h"
+#include "engine/store.h"
+
+#define CAS_RETRIES 16
+#define MAX_CANDIDATES 64
+#define MAX_PENDING 100000 /* pending gigs cached for late join */
+
+/* A pendingOperator gig this node knows of: enough to match late joiners. */
+struct pending_gig {
+    char id[DROP_ID_SIZE];
+    char customer[DROP_ID_SIZE];
+    double lat, lon;
+    int n_offered;
+    char offered[GIG_MAX_OFFERS][DROP_ID_SIZE];
+    UT_hash_handle hh;
+};
+
+struct gig_job {
+    struct engine *e;
+    struct req *r;                 /* NULL for system transitions */
+    enum gig_action_kind kind;
+    char gig_id[DROP_ID_SIZE];
+    char actor[DROP_ID_SIZE];
+    bool is_admin;
+    bool system;
+    int rating;
+    bool handshake_reply;
+    bool need_candidates;
+    struct dispatch_candidate cands[MAX_CANDIDATES];
+    size_t n_cands;
+    char video_session[GIG_VIDEO_SESSION_SIZE];
+    struct gig create;             /* GIG_CREATE: the caller-filled new gig */
+    /* results */
+    drop_err err;
+    char why[200];
+    bool located;                  /* the read-only first phase found the gig */
+    double lat, lon;
+    struct gig before, after;
+    struct gig_effects fx;
+    char cust_first[ACCOUNT_NAME_MAX * 4 + 1];
+    double cust_rating;
+};
+
+static void job_fail(struct gig_job *j, drop_err e, const char *msg)
+{
+    j->err = e;
+    snprintf(j->why, sizeof j->why, "%s", msg);
+}
+
+static void store_fail(struct gig_job *j, drop_err e)
+{
+    if (e == DROP_EUNAVAIL) job_fail(j, e, "the store is unavailable, retry later");
+    else if (e == DROP_ENOTFOUND) job_fail(j, e, "no such gig");
+    else job_fail(j, e, "store error");
+}
+
+static struct gig_job *gig_job_new(struct engine *e, struct req *r, enum gig_action_kind kind)
+{
+    struct gig_job *j = xcalloc(1, sizeof *j);
+    j->e = e;
+    j->r = r;
+    j->kind = kind;
+    gig_init(&j->before);
+    gig_init(&j->after);
+    gig_init(&j->create);
+    if (r) {
+        memcpy(j->actor, r->who.account, DROP_ID_SIZE);
+        j->is_admin = r->who.role == ROLE_ADMIN;
+    } else {
+        j->system = true;
+    }
+    return j;
+}
+
+static void gig_job_free(struct gig_job *j)
+{
+    gig_free(&j->before);
+    gig_free(&j->after);
+    gig_free(&j->create);
+    free(j);
+}
+
+static bool kind_offers(enum gig_action_kind k)
+{
+    return k == GIG_CREATE || k == GIG_CLAIM_REJECT || k == GIG_OFFER_EXPIRE || k == GIG_LATE_JOIN;
+}
+
+/* ---- the pending cache ---- */
+
+static void pending_put(struct engine *e, const struct gig *g)
+{
+    struct pending_gig *p;
+    HASH_FIND_STR(e->pending, g->id, p);
+    if (!p) {
+        if (HASH_COUNT(e->pending) >= MAX_PENDING) return;
+        p = xcalloc(1, sizeof *p);
+        memcpy(p->id, g->id, DROP_ID_SIZE);
+        HASH_ADD_STR(e->pending, id, p);
+    }
+    memcpy(p->customer, g->customer, DROP_ID_SIZE);
+    p->lat = g->latitude;
+    p->lon = g->longitude;
+    p->n_offered = g->n_offers;
+    for (int i = 0; i < g->n_offers; i++) memcpy(p->offered[i], g->offers[i].operator, DROP_ID_SIZE);
+}
+
+static void pending_del(struct engine *e, const char *id)
+{
+    struct pending_gig *p;
+    HASH_FIND_STR(e->pending, id, p);
+    if (p) {
+        HASH_DEL(e->pending, p);
+        free(p);
+    }
+}
+
+void engine_free(struct engine *e)
+{
+    struct pending_gig *p, *tmp;
+    HASH_ITER(hh, e->pending, p, tmp)
+    {
+        HASH_DEL(e->pending, p);
+        free(p);
+    }
+}
+
+/* ---- candidates ---- */
+
+static void find_candidates(struct gig_job *j, double lat, double lon, const char *customer)
+{
+    struct presence_hit hits[MAX_CANDIDATES];
+    size_t n = 0;
+    j->n_cands = 0;
+    if (presence_nearest_free(j->e->presence, lat, lon, j->e->policy.dispatch_radius_m,
+                              MAX_CANDIDATES, customer, hits, &n) != DROP_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(j->cands[i].account, hits[i].state->account, DROP_ID_SIZE);
+        j->cands[i].distance_m = hits[i].dist_m;
+    }
+    j->n_cands = n;
+}
+
+/* ---- the transition, on a worker ---- */
+
+static enum gig_role role_in(const struct gig_job *j, const struct gig *g)
+{
+    if (j->system) return GIG_ROLE_SYSTEM;
+    return gig_role_of(g, j->actor, j->is_admin);
+}
+
+/* Reads the customer's name and rating for gig.offer events. */
+static void load_customer(struct engine *e, struct gig_job *j)
+{
+    struct account a;
+    account_init(&a);
+    if (store_account_get(e->store, j->after.customer, &a) == DROP_OK) {
+        snprintf(j->cust_first, sizeof j->cust_first, "%s", a.first_name ? a.first_name : "");
+        j->cust_rating = a.customer_rating;
+    } else {
+        j->cust_rating = -1;
+    }
+    account_free(&a);
+}
+
+static void apply_work(struct engine *e, void *arg)
+{
+    struct gig_job *j = arg;
+    int64_t now = engine_now(e);
+    drop_err rc;
+
+    for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
+        struct gig cur, next;
+        struct gig_action a;
+        bool locked = false;
+
+        gig_init(&cur);
+        gig_init(&next);
+        if (j->kind == GIG_CREATE) {
+            gig_copy(&cur, &j->create);
+        } else if ((rc = store_gig_get(e->store, j->gig_id, &cur)) != DROP_OK) {
+            store_fail(j, rc);
+            gig_free(&cur);
+            return;
+        }
+        memset(&a, 0, sizeof a);
+        a.kind = j->kind;
+        a.role = j->kind == GIG_CREATE ? GIG_ROLE_CUSTOMER : role_in(j, &cur);
+        if (a.role == GIG_ROLE_OTHER && !j->system) {
+            /* not a party: the gig is not visible to the caller */
+            job_fail(j, DROP_ENOTFOUND, "no such gig");
+            gig_free(&cur);
+            return;
+        }
+        a.actor = j->system ? NULL : j->actor;
+        a.now = now;
+        a.rating = j->rating;
+        if ((j->kind == GIG_CREATE || j->kind == GIG_CLAIM_ACCEPT) && !j->system) {
+            rc = store_gig_unrated(e->store, j->actor, &locked);
+            if (rc) {
+                store_fail(j, rc);
+                gig_free(&cur);
+                return;
+            }
+        }
+        a.actor_locked = locked;
+        a.candidates = j->cands;
+        a.n_candidates = j->n_cands;
+        a.video_session = j->video_session;
+        rc = gig_apply(&cur, &a, &e->policy, &next, &j->fx);
+        if (rc) {
+            if (rc == DROP_ECONFLICT)
+                snprintf(j->why, sizeof j->why, "gig %s is %s: %s not allowed", cur.id,
+                         gig_status_name(cur.status), gig_action_name(j->kind));
+            else if (rc == DROP_ERATING)
+                snprintf(j->why, sizeof j->why, "rate your last gig first");
+            else if (rc == DROP_EFORBIDDEN)
+                snprintf(j->why, sizeof j->why, "%s is not allowed for this account",
+                         gig_action_name(j->kind));
+            else
+                snprintf(j->why, sizeof j->why, "invalid %s", gig_action_name(j->kind));
+            j->err = rc;
+            gig_free(&cur);
+            gig_free(&next);
+            return;
+        }
+        if (!j->fx.changed) {
+            gig_free(&j->before);
+            gig_copy(&j->before, &cur);
+            gig_free(&j->after);
+            gig_copy(&j->after, &cur);
+            gig_free(&cur);
+            gig_free(&next);
+            return;
+        }
+        rc = j->kind == GIG_CREATE ? store_gig_create(e->store, &next)
+                                   : store_gig_cas(e->store, &next, cur.version);
+        if (rc == DROP_ECONFLICT && j->kind != GIG_CREATE) { /* lost the race: decide again */
+            gig_free(&cur);
+            gig_free(&next);
+            continue;
+        }
+        if (rc) {
+            store_fail(j, rc);
+            gig_free(&cur);
+            gig_free(&next);
+            return;
+        }
+        gig_free(&j->before);
+        j->before = cur;
+        gig_free(&j->after);
+        j->after = next;
+        if (j->kind == GIG_RATE) {
+            /* the customer rates the operator and the other way round */
+            bool by_customer = strcmp(j->actor, j->after.customer) == 0;
+            store_account_add_rating(e->store, by_customer ? j->after.operator : j->after.customer,
+                                     by_customer, j->rating, now);
+        }
+        if (j->fx.n_offers > 0) load_customer(e, j);
+        return;
+    }
+    job_fail(j, DROP_EUNAVAIL, "too much contention on this gig, retry");
+}
+
+/* ---- effects, back on the loop ---- */
+
+static void deliver(struct engine *e, const char *account, const char *ev, json_t *data)
+{
+    e->ports.deliver(e->ports.ctx, account, json_pack("{s:s,s:o}", "ev", ev, "data", data));
+}
+
+static void apply_effects(struct engine *e, struct gig_job *j)
+{
+    const struct gig *g = &j->after;
+    const struct gig_effects *fx = &j->fx;
+
+    if (!fx->changed) return;
+    for (int i = 0; i < fx->n_revokes; i++)
+        deliver(e, fx->revokes[i].operator, "gig.offer_revoked",
+                json_pack("{s:s,s:s}", "gigId", g->id, "reason",
+                          gig_revoke_reason_name(fx->revokes[i].reason)));
+    for (int i = 0; i < fx->n_offers; i++) {
+        int k = gig_find_offer(g, fx->offers[i].operator);
+        if (k < 0) continue;
+        deliver(e, fx->offers[i].operator, "gig.offer",
+                gig_offer_json(g, &g->offers[k], j->cust_first, j->cust_rating));
+    }
+    for (int i = 0; i < fx->n_notify; i++) deliver(e, fx->notify[i], "gig.updated", gig_to_json(g));
+
+    /* the operator's flags: busy while the gig is live, locked while owing a rating */
+    if (g->operator[0]) {
+        presence_set_busy(e->presence, g->operator, gig_status_busy(g->status));
+        if (g->status == GIG_PURCHASED && g->customer_rating == 0)
+            presence_set_locked(e->presence, g->operator, true);
+        else if (j->before.status == GIG_PURCHASED)
+            presence_set_locked(e->presence, g->operator, false);
+    }
+    if (g->status == GIG_PENDING_OPERATOR) pending_put(e, g);
+    else pending_del(e, g->id);
+    e->ports.gig_timer(e->ports.ctx, g->id, gig_next_timer(g));
+}
+
+static json_t *handshake_reply(struct engine *e, struct gig_job *j)
+{
+    const struct gig *g = &j->after;
+    char token[256];
+    bool publisher = strcmp(j->actor, g->operator) == 0;
+    e->video.token(g->video_session, j->actor, publisher, token);
+    return json_pack("{s:o,s:{s:s,s:s,s:s,s:s,s:s}}", "gig", gig_to_json(g), "video", "provider",
+                     e->video.provider, "apiKey", e->video.api_key, "sessionId", g->video_session,
+                     "token", token, "role", publisher ? "publisher" : "subscriber");
+}
+
+static void apply_done(struct engine *e, struct req *r, void *arg)
+{
+    struct gig_job *j = arg;
+    if (j->err) {
+        if (r) req_fail(r, j->err, "%s", j->why);
+        else if (j->err != DROP_ECONFLICT)
+            log_warn("event=gig_system_transition gig=%s action=%s err=%s msg=\"%s\"", j->gig_id,
+                     gig_action_name(j->kind), err_code(j->err), j->why);
+        gig_job_free(j);
+        return;
+    }
+    apply_effects(e, j);
+    if (r) req_reply(r, j->handshake_reply ? handshake_reply(e, j) : gig_to_json(&j->after));
+    gig_job_free(j);
+}
+
+/* First phase for transitions that may offer: where is the gig? */
+static void locate_work(struct engine *e, void *arg)
+{
+    struct gig_job *j = arg;
+    struct gig g;
+    gig_init(&g);
+    if (store_gig_get(e->store, j->gig_id, &g) == DROP_OK) {
+        j->located = true;
+        j->lat = g.latitude;
+        j->lon = g.longitude;
+        memcpy(j->create.customer, g.customer, DROP_ID_SIZE);
+        j->need_candidates = g.status == GIG_PENDING_OPERATOR;
+    }
+    gig_free(&g);
+}
+
+static void locate_done(struct engine *e, struct req *r, void *arg)
+{
+    struct gig_job *j = arg;
+    if (j->located && j->need_candidates) find_candidates(j, j->lat, j->lon, j->create.customer);
+    e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
+}
+
+/* Starts a transition on an existing gig. Takes ownership of j. */
+static void transition(struct engine *e, struct gig_job *j)
+{
+    struct pending_gig *p = NULL;
+    if (j->kind == GIG_HANDSHAKE) e->video.new_session(j->video_session);
+    if (kind_offers(j->kind)) {
+        HASH_FIND_STR(e->pending, j->gig_id, p);
+        if (p) {
+            find_candidates(j, p->lat, p->lon, p->customer);
+        } else {
+            e->ports.job(e->ports.ctx, j->r, locate_work, locate_done, j);
+            return;
+        }
+    }
+    e->ports.job(e->ports.ctx, j->r, apply_work, apply_done, j);
+}
+
+/* ---- request parsing helpers ---- */
+
+static bool get_gig_id(struct req *r, char out[DROP_ID_SIZE])
+{
+    json_t *v = json_object_get(r->data, "gigId");
+    if (!json_is_string(v) || !id_valid(json_string_value(v))) {
+        req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is required");
+        return false;
+    }
+    snprintf(out, DROP_ID_SIZE, "%s", json_string_value(v));
+    return true;
+}
+
+static bool get_number(struct req *r, const char *key, double lo, double hi, double *out)
+{
+    json_t *v = json_object_get(r->data, key);
+    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < lo ||
+        json_number_value(v) > hi) {
+        req_fail(r, DROP_EBADREQ, "%s: a number in [%g, %g] is required", key, lo, hi);
+        return false;
+    }
+    *out = json_number_value(v);
+    return true;
+}
+
+/* A simple transition whose data is {gigId}. */
+static void simple_transition(struct req *r, enum gig_action_kind kind)
+{
+    struct gig_job *j = gig_job_new(r->eng, r, kind);
+    if (!get_gig_id(r, j->gig_id)) {
+        gig_job_free(j);
+        return;
+    }
+    j->handshake_reply = kind == GIG_HANDSHAKE;
+    transition(r->eng, j);
+}
+
+/* ---- ops ---- */
+
+void op_gig_create(struct req *r)
+{
+    struct engine *e = r->eng;
+    struct gig_job *j = gig_job_new(e, r, GIG_CREATE);
+    struct gig *g = &j->create;
+    json_t *dev = json_object_get(r->data, "deviceId");
+    json_t *claim = json_object_get(r->data, "claimId");
+    json_t *meta = json_object_get(r->data, "metaData");
+
+    if (!get_number(r, "latitude", -90, 90, &g->latitude) ||
+        !get_number(r, "longitude", -180, 180, &g->longitude))
+        goto fail;
+    if (claim && !json_is_null(claim) && !json_is_string(claim)) {
+        req_fail(r, DROP_EBADREQ, "claimId: a string is expected");
+        goto fail;
+    }
+    if (!json_is_string(dev) && !(json_is_string(claim) && json_string_length(claim) > 0)) {
+        req_fail(r, DROP_EBADREQ, "deviceId: a string is required (or a claimId)");
+        goto fail;
+    }
+    if ((json_is_string(dev) && json_string_length(dev) >= sizeof g->device_id) ||
+        (json_is_string(claim) && json_string_length(claim) >= sizeof g->claim_id)) {
+        req_fail(r, DROP_ETOOLARGE, "deviceId/claimId: at most %zu bytes", sizeof g->device_id - 1);
+        goto fail;
+    }
+    if (meta && !json_is_null(meta) && !json_is_object(meta)) {
+        req_fail(r, DROP_EBADREQ, "metaData: an object is expected");
+        goto fail;
+    }
+    if (json_is_string(dev)) snprintf(g->device_id, sizeof g->device_id, "%s", json_string_value(dev));
+    if (json_is_string(claim))
+        snprintf(g->claim_id, sizeof g->claim_id, "%s", json_string_value(claim));
+    if (json_is_object(meta)) {
+        char *text = json_dumps(meta, JSON_COMPACT);
+        gig_set_meta(g, text);
+        free(text);
+    }
+    e->crypto.oid_new(g->id);
+    memcpy(g->customer, r->who.account, DROP_ID_SIZE);
+    g->created_at = engine_now(e);
+    memcpy(j->gig_id, g->id, DROP_ID_SIZE);
+    find_candidates(j, g->latitude, g->longitude, g->customer);
+    e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
+    return;
+fail:
+    gig_job_free(j);
+}
+
+void op_gig_claim(struct req *r)
+{
+    json_t *resp = json_object_get(r->data, "response");
+    const char *s = json_is_string(resp) ? json_string_value(resp) : "";
+    enum gig_action_kind kind;
+    if (strcmp(s, "accept") == 0) kind = GIG_CLAIM_ACCEPT;
+    else if (strcmp(s, "reject") == 0) kind = GIG_CLAIM_REJECT;
+    else {
+        req_fail(r, DROP_EBADREQ, "response: \"accept\" or \"reject\" is required");
+        return;
+    }
+    simple_transition(r, kind);
+}
+
+void op_gig_confirm(struct req *r) { simple_transition(r, GIG_CONFIRM); }
+void op_gig_reject(struct req *r) { simple_transition(r, GIG_REJECT); }
+void op_gig_cancel(struct req *r) { simple_transition(r, GIG_CANCEL); }
+void op_gig_handshake(struct req *r) { simple_transition(r, GIG_HANDSHAKE); }
+void op_gig_start(struct req *r) { simple_transition(r, GIG_START); }
+void op_gig_stop(struct req *r) { simple_transition(r, GIG_STOP); }
+
+void op_gig_rate(struct req *r)
+{
+    json_t *v = json_object_get(r->data, "rating");
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 5) {
+        req_fail(r, DROP_EBADREQ, "rating: an integer 1..5 is required");
+        return;
+    }
+    struct gig_job *j = gig_job_new(r->eng, r, GIG_RATE);
+    if (!get_gig_id(r, j->gig_id)) {
+        gig_job_free(j);
+        return;
+    }
+    j->rating = (int)json_integer_value(v);
+    transition(r->eng, j);
+}
+
+/* ---- system transitions ---- */
+
+struct sweep {
+    struct gig *due;
+    size_t n;
+    drop_err rc;
+};
+
+static void sweep_work(struct engine *e, void *arg)
+{
+    struct sweep *s = arg;
+    s->rc = store_gig_due(e->store, engine_now(e), 200, &s->due, &s->n);
+}
+
+static void system_action(struct engine *e, const struct gig *g, int64_t now)
+{
+    struct gig_job *j = gig_job_new(e, NULL, g->deadline && g->deadline <= now ? GIG_DEADLINE
+                                                                                : GIG_OFFER_EXPIRE);
+    memcpy(j->gig_id, g->id, DROP_ID_SIZE);
+    if (j->kind == GIG_OFFER_EXPIRE) find_candidates(j, g->latitude, g->longitude, g->customer);
+    e->ports.job(e->ports.ctx, NULL, apply_work, apply_done, j);
+}
+
+static void sweep_done(struct engine *e, struct req *r, void *arg)
+{
+    struct sweep *s = arg;
+    int64_t now = engine_now(e);
+    (void)r;
+    if (s->rc == DROP_OK)
+        for (size_t i = 0; i < s->n; i++) system_action(e, &s->due[i], now);
+    gig_array_free(s->due, s->n);
+    free(s);
+}
+
+void gig_sweep(struct engine *e)
+{
+    e->ports.job(e->ports.ctx, NULL, sweep_work, sweep_done, xcalloc(1, sizeof(struct sweep)));
+}
+
+/* A timer fired: read the gig, then act on what is due. */
+struct timer_read {
+    char id[DROP_ID_SIZE];
+    struct gig g;
+    drop_err rc;
+};
+
+static void timer_read_work(struct engine *e, void *arg)
+{
+    struct timer_read *t = arg;
+    t->rc = store_gig_get(e->store, t->id, &t->g);
+}
+
+static void timer_read_done(struct engine *e, struct req *r, void *arg)
+{
+    struct timer_read *t = arg;
+    int64_t now = engine_now(e);
+    int64_t due = t->rc == DROP_OK ? gig_next_timer(&t->g) : 0;
+    (void)r;
+    if (due && due <= now) system_action(e, &t->g, now);
+    else if (due) e->ports.gig_timer(e->ports.ctx, t->id, due); /* early: re-arm */
+    gig_free(&t->g);
+    free(t);
+}
+
+void gig_timer_fired(struct engine *e, const char *gig_id)
+{
+    struct timer_read *t = xcalloc(1, sizeof *t);
+    snprintf(t->id, sizeof t->id, "%s", gig_id);
+    gig_init(&t->g);
+    e->ports.job(e->ports.ctx, NULL, timer_read_work, timer_read_done, t);
+}
+
+void gig_operator_free(struct engine *e, const char *account)
+{
+    const struct presence_state *ps = presence_get(e->presence, account);
+    struct pending_gig *p, *tmp;
+    if (!ps || !ps->available || ps->busy || ps->locked) return;
+    HASH_ITER(hh, e->pending, p, tmp)
+    {
+        bool offered = false;
+        if (strcmp(p->customer, account) == 0) continue;
+        for (int i = 0; i < p->n_offered && !offered; i++)
+            offered = strcmp(p->offered[i], account) == 0;
+        if (offered) continue;
+        double d = geo_distance_m(ps->lat, ps->lon, p->lat, p->lon);
+        if (d > e->policy.dispatch_radius_m) continue;
+        struct gig_job *j = gig_job_new(e, NULL, GIG_LATE_JOIN);
+        memcpy(j->gig_id, p->id, DROP_ID_SIZE);
+        memcpy(j->cands[0].account, account, DROP_ID_SIZE);
+        j->cands[0].distance_m = d;
+        j->n_cands = 1;
+        /* remember at once so a burst of updates offers it once */
+        if (p->n_offered < GIG_MAX_OFFERS) memcpy(p->offered[p->n_offered++], account, DROP_ID_SIZE);
+        e->ports.job(e->ports.ctx, NULL, apply_work, apply_done, j);
+    }
+}
+
+/* ---- reads ---- */
+
+struct read_job {
+    struct req *r;
+    char gig_id[DROP_ID_SIZE];
+    struct gig_filter f;
+    char account[DROP_ID_SIZE];
+    drop_err err;
+    char why[160];
+    json_t *out;
+};
+
+static void read_done(struct engine *e, struct req *r, void *arg)
+{
+    struct read_job *j = arg;
+    (void)e;
+    if (j->err) req_fail(r, j->err, "%s", j->why);
+    else req_reply(r, j->out);
+    free(j);
+}
+
+static void get_work(struct engine *e, void *arg)
+{
+    struct read_job *j = arg;
+    struct gig g;
+    struct account c, o;
+    drop_err rc;
+
+    gig_init(&g);
+    account_init(&c);
+    account_init(&o);
+    rc = store_gig_get(e->store, j->gig_id, &g);
+    if (rc == DROP_OK && j->r->who.role != ROLE_ADMIN && strcmp(g.customer, j->account) != 0 &&
+        strcmp(g.operator, j->account) != 0)
+        rc = DROP_ENOTFOUND; /* only the parties see a gig */
+    if (rc) {
+        j->err = rc;
+        snprintf(j->why, sizeof j->why, "%s", rc == DROP_ENOTFOUND ? "no such gig" : "store error");
+        goto done;
+    }
+    store_account_get(e->store, g.customer, &c);
+    if (g.operator[0]) store_account_get(e->store, g.operator, &o);
+    j->out = gig_detail_json(&g, c.first_name ? c.first_name : "", c.last_name ? c.last_name : "",
+                             g.operator[0] ? (o.first_name ? o.first_name : "") : NULL,
+                             g.operator[0] ? (o.last_name ? o.last_name : "") : NULL);
+done:
+    gig_free(&g);
+    account_free(&c);
+    account_free(&o);
+}
+
+void op_gig_get(struct req *r)
+{
+    struct read_job *j = xcalloc(1, sizeof *j);
+    j->r = r;
+    memcpy(j->account, r->who.account, DROP_ID_SIZE);
+    if (!get_gig_id(r, j->gig_id)) {
+        free(j);
+        return;
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, get_work, read_done, j);
+}
+
+static void list_work(struct engine *e, void *arg)
+{
+    struct read_job *j = arg;
+    struct gig *arr = NULL;
+    size_t n = 0;
+    drop_err rc = store_gig_list(e->store, &j->f, &arr, &n);
+    if (rc) {
+        j->err = rc;
+        snprintf(j->why, sizeof j->why, "store error");
+        return;
+    }
+    j->out = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(j->out, gig_list_item_json(&arr[i]));
+    gig_array_free(arr, n);
+}
+
+void op_gig_list(struct req *r)
+{
+    struct read_job *j = xcalloc(1, sizeof *j);
+    json_t *acc = json_object_get(r->data, "accountId");
+    json_t *st = json_object_get(r->data, "status");
+    json_t *lim = json_object_get(r->data, "limit");
+    json_t *before = json_object_get(r->data, "before");
+
+    j->r = r;
+    memcpy(j->account, r->who.account, DROP_ID_SIZE);
+    if (acc && !json_is_null(acc)) {
+        if (!json_is_string(acc) || !id_valid(json_string_value(acc))) {
+            req_fail(r, DROP_EBADREQ, "accountId: an ObjectId string is expected");
+            goto fail;
+        }
+        if (r->who.role != ROLE_ADMIN && strcmp(json_string_value(acc), r->who.account) != 0) {
+            req_fail(r, DROP_EFORBIDDEN, "only an admin may list the gigs of another account");
+            goto fail;
+        }
+        snprintf(j->account, sizeof j->account, "%s", json_string_value(acc));
+    }
+    j->f.account = j->account[0] ? j->account : NULL;
+    if (st && !json_is_null(st)) {
+        if (!json_is_string(st) || gig_status_parse(json_string_value(st), &j->f.status) != DROP_OK) {
+            req_fail(r, DROP_EBADREQ, "status: one of the gig statuses is expected");
+            goto fail;
+        }
+        j->f.has_status = true;
+    }
+    j->f.limit = 50;
+    if (lim && !json_is_null(lim)) {
+        if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+            json_integer_value(lim) > GIG_LIST_MAX) {
+            req_fail(r, DROP_EBADREQ, "limit: an integer 1..%d is expected", GIG_LIST_MAX);
+            goto fail;
+        }
+        j->f.limit = (int)json_integer_value(lim);
+    }
+    if (before && !json_is_null(before)) {
+        if (!json_is_integer(before) || json_integer_value(before) <= 0) {
+            req_fail(r, DROP_EBADREQ, "before: a time in ms since the epoch is expected");
+            goto fail;
+        }
+        j->f.before = json_integer_value(before);
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, list_work, read_done, j);
+    return;
+fail:
+    free(j);
+}

@@ -1,0 +1,158 @@
+/* ops_presence.c - operators' positions and the map: presence.update,
+ * presence.offline, map.nearby, and what happens when an operator's last
+ * session ends.
+ *
+ * Presence is soft state on the loop thread (engine/presence.h). The first
+ * update of an operator reads their account once (first name for the map,
+ * rating, and whether they owe a rating) in a job; later updates touch only
+ * memory. An operator who becomes free near a pending gig is offered it
+ * (gig_operator_free). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/account.h"
+#include "engine/engine.h"
+#include "engine/mem.h"
+#include "engine/ops_handlers.h"
+#include "engine/presence.h"
+#include "engine/store.h"
+
+#define NEARBY_DEFAULT_LIMIT 20
+#define NEARBY_MAX_LIMIT 100
+#define NEARBY_MAX_RADIUS 50000.0
+
+/* An optional number in [lo, hi]; absent or null leaves *out. */
+static bool opt_number(struct req *r, const char *key, double lo, double hi, double *out)
+{
+    json_t *v = json_object_get(r->data, key);
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < lo ||
+        json_number_value(v) > hi) {
+        req_fail(r, DROP_EBADREQ, "%s: a number in [%g, %g] is expected", key, lo, hi);
+        return false;
+    }
+    *out = json_number_value(v);
+    return true;
+}
+
+static bool need_number(struct req *r, const char *key, double lo, double hi, double *out)
+{
+    json_t *v = json_object_get(r->data, key);
+    if (!v || json_is_null(v)) {
+        req_fail(r, DROP_EBADREQ, "%s: a number in [%g, %g] is required", key, lo, hi);
+        return false;
+    }
+    return opt_number(r, key, lo, hi, out);
+}
+
+/* The profile read of an operator's first update. */
+struct profile_job {
+    char account[DROP_ID_SIZE];
+    char name[48];
+    double rating;
+    bool locked;
+    drop_err rc;
+};
+
+static void profile_work(struct engine *e, void *arg)
+{
+    struct profile_job *p = arg;
+    struct account a;
+    account_init(&a);
+    p->rc = store_account_get(e->store, p->account, &a);
+    if (p->rc == DROP_OK) {
+        snprintf(p->name, sizeof p->name, "%s", a.first_name ? a.first_name : "");
+        p->rating = a.operator_rating;
+        p->rc = store_gig_unrated(e->store, p->account, &p->locked);
+    }
+    account_free(&a);
+}
+
+static void profile_done(struct engine *e, struct req *r, void *arg)
+{
+    struct profile_job *p = arg;
+    (void)r;
+    if (p->rc == DROP_OK && presence_get(e->presence, p->account)) {
+        presence_set_name(e->presence, p->account, p->name);
+        presence_set_rating(e->presence, p->account, p->rating >= 0 ? p->rating : 0);
+        presence_set_locked(e->presence, p->account, p->locked);
+        gig_operator_free(e, p->account);
+    }
+    free(p);
+}
+
+void op_presence_update(struct req *r)
+{
+    struct engine *e = r->eng;
+    double lat = NAN, lon = NAN, acc = NAN, heading = NAN;
+    json_t *av = json_object_get(r->data, "available");
+    const struct presence_state *prev = presence_get(e->presence, r->who.account);
+    bool available = prev ? prev->available : true;
+
+    if (!need_number(r, "latitude", -90, 90, &lat) || !need_number(r, "longitude", -180, 180, &lon) ||
+        !opt_number(r, "accuracy", 0, 1e7, &acc) || !opt_number(r, "heading", 0, 360, &heading))
+        return;
+    if (av && !json_is_null(av)) {
+        if (!json_is_boolean(av)) {
+            req_fail(r, DROP_EBADREQ, "available: true or false is expected");
+            return;
+        }
+        available = json_is_true(av);
+    }
+    drop_err rc = presence_update(e->presence, r->who.account, e->set.node_id, lat, lon, acc,
+                                  heading, available, engine_now(e));
+    if (rc) {
+        req_fail(r, rc, "invalid position");
+        return;
+    }
+    if (!prev) { /* first sight: learn name, rating and rating lock, then match */
+        struct profile_job *p = xcalloc(1, sizeof *p);
+        memcpy(p->account, r->who.account, DROP_ID_SIZE);
+        presence_set_locked(e->presence, r->who.account, true); /* until known */
+        e->ports.job(e->ports.ctx, NULL, profile_work, profile_done, p);
+    } else {
+        /* moved or became free: pending gigs now in range are offered */
+        gig_operator_free(e, r->who.account);
+    }
+    req_reply(r, NULL);
+}
+
+void op_presence_offline(struct req *r)
+{
+    presence_remove(r->eng->presence, r->who.account);
+    req_reply(r, NULL);
+}
+
+void op_map_nearby(struct req *r)
+{
+    struct engine *e = r->eng;
+    double lat = 0, lon = 0, radius = e->policy.dispatch_radius_m, limit = NEARBY_DEFAULT_LIMIT;
+    struct presence_hit hits[NEARBY_MAX_LIMIT];
+    size_t n = 0;
+
+    if (!need_number(r, "latitude", -90, 90, &lat) || !need_number(r, "longitude", -180, 180, &lon) ||
+        !opt_number(r, "radius", 0, NEARBY_MAX_RADIUS, &radius) ||
+        !opt_number(r, "limit", 1, NEARBY_MAX_LIMIT, &limit))
+        return;
+    if (presence_nearest_free(e->presence, lat, lon, radius, (size_t)limit,
+                              r->who.account[0] ? r->who.account : NULL, hits, &n) != DROP_OK) {
+        req_fail(r, DROP_EBADREQ, "invalid position");
+        return;
+    }
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct presence_state *s = hits[i].state;
+        json_array_append_new(out, json_pack("{s:s,s:s,s:f,s:f,s:f,s:f}", "id", s->account,
+                                             "firstName", s->name, "latitude", s->lat, "longitude",
+                                             s->lon, "distance", round(hits[i].dist_m * 10) / 10,
+                                             "operatorRating", s->rating));
+    }
+    req_reply(r, out);
+}
+
+void engine_session_ended(struct engine *e, const char *account, enum role role, bool last)
+{
+    if (role == ROLE_OPERATOR && last) presence_remove(e->presence, account);
+}

@@ -1,0 +1,1143 @@
+/* store_conformance.c - the backend-independent store suite (see
+ * store_conformance.h). Included as source by each backend's runner.
+ *
+ * Every case asserts what a caller of engine/store.h relies on, through the
+ * store_* wrappers only. The gig cases build gigs with every field set, so a
+ * backend that drops or rounds anything fails the field-by-field, bit-for-
+ * bit comparison (assert_gig_same). Racing threads never assert: they record
+ * their result and the main thread checks the tally. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "adapters/oid.h"
+#include "engine/store.h"
+#include "tests/unit/store_conformance.h"
+
+static const struct conformance_backend *conf_backend;
+
+static const char *CONF_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$"
+                               "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+
+static uint64_t conf_random(void)
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) fail_msg("getrandom failed");
+    return r;
+}
+
+/* A fresh random tag of 16 hex chars, for identity values. */
+static void conf_tag(char out[17])
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)conf_random());
+}
+
+/* A time base of its own for a case: a random millisecond between the
+ * years 2100 and about 2135, aligned to 1e7 ms so cases never overlap
+ * (they use base .. base + 1e6). */
+static int64_t conf_time_base(void)
+{
+    return 4102444800000LL + (int64_t)(conf_random() % 110000) * 10000000LL;
+}
+
+static int conf_setup(void **state)
+{
+    struct store *st = conf_backend->open();
+    if (!st) return -1;
+    *state = st;
+    return 0;
+}
+
+static int conf_teardown(void **state)
+{
+    conf_backend->close(*state);
+    return 0;
+}
+
+/* ---- accounts ----------------------------------------------------------- */
+
+/* A new account (fresh ids) with an email "<tag>-<label>@conf.example" and,
+ * when phone, a phone number. */
+static void conf_account(struct account *a, const char *type, const char *tag, const char *label,
+                         bool phone, int64_t now)
+{
+    account_init(a);
+    oid_new(a->id);
+    oid_referral_code(a->referral_code);
+    a->first_name = strdup("Conf");
+    a->last_name = strdup(label);
+    snprintf(a->type, sizeof a->type, "%s", type);
+    struct identity *id = &a->identities[a->n_identities++];
+    strcpy(id->type, "email");
+    snprintf(id->value, sizeof id->value, "%s-%s@conf.example", tag, label);
+    oid_new(id->id);
+    if (phone) {
+        id = &a->identities[a->n_identities++];
+        strcpy(id->type, "phone");
+        snprintf(id->value, sizeof id->value, "+1%014llu",
+                 (unsigned long long)(conf_random() % 100000000000000ULL));
+        oid_new(id->id);
+    }
+    account_stamp_new(a, now);
+}
+
+static void test_conf_account_crud(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    char tag[17], other[DROP_ID_SIZE];
+    struct account a, b, got;
+    char *hash = NULL;
+    conf_tag(tag);
+    oid_new(other);
+
+    conf_account(&a, "operator", tag, "crud", true, T);
+    a.picture = strdup("https://x/p.jpg");
+    assert_int_equal(store_account_create(st, &a, CONF_HASH), DROP_OK);
+    assert_int_equal(store_account_get(st, a.id, &got), DROP_OK);
+    assert_string_equal(got.id, a.id);
+    assert_string_equal(got.first_name, "Conf");
+    assert_string_equal(got.last_name, "crud");
+    assert_string_equal(got.type, "operator");
+    assert_string_equal(got.status, "active");
+    assert_false(got.archive);
+    assert_null(got.organization);
+    assert_string_equal(got.picture, "https://x/p.jpg");
+    assert_string_equal(got.referral_code, a.referral_code);
+    assert_int_equal(got.referral_rate, ACCOUNT_REFERRAL_RATE);
+    assert_true(got.operator_rating == 5.0 && got.customer_rating == 5.0);
+    assert_true(got.created_at == T && got.updated_at == T);
+    assert_int_equal(got.n_identities, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(got.identities[i].id, a.identities[i].id);
+        assert_string_equal(got.identities[i].type, a.identities[i].type);
+        assert_string_equal(got.identities[i].value, a.identities[i].value);
+        assert_string_equal(got.identities[i].status, "unverified");
+        assert_true(got.identities[i].created_at == T);
+    }
+    account_free(&got);
+
+    assert_int_equal(store_account_by_identity(st, a.identities[0].value, &got, &hash), DROP_OK);
+    assert_string_equal(got.id, a.id);
+    assert_string_equal(hash, CONF_HASH);
+    free(hash);
+    account_free(&got);
+    assert_int_equal(store_account_by_identity(st, a.identities[1].value, &got, NULL), DROP_OK);
+    assert_string_equal(got.id, a.id);
+    account_free(&got);
+
+    /* a second account with the same id is refused */
+    conf_account(&b, "user", tag, "crud-dup", false, T);
+    strcpy(b.id, a.id);
+    assert_int_equal(store_account_create(st, &b, CONF_HASH), DROP_ECONFLICT);
+    account_free(&b);
+
+    /* update: profile fields only */
+    free(a.first_name);
+    a.first_name = strdup("Renamed");
+    a.organization = strdup("Org");
+    a.updated_at = T + 5;
+    strcpy(a.type, "admin");
+    assert_int_equal(store_account_update(st, &a), DROP_OK);
+    assert_int_equal(store_account_get(st, a.id, &got), DROP_OK);
+    assert_string_equal(got.first_name, "Renamed");
+    assert_string_equal(got.organization, "Org");
+    assert_string_equal(got.type, "operator");
+    assert_true(got.updated_at == T + 5 && got.created_at == T);
+    account_free(&got);
+
+    /* list finds it by its tag, a substring of its identity */
+    struct account *arr = NULL;
+    size_t n = 0;
+    struct account_filter f = {.q = tag, .limit = 10};
+    assert_int_equal(store_account_list(st, &f, &arr, &n), DROP_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(arr[0].id, a.id);
+    account_array_free(arr, n);
+
+    /* ratings: the first vote replaces the starting 5 */
+    assert_int_equal(store_account_add_rating(st, a.id, true, 3, T + 6), DROP_OK);
+    assert_int_equal(store_account_add_rating(st, a.id, true, 4, T + 7), DROP_OK);
+    assert_int_equal(store_account_add_rating(st, a.id, false, 1, T + 8), DROP_OK);
+    assert_int_equal(store_account_add_rating(st, a.id, true, 0, T + 9), DROP_EBADREQ);
+    assert_int_equal(store_account_add_rating(st, a.id, false, 6, T + 9), DROP_EBADREQ);
+    assert_int_equal(store_account_get(st, a.id, &got), DROP_OK);
+    assert_true(got.operator_rating == 3.5);
+    assert_int_equal(got.operator_rating_count, 2);
+    assert_true(got.customer_rating == 1.0);
+    assert_int_equal(got.customer_rating_count, 1);
+    account_free(&got);
+
+    /* unknown ids */
+    assert_int_equal(store_account_get(st, other, &got), DROP_ENOTFOUND);
+    assert_int_equal(store_account_add_rating(st, other, true, 5, T), DROP_ENOTFOUND);
+    assert_int_equal(store_account_archive(st, other, T), DROP_ENOTFOUND);
+    assert_int_equal(store_account_by_identity(st, "nobody-at-all@conf.example", &got, NULL),
+                     DROP_ENOTFOUND);
+
+    /* archive: still readable, no longer reachable by identity, once only */
+    assert_int_equal(store_account_archive(st, a.id, T + 10), DROP_OK);
+    assert_int_equal(store_account_get(st, a.id, &got), DROP_OK);
+    assert_string_equal(got.status, "archived");
+    assert_true(got.archive);
+    assert_true(got.updated_at == T + 10);
+    account_free(&got);
+    assert_int_equal(store_account_by_identity(st, a.identities[0].value, &got, NULL),
+                     DROP_ENOTFOUND);
+    assert_int_equal(store_account_archive(st, a.id, T + 11), DROP_ENOTFOUND);
+    assert_int_equal(store_account_update(st, &a), DROP_ENOTFOUND);
+
+    /* its identity values are free again */
+    conf_account(&b, "user", tag, "crud", false, T + 20);
+    assert_int_equal(store_account_create(st, &b, CONF_HASH), DROP_OK);
+    assert_int_equal(store_account_by_identity(st, a.identities[0].value, &got, NULL), DROP_OK);
+    assert_string_equal(got.id, b.id);
+    account_free(&got);
+    account_free(&a);
+    account_free(&b);
+}
+
+struct conf_racer {
+    struct store *st;
+    pthread_barrier_t *go;
+    const char *tag;
+    drop_err result;
+};
+
+static void *conf_register(void *arg)
+{
+    struct conf_racer *r = arg;
+    struct account a;
+    conf_account(&a, "user", r->tag, "race", false, 1);
+    pthread_barrier_wait(r->go);
+    r->result = store_account_create(r->st, &a, CONF_HASH);
+    account_free(&a);
+    return NULL;
+}
+
+static void test_conf_unique_identity(void **state)
+{
+    if (conf_backend->gaps_no_unique_index) {
+        print_message("[  SKIP    ] %s: unique identity: the backend does not enforce unique "
+                      "secondary indexes (known gap of the test server)\n", conf_backend->name);
+        skip();
+    }
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    char tag[17];
+    struct account a, b, got;
+    conf_tag(tag);
+    conf_account(&a, "user", tag, "uniq", false, T);
+    conf_account(&b, "user", tag, "uniq-b", true, T);
+    strcpy(b.identities[1].type, "email");
+    strcpy(b.identities[1].value, a.identities[0].value); /* the second identity collides */
+    assert_int_equal(store_account_create(st, &a, CONF_HASH), DROP_OK);
+    assert_int_equal(store_account_create(st, &b, CONF_HASH), DROP_ECONFLICT);
+    /* nothing half-written */
+    assert_int_equal(store_account_get(st, b.id, &got), DROP_ENOTFOUND);
+    assert_int_equal(store_account_by_identity(st, b.identities[0].value, &got, NULL),
+                     DROP_ENOTFOUND);
+    assert_int_equal(store_account_by_identity(st, a.identities[0].value, &got, NULL), DROP_OK);
+    assert_string_equal(got.id, a.id);
+    account_free(&got);
+    account_free(&a);
+    account_free(&b);
+
+    /* 8 threads register one new value at once: exactly one wins */
+    enum { N = 8 };
+    pthread_t th[N];
+    struct conf_racer r[N];
+    pthread_barrier_t go;
+    conf_tag(tag);
+    pthread_barrier_init(&go, NULL, N);
+    for (int i = 0; i < N; i++) {
+        r[i] = (struct conf_racer){st, &go, tag, DROP_EINTERNAL};
+        pthread_create(&th[i], NULL, conf_register, &r[i]);
+    }
+    int ok = 0, conflict = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (r[i].result == DROP_OK) ok++;
+        else if (r[i].result == DROP_ECONFLICT) conflict++;
+    }
+    pthread_barrier_destroy(&go);
+    assert_int_equal(ok, 1);
+    assert_int_equal(conflict, N - 1);
+}
+
+/* ---- tokens ------------------------------------------------------------- */
+
+static void conf_token(struct store_token *t, const char *account, int64_t created,
+                       int64_t expires)
+{
+    memset(t, 0, sizeof *t);
+    if (getrandom(t->hash, sizeof t->hash, 0) != (ssize_t)sizeof t->hash) fail();
+    t->sealed_len = 60;
+    if (getrandom(t->sealed, t->sealed_len, 0) != (ssize_t)t->sealed_len) fail();
+    strcpy(t->account, account);
+    t->created_at = created;
+    t->expires_at = expires;
+}
+
+static void assert_token_same(const struct store_token *a, const struct store_token *b)
+{
+    assert_memory_equal(a->hash, b->hash, STORE_TOKEN_HASH_LEN);
+    assert_int_equal(a->sealed_len, b->sealed_len);
+    assert_memory_equal(a->sealed, b->sealed, a->sealed_len);
+    assert_string_equal(a->account, b->account);
+    assert_true(a->created_at == b->created_at);
+    assert_true(a->expires_at == b->expires_at);
+}
+
+static void test_conf_tokens(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    char tag[17], ghost[DROP_ID_SIZE];
+    struct account a, b;
+    struct store_token t1, t2, tb, got;
+    conf_tag(tag);
+    oid_new(ghost);
+    conf_account(&a, "user", tag, "tok-a", false, T);
+    conf_account(&b, "user", tag, "tok-b", false, T);
+    assert_int_equal(store_account_create(st, &a, CONF_HASH), DROP_OK);
+    assert_int_equal(store_account_create(st, &b, CONF_HASH), DROP_OK);
+
+    conf_token(&t1, a.id, T, T + 1000);
+    assert_int_equal(store_token_put(st, &t1), DROP_OK);
+    assert_int_equal(store_token_lookup(st, t1.hash, T + 1, &got), DROP_OK);
+    assert_token_same(&t1, &got);
+    assert_int_equal(store_token_get_by_account(st, a.id, T + 1, &got), DROP_OK);
+    assert_token_same(&t1, &got);
+
+    /* sliding expiry */
+    assert_int_equal(store_token_touch(st, t1.hash, T + 5000), DROP_OK);
+    assert_int_equal(store_token_lookup(st, t1.hash, T + 4000, &got), DROP_OK);
+    assert_true(got.expires_at == T + 5000);
+    conf_token(&t2, a.id, T, T);
+    assert_int_equal(store_token_touch(st, t2.hash, T + 5000), DROP_EUNAUTH);
+    assert_int_equal(store_token_lookup(st, t2.hash, T, &got), DROP_EUNAUTH);
+
+    /* one token per account; another account's token is independent */
+    conf_token(&t2, a.id, T + 10, T + 9000);
+    assert_int_equal(store_token_put(st, &t2), DROP_OK);
+    assert_int_equal(store_token_lookup(st, t1.hash, T + 20, &got), DROP_EUNAUTH);
+    assert_int_equal(store_token_lookup(st, t2.hash, T + 20, &got), DROP_OK);
+    conf_token(&tb, b.id, T, T + 9000);
+    assert_int_equal(store_token_put(st, &tb), DROP_OK);
+    assert_int_equal(store_token_get_by_account(st, a.id, T + 20, &got), DROP_OK);
+    assert_token_same(&t2, &got);
+
+    /* expiry at expires_at, and it stays gone */
+    assert_int_equal(store_token_lookup(st, t2.hash, T + 9000, &got), DROP_EUNAUTH);
+    assert_int_equal(store_token_lookup(st, t2.hash, T + 20, &got), DROP_EUNAUTH);
+    assert_int_equal(store_token_get_by_account(st, a.id, T + 20, &got), DROP_ENOTFOUND);
+
+    /* delete (twice is fine), delete by account */
+    conf_token(&t2, a.id, T, T + 9000);
+    assert_int_equal(store_token_put(st, &t2), DROP_OK);
+    assert_int_equal(store_token_delete(st, t2.hash), DROP_OK);
+    assert_int_equal(store_token_lookup(st, t2.hash, T + 1, &got), DROP_EUNAUTH);
+    assert_int_equal(store_token_delete(st, t2.hash), DROP_OK);
+    assert_int_equal(store_token_delete_by_account(st, b.id), DROP_OK);
+    assert_int_equal(store_token_lookup(st, tb.hash, T + 1, &got), DROP_EUNAUTH);
+    assert_int_equal(store_token_delete_by_account(st, b.id), DROP_OK);
+
+    /* archiving deletes the tokens */
+    conf_token(&t2, a.id, T, T + 9000);
+    assert_int_equal(store_token_put(st, &t2), DROP_OK);
+    assert_int_equal(store_account_archive(st, a.id, T + 30), DROP_OK);
+    assert_int_equal(store_token_lookup(st, t2.hash, T + 31, &got), DROP_EUNAUTH);
+
+    /* no such account; bad blobs */
+    conf_token(&t2, ghost, T, T + 10);
+    assert_int_equal(store_token_put(st, &t2), DROP_ENOTFOUND);
+    t2.sealed_len = 0;
+    strcpy(t2.account, b.id);
+    assert_int_equal(store_token_put(st, &t2), DROP_EBADREQ);
+    t2.sealed_len = STORE_SEALED_MAX + 1;
+    assert_int_equal(store_token_put(st, &t2), DROP_EBADREQ);
+    account_free(&a);
+    account_free(&b);
+}
+
+/* ---- gigs --------------------------------------------------------------- */
+
+/* A new gig (fresh id, version 1) of customer, created at `at`, with no
+ * deadline and no offers. */
+static void conf_gig(struct gig *g, const char *customer, enum gig_status status, int64_t at)
+{
+    gig_init(g);
+    oid_new(g->id);
+    strcpy(g->customer, customer);
+    g->status = status;
+    g->version = 1;
+    g->latitude = 10.762622;
+    g->longitude = 106.660172;
+    g->created_at = at;
+    g->updated_at = at;
+}
+
+static void conf_offer(struct gig *g, const char *operator, enum offer_state s, int64_t at,
+                       int64_t expires)
+{
+    assert_true(g->n_offers < GIG_MAX_OFFERS);
+    struct gig_offer *o = &g->offers[g->n_offers++];
+    snprintf(o->operator, sizeof o->operator, "%s", operator);
+    o->state = s;
+    o->wave = 1;
+    o->distance_m = 123.25 + g->n_offers;
+    o->offered_at = at;
+    o->expires_at = expires;
+}
+
+/* A gig with every field set to a value that is not its default. */
+static void conf_full_gig(struct gig *g, int64_t T)
+{
+    char c[DROP_ID_SIZE], op[DROP_ID_SIZE];
+    oid_new(c);
+    oid_new(op);
+    conf_gig(g, c, GIG_STREAMING, T);
+    strcpy(g->operator, op);
+    g->latitude = 0.1 + 0.2;
+    g->longitude = -122.41941550000001;
+    strcpy(g->device_id, "device-\xc3\xa9-\"42\"");
+    strcpy(g->claim_id, "claim-7");
+    gig_set_meta(g, "{\"note\":\"gate 3\",\"n\":[1,2.5,-0.0,0.5],\"o\":{\"k\":null,\"t\":true}}");
+    g->customer_rating = 4;
+    g->operator_rating = 2;
+    g->customer_handshaken = true;
+    g->operator_handshaken = false;
+    strcpy(g->video_session, "dev-session-abc");
+    g->updated_at = T + 1;
+    g->deadline = T + 3600000;
+    g->started_at = T + 2;
+    g->ended_at = T + 3;
+    g->duration_s = 3601;
+    g->amount_cents = 6100;
+    g->payment_cents = 3050;
+    g->wave = 2;
+    for (int i = 0; i < 5; i++) {
+        char o[DROP_ID_SIZE];
+        oid_new(o);
+        conf_offer(g, o, (enum offer_state)i, T + i, T + 15000 + i);
+        g->offers[i].wave = 1 + i / 3;
+        g->offers[i].distance_m = 1.0 / 3.0 + i;
+    }
+}
+
+static bool conf_same_double(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* Every field equal, doubles bit for bit. */
+static void assert_gig_same(const struct gig *a, const struct gig *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->customer, b->customer);
+    assert_string_equal(a->operator, b->operator);
+    assert_int_equal(a->status, b->status);
+    assert_true(a->version == b->version);
+    assert_true(conf_same_double(a->latitude, b->latitude));
+    assert_true(conf_same_double(a->longitude, b->longitude));
+    assert_string_equal(a->device_id, b->device_id);
+    assert_string_equal(a->claim_id, b->claim_id);
+    if (a->meta_json || b->meta_json) {
+        assert_non_null(a->meta_json);
+        assert_non_null(b->meta_json);
+        assert_string_equal(a->meta_json, b->meta_json);
+    }
+    assert_int_equal(a->customer_rating, b->customer_rating);
+    assert_int_equal(a->operator_rating, b->operator_rating);
+    assert_int_equal(a->customer_handshaken, b->customer_handshaken);
+    assert_int_equal(a->operator_handshaken, b->operator_handshaken);
+    assert_string_equal(a->video_session, b->video_session);
+    assert_true(a->created_at == b->created_at);
+    assert_true(a->updated_at == b->updated_at);
+    assert_true(a->deadline == b->deadline);
+    assert_true(a->started_at == b->started_at);
+    assert_true(a->ended_at == b->ended_at);
+    assert_true(a->duration_s == b->duration_s);
+    assert_true(a->amount_cents == b->amount_cents);
+    assert_true(a->payment_cents == b->payment_cents);
+    assert_int_equal(a->wave, b->wave);
+    assert_int_equal(a->n_offers, b->n_offers);
+    for (int i = 0; i < a->n_offers; i++) {
+        const struct gig_offer *x = &a->offers[i], *y = &b->offers[i];
+        assert_string_equal(x->operator, y->operator);
+        assert_int_equal(x->state, y->state);
+        assert_int_equal(x->wave, y->wave);
+        assert_true(conf_same_double(x->distance_m, y->distance_m));
+        assert_true(x->offered_at == y->offered_at);
+        assert_true(x->expires_at == y->expires_at);
+    }
+}
+
+/* Stores g and checks that it reads back the same. */
+static void conf_create(struct store *st, const struct gig *g)
+{
+    struct gig got;
+    assert_int_equal(store_gig_create(st, g), DROP_OK);
+    assert_int_equal(store_gig_get(st, g->id, &got), DROP_OK);
+    assert_gig_same(g, &got);
+    gig_free(&got);
+}
+
+/* CAS g (in place: version + 1) from its current version. */
+static void conf_cas(struct store *st, struct gig *g)
+{
+    int64_t expected = g->version;
+    g->version++;
+    assert_int_equal(store_gig_cas(st, g, expected), DROP_OK);
+}
+
+/* Ends g's timers so that it never shows in another case's sweep: a final
+ * state, no deadline, no open offer. */
+static void conf_retire(struct store *st, struct gig *g)
+{
+    g->status = GIG_CANCELLED;
+    g->deadline = 0;
+    for (int i = 0; i < g->n_offers; i++)
+        if (g->offers[i].state == OFFER_OPEN) g->offers[i].state = OFFER_REVOKED;
+    conf_cas(st, g);
+}
+
+static void test_conf_gig_round_trip(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    struct gig g, min, got;
+
+    conf_full_gig(&g, T);
+    conf_create(st, &g);
+    /* the same id again */
+    assert_int_equal(store_gig_create(st, &g), DROP_ECONFLICT);
+    assert_int_equal(store_gig_get(st, g.id, &got), DROP_OK);
+    assert_gig_same(&g, &got);
+    gig_free(&got);
+
+    /* a minimal gig: no operator, no meta, no offers, zero times */
+    char c[DROP_ID_SIZE], ghost[DROP_ID_SIZE];
+    oid_new(c);
+    oid_new(ghost);
+    conf_gig(&min, c, GIG_PENDING_OPERATOR, 0);
+    conf_create(st, &min);
+    assert_int_equal(store_gig_get(st, min.id, &got), DROP_OK);
+    assert_null(got.meta_json);
+    assert_string_equal(got.operator, "");
+    gig_free(&got);
+
+    assert_int_equal(store_gig_get(st, ghost, &got), DROP_ENOTFOUND);
+
+    /* what cannot be stored exactly is refused, and nothing is stored */
+    struct gig badg;
+    conf_gig(&badg, c, GIG_PENDING_OPERATOR, T);
+    badg.latitude = NAN;
+    assert_int_equal(store_gig_create(st, &badg), DROP_EBADREQ);
+    assert_int_equal(store_gig_get(st, badg.id, &got), DROP_ENOTFOUND);
+    badg.latitude = 1;
+    badg.version = 0;
+    assert_int_equal(store_gig_create(st, &badg), DROP_EBADREQ);
+    assert_int_equal(store_gig_get(st, badg.id, &got), DROP_ENOTFOUND);
+
+    conf_retire(st, &g);
+    gig_free(&g);
+    gig_free(&min);
+    gig_free(&badg);
+}
+
+static void test_conf_gig_cas(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    struct gig g, stale, got;
+    char c[DROP_ID_SIZE], op[DROP_ID_SIZE];
+    oid_new(c);
+    oid_new(op);
+    conf_gig(&g, c, GIG_PENDING_OPERATOR, T);
+    conf_offer(&g, op, OFFER_OPEN, T, T + 15000);
+    g.deadline = T + 120000;
+    gig_set_meta(&g, "{\"a\":1}");
+    conf_create(st, &g);
+    gig_copy(&stale, &g);
+
+    /* success: the whole gig is replaced, offers and meta included */
+    strcpy(g.operator, op);
+    g.status = GIG_OPERATOR_FOUND;
+    g.offers[0].state = OFFER_ACCEPTED;
+    g.deadline = T + 60000;
+    g.updated_at = T + 10;
+    gig_set_meta(&g, NULL);
+    conf_cas(st, &g);
+    assert_true(g.version == 2);
+    assert_int_equal(store_gig_get(st, g.id, &got), DROP_OK);
+    assert_gig_same(&g, &got);
+    gig_free(&got);
+
+    /* conflict: a writer that read version 1 loses, and writes nothing */
+    stale.version = 2;
+    stale.status = GIG_CANCELLED;
+    assert_int_equal(store_gig_cas(st, &stale, 1), DROP_ECONFLICT);
+    assert_int_equal(store_gig_get(st, g.id, &got), DROP_OK);
+    assert_gig_same(&g, &got);
+    gig_free(&got);
+    /* a version from the future is a conflict too */
+    stale.version = 10;
+    assert_int_equal(store_gig_cas(st, &stale, 9), DROP_ECONFLICT);
+
+    /* the next writer from version 2 wins */
+    g.status = GIG_OPERATOR_ENROUTE;
+    conf_cas(st, &g);
+    assert_int_equal(store_gig_get(st, g.id, &got), DROP_OK);
+    assert_true(got.version == 3);
+    assert_int_equal(got.status, GIG_OPERATOR_ENROUTE);
+    gig_free(&got);
+
+    /* not found */
+    oid_new(stale.id);
+    stale.version = 2;
+    assert_int_equal(store_gig_cas(st, &stale, 1), DROP_ENOTFOUND);
+    assert_int_equal(store_gig_get(st, stale.id, &got), DROP_ENOTFOUND);
+
+    /* a new version that does not move forward is the caller's bug */
+    struct gig same;
+    gig_copy(&same, &g);
+    assert_int_equal(store_gig_cas(st, &same, same.version), DROP_EBADREQ);
+    assert_int_equal(store_gig_get(st, g.id, &got), DROP_OK);
+    assert_true(got.version == 3);
+    gig_free(&got);
+    gig_free(&same);
+
+    conf_retire(st, &g);
+    gig_free(&g);
+    gig_free(&stale);
+}
+
+struct conf_casser {
+    struct store *st;
+    pthread_barrier_t *go;
+    struct gig g; /* the thread's own copy */
+    int64_t expected;
+    drop_err result;
+};
+
+static void *conf_cas_thread(void *arg)
+{
+    struct conf_casser *c = arg;
+    pthread_barrier_wait(c->go);
+    c->result = store_gig_cas(c->st, &c->g, c->expected);
+    return NULL;
+}
+
+static void test_conf_gig_cas_race(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    enum { N = 8, ROUNDS = 5 };
+    struct gig g, got;
+    char c[DROP_ID_SIZE];
+    oid_new(c);
+    conf_gig(&g, c, GIG_PENDING_OPERATOR, T);
+    for (int i = 0; i < N; i++) {
+        char op[DROP_ID_SIZE];
+        oid_new(op);
+        conf_offer(&g, op, OFFER_OPEN, T, T + 15000);
+    }
+    conf_create(st, &g);
+
+    struct conf_casser *cs = calloc(N, sizeof *cs);
+    for (int round = 0; round < ROUNDS; round++) {
+        /* every thread read the same version and accepts its own offer */
+        pthread_t th[N];
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, N);
+        for (int i = 0; i < N; i++) {
+            cs[i].st = st;
+            cs[i].go = &go;
+            gig_copy(&cs[i].g, &g);
+            cs[i].expected = g.version;
+            cs[i].g.version = g.version + 1;
+            strcpy(cs[i].g.operator, g.offers[i].operator);
+            cs[i].g.offers[i].state = OFFER_ACCEPTED;
+            cs[i].g.updated_at = T + round * 100 + i;
+            cs[i].result = DROP_EINTERNAL;
+            pthread_create(&th[i], NULL, conf_cas_thread, &cs[i]);
+        }
+        int ok = 0, conflict = 0, winner = -1;
+        for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&go);
+        for (int i = 0; i < N; i++) {
+            if (cs[i].result == DROP_OK) {
+                ok++;
+                winner = i;
+            } else if (cs[i].result == DROP_ECONFLICT) {
+                conflict++;
+            }
+        }
+        if (ok != 1 || conflict != N - 1)
+            fail_msg("round %d: %d winners, %d conflicts", round, ok, conflict);
+        /* the stored gig is the winner's, whole */
+        assert_int_equal(store_gig_get(st, g.id, &got), DROP_OK);
+        assert_gig_same(&cs[winner].g, &got);
+        gig_free(&got);
+        gig_free(&g);
+        gig_copy(&g, &cs[winner].g);
+        /* back to open offers for the next round */
+        g.operator[0] = '\0';
+        g.offers[winner].state = OFFER_OPEN;
+        conf_cas(st, &g);
+        for (int i = 0; i < N; i++) gig_free(&cs[i].g);
+    }
+    assert_int_equal(store_gig_get(st, g.id, &got), DROP_OK);
+    assert_true(got.version == 1 + 2 * ROUNDS);
+    gig_free(&got);
+    free(cs);
+    conf_retire(st, &g);
+    gig_free(&g);
+}
+
+/* True when a sorts before b in a listing: created_at, then id, descending. */
+static bool conf_newer(const struct gig *a, const struct gig *b)
+{
+    if (a->created_at != b->created_at) return a->created_at > b->created_at;
+    return strcmp(a->id, b->id) > 0;
+}
+
+/* The listing arr holds exactly the gigs want[0..nwant) in this order. */
+static void assert_ids(const struct gig *arr, size_t n, const struct gig *const *want,
+                       size_t nwant)
+{
+    if (n != nwant) fail_msg("got %zu gigs, want %zu", n, nwant);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(arr[i].id, want[i]->id) != 0)
+            fail_msg("gig %zu is %s, want %s", i, arr[i].id, want[i]->id);
+}
+
+static void test_conf_gig_list(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    char C[DROP_ID_SIZE], D[DROP_ID_SIZE], O1[DROP_ID_SIZE], O2[DROP_ID_SIZE];
+    oid_new(C);
+    oid_new(D);
+    oid_new(O1);
+    oid_new(O2);
+    struct gig g[6];
+    conf_gig(&g[0], C, GIG_PENDING_OPERATOR, T);
+    conf_gig(&g[1], C, GIG_OPERATOR_FOUND, T + 1000);
+    strcpy(g[1].operator, O1);
+    conf_gig(&g[2], C, GIG_PURCHASED, T + 2000);
+    strcpy(g[2].operator, O1);
+    conf_gig(&g[3], C, GIG_CANCELLED, T + 2000); /* same time: id decides */
+    conf_gig(&g[4], D, GIG_STREAMING, T + 3000);
+    strcpy(g[4].operator, O1);
+    conf_gig(&g[5], D, GIG_VOTED, T + 4000);
+    strcpy(g[5].operator, O2);
+    /* insertion order is not listing order */
+    const int order[] = {3, 0, 5, 1, 4, 2};
+    for (int i = 0; i < 6; i++) conf_create(st, &g[order[i]]);
+    const struct gig *hi = conf_newer(&g[2], &g[3]) ? &g[2] : &g[3];
+    const struct gig *lo = hi == &g[2] ? &g[3] : &g[2];
+
+    struct gig *arr = NULL;
+    size_t n = 0;
+    struct gig_filter f = {.account = C, .limit = 50};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_ids(arr, n, (const struct gig *[]){hi, lo, &g[1], &g[0]}, 4);
+    for (size_t i = 0; i < n; i++) { /* whole gigs come back */
+        const struct gig *want = strcmp(arr[i].id, g[2].id) == 0 ? &g[2] : NULL;
+        if (want) assert_gig_same(want, &arr[i]);
+    }
+    gig_array_free(arr, n);
+
+    /* as the operator */
+    f = (struct gig_filter){.account = O1, .limit = 50};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_ids(arr, n, (const struct gig *[]){&g[4], &g[2], &g[1]}, 3);
+    gig_array_free(arr, n);
+    f = (struct gig_filter){.account = O2, .limit = 50};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_ids(arr, n, (const struct gig *[]){&g[5]}, 1);
+    gig_array_free(arr, n);
+
+    /* status */
+    f = (struct gig_filter){.account = C, .has_status = true, .status = GIG_PURCHASED, .limit = 50};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_ids(arr, n, (const struct gig *[]){&g[2]}, 1);
+    gig_array_free(arr, n);
+    f.status = GIG_PENDING_OPERATOR; /* the enum's 0 is a real filter */
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_ids(arr, n, (const struct gig *[]){&g[0]}, 1);
+    gig_array_free(arr, n);
+    f.status = GIG_EXPIRED;
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_int_equal(n, 0);
+    gig_array_free(arr, n);
+
+    /* before (strict) and limit: the pages of a listing */
+    f = (struct gig_filter){.account = C, .before = T + 2000, .limit = 50};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_ids(arr, n, (const struct gig *[]){&g[1], &g[0]}, 2);
+    gig_array_free(arr, n);
+    f = (struct gig_filter){.account = C, .limit = 3};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_ids(arr, n, (const struct gig *[]){hi, lo, &g[1]}, 3);
+    gig_array_free(arr, n);
+    f = (struct gig_filter){.account = O1, .limit = 1, .before = T + 3000};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_ids(arr, n, (const struct gig *[]){&g[2]}, 1);
+    gig_array_free(arr, n);
+
+    /* any account (admin): this case's window of time holds only its gigs */
+    f = (struct gig_filter){.before = T + 4001, .limit = 6};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_ids(arr, n, (const struct gig *[]){&g[5], &g[4], hi, lo, &g[1], &g[0]}, 6);
+    gig_array_free(arr, n);
+    f = (struct gig_filter){.before = T + 4001, .has_status = true, .status = GIG_STREAMING,
+                            .limit = 1};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_ids(arr, n, (const struct gig *[]){&g[4]}, 1);
+    gig_array_free(arr, n);
+    f = (struct gig_filter){.limit = GIG_LIST_MAX};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_true(n >= 6 && n <= GIG_LIST_MAX);
+    for (size_t i = 1; i < n; i++) assert_true(conf_newer(&arr[i - 1], &arr[i]));
+    gig_array_free(arr, n);
+
+    /* a stranger has none; bad limits are refused */
+    char X[DROP_ID_SIZE];
+    oid_new(X);
+    f = (struct gig_filter){.account = X, .limit = 50};
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_OK);
+    assert_int_equal(n, 0);
+    gig_array_free(arr, n);
+    f.limit = 0;
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_EBADREQ);
+    f.limit = GIG_LIST_MAX + 1;
+    assert_int_equal(store_gig_list(st, &f, &arr, &n), DROP_EBADREQ);
+    for (int i = 0; i < 6; i++) gig_free(&g[i]);
+}
+
+/* The ids of arr are exactly want (any order given; checked against the
+ * listing order: newest first). */
+static void assert_for_account(struct store *st, const char *account, struct gig *const *want,
+                               size_t nwant)
+{
+    struct gig *arr = NULL;
+    size_t n = 0;
+    const struct gig *sorted[16];
+    assert_true(nwant <= 16);
+    for (size_t i = 0; i < nwant; i++) {
+        size_t j = i;
+        while (j > 0 && conf_newer(want[i], sorted[j - 1])) {
+            sorted[j] = sorted[j - 1];
+            j--;
+        }
+        sorted[j] = want[i];
+    }
+    assert_int_equal(store_gig_for_account(st, account, &arr, &n), DROP_OK);
+    assert_ids(arr, n, sorted, nwant);
+    gig_array_free(arr, n);
+}
+
+static void test_conf_gig_for_account(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    char A[DROP_ID_SIZE], X[DROP_ID_SIZE], P[DROP_ID_SIZE];
+    oid_new(A);
+    oid_new(X);
+    oid_new(P);
+    enum { N = 10 };
+    struct gig g[N];
+    /* A as the customer: live and purchased count, the rest does not */
+    conf_gig(&g[0], A, GIG_PENDING_OPERATOR, T + 0);
+    conf_gig(&g[1], A, GIG_PURCHASED, T + 1);
+    strcpy(g[1].operator, X);
+    conf_gig(&g[2], A, GIG_VOTED, T + 2);
+    conf_gig(&g[3], A, GIG_CANCELLED, T + 3);
+    /* A as the operator */
+    conf_gig(&g[4], X, GIG_STREAMING, T + 4);
+    strcpy(g[4].operator, A);
+    conf_gig(&g[5], X, GIG_COMPENSATED, T + 5);
+    strcpy(g[5].operator, A);
+    /* A offered: only an open offer on a pending gig counts */
+    conf_gig(&g[6], X, GIG_PENDING_OPERATOR, T + 6);
+    conf_offer(&g[6], P, OFFER_REJECTED, T, T + 15000);
+    conf_offer(&g[6], A, OFFER_OPEN, T + 6, T + 15006);
+    conf_gig(&g[7], X, GIG_PENDING_OPERATOR, T + 7);
+    conf_offer(&g[7], A, OFFER_REJECTED, T + 7, T + 15007);
+    conf_offer(&g[7], P, OFFER_OPEN, T + 7, T + 15007);
+    conf_gig(&g[8], X, GIG_PENDING_OPERATOR, T + 8);
+    conf_offer(&g[8], A, OFFER_EXPIRED, T + 8, T + 15008);
+    conf_gig(&g[9], X, GIG_OPERATOR_FOUND, T + 9);
+    strcpy(g[9].operator, P);
+    conf_offer(&g[9], A, OFFER_OPEN, T + 9, T + 15009);
+    for (int i = 0; i < N; i++) conf_create(st, &g[i]);
+
+    assert_for_account(st, A, (struct gig *const[]){&g[0], &g[1], &g[4], &g[6]}, 4);
+    /* the other parties see theirs */
+    assert_for_account(st, P, (struct gig *const[]){&g[7], &g[9]}, 2);
+    /* X: the operator of g1 (purchased), the customer of g4 and g6..g9 (live) */
+    assert_for_account(st, X, (struct gig *const[]){&g[1], &g[4], &g[6], &g[7], &g[8], &g[9]},
+                       6);
+
+    /* offers move with the gig's writes: revoked on g6, reopened on g7 */
+    g[6].offers[1].state = OFFER_REVOKED;
+    conf_cas(st, &g[6]);
+    g[7].offers[0].state = OFFER_OPEN;
+    conf_cas(st, &g[7]);
+    assert_for_account(st, A, (struct gig *const[]){&g[0], &g[1], &g[4], &g[7]}, 4);
+    /* a gig that leaves the live states leaves the list */
+    g[4].status = GIG_PURCHASED;
+    conf_cas(st, &g[4]);
+    g[0].status = GIG_EXPIRED;
+    conf_cas(st, &g[0]);
+    assert_for_account(st, A, (struct gig *const[]){&g[1], &g[4], &g[7]}, 3);
+
+    char nobody[DROP_ID_SIZE];
+    oid_new(nobody);
+    assert_for_account(st, nobody, NULL, 0);
+    for (int i = 0; i < N; i++) {
+        conf_retire(st, &g[i]);
+        gig_free(&g[i]);
+    }
+}
+
+/* The sweep at now: results sorted by next timer, all due, and mine (the
+ * gigs of this case) among them exactly want, in this order. Foreign due
+ * gigs (a shared database) are tolerated but must sort right. */
+static void assert_due(struct store *st, int64_t now, int limit, struct gig *const *mine,
+                       size_t nmine, struct gig *const *want, size_t nwant)
+{
+    struct gig *arr = NULL;
+    size_t n = 0, k = 0;
+    assert_int_equal(store_gig_due(st, now, limit, &arr, &n), DROP_OK);
+    assert_true(n <= (size_t)limit);
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = gig_next_timer(&arr[i]);
+        assert_true(t > 0 && t <= now);
+        if (i > 0) assert_true(gig_next_timer(&arr[i - 1]) <= t);
+        bool is_mine = false, wanted = false;
+        for (size_t m = 0; m < nmine; m++) is_mine |= strcmp(arr[i].id, mine[m]->id) == 0;
+        if (!is_mine) continue;
+        for (size_t w = 0; w < nwant; w++) wanted |= strcmp(arr[i].id, want[w]->id) == 0;
+        if (!wanted || k >= nwant) fail_msg("unexpected due gig %s", arr[i].id);
+        /* in want's order, except that equal timers may come in either order */
+        if (gig_next_timer(&arr[i]) != gig_next_timer(want[k]))
+            fail_msg("due gig %zu is %s, want %s", k, arr[i].id, want[k]->id);
+        k++;
+    }
+    if (k != nwant) fail_msg("%zu of this case's gigs due, want %zu", k, nwant);
+    gig_array_free(arr, n);
+}
+
+static void test_conf_gig_due(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    char C[DROP_ID_SIZE], P[DROP_ID_SIZE], Q[DROP_ID_SIZE];
+    oid_new(C);
+    oid_new(P);
+    oid_new(Q);
+    enum { N = 6 };
+    struct gig g[N];
+    conf_gig(&g[0], C, GIG_OPERATOR_FOUND, T); /* deadline only */
+    g[0].deadline = T + 100;
+    conf_gig(&g[1], C, GIG_PENDING_OPERATOR, T); /* an open offer is earliest */
+    g[1].deadline = T + 120000;
+    conf_offer(&g[1], P, OFFER_REJECTED, T, T + 10); /* not open: no timer */
+    conf_offer(&g[1], Q, OFFER_OPEN, T, T + 50);
+    conf_gig(&g[2], C, GIG_PENDING_OPERATOR, T); /* offer later than the deadline */
+    g[2].deadline = T + 300;
+    conf_offer(&g[2], P, OFFER_OPEN, T, T + 400);
+    conf_gig(&g[3], C, GIG_PURCHASED, T); /* no timer at all */
+    conf_offer(&g[3], P, OFFER_EXPIRED, T, T + 5);
+    conf_gig(&g[4], C, GIG_HANDSHAKING, T); /* same time as g0 */
+    g[4].deadline = T + 100;
+    conf_gig(&g[5], C, GIG_STREAMING, T); /* far away */
+    g[5].deadline = T + 900000;
+    for (int i = 0; i < N; i++) conf_create(st, &g[i]);
+    struct gig *const mine[N] = {&g[0], &g[1], &g[2], &g[3], &g[4], &g[5]};
+
+    assert_due(st, T + 49, GIG_LIST_MAX, mine, N, NULL, 0);
+    assert_due(st, T + 50, GIG_LIST_MAX, mine, N, (struct gig *const[]){&g[1]}, 1);
+    assert_due(st, T + 100, GIG_LIST_MAX, mine, N, (struct gig *const[]){&g[1], &g[0], &g[4]},
+               3);
+    assert_due(st, T + 899999, GIG_LIST_MAX, mine, N,
+               (struct gig *const[]){&g[1], &g[0], &g[4], &g[2]}, 4);
+    assert_due(st, T + 900000, GIG_LIST_MAX, mine, N,
+               (struct gig *const[]){&g[1], &g[0], &g[4], &g[2], &g[5]}, 5);
+
+    /* limit: the earliest come first */
+    struct gig *arr = NULL;
+    size_t n = 0;
+    assert_int_equal(store_gig_due(st, T + 900000, 2, &arr, &n), DROP_OK);
+    assert_int_equal(n, 2);
+    assert_true(gig_next_timer(&arr[1]) <= T + 100);
+    gig_array_free(arr, n);
+    assert_int_equal(store_gig_due(st, T, 0, &arr, &n), DROP_EBADREQ);
+    assert_int_equal(store_gig_due(st, T, GIG_LIST_MAX + 1, &arr, &n), DROP_EBADREQ);
+
+    /* the timer moves with every write */
+    g[1].offers[1].state = OFFER_EXPIRED; /* now the deadline, T + 120000 */
+    conf_cas(st, &g[1]);
+    g[0].deadline = 0;
+    conf_cas(st, &g[0]);
+    assert_due(st, T + 100, GIG_LIST_MAX, mine, N, (struct gig *const[]){&g[4]}, 1);
+    assert_due(st, T + 120000, GIG_LIST_MAX, mine, N,
+               (struct gig *const[]){&g[4], &g[2], &g[1]}, 3);
+    for (int i = 0; i < N; i++) {
+        conf_retire(st, &g[i]);
+        gig_free(&g[i]);
+    }
+    assert_due(st, T + 900000, GIG_LIST_MAX, mine, N, NULL, 0);
+}
+
+static bool conf_unrated(struct store *st, const char *account)
+{
+    bool v = true;
+    assert_int_equal(store_gig_unrated(st, account, &v), DROP_OK);
+    bool w = !v; /* the out value is written, whatever it held */
+    assert_int_equal(store_gig_unrated(st, account, &w), DROP_OK);
+    assert_int_equal(v, w);
+    return v;
+}
+
+static void test_conf_gig_unrated(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    char C[DROP_ID_SIZE], O[DROP_ID_SIZE], X[DROP_ID_SIZE];
+    oid_new(C);
+    oid_new(O);
+    oid_new(X);
+    struct gig live, voted, p;
+    /* not locked by live or voted gigs */
+    conf_gig(&live, C, GIG_STREAMING, T);
+    strcpy(live.operator, O);
+    conf_gig(&voted, C, GIG_VOTED, T + 1);
+    strcpy(voted.operator, O);
+    conf_create(st, &live);
+    conf_create(st, &voted);
+    assert_false(conf_unrated(st, C));
+    assert_false(conf_unrated(st, O));
+
+    /* purchased, nobody rated: both locked */
+    conf_gig(&p, C, GIG_PURCHASED, T + 2);
+    strcpy(p.operator, O);
+    conf_create(st, &p);
+    assert_true(conf_unrated(st, C));
+    assert_true(conf_unrated(st, O));
+    assert_false(conf_unrated(st, X));
+    /* the customer rated the operator: the customer is free */
+    p.operator_rating = 4;
+    conf_cas(st, &p);
+    assert_false(conf_unrated(st, C));
+    assert_true(conf_unrated(st, O));
+    /* the operator rated the customer too */
+    p.customer_rating = 2;
+    conf_cas(st, &p);
+    assert_false(conf_unrated(st, C));
+    assert_false(conf_unrated(st, O));
+    /* only the operator rated: only the customer is locked */
+    struct gig q;
+    conf_gig(&q, C, GIG_PURCHASED, T + 3);
+    strcpy(q.operator, O);
+    q.customer_rating = 5;
+    conf_create(st, &q);
+    assert_true(conf_unrated(st, C));
+    assert_false(conf_unrated(st, O));
+    gig_free(&live);
+    gig_free(&voted);
+    gig_free(&p);
+    gig_free(&q);
+}
+
+/* Values at the edges of their types come back bit for bit, through create
+ * and through a CAS. */
+static void test_conf_numbers_exact(void **state)
+{
+    struct store *st = *state;
+    const struct {
+        double lat, lon, dist;
+        int64_t t;
+    } cases[] = {
+        {-90.0, -180.0, 0.0, 0},
+        {90.0, 180.0, 1e308, 1},
+        {-0.0, -0.0, 4.9406564584124654e-324, 9007199254740993LL},     /* 2^53 + 1 */
+        {1.0 / 3.0, -2.0 / 3.0, 0.1, 4611686018427387903LL},             /* 2^62 - 1 */
+        {4.9406564584124654e-324, 2.2250738585072014e-308, 1e-7, 1460430612477LL},
+        {45.0, 100.0, 12345678.9, INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct gig g, got;
+        char c[DROP_ID_SIZE], op[DROP_ID_SIZE];
+        oid_new(c);
+        oid_new(op);
+        conf_gig(&g, c, GIG_VOTED, cases[i].t);
+        g.latitude = cases[i].lat;
+        g.longitude = cases[i].lon;
+        g.updated_at = cases[i].t;
+        g.started_at = cases[i].t;
+        g.ended_at = cases[i].t;
+        g.duration_s = cases[i].t;
+        g.amount_cents = cases[i].t;
+        g.payment_cents = cases[i].t;
+        g.version = cases[i].t > 1 ? cases[i].t / 2 : 1;
+        conf_offer(&g, op, OFFER_ACCEPTED, cases[i].t, cases[i].t);
+        g.offers[0].distance_m = cases[i].dist;
+        conf_create(st, &g);
+        g.latitude = cases[i].lon / 2;
+        g.longitude = cases[i].lat * 2;
+        conf_cas(st, &g);
+        assert_int_equal(store_gig_get(st, g.id, &got), DROP_OK);
+        assert_gig_same(&g, &got);
+        gig_free(&got);
+        gig_free(&g);
+    }
+
+    /* account and token times too */
+    char tag[17];
+    struct account a, got;
+    struct store_token t, tg;
+    conf_tag(tag);
+    conf_account(&a, "user", tag, "num", false, 9007199254740993LL);
+    assert_int_equal(store_account_create(st, &a, CONF_HASH), DROP_OK);
+    assert_int_equal(store_account_get(st, a.id, &got), DROP_OK);
+    assert_true(got.created_at == 9007199254740993LL);
+    assert_true(got.identities[0].updated_at == 9007199254740993LL);
+    account_free(&got);
+    conf_token(&t, a.id, 9007199254740993LL, INT64_MAX);
+    assert_int_equal(store_token_put(st, &t), DROP_OK);
+    assert_int_equal(store_token_lookup(st, t.hash, INT64_MAX - 1, &tg), DROP_OK);
+    assert_token_same(&t, &tg);
+    account_free(&a);
+}
+
+int store_conformance_run(const struct conformance_backend *b)
+{
+    conf_backend = b;
+#define CONF_CASE(f) cmocka_unit_test_setup_teardown(f, conf_setup, conf_teardown)
+    const struct CMUnitTest tests[] = {
+        CONF_CASE(test_conf_account_crud),
+        CONF_CASE(test_conf_unique_identity),
+        CONF_CASE(test_conf_tokens),
+        CONF_CASE(test_conf_gig_round_trip),
+        CONF_CASE(test_conf_gig_cas),
+        CONF_CASE(test_conf_gig_cas_race),
+        CONF_CASE(test_conf_gig_list),
+        CONF_CASE(test_conf_gig_for_account),
+        CONF_CASE(test_conf_gig_due),
+        CONF_CASE(test_conf_gig_unrated),
+        CONF_CASE(test_conf_numbers_exact),
+    };
+#undef CONF_CASE
+    return _cmocka_run_group_tests(b->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+}
