@@ -9,7 +9,23 @@
 
 #include "adapters/http.h"
 #include "adapters/node.h"
+#include "engine/log.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
+#include "protocol/rest.h"
+
+/* One REST request in flight. The connection may close first: then conn is
+ * NULL and the answer is dropped. */
+struct rest_call {
+    struct lws *wsi;
+    struct http_conn *conn;
+    struct node *n;
+    const struct op_def *op;
+    json_t *data;
+};
+
+static void rest_done(struct req *r, drop_err err, json_t *data, const char *msg);
+static const struct req_sink rest_sink = {rest_done};
 
 static struct node *node_of(struct lws *wsi)
 {
@@ -61,6 +77,118 @@ static void healthz(struct lws *wsi, struct http_conn *c)
     respond_json(wsi, c, ok && !n->draining ? 200 : 503, v);
 }
 
+static void rest_call_free(struct rest_call *rc)
+{
+    json_decref(rc->data);
+    free(rc);
+}
+
+static void rest_done(struct req *r, drop_err err, json_t *data, const char *msg)
+{
+    struct rest_call *rc = r->conn;
+    if (rc->conn) {
+        rc->conn->pending = NULL;
+        rc->n->metrics.msgs_out++;
+        if (err) {
+            rc->n->metrics.errors[err]++;
+            if (err == DROP_EINTERNAL) log_error("event=internal_error op=%s msg=\"%s\"", r->op->name, msg);
+            respond_error(rc->wsi, rc->conn, err_http_status(err), err_code(err), msg);
+        } else {
+            respond_json(rc->wsi, rc->conn, 200, data);
+            data = NULL;
+        }
+    }
+    json_decref(data);
+    req_free(r);
+    rest_call_free(rc);
+}
+
+/* Runs the op for caller who (the token resolved, or anonymous). */
+static void rest_dispatch(struct rest_call *rc, const struct caller *who)
+{
+    struct req *r = xcalloc(1, sizeof *r);
+    r->op = rc->op;
+    r->data = json_incref(rc->data);
+    r->who = *who;
+    r->eng = &rc->n->eng;
+    r->sink = &rest_sink;
+    r->conn = rc;
+    rc->n->metrics.msgs_in[ops_index(rc->op)]++;
+    ops_dispatch(r);
+}
+
+static void rest_authed(void *ud, drop_err err, const struct caller *who)
+{
+    struct rest_call *rc = ud;
+    if (!rc->conn) { /* the client went away meanwhile */
+        rest_call_free(rc);
+        return;
+    }
+    if (err) {
+        rc->conn->pending = NULL;
+        rc->n->metrics.errors[err]++;
+        respond_error(rc->wsi, rc->conn, err_http_status(err), err_code(err),
+                      err == DROP_EUNAUTH ? "unknown, expired or revoked token"
+                                          : "the store is unavailable, retry later");
+        rest_call_free(rc);
+        return;
+    }
+    rest_dispatch(rc, who);
+}
+
+static enum rest_method rest_method_of(int m)
+{
+    switch (m) {
+    case LWSHUMETH_GET: return REST_GET;
+    case LWSHUMETH_POST: return REST_POST;
+    case LWSHUMETH_PUT: return REST_PUT;
+    case LWSHUMETH_DELETE: return REST_DELETE;
+    case LWSHUMETH_PATCH: return REST_PATCH;
+    default: return REST_OTHER;
+    }
+}
+
+static void rest(struct lws *wsi, struct http_conn *c)
+{
+    struct node *n = node_of(wsi);
+    const char *opname;
+    json_t *data = NULL;
+    char why[300], ctype[128];
+
+    if (c->reqbody_len > 0 && lws_hdr_copy(wsi, ctype, sizeof ctype, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
+        !strstr(ctype, "json")) {
+        respond_error(wsi, c, 415, "bad_request", "the body must be application/json");
+        return;
+    }
+    switch (rest_match(rest_method_of(c->method), c->path, c->query, (const char *)c->reqbody,
+                       c->reqbody_len, &opname, &data, why, sizeof why)) {
+    case REST_NOT_FOUND: respond_error(wsi, c, 404, "not_found", why); return;
+    case REST_BAD_METHOD: respond_error(wsi, c, 405, "bad_request", why); return;
+    case REST_NOT_IMPLEMENTED: respond_error(wsi, c, 501, "not_implemented", why); return;
+    case REST_BAD_BODY: respond_error(wsi, c, 400, "bad_request", why); return;
+    case REST_OK: break;
+    }
+    struct rest_call *rc = xcalloc(1, sizeof *rc);
+    rc->wsi = wsi;
+    rc->conn = c;
+    rc->n = n;
+    rc->data = data;
+    rc->op = ops_find(opname);
+    if (!rc->op) {
+        respond_error(wsi, c, 501, "not_implemented", "this route's op is not available yet");
+        rest_call_free(rc);
+        return;
+    }
+    c->pending = rc;
+    if (c->bearer[0]) {
+        engine_resolve_token(&n->eng, c->bearer, rest_authed, rc);
+    } else {
+        struct caller anon;
+        memset(&anon, 0, sizeof anon);
+        rest_dispatch(rc, &anon);
+    }
+}
+
 static void route(struct lws *wsi, struct http_conn *c)
 {
     struct node *n = node_of(wsi);
@@ -82,7 +210,11 @@ static void route(struct lws *wsi, struct http_conn *c)
         }
         return;
     }
-    respond_error(wsi, c, 404, "not_found", "no such route");
+    if (n->draining) {
+        respond_error(wsi, c, 503, "unavailable", "the node is draining");
+        return;
+    }
+    rest(wsi, c);
 }
 
 static int method_of(struct lws *wsi)
@@ -130,15 +262,16 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         memset(c, 0, sizeof *c);
         read_request(wsi, c, in ? (const char *)in : "/");
         if (c->method == LWSHUMETH_POST || c->method == LWSHUMETH_PUT ||
-            c->method == LWSHUMETH_PATCH ||
-            (c->method == LWSHUMETH_DELETE &&
-             lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)) {
+            c->method == LWSHUMETH_PATCH || c->method == LWSHUMETH_DELETE) {
             char cl[32];
-            if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-                atoll(cl) == 0) {
+            bool chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+            bool has_len = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+            if (has_len && atoll(cl) > node_of(wsi)->cfg->http_max_body) {
+                c->too_big = true; /* refuse before reading it */
                 route(wsi, c);
+                return 0;
             }
-            return 0; /* the body follows */
+            if (chunked || (has_len && atoll(cl) > 0)) return 0; /* the body follows */
         }
         route(wsi, c);
         return 0;
@@ -195,6 +328,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (c && c->pending) {
+            ((struct rest_call *)c->pending)->conn = NULL;
+            c->pending = NULL;
+        }
         if (c) {
             free(c->body);
             c->body = NULL;

@@ -105,6 +105,11 @@ void gig_sweep(struct engine *e);
 void gig_operator_free(struct engine *e, const char *account);
 void engine_free(struct engine *e);
 
+/* ops_account.c: resolves a bearer token (REST) to its caller; cb runs on
+ * the loop with DROP_OK, DROP_EUNAUTH or DROP_EUNAVAIL. */
+void engine_resolve_token(struct engine *e, const char *token,
+                          void (*cb)(void *ud, drop_err err, const struct caller *who), void *ud);
+
 /* ops_presence.c: a session of account ended; last when it was the
  * account's last session on this node (an operator then goes offline). */
 void engine_session_ended(struct engine *e, const char *account, enum role role, bool last);

@@ -30,6 +30,7 @@ static const struct op_def op_table[] = {
     {"gig.rate", WHO_USER | WHO_OPERATOR, 0, op_gig_rate},
     {"gig.get", WHO_AUTHED, 0, op_gig_get},
     {"gig.list", WHO_AUTHED, 0, op_gig_list},
+    {"log.write", WHO_ANY, 0, op_log_write},
 };
 
 #define NOPS ((int)(sizeof op_table / sizeof op_table[0]))

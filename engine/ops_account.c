@@ -480,3 +480,72 @@ void op_account_list(struct req *r)
     }
     r->eng->ports.job(r->eng->ports.ctx, r, list_work, simple_done, j);
 }
+
+/* ---- token resolution for REST (one request, no session) ---- */
+
+struct resolve_job {
+    struct acct_job base;
+    void (*cb)(void *ud, drop_err err, const struct caller *who);
+    void *ud;
+};
+
+static void resolve_work(struct engine *e, void *arg)
+{
+    struct resolve_job *rj = arg;
+    struct acct_job *j = &rj->base;
+    struct store_token t;
+    int64_t now = engine_now(e);
+    drop_err rc = store_token_lookup(e->store, j->hash, now, &t);
+    if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) {
+        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        return;
+    }
+    if (rc == DROP_OK) rc = store_account_get(e->store, t.account, &j->a);
+    if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) {
+        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        return;
+    }
+    if (rc == DROP_OK) rc = store_token_touch(e->store, j->hash, slide(e, now, t.created_at));
+    if (rc) store_fail(j, rc, "");
+}
+
+static void resolve_done(struct engine *e, struct req *r, void *arg)
+{
+    struct resolve_job *rj = arg;
+    struct acct_job *j = &rj->base;
+    struct caller who;
+    (void)e;
+    (void)r;
+    memset(&who, 0, sizeof who);
+    if (!j->err) {
+        who.role = role_of_type(j->a.type);
+        memcpy(who.account, j->a.id, DROP_ID_SIZE);
+        memcpy(who.token_hash, j->hash, 32);
+        who.has_token = true;
+    }
+    rj->cb(rj->ud, j->err, &who);
+    account_free(&j->a);
+    free(rj);
+}
+
+void engine_resolve_token(struct engine *e, const char *token,
+                          void (*cb)(void *ud, drop_err err, const struct caller *who), void *ud)
+{
+    struct caller who;
+    memset(&who, 0, sizeof who);
+    if (e->set.admin_token && e->set.admin_token[0] && secret_equal(token, e->set.admin_token)) {
+        who.role = ROLE_ADMIN;
+        cb(ud, DROP_OK, &who);
+        return;
+    }
+    if (!e->crypto.token_well_formed(token)) {
+        cb(ud, DROP_EUNAUTH, &who);
+        return;
+    }
+    struct resolve_job *rj = xcalloc(1, sizeof *rj);
+    account_init(&rj->base.a);
+    rj->cb = cb;
+    rj->ud = ud;
+    e->crypto.token_hash(token, rj->base.hash);
+    e->ports.job(e->ports.ctx, NULL, resolve_work, resolve_done, rj);
+}

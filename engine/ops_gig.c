@@ -670,8 +670,16 @@ done:
 void op_gig_get(struct req *r)
 {
     struct read_job *j = xcalloc(1, sizeof *j);
+    json_t *acc = json_object_get(r->data, "accountId");
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
+    /* the REST route names an account: it must be the caller's own */
+    if (json_is_string(acc) && r->who.role != ROLE_ADMIN &&
+        strcmp(json_string_value(acc), r->who.account) != 0) {
+        req_fail(r, DROP_EFORBIDDEN, "only the account itself or an admin may read its gigs");
+        free(j);
+        return;
+    }
     if (!get_gig_id(r, j->gig_id)) {
         free(j);
         return;

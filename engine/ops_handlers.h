@@ -7,6 +7,7 @@
 
 /* ops_sys.c */
 void op_sys_ping(struct req *r);
+void op_log_write(struct req *r);
 
 /* ops_account.c */
 void op_account_register(struct req *r);

@@ -1,10 +1,50 @@
 /* ops_sys.c - system ops that need no state: sys.ping. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "engine/engine.h"
+#include "engine/log.h"
 #include "engine/ops_handlers.h"
 #include "engine/timefmt.h"
+
+#define LOG_MESSAGE_MAX 2000
+#define LOG_DATA_MAX 4000
 
 /* sys.ping {} -> {time}: the server's clock, ISO-8601 UTC with milliseconds. */
 void op_sys_ping(struct req *r)
 {
     req_reply(r, json_pack("{s:o}", "time", timefmt_json(engine_now(r->eng))));
+}
+
+/* log.write {level, message, data?} -> {}: a client's log line, written to
+ * dropind's log with the account (JSON-escaped, bounded; never secrets of
+ * ours). Not stored. */
+void op_log_write(struct req *r)
+{
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    json_t *lv = json_object_get(r->data, "level"), *msg = json_object_get(r->data, "message");
+    json_t *data = json_object_get(r->data, "data");
+    int level = -1;
+    for (int i = 0; i < 4 && json_is_string(lv); i++)
+        if (strcmp(json_string_value(lv), levels[i]) == 0) level = i;
+    if (level < 0) {
+        req_fail(r, DROP_EBADREQ, "level: debug, info, warn or error is required");
+        return;
+    }
+    if (!json_is_string(msg)) {
+        req_fail(r, DROP_EBADREQ, "message: a string is required");
+        return;
+    }
+    if (json_string_length(msg) > LOG_MESSAGE_MAX) {
+        req_fail(r, DROP_ETOOLARGE, "message: at most %d bytes", LOG_MESSAGE_MAX);
+        return;
+    }
+    char *m = json_dumps(msg, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+    char *d = data ? json_dumps(data, JSON_ENCODE_ANY | JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    if (d && strlen(d) > LOG_DATA_MAX) d[LOG_DATA_MAX] = '\0';
+    LOG_AT(level, "event=client_log account=%s message=%s data=%s",
+           r->who.account[0] ? r->who.account : "-", m ? m : "\"\"", d ? d : "null");
+    free(m);
+    free(d);
+    req_reply(r, NULL);
 }

@@ -1,0 +1,208 @@
+/* rest.c - the REST route table (see rest.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/rest.h"
+
+struct route {
+    enum rest_method method;
+    const char *pattern; /* segments; ":name" binds a path parameter */
+    const char *op;      /* NULL: the feature has not landed yet (501) */
+};
+
+static const struct route routes[] = {
+    /* Dropin seed */
+    {REST_POST, "/accounts", "account.register"},
+    {REST_GET, "/accounts/:id", "account.get"},
+    {REST_GET, "/map/:latitude/:longitude", "map.nearby"},
+    {REST_POST, "/gigs", "gig.create"},
+    {REST_POST, "/gigs/claim/:gigId", "gig.claim"},
+    {REST_POST, "/gigs/confirm/:gigId", "gig.confirm"},
+    {REST_POST, "/gigs/reject/:gigId", "gig.reject"},
+    {REST_POST, "/gigs/cancel/:gigId", "gig.cancel"},
+    {REST_POST, "/gigs/handshake/:gigId", "gig.handshake"},
+    {REST_POST, "/gigs/start/:gigId", "gig.start"},
+    {REST_POST, "/gigs/stop/:gigId", "gig.stop"},
+    {REST_POST, "/gigs/rate/:gigId", "gig.rate"},
+    {REST_GET, "/gigs/:accountId/getall", "gig.list"},
+    {REST_GET, "/gigs/:accountId/:gigId", "gig.get"},
+    {REST_POST, "/storage", NULL},
+    {REST_POST, "/notifications/push", NULL},
+    {REST_POST, "/logs", "log.write"},
+    /* Freelancer seed */
+    {REST_POST, "/signup", "account.register"},
+    {REST_POST, "/user", "account.update"},
+    {REST_GET, "/user", "account.get"},
+    {REST_DELETE, "/user", "account.delete"},
+    {REST_GET, "/users", "account.list"},
+    {REST_POST, "/authorize", "auth.login"},
+    {REST_DELETE, "/authorize", "auth.logout"},
+    {REST_POST, "/location", "presence.update"},
+    {REST_GET, "/search", "map.nearby"},
+    {REST_GET, "/inbox", NULL},
+    {REST_POST, "/send", NULL},
+    {REST_POST, "/job", NULL},
+    {REST_GET, "/jobs", NULL},
+    {REST_POST, "/job/:id/status", NULL},
+};
+
+/* Legacy spellings of fields, mapped to the protocol's names. */
+static const char *const aliases[][2] = {
+    {"lat", "latitude"}, {"long", "longitude"}, {"lng", "longitude"},
+    {"gig", "gigId"},    {"email", "identity"}, {"phone", "identity"},
+};
+
+/* Fields that hold numbers: a numeric string there becomes a number. */
+static const char *const numeric[] = {"latitude", "longitude", "radius", "limit", "skip",
+                                      "rating", "accuracy", "heading", "before"};
+
+/* Matches one pattern; binds ":name" segments into params. */
+static int match(const char *pattern, const char *path, json_t *params)
+{
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/') return 0;
+        p++;
+        s++;
+        size_t pl = strcspn(p, "/"), sl = strcspn(s, "/");
+        if (*p == ':') {
+            if (sl == 0 || sl > 256) return 0;
+            char name[64], value[257];
+            snprintf(name, sizeof name, "%.*s", (int)(pl - 1), p + 1);
+            snprintf(value, sizeof value, "%.*s", (int)sl, s);
+            json_t *v = json_string(value);
+            if (!v) return 0; /* not UTF-8 */
+            json_object_set_new(params, name, v);
+        } else if (pl != sl || strncmp(p, s, pl) != 0) {
+            return 0;
+        }
+        p += pl;
+        s += sl;
+    }
+    if (*s == '/' && s[1] == '\0') s++; /* a trailing slash is fine */
+    return *p == '\0' && *s == '\0';
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes src[0..n) ('+' is a space); NULL when malformed. */
+static char *url_decode(const char *src, size_t n)
+{
+    char *out = malloc(n + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (src[i] == '%' && i + 2 < n && hexval(src[i + 1]) >= 0 && hexval(src[i + 2]) >= 0) {
+            *o++ = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
+            i += 2;
+        } else if (src[i] == '+') {
+            *o++ = ' ';
+        } else {
+            *o++ = src[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static void add_query(json_t *data, const char *query)
+{
+    const char *q = query;
+    while (q && *q) {
+        size_t l = strcspn(q, "&");
+        const char *eq = memchr(q, '=', l);
+        if (eq && eq > q) {
+            char *k = url_decode(q, (size_t)(eq - q));
+            char *v = url_decode(eq + 1, l - (size_t)(eq - q) - 1);
+            json_t *js = v ? json_string(v) : NULL;
+            if (k && js && !json_object_get(data, k)) json_object_set_new(data, k, js);
+            else json_decref(js);
+            free(k);
+            free(v);
+        }
+        q += l;
+        if (*q == '&') q++;
+    }
+}
+
+static void normalize(json_t *data)
+{
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+        json_t *v = json_object_get(data, aliases[i][0]);
+        if (v && !json_object_get(data, aliases[i][1]))
+            json_object_set(data, aliases[i][1], v);
+    }
+    for (size_t i = 0; i < sizeof numeric / sizeof numeric[0]; i++) {
+        json_t *v = json_object_get(data, numeric[i]);
+        if (!json_is_string(v)) continue;
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        double x = strtod(s, &end);
+        while (isspace((unsigned char)*end)) end++;
+        if (end == s || *end || errno || !isfinite(x)) continue; /* the op will reject it */
+        if (x == floor(x) && fabs(x) < 9e15 && !strpbrk(s, ".eE"))
+            json_object_set_new(data, numeric[i], json_integer((json_int_t)x));
+        else
+            json_object_set_new(data, numeric[i], json_real(x));
+    }
+}
+
+enum rest_outcome rest_match(enum rest_method method, const char *path, const char *query,
+                             const char *body, size_t body_len, const char **op, json_t **data,
+                             char *why, size_t whylen)
+{
+    bool path_known = false;
+    json_t *params = json_object();
+
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        json_object_clear(params);
+        if (!match(routes[i].pattern, path, params)) continue;
+        path_known = true;
+        if (routes[i].method != method) continue;
+        if (!routes[i].op) {
+            snprintf(why, whylen, "%s is not available yet on this server", routes[i].pattern);
+            json_decref(params);
+            return REST_NOT_IMPLEMENTED;
+        }
+        json_t *d = NULL;
+        if (body && body_len > 0) {
+            json_error_t err;
+            d = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &err);
+            if (!d || json_is_null(d)) {
+                if (!d) {
+                    snprintf(why, whylen, "malformed JSON body: %s (at %d)", err.text, err.position);
+                    json_decref(params);
+                    return REST_BAD_BODY;
+                }
+                json_decref(d);
+                d = NULL;
+            } else if (!json_is_object(d)) {
+                snprintf(why, whylen, "the body must be a JSON object");
+                json_decref(d);
+                json_decref(params);
+                return REST_BAD_BODY;
+            }
+        }
+        if (!d) d = json_object();
+        json_object_update(d, params); /* path parameters win over the body */
+        add_query(d, query);
+        normalize(d);
+        *op = routes[i].op;
+        *data = d;
+        json_decref(params);
+        return REST_OK;
+    }
+    json_decref(params);
+    snprintf(why, whylen, path_known ? "method not allowed on %s" : "no such route: %s", path);
+    return path_known ? REST_BAD_METHOD : REST_NOT_FOUND;
+}
