@@ -16,6 +16,7 @@
 #include "adapters/password.h"
 #include "adapters/server.h"
 #include "adapters/session.h"
+#include "adapters/store_mongo.h"
 #include "adapters/store_sqlite.h"
 #include "adapters/token.h"
 #include "adapters/video_dev.h"
@@ -205,11 +206,22 @@ static int open_store(struct node *n, char *why, size_t whylen)
     char keypath[1100];
     const char *secret = n->cfg->token_secret[0] ? n->cfg->token_secret : getenv("DROPIN_TOKEN_SECRET");
 
+    keypath[0] = '\0';
     if (strncmp(spec, "sqlite:", 7) == 0) {
         if (store_sqlite_open(spec + 7, &n->eng.store, why, whylen) != DROP_OK) return -1;
         snprintf(keypath, sizeof keypath, "%s.key", spec + 7);
+    } else if (strncmp(spec, "mongodb://", 10) == 0 || strncmp(spec, "mongodb+srv://", 14) == 0) {
+        /* nodes sharing a MongoDB must share the key that seals tokens */
+        if (!secret || !*secret) {
+            snprintf(why, whylen, "store mongodb: set token_secret (or DROPIN_TOKEN_SECRET), "
+                                  "the same on every node");
+            return -1;
+        }
+        if (store_mongo_open(spec, n->cfg->store_timeout_ms, &n->eng.store, why, whylen) != DROP_OK)
+            return -1;
     } else {
-        snprintf(why, whylen, "store '%s': expected sqlite:PATH", spec);
+        /* never echo the value: a URI may hold a password */
+        snprintf(why, whylen, "store: expected sqlite:PATH or a mongodb:// URI");
         return -1;
     }
     if (secret && *secret) {

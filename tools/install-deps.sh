@@ -28,3 +28,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -q
   $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+if [ "${1:-}" = "--test" ]; then
+  # The MongoDB wire-compatible test server (CongoDB, from npm) needs node
+  # and npm; a machine may already have them from elsewhere (nodesource).
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "install-deps: installing nodejs npm"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+  sh "$(dirname "$0")/mongo-test-server/install.sh"
+fi

@@ -33,8 +33,11 @@ class Node:
         self.port = port or free_port()
         self.tmpdir = tmpdir
         self.log_path = os.path.join(tmpdir, "dropind-%d.log" % self.port)
-        self.args = ["--listen", "127.0.0.1:%d" % self.port,
-                     "--store", "sqlite:%s" % os.path.join(tmpdir, "dropin.db"),
+        store = "sqlite:%s" % os.path.join(tmpdir, "dropin.db")
+        if os.environ.get("DROPIN_TEST_STORE") == "mongodb":
+            # one database per node on the MongoDB test server
+            store = os.environ["DROPIN_TEST_MONGO_URI"] + "_%d" % self.port
+        self.args = ["--listen", "127.0.0.1:%d" % self.port, "--store", store,
                      "--log_level", "debug"] + list(args)
         self.proc = None
 
