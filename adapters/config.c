@@ -116,6 +116,12 @@ drop_err config_set(struct config *c, const char *key, const char *value, char *
     switch (k->kind) {
     case K_STR: {
         char **slot = (char **)(base + k->off);
+        if (strcmp(key, "node_id") == 0 &&
+            (strlen(value) > 24 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                 "0123456789-_.") != strlen(value))) {
+            snprintf(why, whylen, "config key '%s': at most 24 of [A-Za-z0-9-_.]", key);
+            return DROP_EBADREQ;
+        }
         free(*slot);
         *slot = xstrdup(value);
         return DROP_OK;

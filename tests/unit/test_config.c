@@ -71,6 +71,8 @@ static void test_errors_name_the_key(void **state)
         {"log_level", "chatty"},
         {"operator_share", "1.5"},
         {"price_per_minute", "nan"},
+        {"node_id", "a-name-that-is-longer-than-24"},
+        {"node_id", "bad id"},
     };
     struct config c;
     (void)state;
