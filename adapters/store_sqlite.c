@@ -206,19 +206,8 @@ struct sq {
     sqlite3_stmt *st[ST__COUNT];
 };
 
-static drop_err fail(drop_err e, char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static drop_err fail(drop_err e, char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why && whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return e;
-}
+/* The reason-writing error return of this file. */
+#define fail err_why
 
 /* Maps a failed SQLite result to the port's codes, logging what is not the
  * caller's doing. Call with the mutex held (sqlite3_errmsg). */

@@ -18,19 +18,8 @@
 static unsigned char server_key[TOKEN_KEY_LEN];
 static bool have_key;
 
-static drop_err fail(drop_err e, char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static drop_err fail(drop_err e, char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why && whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return e;
-}
+/* The reason-writing error return of this file. */
+#define fail err_why
 
 void token_init(const unsigned char key[TOKEN_KEY_LEN])
 {

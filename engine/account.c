@@ -10,19 +10,8 @@
 #include "engine/account.h"
 #include "engine/mem.h"
 
-static drop_err fail(drop_err e, char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static drop_err fail(drop_err e, char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why && whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return e;
-}
+/* The reason-writing error return of this file. */
+#define fail err_why
 
 void account_init(struct account *a)
 {

@@ -1,4 +1,6 @@
 /* err.c - the single mapping of drop_err to protocol codes and REST statuses. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/err.h"
@@ -37,4 +39,15 @@ drop_err err_from_code(const char *code)
     for (int i = 0; i < DROP_ERR__COUNT; i++)
         if (code && strcmp(code, err_table[i].code) == 0) return (drop_err)i;
     return DROP_EINTERNAL;
+}
+
+drop_err err_why(drop_err e, char *why, size_t whylen, const char *fmt, ...)
+{
+    if (why && whylen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return e;
 }

@@ -30,4 +30,11 @@ int err_http_status(drop_err e);
 /* Parses a protocol code back to the enum; DROP_EINTERNAL when unknown. */
 drop_err err_from_code(const char *code);
 
+#include <stddef.h>
+
+/* Writes a printf-style reason into why (when why and whylen are set) and
+ * returns e: `return err_why(DROP_EBADREQ, why, whylen, "x: ...")`. */
+drop_err err_why(drop_err e, char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

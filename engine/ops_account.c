@@ -381,14 +381,20 @@ static void simple_done(struct engine *e, struct req *r, void *arg)
     finish(arg);
 }
 
-void op_account_get(struct req *r)
+/* Starts a job on the account data.id names (see target_of). */
+static void target_job(struct req *r, bool others_allowed, job_work_fn work, job_done_fn done)
 {
     struct acct_job *j = job_new(r);
-    if (!target_of(r, j, true)) {
+    if (!target_of(r, j, others_allowed)) {
         job_free(j);
         return;
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, get_work, simple_done, j);
+    r->eng->ports.job(r->eng->ports.ctx, r, work, done, j);
+}
+
+void op_account_get(struct req *r)
+{
+    target_job(r, true, get_work, simple_done);
 }
 
 static void update_work(struct engine *e, void *arg)
@@ -419,12 +425,7 @@ static void update_work(struct engine *e, void *arg)
 
 void op_account_update(struct req *r)
 {
-    struct acct_job *j = job_new(r);
-    if (!target_of(r, j, false)) {
-        job_free(j);
-        return;
-    }
-    r->eng->ports.job(r->eng->ports.ctx, r, update_work, simple_done, j);
+    target_job(r, false, update_work, simple_done);
 }
 
 static void delete_work(struct engine *e, void *arg)
@@ -447,12 +448,7 @@ static void delete_done(struct engine *e, struct req *r, void *arg)
 
 void op_account_delete(struct req *r)
 {
-    struct acct_job *j = job_new(r);
-    if (!target_of(r, j, false)) {
-        job_free(j);
-        return;
-    }
-    r->eng->ports.job(r->eng->ports.ctx, r, delete_work, delete_done, j);
+    target_job(r, false, delete_work, delete_done);
 }
 
 static void list_work(struct engine *e, void *arg)
