@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "adapters/cluster.h"
 #include "adapters/node.h"
 #include "adapters/oid.h"
 #include "adapters/password.h"
@@ -85,18 +86,33 @@ static void port_job(void *ctx, struct req *r, job_work_fn work, job_done_fn don
 
 static void port_deliver(void *ctx, const char *account, json_t *event)
 {
-    hub_deliver(ctx, account, event);
-    json_decref(event);
+    cluster_deliver(ctx, account, event);
 }
 
 static void port_close_token(void *ctx, const unsigned char hash[32])
 {
-    hub_close_token(ctx, hash);
+    cluster_close_token(ctx, hash);
 }
 
 static void port_close_account(void *ctx, const char *account)
 {
-    hub_close_account(ctx, account);
+    cluster_close_account(ctx, account);
+}
+
+static void port_presence_changed(void *ctx, const char *account)
+{
+    cluster_presence_changed(ctx, account);
+}
+
+static void port_gig_pending(void *ctx, const struct gig *g)
+{
+    cluster_gig_pending(ctx, g);
+}
+
+static bool port_bus_ok(void *ctx)
+{
+    struct node *n = ctx;
+    return strcmp(cluster_status(n), "ok") == 0;
 }
 
 /* ---- gig timers: one uv timer per gig with a deadline or open offers ---- */
@@ -261,12 +277,20 @@ static void probe_done(struct engine *e, struct req *r, void *arg)
 
 static void on_stop(uv_timer_t *t);
 
+/* An entry expired: a local operator is announced gone. */
+static void presence_gone(const struct presence_state *s, void *ud)
+{
+    struct node *n = ud;
+    if (strcmp(s->node, n->node_id) == 0) cluster_presence_changed(n, s->account);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct node *n = t->data;
     int64_t now = node_now();
     for (struct session *s = n->sessions; s; s = s->next) session_tick(s, now);
-    presence_expire(n->eng.presence, now, n->cfg->presence_ttl_ms, NULL, NULL);
+    presence_expire(n->eng.presence, now, n->cfg->presence_ttl_ms, presence_gone, n);
+    if (!n->draining) cluster_tick(n, now);
     if (!n->draining && now - n->sweep_at >= n->cfg->sweep_interval_ms) {
         n->sweep_at = now;
         gig_sweep(&n->eng);
@@ -317,6 +341,7 @@ static void on_stop(uv_timer_t *t)
              n->jobs_running);
     server_stop(n);
     gig_timers_close(n);
+    cluster_stop(n);
     close_handle((uv_handle_t *)&n->tick);
     close_handle((uv_handle_t *)&n->lag);
     close_handle((uv_handle_t *)&n->sigterm);
@@ -380,6 +405,9 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .close_token = port_close_token,
         .close_account = port_close_account,
         .gig_timer = port_gig_timer,
+        .presence_changed = port_presence_changed,
+        .gig_pending = port_gig_pending,
+        .bus_ok = port_bus_ok,
     };
     n->eng.video = (struct engine_video){
         .provider = "dev",
@@ -420,6 +448,7 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
     n->sigterm.data = n->sigint.data = n;
 
     if (open_store(n, why, whylen) != 0) return -1;
+    if (cluster_start(n, why, whylen) != 0) return -1;
     if (server_start(n, why, whylen) != 0) return -1;
 
     uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
@@ -446,6 +475,7 @@ void node_free(struct node *n)
         n->stopped = true;
         server_stop(n);
         gig_timers_close(n);
+        cluster_stop(n);
         close_handle((uv_handle_t *)&n->tick);
         close_handle((uv_handle_t *)&n->lag);
         close_handle((uv_handle_t *)&n->sigterm);

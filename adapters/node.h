@@ -19,6 +19,8 @@
 struct session;
 struct hub_entry;
 struct gig_timer;
+struct bus;
+struct dirty;
 
 struct node {
     uv_loop_t loop;
@@ -44,6 +46,9 @@ struct node {
     bool stopped;
     int jobs_running;
 
+    struct bus *bus;               /* the cluster's bus (adapters/cluster.c) */
+    struct dirty *dirty;           /* local operators changed since the last batch */
+    int64_t reannounce_at;
     struct gig_timer *gig_timers;  /* gig id -> its uv timer (uthash) */
     int64_t sweep_at;
     bool probe_running;            /* a store health probe is in flight */

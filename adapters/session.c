@@ -3,6 +3,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "adapters/cluster.h"
 #include "adapters/node.h"
 #include "adapters/session.h"
 #include "engine/log.h"
@@ -146,6 +147,7 @@ static void hub_add(struct session *s)
         e = xcalloc(1, sizeof *e);
         memcpy(e->account, s->who.account, DROP_ID_SIZE);
         HASH_ADD_STR(n->hub, account, e);
+        cluster_account_joined(n, e->account);
     }
     s->acct_prev = NULL;
     s->acct_next = e->head;
@@ -164,6 +166,7 @@ static void hub_remove(struct session *s)
     if (s->acct_next) s->acct_next->acct_prev = s->acct_prev;
     s->hub = NULL;
     if (--e->count == 0) {
+        cluster_account_left(s->node, e->account);
         HASH_DEL(s->node->hub, e);
         free(e);
     }

@@ -42,6 +42,14 @@ struct engine_ports {
     /* Arms (at_ms > 0) or cancels (0) the one timer of a gig; when it fires
      * the node calls gig_timer_fired(). */
     void (*gig_timer)(void *ctx, const char *gig_id, int64_t at_ms);
+    /* A local operator's presence entry changed or went away (for the
+     * other nodes' grids). */
+    void (*presence_changed)(void *ctx, const char *account);
+    /* A gig's pending state changed: tell every node (late join). */
+    void (*gig_pending)(void *ctx, const struct gig *g);
+    /* False while the bus is down: ops that must reach other nodes answer
+     * `unavailable`. */
+    bool (*bus_ok)(void *ctx);
 };
 
 /* The video provider (PROTOCOL.md: handshake). The development provider is
@@ -104,6 +112,17 @@ void gig_timer_fired(struct engine *e, const char *gig_id);
 void gig_sweep(struct engine *e);
 void gig_operator_free(struct engine *e, const char *account);
 void engine_free(struct engine *e);
+
+/* ops_gig.c: an event reached account on this node: a gig.updated where it
+ * is the operator sets its busy and locked flags (the operator's own node
+ * owns its presence entry). */
+void engine_account_event(struct engine *e, const char *account, json_t *envelope);
+
+/* ops_gig.c: another node announced a pending gig (pending true, with the
+ * operators already offered) or its end (pending false). */
+void engine_pending_apply(struct engine *e, const char *id, const char *customer, double lat,
+                          double lon, const char (*offered)[DROP_ID_SIZE], int n_offered,
+                          bool pending);
 
 /* ops_account.c: resolves a bearer token (REST) to its caller; cb runs on
  * the loop with DROP_OK, DROP_EUNAUTH or DROP_EUNAVAIL. */

@@ -16,18 +16,18 @@ static const struct op_def op_table[] = {
     {"account.update", WHO_AUTHED, 0, op_account_update},
     {"account.delete", WHO_AUTHED, 0, op_account_delete},
     {"account.list", WHO_ADMIN, 0, op_account_list},
-    {"presence.update", WHO_OPERATOR, 0, op_presence_update},
-    {"presence.offline", WHO_OPERATOR, 0, op_presence_offline},
+    {"presence.update", WHO_OPERATOR, OPF_BUS, op_presence_update},
+    {"presence.offline", WHO_OPERATOR, OPF_BUS, op_presence_offline},
     {"map.nearby", WHO_AUTHED, 0, op_map_nearby},
-    {"gig.create", WHO_USER, 0, op_gig_create},
-    {"gig.claim", WHO_OPERATOR, 0, op_gig_claim},
-    {"gig.confirm", WHO_USER, 0, op_gig_confirm},
-    {"gig.reject", WHO_USER, 0, op_gig_reject},
-    {"gig.cancel", WHO_USER | WHO_OPERATOR, 0, op_gig_cancel},
-    {"gig.handshake", WHO_USER | WHO_OPERATOR, 0, op_gig_handshake},
-    {"gig.start", WHO_USER | WHO_OPERATOR, 0, op_gig_start},
-    {"gig.stop", WHO_USER | WHO_OPERATOR, 0, op_gig_stop},
-    {"gig.rate", WHO_USER | WHO_OPERATOR, 0, op_gig_rate},
+    {"gig.create", WHO_USER, OPF_BUS, op_gig_create},
+    {"gig.claim", WHO_OPERATOR, OPF_BUS, op_gig_claim},
+    {"gig.confirm", WHO_USER, OPF_BUS, op_gig_confirm},
+    {"gig.reject", WHO_USER, OPF_BUS, op_gig_reject},
+    {"gig.cancel", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_cancel},
+    {"gig.handshake", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_handshake},
+    {"gig.start", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_start},
+    {"gig.stop", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_stop},
+    {"gig.rate", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_rate},
     {"gig.get", WHO_AUTHED, 0, op_gig_get},
     {"gig.list", WHO_AUTHED, 0, op_gig_list},
     {"log.write", WHO_ANY, 0, op_log_write},
@@ -56,6 +56,10 @@ void ops_dispatch(struct req *r)
             req_fail(r, DROP_EUNAUTH, "%s needs an authenticated session", r->op->name);
         else
             req_fail(r, DROP_EFORBIDDEN, "%s is not allowed for this account", r->op->name);
+        return;
+    }
+    if ((r->op->flags & OPF_BUS) && r->eng->ports.bus_ok && !r->eng->ports.bus_ok(r->eng->ports.ctx)) {
+        req_fail(r, DROP_EUNAVAIL, "the bus is down, retry later");
         return;
     }
     r->op->handler(r);

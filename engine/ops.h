@@ -16,6 +16,7 @@
 #define WHO_ANY (WHO_ANON | WHO_AUTHED)
 
 #define OPF_AUTH 1u /* authenticates the connection: hold later requests */
+#define OPF_BUS 2u  /* reaches other nodes: `unavailable` while the bus is down */
 
 struct op_def {
     const char *name;

@@ -297,6 +297,59 @@ static void deliver(struct engine *e, const char *account, const char *ev, json_
     e->ports.deliver(e->ports.ctx, account, json_pack("{s:s,s:o}", "ev", ev, "data", data));
 }
 
+/* Busy while the gig makes the operator busy; locked while a purchased gig
+ * waits for the operator's rating of the customer. announce: the entry is
+ * this node's to tell the cluster about. */
+static void operator_flags(struct engine *e, const char *op, const struct gig *g, bool announce)
+{
+    if (!presence_get(e->presence, op)) return;
+    presence_set_busy(e->presence, op, gig_status_busy(g->status));
+    if (g->status == GIG_PURCHASED) presence_set_locked(e->presence, op, g->customer_rating == 0);
+    else if (g->status == GIG_VOTED) presence_set_locked(e->presence, op, false);
+    if (announce) e->ports.presence_changed(e->ports.ctx, op);
+}
+
+void engine_account_event(struct engine *e, const char *account, json_t *envelope)
+{
+    const char *ev = json_string_value(json_object_get(envelope, "ev"));
+    json_t *d = json_object_get(envelope, "data");
+    const struct presence_state *ps = presence_get(e->presence, account);
+    struct gig g;
+
+    if (!ev || strcmp(ev, "gig.updated") != 0 || !ps || strcmp(ps->node, e->set.node_id) != 0)
+        return;
+    const char *op = json_string_value(json_object_get(d, "operator"));
+    const char *st = json_string_value(json_object_get(d, "status"));
+    if (!op || strcmp(op, account) != 0 || !st) return;
+    gig_init(&g);
+    if (gig_status_parse(st, &g.status) != DROP_OK) return;
+    g.customer_rating = (int)json_integer_value(json_object_get(d, "customerRating"));
+    operator_flags(e, account, &g, true);
+    if (!gig_status_busy(g.status)) gig_operator_free(e, account);
+}
+
+void engine_pending_apply(struct engine *e, const char *id, const char *customer, double lat,
+                          double lon, const char (*offered)[DROP_ID_SIZE], int n_offered,
+                          bool pending)
+{
+    struct gig g;
+    if (!pending) {
+        pending_del(e, id);
+        return;
+    }
+    gig_init(&g);
+    snprintf(g.id, sizeof g.id, "%s", id);
+    snprintf(g.customer, sizeof g.customer, "%s", customer);
+    g.latitude = lat;
+    g.longitude = lon;
+    g.status = GIG_PENDING_OPERATOR;
+    for (int i = 0; i < n_offered && i < GIG_MAX_OFFERS; i++) {
+        snprintf(g.offers[i].operator, DROP_ID_SIZE, "%s", offered[i]);
+        g.n_offers = i + 1;
+    }
+    pending_put(e, &g);
+}
+
 static void apply_effects(struct engine *e, struct gig_job *j)
 {
     const struct gig *g = &j->after;
@@ -315,16 +368,13 @@ static void apply_effects(struct engine *e, struct gig_job *j)
     }
     for (int i = 0; i < fx->n_notify; i++) deliver(e, fx->notify[i], "gig.updated", gig_to_json(g));
 
-    /* the operator's flags: busy while the gig is live, locked while owing a rating */
-    if (g->operator[0]) {
-        presence_set_busy(e->presence, g->operator, gig_status_busy(g->status));
-        if (g->status == GIG_PURCHASED && g->customer_rating == 0)
-            presence_set_locked(e->presence, g->operator, true);
-        else if (j->before.status == GIG_PURCHASED)
-            presence_set_locked(e->presence, g->operator, false);
-    }
+    /* the operator's flags at once on this node's grid; the operator's own
+     * node sets them too when the gig.updated reaches it (engine_account_event) */
+    if (g->operator[0]) operator_flags(e, g->operator, g, false);
     if (g->status == GIG_PENDING_OPERATOR) pending_put(e, g);
     else pending_del(e, g->id);
+    if (g->status == GIG_PENDING_OPERATOR || j->before.status == GIG_PENDING_OPERATOR)
+        e->ports.gig_pending(e->ports.ctx, g);
     e->ports.gig_timer(e->ports.ctx, g->id, gig_next_timer(g));
 }
 

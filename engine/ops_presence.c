@@ -78,6 +78,7 @@ static void profile_done(struct engine *e, struct req *r, void *arg)
         presence_set_name(e->presence, p->account, p->name);
         presence_set_rating(e->presence, p->account, p->rating >= 0 ? p->rating : 0);
         presence_set_locked(e->presence, p->account, p->locked);
+        e->ports.presence_changed(e->ports.ctx, p->account);
         gig_operator_free(e, p->account);
     }
     free(p);
@@ -107,6 +108,7 @@ void op_presence_update(struct req *r)
         req_fail(r, rc, "invalid position");
         return;
     }
+    e->ports.presence_changed(e->ports.ctx, r->who.account);
     if (!prev) { /* first sight: learn name, rating and rating lock, then match */
         struct profile_job *p = xcalloc(1, sizeof *p);
         memcpy(p->account, r->who.account, DROP_ID_SIZE);
@@ -122,6 +124,7 @@ void op_presence_update(struct req *r)
 void op_presence_offline(struct req *r)
 {
     presence_remove(r->eng->presence, r->who.account);
+    r->eng->ports.presence_changed(r->eng->ports.ctx, r->who.account);
     req_reply(r, NULL);
 }
 
@@ -154,5 +157,6 @@ void op_map_nearby(struct req *r)
 
 void engine_session_ended(struct engine *e, const char *account, enum role role, bool last)
 {
-    if (role == ROLE_OPERATOR && last) presence_remove(e->presence, account);
+    if (role == ROLE_OPERATOR && last && presence_remove(e->presence, account) == DROP_OK)
+        e->ports.presence_changed(e->ports.ctx, account);
 }

@@ -1,0 +1,341 @@
+/* cluster.c - the node's messages over the bus (see cluster.h).
+ *
+ * Messages are compact JSON. Presence changes of local operators are
+ * collected in a set and sent every tick in batches of at most
+ * PRESENCE_BATCH entries; a full re-announce of the local operators follows
+ * every presence_ttl / 3, so a new node's grid is complete after one and a
+ * dead node's operators expire everywhere after presence_ttl. A node
+ * ignores its own presence and gig announcements (it applied them already). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "adapters/bus_local.h"
+#include "adapters/bus_redis.h"
+#include "adapters/cluster.h"
+#include "adapters/node.h"
+#include "adapters/session.h"
+#include "engine/bus.h"
+#include "engine/gig.h"
+#include "engine/log.h"
+#include "engine/mem.h"
+#include "engine/presence.h"
+
+#define PRESENCE_BATCH 500     /* entries per presence message */
+#define DIRTY_MAX 200000       /* pending presence changes kept before a full re-announce */
+
+struct dirty {
+    char account[DROP_ID_SIZE];
+    UT_hash_handle hh;
+};
+
+static void publish_json(struct node *n, const char *channel, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(msg);
+    if (bus_publish(n->bus, channel, text, strlen(text)) != DROP_OK)
+        log_debug("event=bus_publish_dropped channel=%s", channel);
+    free(text);
+}
+
+/* ---- presence ---- */
+
+static json_t *state_json(const struct presence_state *s)
+{
+    json_t *o = json_pack("{s:s,s:f,s:f,s:f,s:b,s:b,s:b,s:s}", "a", s->account, "lat", s->lat,
+                          "lon", s->lon, "r", s->rating, "av", s->available, "b", s->busy, "l",
+                          s->locked, "nm", s->name);
+    if (isfinite(s->accuracy)) json_object_set_new(o, "acc", json_real(s->accuracy));
+    if (isfinite(s->heading)) json_object_set_new(o, "hd", json_real(s->heading));
+    return o;
+}
+
+struct batch {
+    struct node *n;
+    json_t *put, *del;
+};
+
+static void batch_flush(struct batch *b)
+{
+    if (json_array_size(b->put) == 0 && json_array_size(b->del) == 0) return;
+    publish_json(b->n, "presence",
+                 json_pack("{s:s,s:O,s:O}", "n", b->n->node_id, "put", b->put, "del", b->del));
+    json_array_clear(b->put);
+    json_array_clear(b->del);
+}
+
+static void batch_add_state(struct batch *b, const struct presence_state *s)
+{
+    json_array_append_new(b->put, state_json(s));
+    if (json_array_size(b->put) >= PRESENCE_BATCH) batch_flush(b);
+}
+
+static void reannounce_one(const struct presence_state *s, void *ud)
+{
+    struct batch *b = ud;
+    if (strcmp(s->node, b->n->node_id) == 0) batch_add_state(b, s);
+}
+
+static void flush_presence(struct node *n, bool everything)
+{
+    struct batch b = {n, json_array(), json_array()};
+    struct dirty *d, *tmp;
+    HASH_ITER(hh, n->dirty, d, tmp)
+    {
+        if (!everything) {
+            const struct presence_state *s = presence_get(n->eng.presence, d->account);
+            if (s && strcmp(s->node, n->node_id) == 0) batch_add_state(&b, s);
+            else if (!s) json_array_append_new(b.del, json_string(d->account));
+            if (json_array_size(b.del) >= PRESENCE_BATCH) batch_flush(&b);
+        }
+        HASH_DEL(n->dirty, d);
+        free(d);
+    }
+    if (everything) presence_foreach(n->eng.presence, reannounce_one, &b);
+    batch_flush(&b);
+    json_decref(b.put);
+    json_decref(b.del);
+}
+
+void cluster_presence_changed(struct node *n, const char *account)
+{
+    struct dirty *d;
+    HASH_FIND_STR(n->dirty, account, d);
+    if (d) return;
+    if (HASH_COUNT(n->dirty) >= DIRTY_MAX) { /* re-announce everything instead */
+        n->reannounce_at = 0;
+        return;
+    }
+    d = xcalloc(1, sizeof *d);
+    snprintf(d->account, sizeof d->account, "%s", account);
+    HASH_ADD_STR(n->dirty, account, d);
+}
+
+static double num_or(json_t *v, double dflt)
+{
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static void on_presence(struct node *n, json_t *msg)
+{
+    const char *from = json_string_value(json_object_get(msg, "n"));
+    size_t i;
+    json_t *v;
+    int64_t now = node_now();
+
+    if (!from || strcmp(from, n->node_id) == 0) return;
+    json_array_foreach(json_object_get(msg, "put"), i, v)
+    {
+        struct presence_state s;
+        const char *a = json_string_value(json_object_get(v, "a"));
+        const char *nm = json_string_value(json_object_get(v, "nm"));
+        if (!a) continue;
+        const struct presence_state *mine = presence_get(n->eng.presence, a);
+        if (mine && strcmp(mine->node, n->node_id) == 0) continue; /* ours is fresher */
+        memset(&s, 0, sizeof s);
+        snprintf(s.account, sizeof s.account, "%s", a);
+        snprintf(s.node, sizeof s.node, "%s", from);
+        snprintf(s.name, sizeof s.name, "%s", nm ? nm : "");
+        s.lat = num_or(json_object_get(v, "lat"), NAN);
+        s.lon = num_or(json_object_get(v, "lon"), NAN);
+        s.rating = num_or(json_object_get(v, "r"), 0);
+        s.accuracy = num_or(json_object_get(v, "acc"), NAN);
+        s.heading = num_or(json_object_get(v, "hd"), NAN);
+        s.available = json_is_true(json_object_get(v, "av"));
+        s.busy = json_is_true(json_object_get(v, "b"));
+        s.locked = json_is_true(json_object_get(v, "l"));
+        if (presence_put(n->eng.presence, &s, now) == DROP_OK && s.available && !s.busy && !s.locked)
+            gig_operator_free(&n->eng, a);
+    }
+    json_array_foreach(json_object_get(msg, "del"), i, v)
+    {
+        const char *a = json_string_value(v);
+        const struct presence_state *s = a ? presence_get(n->eng.presence, a) : NULL;
+        if (s && strcmp(s->node, from) == 0) presence_remove(n->eng.presence, a);
+    }
+}
+
+/* ---- pending gigs ---- */
+
+void cluster_gig_pending(struct node *n, const struct gig *g)
+{
+    json_t *offered = json_array();
+    for (int i = 0; i < g->n_offers; i++) json_array_append_new(offered, json_string(g->offers[i].operator));
+    publish_json(n, "gigs",
+                 json_pack("{s:s,s:s,s:s,s:f,s:f,s:b,s:o}", "n", n->node_id, "id", g->id, "c",
+                           g->customer, "lat", g->latitude, "lon", g->longitude, "p",
+                           g->status == GIG_PENDING_OPERATOR, "o", offered));
+}
+
+static void on_gig(struct node *n, json_t *msg)
+{
+    const char *from = json_string_value(json_object_get(msg, "n"));
+    const char *id = json_string_value(json_object_get(msg, "id"));
+    const char *c = json_string_value(json_object_get(msg, "c"));
+    json_t *o = json_object_get(msg, "o"), *v;
+    char offered[GIG_MAX_OFFERS][DROP_ID_SIZE];
+    int k = 0;
+    size_t i;
+
+    if (!from || !id || !c || strcmp(from, n->node_id) == 0 || !id_valid(id)) return;
+    json_array_foreach(o, i, v)
+    {
+        if (k < GIG_MAX_OFFERS && json_is_string(v))
+            snprintf(offered[k++], DROP_ID_SIZE, "%s", json_string_value(v));
+    }
+    engine_pending_apply(&n->eng, id, c, num_or(json_object_get(msg, "lat"), 0),
+                         num_or(json_object_get(msg, "lon"), 0), (const char(*)[DROP_ID_SIZE])offered,
+                         k, json_is_true(json_object_get(msg, "p")));
+}
+
+/* ---- accounts ---- */
+
+static void acct_channel(char out[64], const char *account)
+{
+    snprintf(out, 64, "acct.%s", account);
+}
+
+void cluster_deliver(struct node *n, const char *account, json_t *event)
+{
+    char ch[64];
+    acct_channel(ch, account);
+    publish_json(n, ch, json_pack("{s:s,s:o}", "t", "ev", "e", event));
+}
+
+void cluster_close_account(struct node *n, const char *account)
+{
+    char ch[64];
+    acct_channel(ch, account);
+    publish_json(n, ch, json_pack("{s:s}", "t", "close"));
+}
+
+void cluster_close_token(struct node *n, const unsigned char hash[32])
+{
+    char hex[65];
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+    publish_json(n, "cluster", json_pack("{s:s,s:s}", "t", "close_token", "h", hex));
+}
+
+void cluster_account_joined(struct node *n, const char *account)
+{
+    char ch[64];
+    acct_channel(ch, account);
+    bus_subscribe(n->bus, ch);
+}
+
+void cluster_account_left(struct node *n, const char *account)
+{
+    char ch[64];
+    acct_channel(ch, account);
+    bus_unsubscribe(n->bus, ch);
+}
+
+static void on_account(struct node *n, const char *account, json_t *msg)
+{
+    const char *t = json_string_value(json_object_get(msg, "t"));
+    json_t *ev = json_object_get(msg, "e");
+    if (!t || !id_valid(account)) return;
+    if (strcmp(t, "ev") == 0 && json_is_object(ev)) {
+        engine_account_event(&n->eng, account, ev);
+        hub_deliver(n, account, ev);
+    } else if (strcmp(t, "close") == 0) {
+        hub_close_account(n, account);
+    }
+}
+
+static void on_cluster(struct node *n, json_t *msg)
+{
+    const char *t = json_string_value(json_object_get(msg, "t"));
+    const char *h = json_string_value(json_object_get(msg, "h"));
+    unsigned char hash[32];
+    if (!t || strcmp(t, "close_token") != 0 || !h || strlen(h) != 64) return;
+    for (int i = 0; i < 32; i++) {
+        unsigned int b;
+        if (sscanf(h + 2 * i, "%2x", &b) != 1) return;
+        hash[i] = (unsigned char)b;
+    }
+    hub_close_token(n, hash);
+}
+
+/* ---- the bus ---- */
+
+static void on_message(void *ud, const char *channel, const void *payload, size_t len)
+{
+    struct node *n = ud;
+    json_error_t err;
+    json_t *msg = json_loadb(payload, len, 0, &err);
+    if (!json_is_object(msg)) {
+        log_warn("event=bus_bad_message channel=%s", channel);
+        json_decref(msg);
+        return;
+    }
+    if (strncmp(channel, "acct.", 5) == 0) on_account(n, channel + 5, msg);
+    else if (strcmp(channel, "presence") == 0) on_presence(n, msg);
+    else if (strcmp(channel, "gigs") == 0) on_gig(n, msg);
+    else if (strcmp(channel, "cluster") == 0) on_cluster(n, msg);
+    json_decref(msg);
+}
+
+static void on_status(void *ud, bool up)
+{
+    struct node *n = ud;
+    n->bus_status = up ? "ok" : "down";
+    log_warn("event=bus_status status=%s", n->bus_status);
+    if (up) n->reannounce_at = 0; /* tell the others everything at once */
+}
+
+int cluster_start(struct node *n, char *why, size_t whylen)
+{
+    struct bus_callbacks cb = {on_message, on_status, n};
+    const char *bus = n->cfg->bus;
+
+    if (strcmp(bus, "local") == 0) {
+        n->bus = bus_local_open(&n->loop, &cb, 0);
+    } else if (strncmp(bus, "redis://", 8) == 0) {
+        if (strncmp(n->cfg->store, "sqlite:", 7) == 0 && !n->cfg->single_node) {
+            snprintf(why, whylen, "bus redis with a sqlite store is single-node only: use a "
+                                  "mongodb:// store, or set single_node yes");
+            return -1;
+        }
+        if (bus_redis_open(&n->loop, bus, n->cfg->bus_prefix, &cb, &n->bus, why, whylen) != DROP_OK)
+            return -1;
+        n->bus_status = "down"; /* until connected and subscribed */
+    } else {
+        snprintf(why, whylen, "bus: expected local or redis://HOST:PORT");
+        return -1;
+    }
+    bus_subscribe(n->bus, "presence");
+    bus_subscribe(n->bus, "gigs");
+    bus_subscribe(n->bus, "cluster");
+    return 0;
+}
+
+void cluster_stop(struct node *n)
+{
+    struct dirty *d, *tmp;
+    HASH_ITER(hh, n->dirty, d, tmp)
+    {
+        HASH_DEL(n->dirty, d);
+        free(d);
+    }
+    bus_close(n->bus);
+    n->bus = NULL;
+}
+
+const char *cluster_status(struct node *n)
+{
+    return n->bus ? bus_status(n->bus) : "down";
+}
+
+void cluster_tick(struct node *n, int64_t now)
+{
+    if (!n->bus) return;
+    if (now >= n->reannounce_at) {
+        n->reannounce_at = now + n->cfg->presence_ttl_ms / 3;
+        flush_presence(n, true);
+    } else if (n->dirty) {
+        flush_presence(n, false);
+    }
+}
