@@ -271,14 +271,18 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                 route(wsi, c);
                 return 0;
             }
-            if (chunked || (has_len && atoll(cl) > 0)) return 0; /* the body follows */
+            if (chunked) { /* lws 4.1 gives no body callbacks for chunked requests */
+                respond_error(wsi, c, 411, "bad_request", "a request body needs Content-Length");
+                return 0;
+            }
+            if (has_len && atoll(cl) > 0) return 0; /* the body follows */
         }
         route(wsi, c);
         return 0;
 
     case LWS_CALLBACK_HTTP_BODY:
         n = node_of(wsi);
-        if (c->too_big) return 0;
+        if (c->too_big || c->responded || len == 0) return 0;
         if (c->reqbody_len + len > (size_t)n->cfg->http_max_body) {
             c->too_big = true;
             free(c->reqbody);

@@ -177,7 +177,7 @@ enum rest_outcome rest_match(enum rest_method method, const char *path, const ch
         json_t *d = NULL;
         if (body && body_len > 0) {
             json_error_t err;
-            d = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &err);
+            d = json_loadb(body, body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
             if (!d || json_is_null(d)) {
                 if (!d) {
                     snprintf(why, whylen, "malformed JSON body: %s (at %d)", err.text, err.position);
