@@ -59,7 +59,8 @@ def mongo():
 
 
 @pytest.fixture
-def cluster(node_factory, redis_server, mongo):
+def cluster(redis_server, mongo, node_factory):
+    # node_factory last: its nodes stop before Redis and MongoDB do
     db = mongo.uri("dropin_cluster_%s" % uuid.uuid4().hex[:8])
 
     def make(names=("a", "b", "c"), extra=()):
