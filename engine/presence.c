@@ -279,17 +279,17 @@ static bool is_free(const struct grid_entry *ge, void *ud)
 drop_err presence_nearest_free(const struct presence *p, double lat, double lon, double radius_m,
                                size_t k, const char *exclude, struct presence_hit *out, size_t *nout)
 {
-    struct grid_hit *hits = NULL;
+    struct grid_hit small[64], *hits = small; /* no allocation for the usual k */
     drop_err err;
 
     *nout = 0;
     if (k == 0) return geo_valid(lat, lon) && radius_m >= 0 ? DROP_OK : DROP_EBADREQ;
     if (k > presence_count(p)) k = presence_count(p) ? presence_count(p) : 1;
-    hits = xmalloc(k * sizeof *hits);
+    if (k > sizeof small / sizeof small[0]) hits = xmalloc(k * sizeof *hits);
     err = grid_nearest(p->grid, lat, lon, radius_m, k, is_free, (void *)exclude, hits, nout);
     for (size_t i = 0; i < *nout; i++)
         out[i] = (struct presence_hit){&ENTRY_OF(hits[i].entry)->s, hits[i].dist_m};
-    free(hits);
+    if (hits != small) free(hits);
     return err;
 }
 
