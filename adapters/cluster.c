@@ -22,9 +22,22 @@
 #include "engine/log.h"
 #include "engine/mem.h"
 #include "engine/presence.h"
+#include "engine/timefmt.h"
 
 #define PRESENCE_BATCH 500     /* entries per presence message */
 #define DIRTY_MAX 200000       /* pending presence changes kept before a full re-announce */
+
+#define HEARTBEAT_MS 1000
+#define PEER_DEAD_MS (5 * HEARTBEAT_MS)
+#define PEERS_MAX 1024
+
+/* Another node, as its heartbeats describe it. */
+struct peer {
+    char id[DROP_ID_SIZE];
+    char addr[80];
+    int64_t sessions, operators, started_at, last_seen;
+    UT_hash_handle hh;
+};
 
 struct dirty {
     char account[DROP_ID_SIZE];
@@ -245,11 +258,75 @@ static void on_account(struct node *n, const char *account, json_t *msg)
     }
 }
 
+static void heartbeat(struct node *n)
+{
+    char addr[80];
+    snprintf(addr, sizeof addr, "%s:%d", n->cfg->listen_host, n->port);
+    publish_json(n, "cluster",
+                 json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "t", "hb", "n", n->node_id, "addr", addr,
+                           "sessions", (json_int_t)n->metrics.connections, "operators",
+                           (json_int_t)presence_count(n->eng.presence), "started",
+                           (json_int_t)n->started_at));
+}
+
+static void on_heartbeat(struct node *n, json_t *msg)
+{
+    const char *id = json_string_value(json_object_get(msg, "n"));
+    const char *addr = json_string_value(json_object_get(msg, "addr"));
+    struct peer *p;
+    if (!id || strcmp(id, n->node_id) == 0 || strlen(id) >= DROP_ID_SIZE) return;
+    HASH_FIND_STR(n->peers, id, p);
+    if (!p) {
+        if (HASH_COUNT(n->peers) >= PEERS_MAX) return;
+        p = xcalloc(1, sizeof *p);
+        snprintf(p->id, sizeof p->id, "%s", id);
+        HASH_ADD_STR(n->peers, id, p);
+        log_info("event=node_joined node=%s", id);
+    }
+    snprintf(p->addr, sizeof p->addr, "%s", addr ? addr : "");
+    p->sessions = json_integer_value(json_object_get(msg, "sessions"));
+    p->operators = json_integer_value(json_object_get(msg, "operators"));
+    p->started_at = json_integer_value(json_object_get(msg, "started"));
+    p->last_seen = node_now();
+}
+
+json_t *cluster_nodes_json(struct node *n)
+{
+    char addr[80];
+    int64_t now = node_now();
+    struct peer *p, *tmp;
+    json_t *out = json_array();
+    snprintf(addr, sizeof addr, "%s:%d", n->cfg->listen_host, n->port);
+    json_array_append_new(out, json_pack("{s:s,s:s,s:I,s:I,s:o,s:b,s:b}", "id", n->node_id, "addr",
+                                         addr, "sessions", (json_int_t)n->metrics.connections,
+                                         "operators", (json_int_t)presence_count(n->eng.presence),
+                                         "startedAt", timefmt_json(n->started_at), "self", 1,
+                                         "alive", 1));
+    HASH_ITER(hh, n->peers, p, tmp)
+    {
+        if (now - p->last_seen > 10 * PEER_DEAD_MS) { /* long gone: forget it */
+            HASH_DEL(n->peers, p);
+            free(p);
+            continue;
+        }
+        json_array_append_new(out, json_pack("{s:s,s:s,s:I,s:I,s:o,s:b,s:b}", "id", p->id, "addr",
+                                             p->addr, "sessions", (json_int_t)p->sessions,
+                                             "operators", (json_int_t)p->operators, "startedAt",
+                                             timefmt_json(p->started_at), "self", 0, "alive",
+                                             now - p->last_seen <= PEER_DEAD_MS));
+    }
+    return out;
+}
+
 static void on_cluster(struct node *n, json_t *msg)
 {
     const char *t = json_string_value(json_object_get(msg, "t"));
     const char *h = json_string_value(json_object_get(msg, "h"));
     unsigned char hash[32];
+    if (t && strcmp(t, "hb") == 0) {
+        on_heartbeat(n, msg);
+        return;
+    }
     if (!t || strcmp(t, "close_token") != 0 || !h || strlen(h) != 64) return;
     for (int i = 0; i < 32; i++) {
         unsigned int b;
@@ -314,6 +391,12 @@ int cluster_start(struct node *n, char *why, size_t whylen)
 
 void cluster_stop(struct node *n)
 {
+    struct peer *p, *ptmp;
+    HASH_ITER(hh, n->peers, p, ptmp)
+    {
+        HASH_DEL(n->peers, p);
+        free(p);
+    }
     struct dirty *d, *tmp;
     HASH_ITER(hh, n->dirty, d, tmp)
     {
@@ -332,6 +415,10 @@ const char *cluster_status(struct node *n)
 void cluster_tick(struct node *n, int64_t now)
 {
     if (!n->bus) return;
+    if (now >= n->heartbeat_at) {
+        n->heartbeat_at = now + HEARTBEAT_MS;
+        heartbeat(n);
+    }
     if (now >= n->reannounce_at) {
         n->reannounce_at = now + n->cfg->presence_ttl_ms / 3;
         flush_presence(n, true);

@@ -7,7 +7,8 @@
  *              re-announce every presence_ttl / 3
  *   gigs       pending gigs (where they are, who was offered), so a late
  *              joiner on any node is matched
- *   cluster    orders for every node (close the sessions of a token)
+ *   cluster    orders for every node (close the sessions of a token) and
+ *              heartbeats (node id, address, sessions, operators, start)
  * With `bus local` the same messages loop back in-process: one code path.
  * Every event goes through the bus, the sending node's own sessions
  * included, so each session gets it exactly once. */
@@ -45,6 +46,10 @@ void cluster_presence_changed(struct node *n, const char *account);
 
 /* A gig became, stayed or stopped being pending (late join everywhere). */
 void cluster_gig_pending(struct node *n, const struct gig *g);
+
+/* This node and the peers its heartbeats know: [{id, addr, sessions,
+ * operators, startedAt, self, alive}]. */
+json_t *cluster_nodes_json(struct node *n);
 
 /* Periodic: flushes the presence batch, re-announces when due. */
 void cluster_tick(struct node *n, int64_t now);

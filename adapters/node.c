@@ -349,6 +349,17 @@ static void on_stop(uv_timer_t *t)
     close_handle((uv_handle_t *)&n->stop_timer);
 }
 
+/* Closes every session with 1001 and stops once they are gone (or after a
+ * grace period). */
+static void drain(struct node *n, const char *why)
+{
+    if (n->draining) return;
+    n->draining = true;
+    log_info("event=drain reason=%s sessions=%lld", why, (long long)n->metrics.connections);
+    for (struct session *s = n->sessions; s; s = s->next) session_close(s, 1001, "going away");
+    uv_timer_start(&n->stop_timer, on_stop, n->sessions ? DRAIN_GRACE_MS : 0, 0);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct node *n = h->data;
@@ -357,10 +368,36 @@ static void on_signal(uv_signal_t *h, int signum)
         on_stop(&n->stop_timer);
         return;
     }
-    n->draining = true;
-    log_info("event=drain signum=%d sessions=%lld", signum, (long long)n->metrics.connections);
-    for (struct session *s = n->sessions; s; s = s->next) session_close(s, 1001, "going away");
-    uv_timer_start(&n->stop_timer, on_stop, n->sessions ? DRAIN_GRACE_MS : 0, 0);
+    drain(n, signum == SIGTERM ? "sigterm" : "sigint");
+}
+
+static void port_drain(void *ctx)
+{
+    drain(ctx, "admin");
+}
+
+static json_t *port_inspect(void *ctx, const char *what, json_t *args)
+{
+    struct node *n = ctx;
+    if (strcmp(what, "nodes") == 0) return cluster_nodes_json(n);
+    if (strcmp(what, "sessions") == 0) return session_list_json(n, args);
+    if (strcmp(what, "stats") == 0) {
+        int64_t in = 0;
+        for (int i = 0; i <= METRICS_MAX_OPS; i++) in += n->metrics.msgs_in[i];
+        int64_t errors = 0;
+        for (int i = 1; i < DROP_ERR__COUNT; i++) errors += n->metrics.errors[i];
+        return json_pack("{s:s,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:f,s:b}", "node",
+                         n->node_id, "uptime", (double)(node_now() - n->started_at) / 1000.0,
+                         "sessions", (json_int_t)n->metrics.connections, "authenticated",
+                         (json_int_t)n->metrics.sessions_authed, "operators",
+                         (json_int_t)presence_count(n->eng.presence), "gigTimers",
+                         (json_int_t)HASH_COUNT(n->gig_timers), "messagesIn", (json_int_t)in,
+                         "messagesOut", (json_int_t)(n->metrics.msgs_out + n->metrics.events_out),
+                         "errors", (json_int_t)errors, "store", n->store_status, "bus",
+                         cluster_status(n), "loopLagMax", n->metrics.loop_lag_max_s, "draining",
+                         n->draining);
+    }
+    return NULL;
 }
 
 /* ---- lifecycle ---- */
@@ -408,6 +445,8 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .presence_changed = port_presence_changed,
         .gig_pending = port_gig_pending,
         .bus_ok = port_bus_ok,
+        .inspect = port_inspect,
+        .drain = port_drain,
     };
     n->eng.video = (struct engine_video){
         .provider = "dev",

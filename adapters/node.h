@@ -21,6 +21,7 @@ struct hub_entry;
 struct gig_timer;
 struct bus;
 struct dirty;
+struct peer;
 
 struct node {
     uv_loop_t loop;
@@ -49,6 +50,8 @@ struct node {
     struct bus *bus;               /* the cluster's bus (adapters/cluster.c) */
     struct dirty *dirty;           /* local operators changed since the last batch */
     int64_t reannounce_at;
+    int64_t heartbeat_at;
+    struct peer *peers;            /* other nodes, from heartbeats (uthash) */
     struct gig_timer *gig_timers;  /* gig id -> its uv timer (uthash) */
     int64_t sweep_at;
     bool probe_running;            /* a store health probe is in flight */

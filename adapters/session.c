@@ -9,6 +9,7 @@
 #include "engine/log.h"
 #include "engine/mem.h"
 #include "engine/ops.h"
+#include "engine/timefmt.h"
 #include "protocol/envelope.h"
 
 #define MAX_INFLIGHT 64     /* requests awaiting their reply per session */
@@ -593,4 +594,29 @@ void session_free(struct session *s)
     }
     free(s->rx);
     free(s);
+}
+
+json_t *session_list_json(struct node *n, json_t *args)
+{
+    static const char *roles[] = {"anonymous", "user", "operator", "admin"};
+    json_t *acc = json_object_get(args, "accountId"), *lim = json_object_get(args, "limit");
+    json_int_t max = 200;
+    json_t *out;
+
+    if ((acc && !json_is_null(acc) && (!json_is_string(acc) || !id_valid(json_string_value(acc)))) ||
+        (lim && !json_is_null(lim) &&
+         (!json_is_integer(lim) || json_integer_value(lim) < 1 || json_integer_value(lim) > 1000)))
+        return NULL;
+    if (json_is_integer(lim)) max = json_integer_value(lim);
+    out = json_array();
+    for (struct session *s = n->sessions; s && (json_int_t)json_array_size(out) < max; s = s->next) {
+        if (json_is_string(acc) && strcmp(s->who.account, json_string_value(acc)) != 0) continue;
+        json_array_append_new(
+            out, json_pack("{s:s?,s:s,s:s,s:o,s:I,s:i,s:s}", "account",
+                           s->who.account[0] ? s->who.account : NULL, "role", roles[s->who.role],
+                           "codec", s->codec == CODEC_MSGPACK ? "msgpack" : "json", "since",
+                           timefmt_json(s->created_at), "queuedBytes", (json_int_t)s->out_bytes,
+                           "inflight", s->inflight, "node", n->node_id));
+    }
+    return out;
 }

@@ -83,6 +83,10 @@ void session_tick(struct session *s, int64_t now);
 /* Frees a disused session (the reaper). */
 void session_free(struct session *s);
 
+/* admin.sessions {accountId?, limit?}: this node's sessions as JSON, or
+ * NULL for bad arguments. */
+json_t *session_list_json(struct node *n, json_t *args);
+
 /* The hub: account id -> sessions, for event delivery. */
 void hub_deliver(struct node *n, const char *account, json_t *envelope);
 void hub_close_token(struct node *n, const unsigned char hash[32]);

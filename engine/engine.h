@@ -50,6 +50,12 @@ struct engine_ports {
     /* False while the bus is down: ops that must reach other nodes answer
      * `unavailable`. */
     bool (*bus_ok)(void *ctx);
+    /* What only the node knows, for the admin ops: "stats", "nodes",
+     * "sessions" (args: the request's data). A new reference, or NULL for
+     * bad arguments. */
+    json_t *(*inspect)(void *ctx, const char *what, json_t *args);
+    /* Starts draining this node (as SIGTERM does). */
+    void (*drain)(void *ctx);
 };
 
 /* The video provider (PROTOCOL.md: handshake). The development provider is

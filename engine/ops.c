@@ -31,6 +31,14 @@ static const struct op_def op_table[] = {
     {"gig.get", WHO_AUTHED, 0, op_gig_get},
     {"gig.list", WHO_AUTHED, 0, op_gig_list},
     {"log.write", WHO_ANY, 0, op_log_write},
+    {"admin.stats", WHO_ADMIN, 0, op_admin_stats},
+    {"admin.nodes", WHO_ADMIN, 0, op_admin_nodes},
+    {"admin.sessions", WHO_ADMIN, 0, op_admin_sessions},
+    {"admin.operators", WHO_ADMIN, 0, op_admin_operators},
+    {"admin.gigs", WHO_ADMIN, 0, op_admin_gigs},
+    {"admin.gig", WHO_ADMIN, OPF_BUS, op_admin_gig},
+    {"admin.kick", WHO_ADMIN, 0, op_admin_kick},
+    {"admin.drain", WHO_ADMIN, 0, op_admin_drain},
 };
 
 #define NOPS ((int)(sizeof op_table / sizeof op_table[0]))

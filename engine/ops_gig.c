@@ -569,6 +569,23 @@ void op_gig_rate(struct req *r)
     transition(r->eng, j);
 }
 
+/* admin.gig {gigId, action: "terminate" | "invoice" | "video_fail"} -> gig:
+ * the admin-only moves of the state machine. */
+void op_admin_gig(struct req *r)
+{
+    static const struct {
+        const char *name;
+        enum gig_action_kind kind;
+    } actions[] = {{"terminate", GIG_TERMINATE}, {"invoice", GIG_INVOICE}, {"video_fail", GIG_VIDEO_FAIL}};
+    json_t *act = json_object_get(r->data, "action");
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+        if (json_is_string(act) && strcmp(json_string_value(act), actions[i].name) == 0) {
+            simple_transition(r, actions[i].kind);
+            return;
+        }
+    req_fail(r, DROP_EBADREQ, "action: terminate, invoice or video_fail is required");
+}
+
 /* ---- system transitions ---- */
 
 struct sweep {

@@ -19,6 +19,16 @@ void op_account_update(struct req *r);
 void op_account_delete(struct req *r);
 void op_account_list(struct req *r);
 
+/* ops_admin.c (and op_admin_gig in ops_gig.c) */
+void op_admin_stats(struct req *r);
+void op_admin_nodes(struct req *r);
+void op_admin_sessions(struct req *r);
+void op_admin_operators(struct req *r);
+void op_admin_gigs(struct req *r);
+void op_admin_kick(struct req *r);
+void op_admin_drain(struct req *r);
+void op_admin_gig(struct req *r);
+
 /* ops_presence.c */
 void op_presence_update(struct req *r);
 void op_presence_offline(struct req *r);

@@ -1,0 +1,72 @@
+"""The admin inspector ops over WebSocket (what dropctl will use)."""
+import asyncio
+
+from conftest import Client, run
+from helpers import new_session
+from test_gig_flow import LAT, LON, off
+
+ADMIN = "admin-token-of-the-admin-tests-0123456789"
+
+
+async def admin(node):
+    a = await Client.connect(node.ws_url, headers={"Authorization": "Bearer " + ADMIN})
+    assert (await a.event("session.state"))["account"]["type"] == "admin"
+    return a
+
+
+def test_inspect_kick_terminate(node_factory):
+    node = node_factory(["--admin_token", ADMIN, "--node_id", "n1"])
+
+    async def go():
+        cust, cacct, _ = await new_session(node, "user")
+        op, oacct, _ = await new_session(node, "operator")
+        await op.ok("presence.update", {"latitude": off(100)[0], "longitude": off(100)[1]})
+        a = await admin(node)
+
+        st = await a.ok("admin.stats")
+        assert st["node"] == "n1" and st["sessions"] >= 3 and st["operators"] == 1
+        assert st["store"] == "ok" and st["bus"] == "ok"
+        nodes = await a.ok("admin.nodes")
+        assert nodes[0]["id"] == "n1" and nodes[0]["self"] is True
+        sess = await a.ok("admin.sessions", {"accountId": oacct["id"]})
+        assert len(sess) == 1 and sess[0]["role"] == "operator"
+        ops = await a.ok("admin.operators")
+        assert [o["id"] for o in ops] == [oacct["id"]] and ops[0]["busy"] is False
+
+        gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
+        await op.event("gig.offer")
+        await op.ok("gig.claim", {"gigId": gig["id"], "response": "accept"})
+        ops = await a.ok("admin.operators")
+        assert ops[0]["busy"] is True
+        lst = await a.ok("admin.gigs", {"status": "operatorFound"})
+        assert [g["id"] for g in lst] == [gig["id"]]
+        g = await a.ok("admin.gig", {"gigId": gig["id"], "action": "terminate"})
+        assert g["status"] == "terminated"
+        await cust.update("terminated")
+        await op.update("terminated")
+        r = await a.call("admin.gig", {"gigId": gig["id"], "action": "terminate"})
+        assert r["error"]["code"] == "conflict"
+        r = await a.call("admin.gig", {"gigId": gig["id"], "action": "explode"})
+        assert r["error"]["code"] == "bad_request"
+
+        # only admins
+        r = await cust.call("admin.stats")
+        assert r["error"]["code"] == "forbidden"
+
+        assert (await a.call("admin.kick", {"accountId": cacct["id"]}))["ok"]
+        code, _ = await cust.closed()
+        assert code == 4401
+    run(go())
+
+
+def test_admin_drain(node_factory):
+    node = node_factory(["--admin_token", ADMIN])
+
+    async def go():
+        c, _, _ = await new_session(node, "user")
+        a = await admin(node)
+        assert (await a.call("admin.drain"))["ok"]
+        code, _ = await c.closed()
+        assert code == 1001
+    run(go())
+    assert node.proc.wait(10) == 0
