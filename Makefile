@@ -14,7 +14,7 @@ test-deps:
 	@tools/install-deps.sh --test
 
 build: deps
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DDROPIN_SANITIZE=OFF
 	cmake --build build -j$(JOBS)
 
 run: build

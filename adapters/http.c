@@ -247,7 +247,7 @@ static void read_request(struct lws *wsi, struct http_conn *c, const char *path)
     c->bearer[0] = '\0';
     if (lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
         strncasecmp(auth, "Bearer ", 7) == 0)
-        snprintf(c->bearer, sizeof c->bearer, "%s", auth + 7);
+        snprintf(c->bearer, sizeof c->bearer, "%.*s", (int)sizeof c->bearer - 1, auth + 7);
 }
 
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

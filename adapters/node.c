@@ -46,7 +46,7 @@ static int64_t port_now(void *ctx)
     return node_now();
 }
 
-struct job {
+struct work_job {
     uv_work_t w;
     struct node *n;
     struct req *r;
@@ -57,13 +57,13 @@ struct job {
 
 static void job_work(uv_work_t *w)
 {
-    struct job *j = w->data;
+    struct work_job *j = w->data;
     j->work(&j->n->eng, j->arg);
 }
 
 static void job_after(uv_work_t *w, int status)
 {
-    struct job *j = w->data;
+    struct work_job *j = w->data;
     (void)status;
     j->n->jobs_running--;
     j->done(&j->n->eng, j->r, j->arg);
@@ -73,7 +73,7 @@ static void job_after(uv_work_t *w, int status)
 static void port_job(void *ctx, struct req *r, job_work_fn work, job_done_fn done, void *arg)
 {
     struct node *n = ctx;
-    struct job *j = xcalloc(1, sizeof *j);
+    struct work_job *j = xcalloc(1, sizeof *j);
     j->n = n;
     j->r = r;
     j->work = work;

@@ -52,7 +52,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         pss->bearer[0] = '\0';
         if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
             strncasecmp(buf, "Bearer ", 7) == 0)
-            snprintf(pss->bearer, sizeof pss->bearer, "%s", buf + 7);
+            snprintf(pss->bearer, sizeof pss->bearer, "%.*s", (int)sizeof pss->bearer - 1, buf + 7);
         return 0;
 
     case LWS_CALLBACK_ESTABLISHED:

@@ -1332,7 +1332,7 @@ static drop_err mg_gig_for_account(void *impl, const char *account, struct gig *
         int k = 0;
         for (int s = 0; s < GIG_STATUS__COUNT; s++) {
             if (!gig_status_live((enum gig_status)s) && s != GIG_PURCHASED) continue;
-            char key[8];
+            char key[16];
             snprintf(key, sizeof key, "%d", k++);
             BSON_APPEND_UTF8(&in, key, gig_status_name((enum gig_status)s));
         }
@@ -1471,7 +1471,7 @@ static drop_err create_indexes(struct mg *m, mongoc_client_t *c, char *why, size
         BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
         for (size_t i = 0; i < N_INDEXES; i++) {
             const struct index_spec *s = &INDEXES[i];
-            char ik[8];
+            char ik[16];
             if (strcmp(s->coll, colls[ci]) != 0) continue;
             snprintf(ik, sizeof ik, "%d", k++);
             BSON_APPEND_DOCUMENT_BEGIN(&arr, ik, &ix);
@@ -1537,7 +1537,9 @@ drop_err store_mongo_open(const char *uri_s, int64_t timeout_ms, struct store **
     snprintf(m->db, sizeof m->db, "%s", db);
     for (const mongoc_host_list_t *h = mongoc_uri_get_hosts(m->uri); h; h = h->next) {
         size_t n = strlen(hosts);
-        snprintf(hosts + n, sizeof hosts - n, "%s%s", n ? "," : "", h->host_and_port);
+        if (n + 1 + strlen(h->host_and_port) >= sizeof hosts) break; /* the log line only */
+        if (n) strcat(hosts, ",");
+        strcat(hosts, h->host_and_port);
     }
     /* Never the 30 s defaults: a down server must answer within the timeout. */
     int32_t t = (int32_t)timeout_ms;

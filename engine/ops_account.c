@@ -38,7 +38,7 @@ struct acct_job {
     json_t *state;               /* session.state data */
 };
 
-static struct acct_job *job_new(struct req *r)
+static struct acct_job *acct_job_new(struct req *r)
 {
     struct acct_job *j = xcalloc(1, sizeof *j);
     j->r = r;
@@ -46,7 +46,7 @@ static struct acct_job *job_new(struct req *r)
     return j;
 }
 
-static void job_free(struct acct_job *j)
+static void acct_job_free(struct acct_job *j)
 {
     account_free(&j->a);
     json_decref(j->out);
@@ -76,7 +76,7 @@ static void finish(struct acct_job *j)
         req_reply(j->r, j->out);
         j->out = NULL;
     }
-    job_free(j);
+    acct_job_free(j);
 }
 
 static enum role role_of_type(const char *type)
@@ -139,11 +139,11 @@ static void register_done(struct engine *e, struct req *r, void *arg)
 
 void op_account_register(struct req *r)
 {
-    struct acct_job *j = job_new(r);
+    struct acct_job *j = acct_job_new(r);
     drop_err rc = account_validate_register(r->data, &j->a, &j->password, j->why, sizeof j->why);
     if (rc) {
         req_fail(r, rc, "%s", j->why);
-        job_free(j);
+        acct_job_free(j);
         return;
     }
     r->eng->ports.job(r->eng->ports.ctx, r, register_work, register_done, j);
@@ -218,11 +218,11 @@ static void login_done(struct engine *e, struct req *r, void *arg)
 
 void op_auth_login(struct req *r)
 {
-    struct acct_job *j = job_new(r);
+    struct acct_job *j = acct_job_new(r);
     drop_err rc = account_validate_login(r->data, j->identity, &j->password, j->why, sizeof j->why);
     if (rc) {
         req_fail(r, rc, "%s", j->why);
-        job_free(j);
+        acct_job_free(j);
         return;
     }
     r->eng->ports.job(r->eng->ports.ctx, r, login_work, login_done, j);
@@ -300,7 +300,7 @@ void op_auth_token(struct req *r)
         req_fail(r, DROP_EUNAUTH, "unknown, expired or revoked token");
         return;
     }
-    struct acct_job *j = job_new(r);
+    struct acct_job *j = acct_job_new(r);
     e->crypto.token_hash(t, j->hash);
     e->ports.job(e->ports.ctx, r, token_work, login_done, j);
 }
@@ -331,7 +331,7 @@ void op_auth_logout(struct req *r)
         req_reply(r, NULL);
         return;
     }
-    struct acct_job *j = job_new(r);
+    struct acct_job *j = acct_job_new(r);
     memcpy(j->hash, r->who.token_hash, 32);
     r->eng->ports.job(r->eng->ports.ctx, r, logout_work, logout_done, j);
 }
@@ -384,9 +384,9 @@ static void simple_done(struct engine *e, struct req *r, void *arg)
 /* Starts a job on the account data.id names (see target_of). */
 static void target_job(struct req *r, bool others_allowed, job_work_fn work, job_done_fn done)
 {
-    struct acct_job *j = job_new(r);
+    struct acct_job *j = acct_job_new(r);
     if (!target_of(r, j, others_allowed)) {
-        job_free(j);
+        acct_job_free(j);
         return;
     }
     r->eng->ports.job(r->eng->ports.ctx, r, work, done, j);
@@ -467,11 +467,11 @@ static void list_work(struct engine *e, void *arg)
 
 void op_account_list(struct req *r)
 {
-    struct acct_job *j = job_new(r);
+    struct acct_job *j = acct_job_new(r);
     drop_err rc = account_validate_list(r->data, &j->filter, j->why, sizeof j->why);
     if (rc) {
         req_fail(r, rc, "%s", j->why);
-        job_free(j);
+        acct_job_free(j);
         return;
     }
     r->eng->ports.job(r->eng->ports.ctx, r, list_work, simple_done, j);

@@ -714,9 +714,10 @@ static void assert_ids(const struct gig *arr, size_t n, const struct gig *const 
                        size_t nwant)
 {
     if (n != nwant) fail_msg("got %zu gigs, want %zu", n, nwant);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(arr[i].id, want[i]->id) != 0)
-            fail_msg("gig %zu is %s, want %s", i, arr[i].id, want[i]->id);
+    for (size_t i = 0; i < n; i++) {
+        const char *w = want[i] ? want[i]->id : "(none)";
+        if (strcmp(arr[i].id, w) != 0) fail_msg("gig %zu is %s, want %s", i, arr[i].id, w);
+    }
 }
 
 static void test_conf_gig_list(void **state)
@@ -831,7 +832,7 @@ static void assert_for_account(struct store *st, const char *account, struct gig
 {
     struct gig *arr = NULL;
     size_t n = 0;
-    const struct gig *sorted[16];
+    const struct gig *sorted[16] = {0};
     assert_true(nwant <= 16);
     for (size_t i = 0; i < nwant; i++) {
         size_t j = i;
