@@ -65,6 +65,16 @@ static const struct ckey keys[] = {
     {"operator_share", K_REAL, OFF(operator_share), "0.5", 0, 1, false},
     {"video", K_STR, OFF(video), "dev", 0, 0, false},
     {"store_timeout", K_DUR, OFF(store_timeout_ms), "2s", 50, 600000, false},
+    {"s3_bucket", K_STR, OFF(s3_bucket), "", 0, 0, false},
+    {"s3_region", K_STR, OFF(s3_region), "us-east-1", 0, 0, false},
+    {"s3_endpoint", K_STR, OFF(s3_endpoint), "", 0, 0, false},
+    {"s3_access_key", K_STR, OFF(s3_access_key), "", 0, 0, false},
+    {"s3_secret_key", K_STR, OFF(s3_secret_key), "", 0, 0, true},
+    {"s3_url_ttl", K_DUR, OFF(s3_url_ttl_ms), "15m", 1000, 7 * DAY, false},
+    {"push_url", K_STR, OFF(push_url), "", 0, 0, false},
+    {"push_key", K_STR, OFF(push_key), "", 0, 0, true},
+    {"push_timeout", K_DUR, OFF(push_timeout_ms), "5s", 100, 600000, false},
+    {"push_max_inflight", K_INT, OFF(push_max_inflight), "256", 1, 100000, false},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

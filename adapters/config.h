@@ -58,6 +58,17 @@ struct config {
     double operator_share;
     char *video;
     int64_t store_timeout_ms;
+    /* uploads (S3 presigned URLs) and push notifications */
+    char *s3_bucket;
+    char *s3_region;
+    char *s3_endpoint;
+    char *s3_access_key;
+    char *s3_secret_key;
+    int64_t s3_url_ttl_ms;
+    char *push_url;
+    char *push_key;
+    int64_t push_timeout_ms;
+    int64_t push_max_inflight;
 };
 
 /* Fills every field with its default. */

@@ -11,10 +11,12 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "adapters/blob_s3.h"
 #include "adapters/cluster.h"
 #include "adapters/node.h"
 #include "adapters/oid.h"
 #include "adapters/password.h"
+#include "adapters/push_http.h"
 #include "adapters/server.h"
 #include "adapters/session.h"
 #include "adapters/store_mongo.h"
@@ -107,6 +109,11 @@ static void port_presence_changed(void *ctx, const char *account)
 static void port_gig_pending(void *ctx, const struct gig *g)
 {
     cluster_gig_pending(ctx, g);
+}
+
+static bool port_has_session(void *ctx, const char *account)
+{
+    return hub_has_account(ctx, account);
 }
 
 static bool port_bus_ok(void *ctx)
@@ -211,6 +218,56 @@ static const struct engine_crypto crypto = {
     .oid_new = oid_new,
     .referral_code = crypto_referral_code,
 };
+
+/* ---- uploads and push: the blob signer and the push sender ---- */
+
+static drop_err blob_sign_put(void *ctx, const char *key, const char *content_type,
+                              int64_t now_ms, char *url, size_t urllen, int64_t *expires_at_ms)
+{
+    return blob_s3_sign_put(ctx, key, content_type, now_ms, url, urllen, expires_at_ms);
+}
+
+static void push_send(void *ctx, const char *body, size_t len, void (*done)(void *ud, bool ok),
+                      void *ud)
+{
+    push_http_send(ctx, body, len, done, ud);
+}
+
+/* Makes the signer (s3_bucket set) and the push sender (push_url set).
+ * Secrets come from the config or the environment and are never logged.
+ * Returns 0, or -1 with why set. */
+static int media_start(struct node *n, char *why, size_t whylen)
+{
+    const struct config *c = n->cfg;
+    if (c->s3_bucket[0]) {
+        const char *secret = c->s3_secret_key[0] ? c->s3_secret_key : getenv("DROPIN_S3_SECRET_KEY");
+        struct blob_s3 *b;
+        if (blob_s3_new(c->s3_bucket, c->s3_region, c->s3_endpoint, c->s3_access_key,
+                        secret ? secret : "", c->s3_url_ttl_ms, &b, why, whylen) != DROP_OK)
+            return -1;
+        n->eng.blob = (struct engine_blob){.ctx = b, .sign_put = blob_sign_put};
+    }
+    if (c->push_url[0]) {
+        const char *key = c->push_key[0] ? c->push_key : getenv("DROPIN_PUSH_KEY");
+        struct push_http *p;
+        if (push_http_new(&n->loop, c->push_url, key ? key : "", c->push_timeout_ms,
+                          (int)c->push_max_inflight, &p, why, whylen) != DROP_OK)
+            return -1;
+        n->eng.push = (struct engine_push){.ctx = p, .send = push_send};
+    }
+    log_info("event=media storage=%s push=%s", n->eng.blob.sign_put ? "s3" : "off",
+             n->eng.push.send ? "http" : "off");
+    return 0;
+}
+
+/* Aborts running pushes and closes the sender's handles (idempotent); the
+ * signer holds no handles and is freed in node_free. */
+static void media_stop(struct node *n)
+{
+    struct push_http *p = n->eng.push.ctx;
+    n->eng.push = (struct engine_push){0};
+    push_http_close(p);
+}
 
 /* ---- the store ---- */
 
@@ -342,6 +399,7 @@ static void on_stop(uv_timer_t *t)
     server_stop(n);
     gig_timers_close(n);
     cluster_stop(n);
+    media_stop(n);
     close_handle((uv_handle_t *)&n->tick);
     close_handle((uv_handle_t *)&n->lag);
     close_handle((uv_handle_t *)&n->sigterm);
@@ -447,6 +505,7 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .bus_ok = port_bus_ok,
         .inspect = port_inspect,
         .drain = port_drain,
+        .has_session = port_has_session,
     };
     n->eng.video = (struct engine_video){
         .provider = "dev",
@@ -487,6 +546,7 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
     n->sigterm.data = n->sigint.data = n;
 
     if (open_store(n, why, whylen) != 0) return -1;
+    if (media_start(n, why, whylen) != 0) return -1;
     if (cluster_start(n, why, whylen) != 0) return -1;
     if (server_start(n, why, whylen) != 0) return -1;
 
@@ -515,6 +575,7 @@ void node_free(struct node *n)
         server_stop(n);
         gig_timers_close(n);
         cluster_stop(n);
+        media_stop(n);
         close_handle((uv_handle_t *)&n->tick);
         close_handle((uv_handle_t *)&n->lag);
         close_handle((uv_handle_t *)&n->sigterm);
@@ -529,6 +590,8 @@ void node_free(struct node *n)
     store_close(n->eng.store);
     n->eng.store = NULL;
     engine_free(&n->eng);
+    blob_s3_free(n->eng.blob.ctx);
+    n->eng.blob = (struct engine_blob){0};
     presence_free(n->eng.presence);
     n->eng.presence = NULL;
     if (uv_loop_close(&n->loop) != 0) log_warn("event=loop_close_busy");

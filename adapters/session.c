@@ -181,6 +181,13 @@ void hub_deliver(struct node *n, const char *account, json_t *envelope)
         for (struct session *s = e->head; s; s = s->acct_next) session_send_event(s, envelope);
 }
 
+bool hub_has_account(struct node *n, const char *account)
+{
+    struct hub_entry *e;
+    HASH_FIND_STR(n->hub, account, e);
+    return e != NULL;
+}
+
 void hub_close_token(struct node *n, const unsigned char hash[32])
 {
     for (struct session *s = n->sessions; s; s = s->next)
@@ -523,9 +530,12 @@ int session_on_writeable(struct session *s)
         return 0;
     }
     if (s->ping_due) {
-        unsigned char ping[LWS_PRE + 4];
+        /* lws 4.1 reports no RECEIVE_PONG for an empty pong: ping with a
+         * payload so the client's pong counts as activity */
+        unsigned char ping[LWS_PRE + 4] = {0};
+        memcpy(ping + LWS_PRE, "dpng", 4);
         s->ping_due = false;
-        if (lws_write(s->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0) return -1;
+        if (lws_write(s->wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0) return -1;
     }
     return 0;
 }

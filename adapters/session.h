@@ -91,5 +91,7 @@ json_t *session_list_json(struct node *n, json_t *args);
 void hub_deliver(struct node *n, const char *account, json_t *envelope);
 void hub_close_token(struct node *n, const unsigned char hash[32]);
 void hub_close_account(struct node *n, const char *account);
+/* True when account has at least one session on this node. */
+bool hub_has_account(struct node *n, const char *account);
 
 #endif

@@ -18,6 +18,11 @@
  *             text (a sub-document would not round-trip exactly through a
  *             server that retypes numbers, nor take any key), plus nextTimer
  *             (gig_next_timer, 0 = none) for the sweep.
+ *   messages {_id, from, to (ObjectIds), text, createdAt, readAt (null =
+ *             unread)}
+ *   jobs     {_id, title, description, client, worker (ObjectIds), status,
+ *             statusLog [{status, at, by (ObjectId or null)}], createdAt,
+ *             updatedAt, version}; job_cas is a findAndModify like gig_cas.
  * Uniqueness: identity values are unique among ACTIVE accounts through a
  * unique multikey index on identities.value with a partialFilterExpression
  * {status: "active"}: archiving an account (one document update) takes its
@@ -44,6 +49,8 @@
 #define C_ACCOUNTS "accounts"
 #define C_TOKENS "tokens"
 #define C_GIGS "gigs"
+#define C_MESSAGES "messages"
+#define C_JOBS "jobs"
 #define RATING_CAS_TRIES 64   /* contention on one account's votes, bounded */
 #define BSON_JSON_DEPTH 16    /* nesting read back from a gig document */
 
@@ -244,7 +251,7 @@ static int64_t reply_count(const bson_t *reply, const char *key)
     return bson_iter_init_find(&it, reply, key) ? bson_iter_as_int64(&it) : 0;
 }
 
-enum wr { WR_INSERT, WR_UPDATE, WR_REPLACE, WR_REPLACE_UPSERT, WR_DELETE_ONE, WR_DELETE_MANY };
+enum wr { WR_INSERT, WR_UPDATE, WR_UPDATE_MANY, WR_REPLACE, WR_REPLACE_UPSERT, WR_DELETE_ONE, WR_DELETE_MANY };
 
 /* One write on collection name. doc is the document (insert), the update
  * or replacement; *n (may be NULL) the matched (update) or deleted count. */
@@ -262,6 +269,9 @@ static drop_err write1(struct mg *m, mongoc_client_t *c, const char *name, enum 
         break;
     case WR_UPDATE:
         ok = mongoc_collection_update_one(col, filter, doc, NULL, &reply, &err);
+        break;
+    case WR_UPDATE_MANY:
+        ok = mongoc_collection_update_many(col, filter, doc, NULL, &reply, &err);
         break;
     case WR_REPLACE:
     case WR_REPLACE_UPSERT:
@@ -1397,6 +1407,394 @@ static drop_err mg_gig_unrated(void *impl, const char *account, bool *unrated)
     return e;
 }
 
+/* ---- inbox -------------------------------------------------------------------- */
+
+static drop_err doc_message(const bson_t *doc, struct message *m)
+{
+    bson_iter_t it;
+    memset(m, 0, sizeof *m);
+    if (!bson_iter_init(&it, doc)) return DROP_EINTERNAL;
+    while (bson_iter_next(&it)) {
+        const char *k = bson_iter_key(&it);
+        if (!strcmp(k, "_id")) oid_hex(&it, m->id);
+        else if (!strcmp(k, "from")) oid_hex(&it, m->from);
+        else if (!strcmp(k, "to")) oid_hex(&it, m->to);
+        else if (!strcmp(k, "text") && !m->text) m->text = it_dup(&it);
+        else if (!strcmp(k, "createdAt")) m->created_at = it_i64(&it);
+        else if (!strcmp(k, "readAt")) m->read_at = it_i64(&it); /* null reads as 0 */
+    }
+    if (!m->text || !id_valid(m->id)) {
+        message_free(m);
+        log_error("event=store_error backend=mongodb op=message_read reason=bad_document");
+        return DROP_EINTERNAL;
+    }
+    return DROP_OK;
+}
+
+static drop_err mg_message_create(void *impl, const struct message *msg)
+{
+    struct mg *m = impl;
+    bson_oid_t id, from, to;
+    if (!to_oid(msg->id, &id) || !to_oid(msg->from, &from) || !to_oid(msg->to, &to) ||
+        !msg->text || !msg->text[0] || strlen(msg->text) > INBOX_TEXT_MAX)
+        return DROP_EBADREQ;
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_OID(&doc, "_id", &id);
+    BSON_APPEND_OID(&doc, "from", &from);
+    BSON_APPEND_OID(&doc, "to", &to);
+    BSON_APPEND_UTF8(&doc, "text", msg->text);
+    BSON_APPEND_INT64(&doc, "createdAt", msg->created_at);
+    if (msg->read_at > 0) BSON_APPEND_INT64(&doc, "readAt", msg->read_at);
+    else BSON_APPEND_NULL(&doc, "readAt");
+    mongoc_client_t *c = pop(m, "message_create");
+    drop_err e = c ? write1(m, c, C_MESSAGES, WR_INSERT, NULL, &doc, NULL, "message_create")
+                   : DROP_EUNAVAIL;
+    push(m, c);
+    bson_destroy(&doc);
+    return e;
+}
+
+struct msg_list {
+    struct message *arr;
+    size_t n, cap;
+};
+
+static drop_err collect_message(const bson_t *doc, void *ctx)
+{
+    struct msg_list *l = ctx;
+    if (l->n == l->cap) return DROP_OK; /* bounded by the query's limit anyway */
+    if (doc_message(doc, &l->arr[l->n]) == DROP_OK) l->n++; /* a bad one is skipped */
+    return DROP_OK;
+}
+
+static drop_err mg_message_list(void *impl, const char *to, int64_t before, int limit,
+                                struct message **out, size_t *nout)
+{
+    struct mg *m = impl;
+    bson_oid_t acc;
+    if (!to || limit < 1 || limit > INBOX_LIST_MAX || before < 0) return DROP_EBADREQ;
+    if (!to_oid(to, &acc)) {
+        *out = NULL;
+        *nout = 0;
+        return DROP_OK;
+    }
+    bson_t filter = BSON_INITIALIZER, lt;
+    BSON_APPEND_OID(&filter, "to", &acc);
+    if (before > 0) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "createdAt", &lt);
+        BSON_APPEND_INT64(&lt, "$lt", before);
+        bson_append_document_end(&filter, &lt);
+    }
+    bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
+                            "limit", BCON_INT64(limit));
+    struct msg_list l = {xcalloc((size_t)limit, sizeof(struct message)), 0, (size_t)limit};
+    drop_err e = DROP_EUNAVAIL;
+    mongoc_client_t *c = pop(m, "message_list");
+    if (c) e = find_each(m, c, C_MESSAGES, &filter, opts, collect_message, &l, "message_list");
+    push(m, c);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    if (e != DROP_OK || l.n == 0) {
+        message_array_free(l.arr, l.n);
+        l.arr = NULL;
+        if (e != DROP_OK) return e;
+    }
+    *out = l.arr;
+    *nout = l.n;
+    return DROP_OK;
+}
+
+/* One updateMany: {to, readAt: null, _id: {$in: ids}} -> $set readAt. */
+static drop_err mg_message_mark_read(void *impl, const char *to, const char (*ids)[DROP_ID_SIZE],
+                                     size_t n, int64_t now)
+{
+    struct mg *m = impl;
+    bson_oid_t acc, oid;
+    if (!to || n > INBOX_READ_MAX) return DROP_EBADREQ;
+    if (n == 0 || !to_oid(to, &acc)) return DROP_OK;
+    bson_t filter = BSON_INITIALIZER, in, arr;
+    BSON_APPEND_OID(&filter, "to", &acc);
+    BSON_APPEND_NULL(&filter, "readAt");
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    int k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char key[16];
+        const char *ks;
+        if (!to_oid(ids[i], &oid)) continue;
+        bson_uint32_to_string((uint32_t)k++, &ks, key, sizeof key);
+        bson_append_oid(&arr, ks, -1, &oid);
+    }
+    bson_append_array_end(&in, &arr);
+    bson_append_document_end(&filter, &in);
+    bson_t *update = BCON_NEW("$set", "{", "readAt", BCON_INT64(now), "}");
+    drop_err e = DROP_OK;
+    if (k > 0) {
+        mongoc_client_t *c = pop(m, "message_mark_read");
+        e = c ? write1(m, c, C_MESSAGES, WR_UPDATE_MANY, &filter, update, NULL, "message_mark_read")
+              : DROP_EUNAVAIL;
+        push(m, c);
+    }
+    bson_destroy(update);
+    bson_destroy(&filter);
+    return e;
+}
+
+static drop_err mg_message_unread(void *impl, const char *to, int64_t *count)
+{
+    struct mg *m = impl;
+    bson_oid_t acc;
+    bson_error_t err;
+    if (!to) return DROP_EBADREQ;
+    if (!to_oid(to, &acc)) {
+        *count = 0;
+        return DROP_OK;
+    }
+    mongoc_client_t *c = pop(m, "message_unread");
+    if (!c) return DROP_EUNAVAIL;
+    bson_t *filter = BCON_NEW("to", BCON_OID(&acc), "readAt", BCON_NULL);
+    mongoc_collection_t *col = coll(m, c, C_MESSAGES);
+    int64_t n = mongoc_collection_count_documents(col, filter, NULL, NULL, NULL, &err);
+    drop_err e = n < 0 ? map_err(&err, "message_unread") : DROP_OK;
+    mongoc_collection_destroy(col);
+    bson_destroy(filter);
+    push(m, c);
+    if (e == DROP_OK) *count = n;
+    return e;
+}
+
+/* ---- jobs ------------------------------------------------------------------------- */
+
+/* The job document. False when j is not a valid job (a caller bug). */
+static bool job_doc(const struct job *j, bson_t *d)
+{
+    bson_oid_t id, client, worker, by;
+    bson_t arr, en;
+    if (!to_oid(j->id, &id) || !to_oid(j->client, &client) || !to_oid(j->worker, &worker) ||
+        !j->title || (unsigned)j->status >= JOB_STATUS__COUNT || j->n_log < 0 ||
+        j->n_log > JOB_LOG_MAX || j->version < 1)
+        return false;
+    BSON_APPEND_OID(d, "_id", &id);
+    BSON_APPEND_UTF8(d, "title", j->title);
+    BSON_APPEND_UTF8(d, "description", j->description ? j->description : "");
+    BSON_APPEND_OID(d, "client", &client);
+    BSON_APPEND_OID(d, "worker", &worker);
+    BSON_APPEND_UTF8(d, "status", job_status_name(j->status));
+    BSON_APPEND_ARRAY_BEGIN(d, "statusLog", &arr);
+    for (int i = 0; i < j->n_log; i++) {
+        char key[16];
+        const char *ks;
+        bson_uint32_to_string((uint32_t)i, &ks, key, sizeof key);
+        BSON_APPEND_DOCUMENT_BEGIN(&arr, ks, &en);
+        BSON_APPEND_UTF8(&en, "status", job_status_name(j->log[i].status));
+        BSON_APPEND_INT64(&en, "at", j->log[i].at);
+        if (to_oid(j->log[i].by, &by)) BSON_APPEND_OID(&en, "by", &by);
+        else BSON_APPEND_NULL(&en, "by");
+        bson_append_document_end(&arr, &en);
+    }
+    bson_append_array_end(d, &arr);
+    BSON_APPEND_INT64(d, "createdAt", j->created_at);
+    BSON_APPEND_INT64(d, "updatedAt", j->updated_at);
+    BSON_APPEND_INT64(d, "version", j->version);
+    return true;
+}
+
+/* Reads a job document into out (job_init'ed here). DROP_EINTERNAL
+ * (logged) for a document that is not a valid job. */
+static drop_err doc_job(const bson_t *doc, struct job *out)
+{
+    bson_iter_t it, sub, en;
+    struct job j;
+    bool status_ok = false;
+    job_init(&j);
+    if (!bson_iter_init(&it, doc)) goto fail;
+    while (bson_iter_next(&it)) {
+        const char *k = bson_iter_key(&it);
+        if (!strcmp(k, "_id")) oid_hex(&it, j.id);
+        else if (!strcmp(k, "title") && !j.title) j.title = it_dup(&it);
+        else if (!strcmp(k, "description") && !j.description) j.description = it_dup(&it);
+        else if (!strcmp(k, "client")) oid_hex(&it, j.client);
+        else if (!strcmp(k, "worker")) oid_hex(&it, j.worker);
+        else if (!strcmp(k, "status") && BSON_ITER_HOLDS_UTF8(&it))
+            status_ok = job_status_parse(bson_iter_utf8(&it, NULL), &j.status) == DROP_OK;
+        else if (!strcmp(k, "createdAt")) j.created_at = it_i64(&it);
+        else if (!strcmp(k, "updatedAt")) j.updated_at = it_i64(&it);
+        else if (!strcmp(k, "version")) j.version = it_i64(&it);
+        else if (!strcmp(k, "statusLog") && BSON_ITER_HOLDS_ARRAY(&it) &&
+                 bson_iter_recurse(&it, &sub)) {
+            while (bson_iter_next(&sub)) {
+                if (j.n_log == JOB_LOG_MAX || !BSON_ITER_HOLDS_DOCUMENT(&sub) ||
+                    !bson_iter_recurse(&sub, &en))
+                    goto fail;
+                struct job_log_entry *le = &j.log[j.n_log];
+                bool st_ok = false;
+                while (bson_iter_next(&en)) {
+                    const char *ek = bson_iter_key(&en);
+                    if (!strcmp(ek, "status") && BSON_ITER_HOLDS_UTF8(&en))
+                        st_ok = job_status_parse(bson_iter_utf8(&en, NULL), &le->status) == DROP_OK;
+                    else if (!strcmp(ek, "at")) le->at = it_i64(&en);
+                    else if (!strcmp(ek, "by")) oid_hex(&en, le->by);
+                }
+                if (!st_ok) goto fail;
+                j.n_log++;
+            }
+        }
+    }
+    if (!id_valid(j.id) || !id_valid(j.client) || !id_valid(j.worker) || !j.title || !status_ok)
+        goto fail;
+    if (!j.description) j.description = xstrdup("");
+    *out = j;
+    return DROP_OK;
+fail:
+    job_free(&j);
+    log_error("event=store_error backend=mongodb op=job_read reason=bad_document");
+    return DROP_EINTERNAL;
+}
+
+static drop_err mg_job_create(void *impl, const struct job *j)
+{
+    struct mg *m = impl;
+    bson_t doc = BSON_INITIALIZER;
+    drop_err e = DROP_EBADREQ;
+    if (job_doc(j, &doc)) {
+        mongoc_client_t *c = pop(m, "job_create");
+        e = c ? write1(m, c, C_JOBS, WR_INSERT, NULL, &doc, NULL, "job_create") : DROP_EUNAVAIL;
+        push(m, c);
+    }
+    bson_destroy(&doc);
+    return e;
+}
+
+static drop_err mg_job_get(void *impl, const char *id, struct job *out)
+{
+    struct mg *m = impl;
+    bson_oid_t oid;
+    bson_t *doc = NULL;
+    if (!to_oid(id, &oid)) return DROP_ENOTFOUND;
+    mongoc_client_t *c = pop(m, "job_get");
+    if (!c) return DROP_EUNAVAIL;
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&oid));
+    drop_err e = find_one(m, c, C_JOBS, filter, NULL, &doc, "job_get");
+    push(m, c);
+    bson_destroy(filter);
+    if (e == DROP_OK && !doc) e = DROP_ENOTFOUND;
+    if (e == DROP_OK) e = doc_job(doc, out);
+    if (doc) bson_destroy(doc);
+    return e;
+}
+
+/* Like gig_cas: one findAndModify on {_id, version: expected}. */
+static drop_err mg_job_cas(void *impl, const struct job *j, int64_t expected_version)
+{
+    struct mg *m = impl;
+    bson_oid_t oid;
+    bson_error_t err;
+    bson_t reply, doc = BSON_INITIALIZER, *found = NULL;
+    drop_err e = DROP_OK;
+    if (!to_oid(j->id, &oid) || expected_version < 1 || j->version <= expected_version ||
+        !job_doc(j, &doc)) {
+        bson_destroy(&doc);
+        return DROP_EBADREQ;
+    }
+    mongoc_client_t *c = pop(m, "job_cas");
+    if (!c) {
+        bson_destroy(&doc);
+        return DROP_EUNAVAIL;
+    }
+    mongoc_collection_t *col = coll(m, c, C_JOBS);
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&oid), "version", BCON_INT64(expected_version));
+    mongoc_find_and_modify_opts_t *opts = mongoc_find_and_modify_opts_new();
+    mongoc_find_and_modify_opts_set_update(opts, &doc);
+    if (!mongoc_collection_find_and_modify_with_opts(col, filter, opts, &reply, &err)) {
+        e = map_err(&err, "job_cas");
+    } else {
+        bson_iter_t it;
+        if (!(bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it))) {
+            bson_t *byid = BCON_NEW("_id", BCON_OID(&oid));
+            bson_t *proj = BCON_NEW("_id", BCON_INT32(1));
+            e = find_one(m, c, C_JOBS, byid, proj, &found, "job_cas");
+            if (e == DROP_OK) e = found ? DROP_ECONFLICT : DROP_ENOTFOUND;
+            bson_destroy(proj);
+            bson_destroy(byid);
+        }
+    }
+    bson_destroy(&reply);
+    mongoc_find_and_modify_opts_destroy(opts);
+    bson_destroy(filter);
+    mongoc_collection_destroy(col);
+    push(m, c);
+    if (found) bson_destroy(found);
+    bson_destroy(&doc);
+    return e;
+}
+
+struct job_list {
+    struct job *arr;
+    size_t n, cap;
+};
+
+static drop_err collect_job(const bson_t *doc, void *ctx)
+{
+    struct job_list *l = ctx;
+    if (l->n == l->cap) return DROP_OK;
+    if (doc_job(doc, &l->arr[l->n]) == DROP_OK) l->n++; /* a bad one is logged and skipped */
+    return DROP_OK;
+}
+
+static drop_err mg_job_list(void *impl, const struct job_filter *f, struct job **out,
+                            size_t *nout)
+{
+    struct mg *m = impl;
+    bson_oid_t acc;
+    if (!f->account || f->limit < 1 || f->limit > JOB_LIST_MAX || f->before < 0 ||
+        (unsigned)f->role > JOB_ROLE_WORKER ||
+        (f->has_status && (unsigned)f->status >= JOB_STATUS__COUNT))
+        return DROP_EBADREQ;
+    if (!to_oid(f->account, &acc)) {
+        *out = NULL;
+        *nout = 0;
+        return DROP_OK;
+    }
+    bson_t filter = BSON_INITIALIZER, lt, or, alt;
+    if (f->role == JOB_ROLE_CLIENT) {
+        BSON_APPEND_OID(&filter, "client", &acc);
+    } else if (f->role == JOB_ROLE_WORKER) {
+        BSON_APPEND_OID(&filter, "worker", &acc);
+    } else {
+        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &alt);
+        BSON_APPEND_OID(&alt, "client", &acc);
+        bson_append_document_end(&or, &alt);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &alt);
+        BSON_APPEND_OID(&alt, "worker", &acc);
+        bson_append_document_end(&or, &alt);
+        bson_append_array_end(&filter, &or);
+    }
+    if (f->has_status) BSON_APPEND_UTF8(&filter, "status", job_status_name(f->status));
+    if (f->before > 0) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "createdAt", &lt);
+        BSON_APPEND_INT64(&lt, "$lt", f->before);
+        bson_append_document_end(&filter, &lt);
+    }
+    bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
+                            "limit", BCON_INT64(f->limit));
+    struct job_list l = {xcalloc((size_t)f->limit, sizeof(struct job)), 0, (size_t)f->limit};
+    drop_err e = DROP_EUNAVAIL;
+    mongoc_client_t *c = pop(m, "job_list");
+    if (c) e = find_each(m, c, C_JOBS, &filter, opts, collect_job, &l, "job_list");
+    push(m, c);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    if (e != DROP_OK || l.n == 0) {
+        job_array_free(l.arr, l.n);
+        l.arr = NULL;
+        if (e != DROP_OK) return e;
+    }
+    *out = l.arr;
+    *nout = l.n;
+    return DROP_OK;
+}
+
 static const struct store_ops MONGO_OPS = {
     .name = "mongodb",
     .close = mg_close,
@@ -1421,6 +1819,14 @@ static const struct store_ops MONGO_OPS = {
     .gig_for_account = mg_gig_for_account,
     .gig_due = mg_gig_due,
     .gig_unrated = mg_gig_unrated,
+    .message_create = mg_message_create,
+    .message_list = mg_message_list,
+    .message_mark_read = mg_message_mark_read,
+    .message_unread = mg_message_unread,
+    .job_create = mg_job_create,
+    .job_get = mg_job_get,
+    .job_cas = mg_job_cas,
+    .job_list = mg_job_list,
 };
 
 /* ---- open ------------------------------------------------------------------------- */
@@ -1455,6 +1861,9 @@ static const struct index_spec INDEXES[] = {
     {C_GIGS, "status", {"status", NULL}, false, false},
     {C_GIGS, "next_timer", {"nextTimer", NULL}, false, false},
     {C_GIGS, "offer_operator", {"offers.operator", NULL}, false, false},
+    {C_MESSAGES, "to_created", {"to", "-createdAt"}, false, false},
+    {C_JOBS, "client_created", {"client", "-createdAt"}, false, false},
+    {C_JOBS, "worker_created", {"worker", "-createdAt"}, false, false},
 };
 #define N_INDEXES (sizeof INDEXES / sizeof INDEXES[0])
 
@@ -1462,8 +1871,8 @@ static const struct index_spec INDEXES[] = {
  * identical specs; a differing spec under the same name is an error). */
 static drop_err create_indexes(struct mg *m, mongoc_client_t *c, char *why, size_t whylen)
 {
-    static const char *const colls[] = {C_ACCOUNTS, C_TOKENS, C_GIGS};
-    for (size_t ci = 0; ci < 3; ci++) {
+    static const char *const colls[] = {C_ACCOUNTS, C_TOKENS, C_GIGS, C_MESSAGES, C_JOBS};
+    for (size_t ci = 0; ci < sizeof colls / sizeof colls[0]; ci++) {
         bson_t cmd = BSON_INITIALIZER, arr, ix, key, pf;
         bson_error_t err;
         int k = 0;

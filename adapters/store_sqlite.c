@@ -9,7 +9,9 @@
  * them; a unique violation, also from a racing insert, is DROP_ECONFLICT.
  * A gig is one row: its record (engine/gig_record.h) as JSON text in doc,
  * beside copies of the fields the queries filter on; the compare-and-set is
- * an UPDATE ... WHERE version = expected that must change one row. */
+ * an UPDATE ... WHERE version = expected that must change one row. Jobs
+ * are stored the same way (engine/job.h's record in doc); inbox messages
+ * are plain rows, read_at NULL while unread. */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -91,6 +93,27 @@ static const char *const MIGRATIONS[] = {
     "  operator TEXT NOT NULL,"
     "  PRIMARY KEY (gig_id, operator)) WITHOUT ROWID;"
     "CREATE INDEX gig_open_offers_by_operator ON gig_open_offers(operator);",
+    /* 2 -> 3: inbox messages (read_at NULL = unread) and jobs (doc is the
+     * record of engine/job.h, beside copies of its indexed fields). */
+    "CREATE TABLE messages ("
+    "  id TEXT PRIMARY KEY,"
+    "  sender TEXT NOT NULL,"
+    "  recipient TEXT NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  read_at INTEGER);"
+    "CREATE INDEX messages_by_recipient ON messages(recipient, created_at, id);"
+    "CREATE INDEX messages_unread ON messages(recipient) WHERE read_at IS NULL;"
+    "CREATE TABLE jobs ("
+    "  id TEXT PRIMARY KEY,"
+    "  client TEXT NOT NULL,"
+    "  worker TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL);"
+    "CREATE INDEX jobs_by_client ON jobs(client, created_at, id);"
+    "CREATE INDEX jobs_by_worker ON jobs(worker, created_at, id);",
 };
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 _Static_assert(N_MIGRATIONS == STORE_SQLITE_SCHEMA_VERSION, "schema version");
@@ -114,6 +137,9 @@ enum stmt {
     ST_TOK_INSERT, ST_TOK_BY_ACC, ST_TOK_BY_HASH, ST_TOK_TOUCH, ST_TOK_DEL, ST_TOK_DEL_ACC,
     ST_GIG_INSERT, ST_GIG_UPDATE, ST_GIG_EXISTS, ST_GIG_GET, ST_OFFERS_DEL, ST_OFFER_INSERT,
     ST_GIG_LIST_ALL, ST_GIG_LIST_ACC, ST_GIG_FOR_ACC, ST_GIG_DUE, ST_GIG_UNRATED,
+    ST_MSG_INSERT, ST_MSG_LIST, ST_MSG_READ, ST_MSG_UNREAD,
+    ST_JOB_INSERT, ST_JOB_UPDATE, ST_JOB_EXISTS, ST_JOB_GET,
+    ST_JOB_LIST_ANY, ST_JOB_LIST_CLIENT, ST_JOB_LIST_WORKER,
     ST__COUNT
 };
 
@@ -198,6 +224,29 @@ static const char *const SQL[ST__COUNT] = {
         "               AND json_extract(doc, '$.operatorRating') = 0)"
         "    OR EXISTS (SELECT 1 FROM gigs WHERE operator = ?1 AND +status = 'purchased'"
         "               AND json_extract(doc, '$.customerRating') = 0)",
+    [ST_MSG_INSERT] = "INSERT INTO messages (id, sender, recipient, text, created_at, read_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_MSG_LIST] = "SELECT id, sender, recipient, text, created_at, read_at FROM messages"
+                    " WHERE recipient = ?1 AND (?2 = 0 OR created_at < ?2)"
+                    " ORDER BY created_at DESC, id DESC LIMIT ?3",
+    [ST_MSG_READ] = "UPDATE messages SET read_at = ?3"
+                    " WHERE id = ?1 AND recipient = ?2 AND read_at IS NULL",
+    [ST_MSG_UNREAD] = "SELECT count(*) FROM messages WHERE recipient = ?1 AND read_at IS NULL",
+    [ST_JOB_INSERT] = "INSERT INTO jobs (id, client, worker, status, version, created_at, doc)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_JOB_UPDATE] = "UPDATE jobs SET client = ?2, worker = ?3, status = ?4, version = ?5,"
+                      " created_at = ?6, doc = ?7 WHERE id = ?1 AND version = ?8",
+    [ST_JOB_EXISTS] = "SELECT 1 FROM jobs WHERE id = ?1",
+    [ST_JOB_GET] = "SELECT doc FROM jobs WHERE id = ?1",
+    [ST_JOB_LIST_ANY] =
+        "SELECT doc, created_at, id FROM jobs WHERE client = ?1 AND " GIG_LIST_FILTER
+        " UNION ALL"
+        " SELECT doc, created_at, id FROM jobs WHERE worker = ?1 AND client <> ?1"
+        " AND " GIG_LIST_FILTER " ORDER BY 2 DESC, 3 DESC LIMIT ?4",
+    [ST_JOB_LIST_CLIENT] = "SELECT doc FROM jobs WHERE client = ?1 AND " GIG_LIST_FILTER
+                           " ORDER BY created_at DESC, id DESC LIMIT ?4",
+    [ST_JOB_LIST_WORKER] = "SELECT doc FROM jobs WHERE worker = ?1 AND " GIG_LIST_FILTER
+                           " ORDER BY created_at DESC, id DESC LIMIT ?4",
 };
 
 struct sq {
@@ -917,6 +966,231 @@ static drop_err sq_gig_unrated(void *impl, const char *account, bool *unrated)
     return e;
 }
 
+/* ---- inbox ---------------------------------------------------------------- */
+
+static drop_err sq_message_create(void *impl, const struct message *m)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    if (!id_valid(m->id) || !id_valid(m->from) || !id_valid(m->to) || !m->text ||
+        !m->text[0] || strlen(m->text) > INBOX_TEXT_MAX)
+        return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_MSG_INSERT);
+    bind_text(st, 1, m->id);
+    bind_text(st, 2, m->from);
+    bind_text(st, 3, m->to);
+    bind_text(st, 4, m->text);
+    sqlite3_bind_int64(st, 5, m->created_at);
+    if (m->read_at > 0) sqlite3_bind_int64(st, 6, m->read_at);
+    else sqlite3_bind_null(st, 6);
+    int rc = run(st);
+    if (rc != SQLITE_DONE) e = map_rc(s, sqlite3_extended_errcode(s->db), "message_create");
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_message_list(void *impl, const char *to, int64_t before, int limit,
+                                struct message **out, size_t *nout)
+{
+    struct sq *s = impl;
+    struct message *arr = NULL;
+    size_t n = 0;
+    int rc;
+    if (!to || limit < 1 || limit > INBOX_LIST_MAX || before < 0) return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_MSG_LIST);
+    bind_text(st, 1, to);
+    sqlite3_bind_int64(st, 2, before);
+    sqlite3_bind_int(st, 3, limit);
+    arr = xcalloc((size_t)limit, sizeof *arr);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < (size_t)limit) {
+        struct message *m = &arr[n++];
+        col_copy(st, 0, m->id, sizeof m->id);
+        col_copy(st, 1, m->from, sizeof m->from);
+        col_copy(st, 2, m->to, sizeof m->to);
+        m->text = col_dup(st, 3, false);
+        m->created_at = sqlite3_column_int64(st, 4);
+        m->read_at = sqlite3_column_int64(st, 5); /* NULL reads as 0 */
+    }
+    sqlite3_reset(st);
+    drop_err e = rc == SQLITE_DONE || rc == SQLITE_ROW ? DROP_OK : map_rc(s, rc, "message_list");
+    pthread_mutex_unlock(&s->mu);
+    if (e != DROP_OK || n == 0) {
+        message_array_free(arr, n);
+        arr = NULL;
+        if (e != DROP_OK) return e;
+    }
+    *out = arr;
+    *nout = n;
+    return DROP_OK;
+}
+
+/* One transaction of per-id updates guarded by the recipient. */
+static drop_err sq_message_mark_read(void *impl, const char *to, const char (*ids)[DROP_ID_SIZE],
+                                     size_t n, int64_t now)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    int rc;
+    if (!to || n > INBOX_READ_MAX) return DROP_EBADREQ;
+    if (n == 0) return DROP_OK;
+    pthread_mutex_lock(&s->mu);
+    if ((rc = begin(s)) != SQLITE_OK) goto fail;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = stmt(s, ST_MSG_READ);
+        bind_text(st, 1, ids[i]);
+        bind_text(st, 2, to);
+        sqlite3_bind_int64(st, 3, now);
+        if ((rc = run(st)) != SQLITE_DONE) goto fail;
+    }
+    if ((rc = commit(s)) != SQLITE_OK) goto fail;
+    goto done;
+fail:
+    e = map_rc(s, sqlite3_extended_errcode(s->db), "message_mark_read");
+    rollback(s);
+done:
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+static drop_err sq_message_unread(void *impl, const char *to, int64_t *count)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    if (!to) return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_MSG_UNREAD);
+    bind_text(st, 1, to);
+    int rc = sqlite3_step(st);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW) e = map_rc(s, rc, "message_unread");
+    pthread_mutex_unlock(&s->mu);
+    if (e == DROP_OK) *count = v;
+    return e;
+}
+
+/* ---- jobs ----------------------------------------------------------------- */
+
+/* Inserts (expected < 0) or compare-and-sets a job row: its record in doc
+ * beside the indexed copies. */
+static drop_err job_write(struct sq *s, const struct job *j, int64_t expected, const char *op)
+{
+    drop_err e = DROP_OK;
+    bool cas = expected >= 0;
+    int rc;
+    if (cas && (expected < 1 || j->version <= expected)) return DROP_EBADREQ;
+    char *doc = job_record_dump(j); /* validates */
+    if (!doc) return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, cas ? ST_JOB_UPDATE : ST_JOB_INSERT);
+    bind_text(st, 1, j->id);
+    bind_text(st, 2, j->client);
+    bind_text(st, 3, j->worker);
+    bind_text(st, 4, job_status_name(j->status));
+    sqlite3_bind_int64(st, 5, j->version);
+    sqlite3_bind_int64(st, 6, j->created_at);
+    sqlite3_bind_text(st, 7, doc, -1, SQLITE_STATIC);
+    if (cas) sqlite3_bind_int64(st, 8, expected);
+    rc = run(st);
+    sqlite3_clear_bindings(st); /* doc is freed below */
+    if (rc != SQLITE_DONE) {
+        e = map_rc(s, sqlite3_extended_errcode(s->db), op);
+    } else if (cas && sqlite3_changes(s->db) == 0) {
+        st = stmt(s, ST_JOB_EXISTS);
+        bind_text(st, 1, j->id);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_ROW) e = DROP_ECONFLICT;
+        else if (rc == SQLITE_DONE) e = DROP_ENOTFOUND;
+        else e = map_rc(s, rc, op);
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(doc);
+    return e;
+}
+
+static drop_err sq_job_create(void *impl, const struct job *j)
+{
+    return job_write(impl, j, -1, "job_create");
+}
+
+static drop_err sq_job_cas(void *impl, const struct job *j, int64_t expected_version)
+{
+    if (expected_version < 1) return DROP_EBADREQ;
+    return job_write(impl, j, expected_version, "job_cas");
+}
+
+/* Parses the doc in column 0 of the current row into out. */
+static drop_err row_job(sqlite3_stmt *st, struct job *out, const char *op)
+{
+    char why[128] = "";
+    const char *doc = (const char *)sqlite3_column_text(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    drop_err e = job_record_parse(doc, len, out, why, sizeof why);
+    if (e != DROP_OK)
+        log_error("event=store_corrupt_job backend=sqlite op=%s why=\"%s\"", op, why);
+    return e;
+}
+
+static drop_err sq_job_get(void *impl, const char *id, struct job *out)
+{
+    struct sq *s = impl;
+    drop_err e;
+    struct job j;
+    if (!id) return DROP_ENOTFOUND;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_JOB_GET);
+    bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) e = row_job(st, &j, "job_get");
+    else if (rc == SQLITE_DONE) e = DROP_ENOTFOUND;
+    else e = map_rc(s, rc, "job_get");
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&s->mu);
+    if (e == DROP_OK && strcmp(j.id, id) != 0) {
+        job_free(&j);
+        e = DROP_EINTERNAL;
+    }
+    if (e == DROP_OK) *out = j;
+    return e;
+}
+
+static drop_err sq_job_list(void *impl, const struct job_filter *f, struct job **out,
+                            size_t *nout)
+{
+    struct sq *s = impl;
+    static const enum stmt by_role[] = {ST_JOB_LIST_ANY, ST_JOB_LIST_CLIENT, ST_JOB_LIST_WORKER};
+    struct job *arr = NULL;
+    size_t n = 0;
+    int rc;
+    if (!f->account || f->limit < 1 || f->limit > JOB_LIST_MAX || f->before < 0 ||
+        (unsigned)f->role > JOB_ROLE_WORKER ||
+        (f->has_status && (unsigned)f->status >= JOB_STATUS__COUNT))
+        return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, by_role[f->role]);
+    bind_text(st, 1, f->account);
+    bind_text(st, 2, f->has_status ? job_status_name(f->status) : NULL);
+    sqlite3_bind_int64(st, 3, f->before);
+    sqlite3_bind_int(st, 4, f->limit);
+    arr = xcalloc((size_t)f->limit, sizeof *arr);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < (size_t)f->limit)
+        if (row_job(st, &arr[n], "job_list") == DROP_OK) n++; /* a corrupt row is skipped */
+    sqlite3_reset(st);
+    drop_err e = rc == SQLITE_DONE || rc == SQLITE_ROW ? DROP_OK : map_rc(s, rc, "job_list");
+    pthread_mutex_unlock(&s->mu);
+    if (e != DROP_OK || n == 0) {
+        job_array_free(arr, n);
+        arr = NULL;
+        if (e != DROP_OK) return e;
+    }
+    *out = arr;
+    *nout = n;
+    return DROP_OK;
+}
+
 static const struct store_ops SQLITE_OPS = {
     .name = "sqlite",
     .close = sq_close,
@@ -941,6 +1215,14 @@ static const struct store_ops SQLITE_OPS = {
     .gig_for_account = sq_gig_for_account,
     .gig_due = sq_gig_due,
     .gig_unrated = sq_gig_unrated,
+    .message_create = sq_message_create,
+    .message_list = sq_message_list,
+    .message_mark_read = sq_message_mark_read,
+    .message_unread = sq_message_unread,
+    .job_create = sq_job_create,
+    .job_get = sq_job_get,
+    .job_cas = sq_job_cas,
+    .job_list = sq_job_list,
 };
 
 /* ---- open --------------------------------------------------------------- */

@@ -56,6 +56,8 @@ struct engine_ports {
     json_t *(*inspect)(void *ctx, const char *what, json_t *args);
     /* Starts draining this node (as SIGTERM does). */
     void (*drain)(void *ctx);
+    /* True when account has a session on this node (not on other nodes). */
+    bool (*has_session)(void *ctx, const char *account);
 };
 
 /* The video provider (PROTOCOL.md: handshake). The development provider is
@@ -66,6 +68,24 @@ struct engine_video {
     void (*new_session)(char out[128]);
     /* A token for account on session: publisher (the operator) or subscriber. */
     void (*token)(const char *session, const char *account, bool publisher, char out[256]);
+};
+
+/* The blob signer (adapters/blob_s3.c): a presigned PUT URL for an object
+ * key. sign_put NULL = storage not configured. Pure and thread-safe; returns
+ * DROP_OK (url and *expires_at_ms set), DROP_EBADREQ or DROP_ETOOLARGE. */
+struct engine_blob {
+    void *ctx;
+    drop_err (*sign_put)(void *ctx, const char *key, const char *content_type, int64_t now_ms,
+                         char *url, size_t urllen, int64_t *expires_at_ms);
+};
+
+/* The push sender (adapters/push_http.c): POSTs a JSON body (borrowed for
+ * the call) to the push provider; done(ud, ok) runs once on the loop, ok for
+ * a 2xx answer, possibly before send returns. send NULL = no provider. */
+struct engine_push {
+    void *ctx;
+    void (*send)(void *ctx, const char *body, size_t len, void (*done)(void *ud, bool ok),
+                 void *ud);
 };
 
 /* Crypto and ids, implemented in adapters/ (OpenSSL, libargon2, libbson).
@@ -99,6 +119,8 @@ struct engine {
     struct engine_ports ports;
     struct engine_crypto crypto;
     struct engine_video video;
+    struct engine_blob blob;
+    struct engine_push push;
     struct engine_settings set;
     struct store *store; /* borrowed; worker threads only */
     struct presence *presence;      /* loop thread only */

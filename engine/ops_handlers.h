@@ -47,4 +47,30 @@ void op_gig_rate(struct req *r);
 void op_gig_get(struct req *r);
 void op_gig_list(struct req *r);
 
+/* ops_inbox.c */
+void op_inbox_send(struct req *r);
+void op_inbox_list(struct req *r);
+void op_inbox_read(struct req *r);
+
+struct engine;
+struct message;
+/* Stores a new message from `from` to `to` (an active account) into *m
+ * (message_free it on DROP_OK). Blocking: worker threads only. DROP_ENOTFOUND
+ * when `to` is no active account, else the store's codes. Also used by the
+ * job ledger's automated messages. */
+drop_err inbox_store_new(struct engine *e, const char *from, const char *to, const char *text,
+                         struct message *m);
+/* Sends the event inbox.message for m to every session of its recipient.
+ * Loop thread. */
+void inbox_deliver(struct engine *e, const struct message *m);
+
+/* ops_job.c */
+void op_job_save(struct req *r);
+void op_job_list(struct req *r);
+void op_job_status(struct req *r);
+
+/* ops_media.c */
+void op_storage_sign(struct req *r);
+void op_push_send(struct req *r);
+
 #endif

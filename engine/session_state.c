@@ -2,7 +2,8 @@
  *
  * gigs: the account's live gigs (pendingOperator .. streaming) and the
  * purchased ones it has not rated yet (it must rate them before anything
- * else); offers: the gig.offer data of every offer still open to it. */
+ * else); offers: the gig.offer data of every offer still open to it;
+ * unread: its unread inbox messages (0 when the store cannot say). */
 #include <string.h>
 
 #include "engine/account_json.h"
@@ -23,6 +24,7 @@ json_t *session_state_build(struct engine *e, const struct account *a)
     json_t *gigs = json_array(), *offers = json_array();
     struct gig *arr = NULL;
     size_t n = 0;
+    int64_t unread = 0;
 
     if (store_gig_for_account(e->store, a->id, &arr, &n) == DROP_OK) {
         for (size_t i = 0; i < n; i++) {
@@ -47,6 +49,7 @@ json_t *session_state_build(struct engine *e, const struct account *a)
         }
         gig_array_free(arr, n);
     }
-    return json_pack("{s:o,s:o,s:o,s:i}", "account", account_to_json(a, false), "gigs", gigs,
-                     "offers", offers, "unread", 0);
+    if (store_message_unread(e->store, a->id, &unread) != DROP_OK) unread = 0;
+    return json_pack("{s:o,s:o,s:o,s:I}", "account", account_to_json(a, false), "gigs", gigs,
+                     "offers", offers, "unread", (json_int_t)unread);
 }

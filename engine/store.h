@@ -28,6 +28,8 @@
 #include "engine/gig.h"
 #include "engine/err.h"
 #include "engine/id.h"
+#include "engine/inbox.h"
+#include "engine/job.h"
 
 #define STORE_TOKEN_HASH_LEN 32   /* SHA-256 of the token */
 #define STORE_SEALED_MAX 128      /* a sealed token blob, at most */
@@ -53,6 +55,18 @@ struct gig_filter {
 };
 
 #define GIG_LIST_MAX 200
+
+/* Filter of a job listing: the jobs of one account, newest first
+ * (created_at, then id, descending). */
+enum job_role_filter { JOB_ROLE_ANY = 0, JOB_ROLE_CLIENT, JOB_ROLE_WORKER };
+struct job_filter {
+    const char *account;      /* required */
+    enum job_role_filter role;
+    bool has_status;
+    enum job_status status;
+    int64_t before;           /* created_at < before (ms); 0 = no bound */
+    int limit;                /* 1..JOB_LIST_MAX */
+};
 
 struct store_ops {
     const char *name; /* "sqlite", "mongodb" */
@@ -87,6 +101,18 @@ struct store_ops {
     drop_err (*gig_for_account)(void *impl, const char *account, struct gig **out, size_t *n);
     drop_err (*gig_due)(void *impl, int64_t now, int limit, struct gig **out, size_t *n);
     drop_err (*gig_unrated)(void *impl, const char *account, bool *unrated);
+
+    drop_err (*message_create)(void *impl, const struct message *m);
+    drop_err (*message_list)(void *impl, const char *to, int64_t before, int limit,
+                             struct message **out, size_t *n);
+    drop_err (*message_mark_read)(void *impl, const char *to, const char (*ids)[DROP_ID_SIZE],
+                                  size_t n, int64_t now);
+    drop_err (*message_unread)(void *impl, const char *to, int64_t *count);
+
+    drop_err (*job_create)(void *impl, const struct job *j);
+    drop_err (*job_get)(void *impl, const char *id, struct job *out);
+    drop_err (*job_cas)(void *impl, const struct job *j, int64_t expected_version);
+    drop_err (*job_list)(void *impl, const struct job_filter *f, struct job **out, size_t *n);
 };
 
 struct store {
@@ -280,5 +306,71 @@ static inline drop_err store_gig_unrated(struct store *st, const char *account, 
 
 /* Frees an array of n gigs from the listing calls. */
 void gig_array_free(struct gig *arr, size_t n);
+
+/* Inserts a message (id, from, to, text and created_at set by the caller,
+ * read_at 0). DROP_EBADREQ for an invalid id or a text outside
+ * 1..INBOX_TEXT_MAX bytes, DROP_ECONFLICT when the id exists. */
+static inline drop_err store_message_create(struct store *st, const struct message *m)
+{
+    return st->ops->message_create(st->impl, m);
+}
+
+/* The messages received by `to`, newest first (created_at, then id,
+ * descending), created_at < before when before > 0, at most limit
+ * (1..INBOX_LIST_MAX). *out: heap array of *n (message_array_free; NULL
+ * when *n is 0). DROP_EBADREQ for a limit out of range. */
+static inline drop_err store_message_list(struct store *st, const char *to, int64_t before,
+                                          int limit, struct message **out, size_t *n)
+{
+    return st->ops->message_list(st->impl, to, before, limit, out, n);
+}
+
+/* Sets read_at = now on those of the n (<= INBOX_READ_MAX) messages ids
+ * that `to` received and has not read yet; other ids (unknown, or someone
+ * else's) are ignored. DROP_EBADREQ for n over INBOX_READ_MAX. */
+static inline drop_err store_message_mark_read(struct store *st, const char *to,
+                                               const char (*ids)[DROP_ID_SIZE], size_t n,
+                                               int64_t now)
+{
+    return st->ops->message_mark_read(st->impl, to, ids, n, now);
+}
+
+/* The number of unread messages of `to`. */
+static inline drop_err store_message_unread(struct store *st, const char *to, int64_t *count)
+{
+    return st->ops->message_unread(st->impl, to, count);
+}
+
+/* Inserts a new job (id, version 1, times and status log set by the
+ * caller). DROP_EBADREQ when j is not a valid job, DROP_ECONFLICT when the
+ * id exists. */
+static inline drop_err store_job_create(struct store *st, const struct job *j)
+{
+    return st->ops->job_create(st->impl, j);
+}
+
+/* Reads a job into out (job_free it). DROP_ENOTFOUND. */
+static inline drop_err store_job_get(struct store *st, const char *id, struct job *out)
+{
+    return st->ops->job_get(st->impl, id, out);
+}
+
+/* Replaces the stored job by j (j->version the new version, above
+ * expected_version) only when the stored version is still expected_version,
+ * atomically. DROP_ECONFLICT when another writer won, DROP_ENOTFOUND when
+ * there is no such job, DROP_EBADREQ for a version that does not move on. */
+static inline drop_err store_job_cas(struct store *st, const struct job *j,
+                                     int64_t expected_version)
+{
+    return st->ops->job_cas(st->impl, j, expected_version);
+}
+
+/* Lists the jobs matching f into a heap array of *n (job_array_free; NULL
+ * when *n is 0). DROP_EBADREQ for a limit out of range or no account. */
+static inline drop_err store_job_list(struct store *st, const struct job_filter *f,
+                                      struct job **out, size_t *n)
+{
+    return st->ops->job_list(st->impl, f, out, n);
+}
 
 #endif

@@ -31,8 +31,8 @@ static const struct route routes[] = {
     {REST_POST, "/gigs/rate/:gigId", "gig.rate"},
     {REST_GET, "/gigs/:accountId/getall", "gig.list"},
     {REST_GET, "/gigs/:accountId/:gigId", "gig.get"},
-    {REST_POST, "/storage", NULL},
-    {REST_POST, "/notifications/push", NULL},
+    {REST_POST, "/storage", "storage.sign"},
+    {REST_POST, "/notifications/push", "push.send"},
     {REST_POST, "/logs", "log.write"},
     /* Freelancer seed */
     {REST_POST, "/signup", "account.register"},
@@ -44,11 +44,11 @@ static const struct route routes[] = {
     {REST_DELETE, "/authorize", "auth.logout"},
     {REST_POST, "/location", "presence.update"},
     {REST_GET, "/search", "map.nearby"},
-    {REST_GET, "/inbox", NULL},
-    {REST_POST, "/send", NULL},
-    {REST_POST, "/job", NULL},
-    {REST_GET, "/jobs", NULL},
-    {REST_POST, "/job/:id/status", NULL},
+    {REST_GET, "/inbox", "inbox.list"},
+    {REST_POST, "/send", "inbox.send"},
+    {REST_POST, "/job", "job.save"},
+    {REST_GET, "/jobs", "job.list"},
+    {REST_POST, "/job/:id/status", "job.status"},
 };
 
 /* Legacy spellings of fields, mapped to the protocol's names. */

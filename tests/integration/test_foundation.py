@@ -180,3 +180,22 @@ def test_config_errors_exit_2(tmp_path):
     bad.write_text("listen 127.0.0.1:1\nfrobnicate yes\n")
     p = subprocess.run([DROPIND, "-c", str(bad)], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "frobnicate" in p.stderr and ":2:" in p.stderr
+
+
+def test_idle_client_answering_pings_stays_open(node_factory):
+    """The server pings a silent client at idle_timeout / 2; a client that
+    answers (websockets answers pings by itself) stays open past
+    idle_timeout, one that does not is closed with 1001."""
+    node = node_factory(["--idle_timeout", "2s", "--auth_timeout", "1h"])
+
+    async def go():
+        c = await Client.connect(node.ws_url)
+        await asyncio.sleep(5)  # 2.5 idle timeouts without sending a frame
+        assert (await c.call("sys.ping"))["ok"]
+        await c.close()
+        # a raw client that never answers pings is closed
+        from helpers import RawWS
+        raw = RawWS(node.port)
+        code = await asyncio.get_event_loop().run_in_executor(None, raw.close_code, 10)
+        assert code == 1001
+    run(go())

@@ -1122,6 +1122,248 @@ static void test_conf_numbers_exact(void **state)
     account_free(&a);
 }
 
+/* ---- inbox -------------------------------------------------------------- */
+
+static void conf_message(struct message *m, const char *from, const char *to, const char *text,
+                         int64_t at)
+{
+    memset(m, 0, sizeof *m);
+    oid_new(m->id);
+    snprintf(m->from, sizeof m->from, "%s", from);
+    snprintf(m->to, sizeof m->to, "%s", to);
+    m->text = strdup(text);
+    m->created_at = at;
+}
+
+static void assert_message_same(const struct message *a, const struct message *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->from, b->from);
+    assert_string_equal(a->to, b->to);
+    assert_string_equal(a->text, b->text);
+    assert_true(a->created_at == b->created_at);
+    assert_true(a->read_at == b->read_at);
+}
+
+static int64_t conf_unread(struct store *st, const char *to)
+{
+    int64_t n = -1;
+    assert_int_equal(store_message_unread(st, to, &n), DROP_OK);
+    return n;
+}
+
+static void test_conf_inbox(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    char a[DROP_ID_SIZE], b[DROP_ID_SIZE], c[DROP_ID_SIZE], nobody[DROP_ID_SIZE];
+    struct message m[4], bad, *arr = NULL;
+    size_t n = 99;
+    char big[INBOX_TEXT_MAX + 2];
+    oid_new(a);
+    oid_new(b);
+    oid_new(c);
+    oid_new(nobody);
+    memset(big, 'x', sizeof big);
+    big[INBOX_TEXT_MAX] = '\0';
+
+    conf_message(&m[0], a, b, "hello \xc3\xa9t\xc3\xa9 \"quoted\"\n\xf0\x9f\x98\x80", T + 1);
+    conf_message(&m[1], a, b, big, T + 2);
+    conf_message(&m[2], c, b, "third", T + 3);
+    conf_message(&m[3], a, c, "to c", T + 3);
+    for (int i = 0; i < 4; i++) assert_int_equal(store_message_create(st, &m[i]), DROP_OK);
+    assert_int_equal(store_message_create(st, &m[0]), DROP_ECONFLICT);
+    big[INBOX_TEXT_MAX] = 'x';
+    big[INBOX_TEXT_MAX + 1] = '\0';
+    conf_message(&bad, a, b, big, T + 4);
+    assert_int_equal(store_message_create(st, &bad), DROP_EBADREQ);
+    free(bad.text);
+    conf_message(&bad, a, b, "", T + 4);
+    assert_int_equal(store_message_create(st, &bad), DROP_EBADREQ);
+    free(bad.text);
+
+    /* newest first, exact */
+    assert_int_equal(store_message_list(st, b, 0, 10, &arr, &n), DROP_OK);
+    assert_int_equal(n, 3);
+    assert_message_same(&arr[0], &m[2]);
+    assert_message_same(&arr[1], &m[1]);
+    assert_message_same(&arr[2], &m[0]);
+    message_array_free(arr, n);
+    assert_int_equal(store_message_list(st, b, T + 3, 10, &arr, &n), DROP_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(arr[0].id, m[1].id);
+    message_array_free(arr, n);
+    assert_int_equal(store_message_list(st, b, 0, 1, &arr, &n), DROP_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(arr[0].id, m[2].id);
+    message_array_free(arr, n);
+    assert_int_equal(store_message_list(st, nobody, 0, 10, &arr, &n), DROP_OK);
+    assert_int_equal(n, 0);
+    assert_null(arr);
+    assert_int_equal(store_message_list(st, b, 0, 0, &arr, &n), DROP_EBADREQ);
+    assert_int_equal(store_message_list(st, b, 0, INBOX_LIST_MAX + 1, &arr, &n), DROP_EBADREQ);
+
+    /* unread counts and marking read: only the recipient's own */
+    assert_int_equal(conf_unread(st, b), 3);
+    assert_int_equal(conf_unread(st, c), 1);
+    assert_int_equal(conf_unread(st, a), 0);
+    char w[3][DROP_ID_SIZE];
+    const char(*ids)[DROP_ID_SIZE] = (const char(*)[DROP_ID_SIZE])w;
+    snprintf(w[0], DROP_ID_SIZE, "%s", m[0].id);
+    snprintf(w[1], DROP_ID_SIZE, "%s", m[3].id); /* c's: ignored */
+    snprintf(w[2], DROP_ID_SIZE, "%s", nobody);  /* unknown: ignored */
+    assert_int_equal(store_message_mark_read(st, b, ids, 3, T + 10), DROP_OK);
+    assert_int_equal(conf_unread(st, b), 2);
+    assert_int_equal(conf_unread(st, c), 1);
+    assert_int_equal(store_message_mark_read(st, b, ids, 1, T + 20), DROP_OK); /* stays T+10 */
+    assert_int_equal(store_message_mark_read(st, b, ids, INBOX_READ_MAX + 1, T), DROP_EBADREQ);
+    assert_int_equal(store_message_list(st, b, 0, 10, &arr, &n), DROP_OK);
+    assert_int_equal(n, 3);
+    m[0].read_at = T + 10;
+    assert_message_same(&arr[2], &m[0]);
+    assert_true(arr[0].read_at == 0 && arr[1].read_at == 0);
+    message_array_free(arr, n);
+    assert_int_equal(store_message_list(st, c, 0, 10, &arr, &n), DROP_OK);
+    assert_int_equal(n, 1);
+    assert_true(arr[0].read_at == 0);
+    message_array_free(arr, n);
+    for (int i = 0; i < 4; i++) message_free(&m[i]);
+}
+
+/* ---- jobs --------------------------------------------------------------- */
+
+static void conf_job(struct job *j, const char *client, const char *worker, const char *title,
+                     int64_t at)
+{
+    job_init(j);
+    oid_new(j->id);
+    j->title = strdup(title);
+    j->description = strdup("d\xc3\xa9scription \"q\"\n");
+    snprintf(j->client, sizeof j->client, "%s", client);
+    snprintf(j->worker, sizeof j->worker, "%s", worker);
+    j->created_at = at;
+    j->version = 1;
+    job_set_status(j, JOB_REQUESTED, at, client);
+}
+
+static void assert_job_same(const struct job *a, const struct job *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->title, b->title);
+    assert_string_equal(a->description, b->description);
+    assert_string_equal(a->client, b->client);
+    assert_string_equal(a->worker, b->worker);
+    assert_int_equal(a->status, b->status);
+    assert_int_equal(a->n_log, b->n_log);
+    for (int i = 0; i < a->n_log; i++) {
+        assert_int_equal(a->log[i].status, b->log[i].status);
+        assert_true(a->log[i].at == b->log[i].at);
+        assert_string_equal(a->log[i].by, b->log[i].by);
+    }
+    assert_true(a->created_at == b->created_at);
+    assert_true(a->updated_at == b->updated_at);
+    assert_true(a->version == b->version);
+}
+
+static void assert_job_ids(struct store *st, const struct job_filter *f,
+                           const struct job *const *want, size_t nwant)
+{
+    struct job *arr = NULL;
+    size_t n = 99;
+    assert_int_equal(store_job_list(st, f, &arr, &n), DROP_OK);
+    assert_int_equal(n, nwant);
+    for (size_t i = 0; i < n; i++) assert_string_equal(arr[i].id, want[i]->id);
+    if (n) assert_job_same(&arr[0], want[0]);
+    job_array_free(arr, n);
+}
+
+static void test_conf_jobs(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    char a[DROP_ID_SIZE], b[DROP_ID_SIZE], c[DROP_ID_SIZE], nobody[DROP_ID_SIZE];
+    struct job j1, j2, j3, got, next;
+    oid_new(a);
+    oid_new(b);
+    oid_new(c);
+    oid_new(nobody);
+    conf_job(&j1, a, b, "Paint the \xc3\xa9 fence", T + 1);
+    conf_job(&j2, b, a, "Fix a tap", T + 2);
+    conf_job(&j3, a, c, "Walk the dog", T + 3);
+    assert_int_equal(store_job_create(st, &j1), DROP_OK);
+    assert_int_equal(store_job_create(st, &j2), DROP_OK);
+    assert_int_equal(store_job_create(st, &j3), DROP_OK);
+    assert_int_equal(store_job_create(st, &j1), DROP_ECONFLICT);
+    assert_int_equal(store_job_get(st, j1.id, &got), DROP_OK);
+    assert_job_same(&got, &j1);
+    job_free(&got);
+    assert_int_equal(store_job_get(st, nobody, &got), DROP_ENOTFOUND);
+
+    /* compare-and-set on the version */
+    job_copy(&next, &j1);
+    job_set_status(&next, JOB_ACCEPTED, T + 5, b);
+    next.version = 2;
+    assert_int_equal(store_job_cas(st, &next, 1), DROP_OK);
+    assert_int_equal(store_job_cas(st, &next, 1), DROP_ECONFLICT);
+    next.version = 2;
+    assert_int_equal(store_job_cas(st, &next, 2), DROP_EBADREQ); /* does not move on */
+    assert_int_equal(store_job_get(st, j1.id, &got), DROP_OK);
+    assert_job_same(&got, &next);
+    assert_int_equal(got.status, JOB_ACCEPTED);
+    job_free(&got);
+    job_free(&j1);
+    job_copy(&j1, &next);
+    job_free(&next);
+    job_copy(&next, &j2);
+    snprintf(next.id, sizeof next.id, "%s", nobody);
+    next.version = 2;
+    assert_int_equal(store_job_cas(st, &next, 1), DROP_ENOTFOUND);
+    job_free(&next);
+
+    /* a full status log, with an admin entry (no account) */
+    job_copy(&next, &j3);
+    for (int i = 0; i < JOB_LOG_MAX + 5; i++)
+        job_set_status(&next, (enum job_status)(i % JOB_STATUS__COUNT), T + 10 + i,
+                       i == 7 ? "" : c);
+    next.version = 2;
+    assert_int_equal(next.n_log, JOB_LOG_MAX);
+    assert_int_equal(store_job_cas(st, &next, 1), DROP_OK);
+    assert_int_equal(store_job_get(st, j3.id, &got), DROP_OK);
+    assert_job_same(&got, &next);
+    job_free(&got);
+    job_free(&j3);
+    j3 = next;
+
+    /* listings: newest first, by role, status, before, limit */
+    struct job_filter f = {.account = a, .limit = 10};
+    assert_job_ids(st, &f, (const struct job *const[]){&j3, &j2, &j1}, 3);
+    f.role = JOB_ROLE_CLIENT;
+    assert_job_ids(st, &f, (const struct job *const[]){&j3, &j1}, 2);
+    f.role = JOB_ROLE_WORKER;
+    assert_job_ids(st, &f, (const struct job *const[]){&j2}, 1);
+    f.role = JOB_ROLE_ANY;
+    f.has_status = true;
+    f.status = JOB_ACCEPTED;
+    assert_job_ids(st, &f, (const struct job *const[]){&j1}, 1);
+    f.has_status = false;
+    f.before = T + 3;
+    assert_job_ids(st, &f, (const struct job *const[]){&j2, &j1}, 2);
+    f.before = 0;
+    f.limit = 1;
+    assert_job_ids(st, &f, (const struct job *const[]){&j3}, 1);
+    f.account = nobody;
+    assert_job_ids(st, &f, NULL, 0);
+    struct job *arr = NULL;
+    size_t n = 0;
+    f.limit = 0;
+    assert_int_equal(store_job_list(st, &f, &arr, &n), DROP_EBADREQ);
+    f.limit = JOB_LIST_MAX + 1;
+    assert_int_equal(store_job_list(st, &f, &arr, &n), DROP_EBADREQ);
+    job_free(&j1);
+    job_free(&j2);
+    job_free(&j3);
+}
+
 int store_conformance_run(const struct conformance_backend *b)
 {
     conf_backend = b;
@@ -1138,6 +1380,8 @@ int store_conformance_run(const struct conformance_backend *b)
         CONF_CASE(test_conf_gig_due),
         CONF_CASE(test_conf_gig_unrated),
         CONF_CASE(test_conf_numbers_exact),
+        CONF_CASE(test_conf_inbox),
+        CONF_CASE(test_conf_jobs),
     };
 #undef CONF_CASE
     return _cmocka_run_group_tests(b->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
