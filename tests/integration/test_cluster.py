@@ -113,7 +113,8 @@ def test_cross_node_flow(cluster):
 
 
 def test_thirty_operators_on_three_nodes_race(cluster):
-    nodes = cluster(extra=["--wave_size", "30"])
+    # nobody refreshes positions during the rounds: keep them for the whole test
+    nodes = cluster(extra=["--wave_size", "30", "--presence_ttl", "10m"])
 
     async def go():
         cust, _, _ = await new_session(nodes[0], "user")
