@@ -1191,42 +1191,30 @@ static drop_err mg_gig_get(void *impl, const char *id, struct gig *out)
     return e;
 }
 
-/* One findAndModify: replace the gig only where {_id, version: expected}.
- * No match: the gig is either gone (DROP_ENOTFOUND) or another writer
- * moved the version on (DROP_ECONFLICT). */
-static drop_err mg_gig_cas(void *impl, const struct gig *g, int64_t expected_version)
+/* The compare-and-set of gigs and jobs: one findAndModify replacing the
+ * document of oid in collection name only where {_id, version: expected}.
+ * No match: the object is either gone (DROP_ENOTFOUND) or another writer
+ * moved the version on (DROP_ECONFLICT). Takes nothing; doc is borrowed. */
+static drop_err versioned_replace(struct mg *m, const char *name, const bson_oid_t *oid,
+                                  int64_t expected_version, const bson_t *doc, const char *what)
 {
-    struct mg *m = impl;
-    bson_oid_t oid;
     bson_error_t err;
-    bson_t reply, doc = BSON_INITIALIZER, *found = NULL;
+    bson_t reply, *found = NULL;
     drop_err e = DROP_OK;
-    /* a version that does not move forward is the caller's bug */
-    if (!to_oid(g->id, &oid) || expected_version < 1 || g->version <= expected_version)
-        return DROP_EBADREQ;
-    if (!gig_doc(g, &doc)) {
-        bson_destroy(&doc);
-        return DROP_EBADREQ;
-    }
-    mongoc_client_t *c = pop(m, "gig_cas");
-    if (!c) {
-        bson_destroy(&doc);
-        return DROP_EUNAVAIL;
-    }
-    mongoc_collection_t *col = coll(m, c, C_GIGS);
-    bson_t *filter = BCON_NEW("_id", BCON_OID(&oid), "version", BCON_INT64(expected_version));
+    mongoc_client_t *c = pop(m, what);
+    if (!c) return DROP_EUNAVAIL;
+    mongoc_collection_t *col = coll(m, c, name);
+    bson_t *filter = BCON_NEW("_id", BCON_OID(oid), "version", BCON_INT64(expected_version));
     mongoc_find_and_modify_opts_t *opts = mongoc_find_and_modify_opts_new();
-    mongoc_find_and_modify_opts_set_update(opts, &doc);
-    bool ok = mongoc_collection_find_and_modify_with_opts(col, filter, opts, &reply, &err);
-    if (!ok) {
-        e = map_err(&err, "gig_cas");
+    mongoc_find_and_modify_opts_set_update(opts, doc);
+    if (!mongoc_collection_find_and_modify_with_opts(col, filter, opts, &reply, &err)) {
+        e = map_err(&err, what);
     } else {
         bson_iter_t it;
-        bool matched = bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it);
-        if (!matched) {
-            bson_t *byid = BCON_NEW("_id", BCON_OID(&oid));
+        if (!(bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it))) {
+            bson_t *byid = BCON_NEW("_id", BCON_OID(oid));
             bson_t *proj = BCON_NEW("_id", BCON_INT32(1));
-            e = find_one(m, c, C_GIGS, byid, proj, &found, "gig_cas");
+            e = find_one(m, c, name, byid, proj, &found, what);
             if (e == DROP_OK) e = found ? DROP_ECONFLICT : DROP_ENOTFOUND;
             bson_destroy(proj);
             bson_destroy(byid);
@@ -1238,6 +1226,19 @@ static drop_err mg_gig_cas(void *impl, const struct gig *g, int64_t expected_ver
     mongoc_collection_destroy(col);
     push(m, c);
     if (found) bson_destroy(found);
+    return e;
+}
+
+static drop_err mg_gig_cas(void *impl, const struct gig *g, int64_t expected_version)
+{
+    struct mg *m = impl;
+    bson_oid_t oid;
+    bson_t doc = BSON_INITIALIZER;
+    drop_err e = DROP_EBADREQ;
+    /* a version that does not move forward is the caller's bug */
+    if (to_oid(g->id, &oid) && expected_version >= 1 && g->version > expected_version &&
+        gig_doc(g, &doc))
+        e = versioned_replace(m, C_GIGS, &oid, expected_version, &doc, "gig_cas");
     bson_destroy(&doc);
     return e;
 }
@@ -1683,47 +1684,15 @@ static drop_err mg_job_get(void *impl, const char *id, struct job *out)
     return e;
 }
 
-/* Like gig_cas: one findAndModify on {_id, version: expected}. */
 static drop_err mg_job_cas(void *impl, const struct job *j, int64_t expected_version)
 {
     struct mg *m = impl;
     bson_oid_t oid;
-    bson_error_t err;
-    bson_t reply, doc = BSON_INITIALIZER, *found = NULL;
-    drop_err e = DROP_OK;
-    if (!to_oid(j->id, &oid) || expected_version < 1 || j->version <= expected_version ||
-        !job_doc(j, &doc)) {
-        bson_destroy(&doc);
-        return DROP_EBADREQ;
-    }
-    mongoc_client_t *c = pop(m, "job_cas");
-    if (!c) {
-        bson_destroy(&doc);
-        return DROP_EUNAVAIL;
-    }
-    mongoc_collection_t *col = coll(m, c, C_JOBS);
-    bson_t *filter = BCON_NEW("_id", BCON_OID(&oid), "version", BCON_INT64(expected_version));
-    mongoc_find_and_modify_opts_t *opts = mongoc_find_and_modify_opts_new();
-    mongoc_find_and_modify_opts_set_update(opts, &doc);
-    if (!mongoc_collection_find_and_modify_with_opts(col, filter, opts, &reply, &err)) {
-        e = map_err(&err, "job_cas");
-    } else {
-        bson_iter_t it;
-        if (!(bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it))) {
-            bson_t *byid = BCON_NEW("_id", BCON_OID(&oid));
-            bson_t *proj = BCON_NEW("_id", BCON_INT32(1));
-            e = find_one(m, c, C_JOBS, byid, proj, &found, "job_cas");
-            if (e == DROP_OK) e = found ? DROP_ECONFLICT : DROP_ENOTFOUND;
-            bson_destroy(proj);
-            bson_destroy(byid);
-        }
-    }
-    bson_destroy(&reply);
-    mongoc_find_and_modify_opts_destroy(opts);
-    bson_destroy(filter);
-    mongoc_collection_destroy(col);
-    push(m, c);
-    if (found) bson_destroy(found);
+    bson_t doc = BSON_INITIALIZER;
+    drop_err e = DROP_EBADREQ;
+    if (to_oid(j->id, &oid) && expected_version >= 1 && j->version > expected_version &&
+        job_doc(j, &doc))
+        e = versioned_replace(m, C_JOBS, &oid, expected_version, &doc, "job_cas");
     bson_destroy(&doc);
     return e;
 }
