@@ -71,11 +71,8 @@ static void store_fail(struct acct_job *j, drop_err e, const char *what)
 /* Answers r from a finished job: the error, or j->out. */
 static void finish(struct acct_job *j)
 {
-    if (j->err) req_fail(j->r, j->err, "%s", j->why);
-    else {
-        req_reply(j->r, j->out);
-        j->out = NULL;
-    }
+    req_answer(j->r, j->err, j->why, j->out);
+    j->out = NULL;
     acct_job_free(j);
 }
 

@@ -699,8 +699,7 @@ static void read_done(struct engine *e, struct req *r, void *arg)
 {
     struct read_job *j = arg;
     (void)e;
-    if (j->err) req_fail(r, j->err, "%s", j->why);
-    else req_reply(r, j->out);
+    req_answer(r, j->err, j->why, j->out);
     free(j);
 }
 

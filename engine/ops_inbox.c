@@ -69,12 +69,8 @@ static void inbox_done(struct engine *e, struct req *r, void *arg)
 {
     struct inbox_job *j = arg;
     (void)e;
-    if (j->err) {
-        req_fail(r, j->err, "%s", j->why);
-    } else {
-        req_reply(r, j->out);
-        j->out = NULL;
-    }
+    req_answer(r, j->err, j->why, j->out);
+    j->out = NULL;
     inbox_job_free(j);
 }
 

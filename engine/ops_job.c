@@ -386,12 +386,8 @@ static void list_done(struct engine *e, struct req *r, void *arg)
 {
     struct job_op *j = arg;
     (void)e;
-    if (j->err) {
-        req_fail(r, j->err, "%s", j->why);
-    } else {
-        req_reply(r, j->out);
-        j->out = NULL;
-    }
+    req_answer(r, j->err, j->why, j->out);
+    j->out = NULL;
     job_op_free(j);
 }
 

@@ -20,6 +20,16 @@ void req_fail(struct req *r, drop_err e, const char *fmt, ...)
     r->sink->done(r, e, NULL, msg);
 }
 
+void req_answer(struct req *r, drop_err err, const char *why, json_t *out)
+{
+    if (err) {
+        json_decref(out);
+        req_fail(r, err, "%s", why);
+    } else {
+        req_reply(r, out);
+    }
+}
+
 void req_free(struct req *r)
 {
     if (!r) return;

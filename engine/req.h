@@ -57,6 +57,10 @@ void req_reply(struct req *r, json_t *data);
 /* Answers r with an error code and a printf-style message. r is gone after. */
 void req_fail(struct req *r, drop_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Answers r from a job's outcome: the error err with message why, or out
+ * (which may be NULL for {}). Takes ownership of out either way. */
+void req_answer(struct req *r, drop_err err, const char *why, json_t *out);
+
 /* Releases what a req owns (the sink calls this when it is done with it). */
 void req_free(struct req *r);
 
