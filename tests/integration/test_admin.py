@@ -70,3 +70,35 @@ def test_admin_drain(node_factory):
         assert code == 1001
     run(go())
     assert node.proc.wait(10) == 0
+
+
+def test_dropctl(node_factory):
+    """dropctl, the admin CLI, runs admin ops and reports errors by exit code."""
+    import json
+    import os
+    import subprocess
+    from conftest import DROPIND
+    dropctl = os.path.join(os.path.dirname(DROPIND), "dropctl")
+    node = node_factory(["--admin_token", ADMIN, "--node_id", "ctl1"])
+    env = dict(os.environ, DROPIN_ADMIN_TOKEN=ADMIN)
+
+    def ctl(*args, token_env=True):
+        p = subprocess.run([dropctl, "-u", node.ws_url] + list(args), capture_output=True,
+                           text=True, timeout=30, env=env if token_env else dict(os.environ))
+        return p.returncode, p.stdout, p.stderr
+
+    rc, out, _ = ctl("nodes")
+    assert rc == 0 and json.loads(out)[0]["id"] == "ctl1"
+    rc, out, _ = ctl("stats")
+    assert rc == 0 and json.loads(out)["store"] == "ok"
+    rc, out, _ = ctl("gigs", "limit=5")
+    assert rc == 0 and json.loads(out) == []
+    rc, _, err = ctl("gigs", "status=bogus")
+    assert rc == 1 and "bad_request" in err
+    rc, _, err = ctl("nodes", token_env=False)  # no token: refused
+    assert rc in (1, 3)
+    rc, _, _ = ctl("gigs", "nonsense")
+    assert rc == 2
+    p = subprocess.run([dropctl, "-u", "ws://127.0.0.1:1/ws", "nodes"], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 3
