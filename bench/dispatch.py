@@ -266,12 +266,13 @@ def die_with_parent():
 
 
 class Node:
-    """One dropind process on a free loopback port."""
+    """One dropind process on a free loopback port; store is the value of
+    the store key (sqlite:PATH or a mongodb:// URI)."""
 
     def __init__(self, binary, store, log_path, args):
         self.port = free_port()
         self.cmd = [binary, "-c", os.path.join(ROOT, "conf", "dropind.conf"),
-                    "--listen", "127.0.0.1:%d" % self.port, "--store", "sqlite:" + store] + args
+                    "--listen", "127.0.0.1:%d" % self.port, "--store", store] + args
         self.log_path = log_path
         self.proc = None
 
@@ -308,7 +309,8 @@ class Node:
 async def bootstrap(binary, tmp, store):
     """Runs dropind once on the empty store (schema + token key file) and
     registers one operator and one customer: the templates of step 2."""
-    node = Node(binary, store, os.path.join(tmp, "bootstrap.log"), ["--log_level", "warn"]).start()
+    node = Node(binary, "sqlite:" + store, os.path.join(tmp, "bootstrap.log"),
+                ["--log_level", "warn"]).start()
     try:
         c = await ws_connect("127.0.0.1", node.port)
         for type_ in ("operator", "user"):
@@ -438,7 +440,7 @@ async def run(args):
     node_args = ["--rate_limit", "100000", "--rate_burst", "100000",
                  "--presence_ttl", "1h", "--idle_timeout", "1h", "--log_level", args.log_level,
                  "--wave_size", str(args.wave_size), "--workers", str(args.workers)]
-    node = Node(binary, store, os.path.join(tmp, "dropind.log"), node_args).start()
+    node = Node(binary, "sqlite:" + store, os.path.join(tmp, "dropind.log"), node_args).start()
     offers = {}      # gigId -> [arrival ns] of gig.offer
     revokes = {}     # gigId -> count of gig.offer_revoked
     waves = {}       # gigId -> future set when the wave is complete

@@ -6,7 +6,7 @@
  * skipped in listings, never a crash), the compare-and-set racing over two
  * connections, the side columns kept in step with the record, and clear
  * errors (no crash) for read-only, misplaced, corrupt and too-new database
- * files. The behaviour every backend shares (update, archive, ratings,
+ * files, and a WAL kept bounded by the background checkpointer. The behaviour every backend shares (update, archive, ratings,
  * tokens, all gig ops) is tests/unit/store_conformance.c's, run on SQLite by
  * test_store_conformance_sqlite. */
 #define _GNU_SOURCE /* memmem */
@@ -28,6 +28,7 @@
 #include "adapters/password.h"
 #include "adapters/store_sqlite.h"
 #include "adapters/token.h"
+#include "engine/inbox.h"
 #include "engine/store.h"
 
 static char tmpdir[] = "/tmp/dropin-store-XXXXXX";
@@ -788,6 +789,49 @@ static void test_migrate_v1(void **state)
     store_close(st);
 }
 
+/* The serving connection never checkpoints (its WAL hook only counts); the
+ * checkpointer thread must, or the WAL grows without end. A big round of
+ * one-page messages (several thousand WAL frames: the checkpointer is woken
+ * at 1000), a pause, then a small round: once the big round is checkpointed
+ * the small one restarts the WAL from its start, so the WAL then holds the
+ * small round's frames only (without checkpoints it would hold both). */
+static void write_messages(struct store *st, int n, const char *text)
+{
+    for (int i = 0; i < n; i++) {
+        struct message m = {.text = (char *)text, .created_at = T0 + i};
+        oid_new(m.id);
+        oid_new(m.from);
+        oid_new(m.to);
+        assert_int_equal(store_message_create(st, &m), DROP_OK);
+    }
+}
+
+static void test_wal_checkpointed(void **state)
+{
+    (void)state;
+    struct store *st = open_db("wal.db");
+    char text[3000];
+    memset(text, 'w', sizeof text - 1);
+    text[sizeof text - 1] = 0;
+    write_messages(st, 1200, text);
+    usleep(1500 * 1000); /* > the checkpointer's 1 s idle wake-up */
+    write_messages(st, 50, text);
+
+    char path[512];
+    db_path(path, sizeof path, "wal.db");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+    int frames = -1, copied = -1;
+    assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied),
+                     SQLITE_OK);
+    print_message("wal: %d frames after 1200 + 50 messages\n", frames);
+    assert_true(frames > 0);
+    assert_true(frames < 1000);
+    sqlite3_close(db);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -803,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_gig_cas_two_connections),
         cmocka_unit_test(test_gig_side_columns),
         cmocka_unit_test(test_migrate_v1),
+        cmocka_unit_test(test_wal_checkpointed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
