@@ -288,6 +288,7 @@ struct collect {
 struct query {
     const struct grid *g;
     double lat, lon, phi; /* degrees, degrees, latitude in radians */
+    double cphi;          /* cos(phi) */
     double q[3];
     double key_max; /* ranking key of the radius */
     grid_filter_fn filter;
@@ -353,13 +354,38 @@ static void scan_cell(const struct query *q, const struct grid_cell *cell)
     }
 }
 
+/* Lower bound (metres) on the distance from the query point to cell (row,
+ * col) of a row of n columns: the larger of the latitude gap and the
+ * distance to the great circle of the nearer bounding meridian (as in
+ * box_bound), so a cell wholly beyond the k-th best or the radius is
+ * skipped unscanned. col may be unwrapped. */
+static double cell_bound_m(const struct query *q, int32_t row, int64_t col, int32_t n)
+{
+    double west = (double)col * 360.0 / n - 180.0, east = (double)(col + 1) * 360.0 / n - 180.0;
+    double off = fabs(remainder(q->lon - (west + east) / 2, 360.0));
+    double delta = fmax(0.0, off - (east - west) / 2) * DEG2RAD;
+    double mer = delta >= M_PI / 2 ? M_PI / 2 - fabs(q->phi) : asin(q->cphi * sin(delta));
+    double s = row_south(q->g, row), nn = row_north(q->g, row);
+    double lat = fmax(0.0, fmax(s - q->lat, q->lat - nn)) * DEG2RAD;
+    return fmax(mer, lat) * R_EARTH - BOUND_SLACK_M;
+}
+
 static void visit(const struct query *q, int32_t row, int64_t col, int32_t n)
 {
     uint64_t key = cell_key(row, col_wrap(col, n));
     struct grid_cell *cell;
+    const struct collect *c = q->out;
 
     HASH_FIND(hh, q->g->cells, &key, sizeof key, cell);
-    if (cell) scan_cell(q, cell);
+    if (!cell) return;
+    /* Prune: nothing in a cell whose every point lies beyond the current
+     * k-th best (or the radius) can enter the result. */
+    double limit = !c->grow && c->n == c->k ? c->h[0].dist_m : q->key_max;
+    if (isfinite(limit)) {
+        double b = cell_bound_m(q, row, col, n);
+        if (b > 0 && key_of_radius(b) > limit) return;
+    }
+    scan_cell(q, cell);
 }
 
 /* The bounding box of the cap of angular radius d around the query point:
@@ -435,7 +461,7 @@ static size_t ring_row(const struct query *q, const struct box *cur, const struc
 static double box_bound(const struct query *q, const struct box *b)
 {
     double best = INFINITY; /* radians */
-    double cphi = cos(q->phi);
+    double cphi = q->cphi;
 
     if (b->rlo > 0) best = fmin(best, (q->lat - row_south(q->g, b->rlo)) * DEG2RAD);
     if (b->rhi < q->g->nrows - 1) best = fmin(best, (row_north(q->g, b->rhi) - q->lat) * DEG2RAD);
@@ -511,6 +537,7 @@ static drop_err query_run(const struct grid *g, double lat, double lon, double r
     q.lat = lat;
     q.lon = lon;
     q.phi = lat * DEG2RAD;
+    q.cphi = cos(q.phi);
     to_xyz(lat, lon, q.q);
     q.key_max = key_of_radius(radius_m);
     q.filter = filter;
