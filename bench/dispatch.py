@@ -433,10 +433,9 @@ async def run(args):
         args.operators, args.customers, time.time() - t, store), flush=True)
 
     # presence_ttl and idle_timeout: opening 10k sessions takes 10-90 s on a
-    # loaded 2-core box, and nothing here refreshes positions. idle_timeout
-    # also works around a dropind bug: lws 4.1 does not report an EMPTY pong
-    # (LWS_CALLBACK_RECEIVE_PONG), and dropind pings with an empty payload,
-    # so a client answering every ping is still closed after idle_timeout.
+    # loaded 2-core box, nothing here refreshes positions, and a socket that
+    # is only read (an operator waiting for offers) must not count as idle
+    # while the client's event loop is busy with 10k others.
     node_args = ["--rate_limit", "100000", "--rate_burst", "100000",
                  "--presence_ttl", "1h", "--idle_timeout", "1h", "--log_level", args.log_level,
                  "--wave_size", str(args.wave_size), "--workers", str(args.workers)]

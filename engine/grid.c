@@ -19,6 +19,7 @@
 /* Slack subtracted from a distance bound: covers the rounding of cell edges
  * and of the trigonometry (~1e-8 m), so a stop is never premature. */
 #define BOUND_SLACK_M 1e-3
+#define PRUNE_MIN_ITEMS 8 /* visit() bounds a cell before scanning it from this size */
 
 struct grid_item {
     double x, y, z;       /* unit vector of the position */
@@ -379,9 +380,11 @@ static void visit(const struct query *q, int32_t row, int64_t col, int32_t n)
     HASH_FIND(hh, q->g->cells, &key, sizeof key, cell);
     if (!cell) return;
     /* Prune: nothing in a cell whose every point lies beyond the current
-     * k-th best (or the radius) can enter the result. */
+     * k-th best (or the radius) can enter the result. The bound costs a few
+     * trig calls, more than scanning a handful of items: sparse cells are
+     * just scanned. */
     double limit = !c->grow && c->n == c->k ? c->h[0].dist_m : q->key_max;
-    if (isfinite(limit)) {
+    if (cell->n >= PRUNE_MIN_ITEMS && isfinite(limit)) {
         double b = cell_bound_m(q, row, col, n);
         if (b > 0 && key_of_radius(b) > limit) return;
     }
