@@ -18,7 +18,7 @@
  * commits then (a gig.create every ~55 gigs in bench/dispatch.sh). Here the
  * serving connection's WAL hook only counts pages, and a checkpointer thread
  * with its own connection runs PASSIVE checkpoints (never blocking a writer)
- * when the WAL passes CKPT_PAGES or has been idle with pages for CKPT_MS. */
+ * when the WAL passes CKPT_PAGES, and every CKPT_MS while it holds pages. */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -397,8 +397,6 @@ static int load_identities(struct sq *s, struct account *a)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* ---- ops ---------------------------------------------------------------- */
-
 /* ---- the checkpointer ---------------------------------------------------- */
 
 /* The serving connection's WAL hook, after each commit, on the committing
@@ -487,6 +485,8 @@ static void checkpointer_stop(struct sq *s)
     pthread_cond_destroy(&s->ck_cond);
     pthread_mutex_destroy(&s->ck_mu);
 }
+
+/* ---- ops ---------------------------------------------------------------- */
 
 static void sq_close(void *impl)
 {
