@@ -3,6 +3,7 @@
  * Routes: GET /healthz (liveness + dependency status, 503 naming a failing
  * dependency), GET /metrics (Prometheus text), anything else a JSON 404.
  * Request bodies are collected up to http_max_body (over it: 413). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,11 +190,19 @@ static void rest(struct lws *wsi, struct http_conn *c)
     }
 }
 
+/* Routes the request once: lws calls BODY_COMPLETION also for a request
+ * whose Content-Length is 0, which was routed when its headers arrived. */
 static void route(struct lws *wsi, struct http_conn *c)
 {
     struct node *n = node_of(wsi);
+    if (c->routed) return;
+    c->routed = true;
     if (c->too_big) {
         respond_error(wsi, c, 413, "too_large", "request body over http_max_body");
+        return;
+    }
+    if (c->query_too_long) {
+        respond_error(wsi, c, 413, "too_large", "query string too long");
         return;
     }
     if (strcmp(c->path, "/healthz") == 0 || strcmp(c->path, "/metrics") == 0) {
@@ -230,19 +239,49 @@ static int method_of(struct lws *wsi)
     return -1;
 }
 
+/* Appends one "key=value" argument, which lws has already percent-decoded,
+ * to c->query re-encoded (so that a decoded '&', '=', '+' or '%' in it
+ * survives rest_match's one decoding). False when it does not fit. */
+static bool query_append(struct http_conn *c, const char *arg, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t ql = strlen(c->query), cap = sizeof c->query;
+    bool key = true;
+    if (ql && ql + 1 < cap) c->query[ql++] = '&';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)arg[i];
+        bool plain = isalnum(ch) || strchr("-._~:@/,;*!$'()", ch) || (ch == '=' && key);
+        if (ch == '=') key = false;
+        if (ql + (plain ? 1 : 3) >= cap) return false;
+        if (plain) {
+            c->query[ql++] = (char)ch;
+        } else {
+            c->query[ql++] = '%';
+            c->query[ql++] = hex[ch >> 4];
+            c->query[ql++] = hex[ch & 15];
+        }
+    }
+    c->query[ql] = '\0';
+    return true;
+}
+
 static void read_request(struct lws *wsi, struct http_conn *c, const char *path)
 {
     char auth[300];
     snprintf(c->path, sizeof c->path, "%s", path);
     c->method = method_of(wsi);
     c->query[0] = '\0';
-    /* the raw query string, args joined with '&' */
     for (int i = 0;; i++) {
-        char frag[256];
+        char frag[512];
         int l = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (l < 0) break;
-        size_t ql = strlen(c->query);
-        snprintf(c->query + ql, sizeof c->query - ql, "%s%s", ql ? "&" : "", frag);
+        if (l < 0) { /* no argument i, or one longer than frag */
+            if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0) c->query_too_long = true;
+            break;
+        }
+        if (!query_append(c, frag, (size_t)l)) {
+            c->query_too_long = true;
+            break;
+        }
     }
     c->bearer[0] = '\0';
     if (lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
@@ -259,6 +298,12 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
+        if (c->pending) { /* never expected: a new request while one is in flight */
+            ((struct rest_call *)c->pending)->conn = NULL;
+            c->pending = NULL;
+        }
+        free(c->body);
+        free(c->reqbody);
         memset(c, 0, sizeof *c);
         read_request(wsi, c, in ? (const char *)in : "/");
         if (c->method == LWSHUMETH_POST || c->method == LWSHUMETH_PUT ||

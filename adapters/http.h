@@ -23,6 +23,8 @@ struct http_conn {
     char query[512];
     char bearer[256];
     bool too_big;
+    bool query_too_long;   /* the query string does not fit query[] */
+    bool routed;           /* route() ran: a request is routed once */
     bool responded;
     void *pending;         /* a REST request in flight (owned by its slot) */
 };

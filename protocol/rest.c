@@ -120,7 +120,7 @@ static void add_query(json_t *data, const char *query)
     while (q && *q) {
         size_t l = strcspn(q, "&");
         const char *eq = memchr(q, '=', l);
-        if (eq && eq > q) {
+        if (eq && eq > q && (size_t)(eq - q) + 1 < l) { /* "k=" is no filter: skipped */
             char *k = url_decode(q, (size_t)(eq - q));
             char *v = url_decode(eq + 1, l - (size_t)(eq - q) - 1);
             json_t *js = v ? json_string(v) : NULL;
@@ -134,6 +134,28 @@ static void add_query(json_t *data, const char *query)
     }
 }
 
+/* True for a decimal number with optional blanks around it: [+-]digits
+ * [.digits][e[+-]digits], at least one digit before the exponent. Not hex,
+ * inf or nan, which strtod would also take. */
+static bool is_decimal(const char *s)
+{
+    size_t digits = 0;
+    while (isspace((unsigned char)*s)) s++;
+    if (*s == '+' || *s == '-') s++;
+    for (; isdigit((unsigned char)*s); s++) digits++;
+    if (*s == '.')
+        for (s++; isdigit((unsigned char)*s); s++) digits++;
+    if (digits == 0) return false;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-') s++;
+        if (!isdigit((unsigned char)*s)) return false;
+        while (isdigit((unsigned char)*s)) s++;
+    }
+    while (isspace((unsigned char)*s)) s++;
+    return *s == '\0';
+}
+
 static void normalize(json_t *data)
 {
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
@@ -145,11 +167,11 @@ static void normalize(json_t *data)
         json_t *v = json_object_get(data, numeric[i]);
         if (!json_is_string(v)) continue;
         const char *s = json_string_value(v);
+        if (!is_decimal(s)) continue; /* the op will reject the string */
         char *end;
         errno = 0;
         double x = strtod(s, &end);
-        while (isspace((unsigned char)*end)) end++;
-        if (end == s || *end || errno || !isfinite(x)) continue; /* the op will reject it */
+        if (errno || !isfinite(x)) continue;
         if (x == floor(x) && fabs(x) < 9e15 && !strpbrk(s, ".eE"))
             json_object_set_new(data, numeric[i], json_integer((json_int_t)x));
         else

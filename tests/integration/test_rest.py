@@ -44,12 +44,8 @@ def call(node, method, path, token=None, json=None, **kw):
     headers = kw.pop("headers", {})
     if token:
         headers["Authorization"] = "Bearer " + token
-    if method == "POST" and json is None and "data" not in kw:
-        # the seed's "Body: null" routes get {}: today an empty POST body
-        # kills the node (test_empty_post_body) and a JSON null is refused
-        # (test_seed_null_body)
-        kw["data"] = b"{}"
-        headers.setdefault("Content-Type", "application/json")
+    # the seed's "Body: null" routes (json None) go out as requests sends
+    # them, with no body and Content-Length: 0, as the seeds' clients do
     return requests.request(method, node.url + path, json=json, headers=headers, timeout=15, **kw)
 
 
@@ -298,6 +294,72 @@ def test_empty_post_body():
         tmp.cleanup()
     assert answers == [401, 400, 404], answers
     assert alive and rc == 0 and "runtime error:" not in log, log[-2000:]
+
+
+def test_empty_body_runs_the_op_once(node):
+    """A POST with Content-Length: 0 runs its op once: lws reports such a
+    request complete twice (headers, then body), and a second run answered
+    409 for an action that had succeeded, crossed replies on a kept-alive
+    connection and freed a request still in flight."""
+    cust, ctok, _ = rest_account(node, "user", first="Once")
+    other, _, _ = rest_account(node, "user", first="Other")
+
+    def counted(op):
+        text = call(node, "GET", "/metrics").text
+        m = re.search(r'^dropin_messages_in_total\{op="%s"\} (\d+)$' % re.escape(op), text, re.M)
+        return int(m.group(1))
+
+    gig = ok(call(node, "POST", "/gigs", ctok, json={"latitude": str(LAT), "longitude": str(LON),
+                                                     "deviceId": "d"}))
+    before = counted("gig.cancel")
+    g = ok(call(node, "POST", "/gigs/cancel/" + gig["id"], ctok))  # no body
+    assert g["status"] == "cancelled" and g["version"] == gig["version"] + 1
+    assert counted("gig.cancel") == before + 1
+    # one kept-alive connection: every reply answers its own request
+    with requests.Session() as s:
+        s.headers["Authorization"] = "Bearer " + ctok
+        for _ in range(20):
+            r = s.post(node.url + "/user", timeout=10)  # an empty update
+            assert ok(r)["id"] == cust["id"] and "identities" in r.json()
+            r = s.get(node.url + "/accounts/" + other["id"], timeout=10)
+            assert ok(r)["id"] == other["id"] and "identities" not in r.json()
+        # a made-up token, then the connection closes under the answer
+        for _ in range(20):
+            r = requests.post(node.url + "/gigs/cancel/" + "0" * 24, timeout=10,
+                              headers={"Authorization": "Bearer " + "A" * 43, "Connection": "close"})
+            err(r, 401, "unauthenticated")
+    assert ok(call(node, "GET", "/healthz"))["status"] == "ok"
+
+
+def test_query_and_numeric_strings(node_factory):
+    """Query values are decoded once (%2B is '+'), an empty filter is no
+    filter, and a blank, hex or non-finite numeric string is a 400."""
+    node = node_factory(["--admin_token", ADMIN])
+    admin = {"Authorization": "Bearer " + ADMIN}
+    email = unique_email("plus").replace("@", "+tag@")
+    acct = ok(call(node, "POST", "/accounts", json=seed_register_body("user", email=email)))
+    login = ok(call(node, "POST", "/authorize", json={"email": email, "password": PASSWORD}))
+    tok = login["token"]
+    q = requests.utils.quote(email, safe="")
+    assert "%2B" in q
+    found = ok(requests.get(node.url + "/users?q=" + q, headers=admin, timeout=10))
+    assert [a["id"] for a in found] == [acct["id"]], found
+    # "?status=" filters nothing
+    assert ok(call(node, "GET", "/gigs/%s/getall?status=" % acct["id"], tok)) == []
+    # numbers as strings: blanks, hex, inf and nan are not numbers
+    for bad in [" ", "  ", "0x0A", "inf", "nan", "1e", "--1", "."]:
+        err(call(node, "POST", "/gigs", tok, json={"latitude": bad, "longitude": str(LON),
+                                                   "deviceId": "d"}), 400, "bad_request")
+        err(call(node, "GET", "/search?lat=%s&long=%s" % (requests.utils.quote(bad), LON), tok),
+            400, "bad_request")
+    # blanks around a number are fine, as are a sign and an exponent
+    g = ok(call(node, "POST", "/gigs", tok, json={"latitude": " %s " % LAT, "longitude": "+1.067e2",
+                                                  "deviceId": "d"}))
+    assert g["latitude"] == LAT and g["longitude"] == 106.7
+    ok(call(node, "POST", "/gigs/cancel/" + g["id"], tok))
+    # an over-long query string is refused, not cut
+    err(call(node, "GET", "/search?lat=%s&long=%s&pad=%s" % (LAT, LON, "x" * 700), tok), 413,
+        "too_large")
 
 
 def test_seed_null_body(node):
