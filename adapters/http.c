@@ -149,6 +149,18 @@ static enum rest_method rest_method_of(int m)
     }
 }
 
+/* True for a JSON media type: application/json or any type ending in +json,
+ * parameters (; charset=utf-8) ignored, case-insensitive. */
+static bool is_json_type(const char *ctype)
+{
+    size_t n = strcspn(ctype, ";");
+    while (n > 0 && (ctype[n - 1] == ' ' || ctype[n - 1] == '\t')) n--;
+    while (n > 0 && (*ctype == ' ' || *ctype == '\t')) ctype++, n--;
+    if (n == 16 && strncasecmp(ctype, "application/json", 16) == 0) return true;
+    return n > 5 && strchr(ctype, '/') && strchr(ctype, '/') < ctype + n &&
+           strncasecmp(ctype + n - 5, "+json", 5) == 0;
+}
+
 static void rest(struct lws *wsi, struct http_conn *c)
 {
     struct node *n = node_of(wsi);
@@ -156,8 +168,10 @@ static void rest(struct lws *wsi, struct http_conn *c)
     json_t *data = NULL;
     char why[300], ctype[128];
 
-    if (c->reqbody_len > 0 && lws_hdr_copy(wsi, ctype, sizeof ctype, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
-        !strstr(ctype, "json")) {
+    int clen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    if (c->reqbody_len > 0 && clen > 0 &&
+        (clen >= (int)sizeof ctype ||
+         lws_hdr_copy(wsi, ctype, sizeof ctype, WSI_TOKEN_HTTP_CONTENT_TYPE) < 0 || !is_json_type(ctype))) {
         respond_error(wsi, c, 415, "bad_request", "the body must be application/json");
         return;
     }

@@ -249,8 +249,13 @@ def test_http_errors(node_factory):
     # a body that is not JSON: 415
     err(call(node, "POST", "/gigs", token, data="latitude=10&longitude=106",
              headers={"Content-Type": "application/x-www-form-urlencoded"}), 415)
-    err(call(node, "POST", "/logs", token, data='{"level": "info", "message": "m"}',
-             headers={"Content-Type": "text/plain"}), 415)
+    line = '{"level": "info", "message": "m"}'
+    for ctype in ["text/plain", "text/plain; note=json", "text/x-notjson", "application/jsonx",
+                  "application/" + "j" * 200 + "+json"]:
+        err(call(node, "POST", "/logs", token, data=line, headers={"Content-Type": ctype}), 415)
+    for ctype in ["application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"]:
+        assert ok(call(node, "POST", "/logs", token, data=line,
+                       headers={"Content-Type": ctype})) == {}
 
     # unknown route: 404 JSON; wrong method on a known path: 405
     for path in ["/nope", "/gigs/claim", "/accounts/%s/extra" % acct["id"], "/ws2", "/"]:
