@@ -81,21 +81,12 @@ json_t *gig_to_json(const struct gig *g)
     return o;
 }
 
+/* The seed's getall item (customer, operator, ratings, position, duration,
+ * status, id) with the same representation as the gig object, so the item
+ * is the whole gig object: PROTOCOL.md section 4 asks every gig for more. */
 json_t *gig_list_item_json(const struct gig *g)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "customer", str_or_empty(g->customer));
-    json_object_set_new(o, "operator", id_or_null(g->operator));
-    json_object_set_new(o, "customerRating", rating_or_null(g->customer_rating));
-    json_object_set_new(o, "operatorRating", rating_or_null(g->operator_rating));
-    json_object_set_new(o, "longitude", number(g->longitude));
-    json_object_set_new(o, "latitude", number(g->latitude));
-    json_object_set_new(o, "duration", json_integer(g->duration_s));
-    json_object_set_new(o, "status", json_string(gig_status_name(g->status)));
-    json_object_set_new(o, "id", str_or_empty(g->id));
-    json_object_set_new(o, "version", json_integer(g->version));
-    json_object_set_new(o, "createdAt", time_or_null(g->created_at));
-    return o;
+    return gig_to_json(g);
 }
 
 const char *gig_purchase_status(enum gig_status s)
@@ -163,6 +154,9 @@ json_t *gig_detail_json(const struct gig *g, const char *customer_first, const c
     json_object_set_new(gj, "longitude", number(g->longitude));
     json_object_set_new(gj, "id", str_or_empty(g->id));
     json_object_set_new(gj, "version", json_integer(g->version));
+    json_object_set_new(gj, "deviceId", id_or_null(g->device_id));
+    json_object_set_new(gj, "claimId", id_or_null(g->claim_id));
+    json_object_set_new(gj, "metaData", meta_or_null(g));
     json_object_set_new(gj, "createdAt", time_or_null(g->created_at));
     json_object_set_new(gj, "updatedAt", time_or_null(g->updated_at));
     json_object_set_new(gj, "expiresAt", time_or_null(g->deadline));
@@ -186,6 +180,7 @@ json_t *gig_offer_json(const struct gig *g, const struct gig_offer *off, const c
                         isfinite(customer_rating) && customer_rating >= 0 ? json_real(customer_rating)
                                                                           : json_null());
     json_object_set_new(o, "gigId", str_or_empty(g->id));
+    json_object_set_new(o, "version", json_integer(g->version));
     json_object_set_new(o, "latitude", number(g->latitude));
     json_object_set_new(o, "longitude", number(g->longitude));
     json_object_set_new(o, "distance",

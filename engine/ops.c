@@ -38,7 +38,7 @@ static const struct op_def op_table[] = {
     {"job.status", WHO_AUTHED, 0, op_job_status},
     {"storage.sign", WHO_AUTHED, 0, op_storage_sign},
     {"push.send", WHO_AUTHED, OPF_BUS, op_push_send},
-    {"log.write", WHO_ANY, 0, op_log_write},
+    {"log.write", WHO_AUTHED, 0, op_log_write},
     {"admin.stats", WHO_ADMIN, 0, op_admin_stats},
     {"admin.nodes", WHO_ADMIN, 0, op_admin_nodes},
     {"admin.sessions", WHO_ADMIN, 0, op_admin_sessions},

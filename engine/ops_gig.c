@@ -358,8 +358,8 @@ static void apply_effects(struct engine *e, struct gig_job *j)
     if (!fx->changed) return;
     for (int i = 0; i < fx->n_revokes; i++)
         deliver(e, fx->revokes[i].operator, "gig.offer_revoked",
-                json_pack("{s:s,s:s}", "gigId", g->id, "reason",
-                          gig_revoke_reason_name(fx->revokes[i].reason)));
+                json_pack("{s:s,s:I,s:s}", "gigId", g->id, "version", (json_int_t)g->version,
+                          "reason", gig_revoke_reason_name(fx->revokes[i].reason)));
     for (int i = 0; i < fx->n_offers; i++) {
         int k = gig_find_offer(g, fx->offers[i].operator);
         if (k < 0) continue;

@@ -27,9 +27,15 @@ def test_register_login_token_logout_round_trip(node):
             assert k in acct
         assert "password" not in str(acct).lower()
 
-        # before login only anonymous ops work
-        r = await c.call("account.get", {})
-        assert r["error"]["code"] == "unauthenticated"
+        # before login only sys.ping, account.register, auth.login and
+        # auth.token work (PROTOCOL.md section 1): every other op is refused
+        for op in ["account.get", "account.update", "account.delete", "account.list",
+                   "auth.logout", "presence.update", "presence.offline", "map.nearby",
+                   "gig.create", "gig.claim", "gig.get", "gig.list", "inbox.send", "inbox.list",
+                   "job.save", "job.list", "storage.sign", "push.send", "log.write",
+                   "admin.stats"]:
+            r = await c.call(op, {})
+            assert r["error"]["code"] == "unauthenticated", (op, r)
 
         r = await c.call("auth.login", {"identity": email, "password": "correct horse"})
         assert r["ok"], r

@@ -138,10 +138,12 @@ def test_customer_reject_and_cancel_by_each_party(node):
 
         # cancel while pending revokes the open offer
         gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
-        await op.event("gig.offer")
-        await cust.ok("gig.cancel", {"gigId": gig["id"]})
+        offer = await op.event("gig.offer")
+        assert offer["version"] == gig["version"]
+        g = await cust.ok("gig.cancel", {"gigId": gig["id"]})
         rev = await op.event("gig.offer_revoked")
-        assert rev == {"gigId": gig["id"], "reason": "cancelled"}
+        # every gig event carries the gig's version (PROTOCOL.md section 1)
+        assert rev == {"gigId": gig["id"], "version": g["version"], "reason": "cancelled"}
     run(go())
 
 
@@ -242,7 +244,8 @@ def test_twenty_operators_race_one_winner(node_factory):
         for c, a in ops:
             if a["id"] != winner:
                 rev = await c.event("gig.offer_revoked")
-                assert rev == {"gigId": gig["id"], "reason": "taken"}
+                assert rev == {"gigId": gig["id"], "version": winners[0]["data"]["version"],
+                               "reason": "taken"}
     run(go())
 
 
