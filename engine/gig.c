@@ -240,11 +240,11 @@ enum gig_role gig_role_of(const struct gig *g, const char *account_id, bool is_a
 
 /* ---- money and time ----------------------------------------------------- */
 
-int64_t gig_amount_cents(int64_t duration_s, const struct gig_policy *p)
+int64_t gig_amount_cents(int64_t streamed_ms, const struct gig_policy *p)
 {
-    if (duration_s <= 0 || p->price_per_minute_cents <= 0)
+    if (streamed_ms <= 0 || p->price_per_minute_cents <= 0)
         return 0;
-    return (duration_s + 59) / 60 * p->price_per_minute_cents;
+    return (streamed_ms + 59999) / 60000 * p->price_per_minute_cents;
 }
 
 int64_t gig_payment_cents(int64_t amount_cents, int share_bp)
@@ -370,7 +370,7 @@ static drop_err step(struct gig *out, enum gig_status from, const struct gig_act
         return DROP_OK;
     case GIG_STOP:
         end_gig(out, now);
-        out->amount_cents = gig_amount_cents(out->duration_s, p);
+        out->amount_cents = gig_amount_cents(out->ended_at - out->started_at, p);
         out->payment_cents = gig_payment_cents(out->amount_cents, p->operator_share_bp);
         return DROP_OK;
     case GIG_DEADLINE:
@@ -381,7 +381,7 @@ static drop_err step(struct gig *out, enum gig_status from, const struct gig_act
         }
         if (from == GIG_STREAMING) { /* max duration: bill up to the deadline, not a late timer */
             end_gig(out, out->deadline);
-            out->amount_cents = gig_amount_cents(out->duration_s, p);
+            out->amount_cents = gig_amount_cents(out->ended_at - out->started_at, p);
             out->payment_cents = gig_payment_cents(out->amount_cents, p->operator_share_bp);
             return DROP_OK;
         }

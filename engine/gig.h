@@ -217,8 +217,9 @@ enum gig_role gig_role_of(const struct gig *g, const char *account_id, bool is_a
 /* Index of account's offer on g, or -1. */
 int gig_find_offer(const struct gig *g, const char *account);
 
-/* Amount of a stream of duration_s seconds: price x started minutes. */
-int64_t gig_amount_cents(int64_t duration_s, const struct gig_policy *p);
+/* Amount of a stream of streamed_ms milliseconds: price x started minutes
+ * (a stream of 60.6 s has started its second minute; 0 ms costs nothing). */
+int64_t gig_amount_cents(int64_t streamed_ms, const struct gig_policy *p);
 /* amount x share_bp / 10000, rounded half up, integer arithmetic (share clamped to 0..10000). */
 int64_t gig_payment_cents(int64_t amount_cents, int share_bp);
 

@@ -588,6 +588,19 @@ static void test_ends(void **state)
     assert_int_equal(g.amount_cents, 0);
     gig_free(&g);
 
+    /* started minutes count from the milliseconds, duration is whole seconds:
+     * 60.6 s is 60 s and two started minutes, 0.3 s is 0 s and one */
+    walk_to(&g, GIG_STREAMING, &t);
+    apply_ok(&g, by(GIG_STOP, GIG_ROLE_OPERATOR, g.operator, t + 60600), DROP_OK);
+    assert_int_equal(g.duration_s, 60);
+    assert_int_equal(g.amount_cents, 2 * P.price_per_minute_cents);
+    gig_free(&g);
+    walk_to(&g, GIG_STREAMING, &t);
+    apply_ok(&g, by(GIG_STOP, GIG_ROLE_CUSTOMER, g.customer, t + 300), DROP_OK);
+    assert_int_equal(g.duration_s, 0);
+    assert_int_equal(g.amount_cents, P.price_per_minute_cents);
+    gig_free(&g);
+
     /* first handshake without a minted video session is a caller bug */
     walk_to(&g, GIG_OPERATOR_ENROUTE, &t);
     struct gig_action h = by(GIG_HANDSHAKE, GIG_ROLE_CUSTOMER, CUST, t + 1);
@@ -602,16 +615,19 @@ static void test_money(void **state)
 {
     (void)state;
     struct gig_policy p = gig_policy_defaults();
+    /* price per started minute, from the streamed milliseconds */
     assert_int_equal(gig_amount_cents(0, &p), 0);
-    assert_int_equal(gig_amount_cents(-5, &p), 0);
-    assert_int_equal(gig_amount_cents(1, &p), 100);
-    assert_int_equal(gig_amount_cents(60, &p), 100);
-    assert_int_equal(gig_amount_cents(61, &p), 200);
-    assert_int_equal(gig_amount_cents(69, &p), 200);
-    assert_int_equal(gig_amount_cents(3600, &p), 6000);
+    assert_int_equal(gig_amount_cents(-5000, &p), 0);
+    assert_int_equal(gig_amount_cents(1, &p), 100);     /* 1 ms started the first minute */
+    assert_int_equal(gig_amount_cents(300, &p), 100);
+    assert_int_equal(gig_amount_cents(60000, &p), 100);
+    assert_int_equal(gig_amount_cents(60001, &p), 200); /* ... and 60.001 s the second */
+    assert_int_equal(gig_amount_cents(60600, &p), 200);
+    assert_int_equal(gig_amount_cents(69000, &p), 200);
+    assert_int_equal(gig_amount_cents(3600000, &p), 6000);
     /* the seed's record: 11.15 with a 50% share pays 5.58 (5.575 half up) */
     p.price_per_minute_cents = 223;
-    assert_int_equal(gig_amount_cents(241, &p), 1115);
+    assert_int_equal(gig_amount_cents(241000, &p), 1115);
     assert_int_equal(gig_payment_cents(1115, 5000), 558);
     assert_int_equal(gig_payment_cents(1, 5000), 1);    /* 0.5 -> 1 */
     assert_int_equal(gig_payment_cents(1, 4999), 0);    /* 0.4999 -> 0 */
