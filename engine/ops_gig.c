@@ -191,11 +191,43 @@ static void load_customer(struct engine *e, struct gig_job *j)
     account_free(&a);
 }
 
+/* Whether operator is already the operator of a live gig other than
+ * gig_id (past pendingOperator): one live gig at a time. An offer may still
+ * be open on another gig when the operator accepts one; accepting that too
+ * is refused. (Two accepts racing from two sessions of one operator can
+ * both pass: the store has no per-operator lock.) */
+static drop_err in_other_live_gig(struct engine *e, const char *operator, const char *gig_id,
+                                  bool *busy)
+{
+    struct gig *arr = NULL;
+    size_t n = 0;
+    drop_err rc = store_gig_for_account(e->store, operator, &arr, &n);
+    *busy = false;
+    for (size_t i = 0; rc == DROP_OK && i < n; i++)
+        if (strcmp(arr[i].operator, operator) == 0 && strcmp(arr[i].id, gig_id) != 0 &&
+            arr[i].status != GIG_PENDING_OPERATOR && gig_status_live(arr[i].status))
+            *busy = true;
+    gig_array_free(arr, n);
+    return rc;
+}
+
 static void apply_work(struct engine *e, void *arg)
 {
     struct gig_job *j = arg;
     int64_t now = engine_now(e);
     drop_err rc;
+
+    if (j->kind == GIG_CLAIM_ACCEPT && !j->system) {
+        bool busy = false;
+        if ((rc = in_other_live_gig(e, j->actor, j->gig_id, &busy)) != DROP_OK) {
+            store_fail(j, rc);
+            return;
+        }
+        if (busy) {
+            job_fail(j, DROP_ECONFLICT, "you are the operator of another live gig");
+            return;
+        }
+    }
 
     for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
         struct gig cur, next;

@@ -339,3 +339,29 @@ def metric(node, name):
     text = requests.get(node.url + "/metrics").text
     m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
     return float(m.group(1)) if m else 0.0
+
+
+def test_one_live_gig_per_operator(node):
+    """An operator holding offers for two gigs who accepts one cannot accept
+    the other: only free operators are offered, and an operator in a live
+    gig is not free (PROTOCOL.md section 2)."""
+    async def go():
+        c1, _, _ = await new_session(node, "user", first="First")
+        c2, _, _ = await new_session(node, "user", first="Second")
+        op, oacct = await operator_at(node, *off(100))
+        await wait_free(op, c1, 1)
+        g1 = await c1.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d1"})
+        assert (await op.event("gig.offer"))["gigId"] == g1["id"]
+        g2 = await c2.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d2"})
+        assert (await op.event("gig.offer"))["gigId"] == g2["id"]
+        won = await op.ok("gig.claim", {"gigId": g1["id"], "response": "accept"})
+        assert won["operator"] == oacct["id"]
+        r = await op.call("gig.claim", {"gigId": g2["id"], "response": "accept"})
+        assert not r["ok"] and r["error"]["code"] == "conflict", r
+        g = await c2.ok("gig.get", {"gigId": g2["id"]})
+        assert g["gig"]["status"] == "pendingOperator" and g["gig"]["operator"] is None
+        # free again once the first gig ends: the second can be taken
+        await c1.ok("gig.reject", {"gigId": g1["id"]})
+        g = await op.ok("gig.claim", {"gigId": g2["id"], "response": "accept"})
+        assert g["status"] == "operatorFound"
+    run(go())
