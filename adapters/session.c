@@ -13,7 +13,7 @@
 #include "protocol/envelope.h"
 
 #define MAX_INFLIGHT 64     /* requests awaiting their reply per session */
-#define MAX_HELD 32         /* requests held while an auth op runs */
+#define MAX_HELD 64         /* requests held while an earlier one runs */
 #define STRIKES_TO_CLOSE 20 /* rate-limited requests in a row before 4429 */
 
 struct frame {
@@ -232,11 +232,12 @@ static void fifo_flush(struct session *s)
     }
 }
 
-/* Ends an auth hold: dispatches the requests that waited for it. */
+/* The running request finished: dispatches the requests that waited for
+ * it, in order, until one of them runs asynchronously in turn. */
 static void release_held(struct session *s)
 {
-    s->auth_inflight = false;
-    while (s->held_head && !s->auth_inflight && !s->dead && !s->close_code) {
+    s->running = false;
+    while (s->held_head && !s->running && !s->dead && !s->close_code) {
         struct held *h = s->held_head;
         s->held_head = h->next;
         if (!s->held_head) s->held_tail = NULL;
@@ -279,10 +280,10 @@ static void sink_done(struct req *r, drop_err err, json_t *data, const char *msg
         json_decref(env);
     }
     sl->done = true;
-    bool was_auth = r->op->flags & OPF_AUTH;
+    if (r->op->flags & OPF_AUTH) s->auth_inflight = false;
     req_free(r);
     fifo_flush(s);
-    if (was_auth) release_held(s);
+    release_held(s);
 }
 
 static struct slot *slot_new(struct session *s)
@@ -324,6 +325,7 @@ static void dispatch(struct session *s, const struct op_def *op, json_t *id, jso
     r->conn = sl;
     s->node->metrics.msgs_in[ops_index(op)]++;
     if (op->flags & OPF_AUTH) s->auth_inflight = true;
+    s->running = true;
     ops_dispatch(r);
 }
 
@@ -350,9 +352,9 @@ static void handle_root(struct session *s, json_t *root)
         session_close(s, 4400, "malformed envelope");
         return;
     }
-    if (s->auth_inflight) { /* keep order: wait for the auth op */
+    if (s->running) { /* one request at a time, in order: wait for the running one */
         if (s->held_count >= MAX_HELD) {
-            reply_error_now(s, env.id, DROP_ERATELIMIT, "too many requests during authentication");
+            reply_error_now(s, env.id, DROP_ERATELIMIT, "too many requests waiting");
             return;
         }
         struct held *h = xcalloc(1, sizeof *h);

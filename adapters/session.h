@@ -31,7 +31,8 @@ struct session {
     enum codec codec;
     struct caller who;
     bool authed;
-    bool auth_inflight;             /* an auth op runs: hold later requests */
+    bool auth_inflight;             /* an auth op runs (the auth deadline waits) */
+    bool running;                   /* a request runs: later ones are held */
     int64_t created_at, last_rx, auth_deadline;
     bool ping_due;
 

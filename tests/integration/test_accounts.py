@@ -278,3 +278,32 @@ def test_bad_store_file_gives_clear_error(tmp_path):
                         "--store", "sqlite:%s/sub/d.db" % notdir], capture_output=True,
                        text=True, timeout=30)
     assert p.returncode == 1 and "file" in p.stderr
+
+
+def test_pipelined_requests_run_in_order(node):
+    """Requests sent back to back without waiting run one after the other in
+    the order sent, not only reply in that order: a login right behind its
+    registration finds the account, a get right behind an update sees it."""
+    async def go():
+        c = await Client.connect(node.ws_url)
+        email = unique_email("pipe")
+        reg = {"firstName": "Pip", "lastName": "Line", "type": "user", "password": "correct horse",
+               "identities": [{"type": "email", "value": email}]}
+        await c.send({"op": "account.register", "id": "r", "data": reg})
+        await c.send({"op": "auth.login", "id": "l",
+                      "data": {"identity": email, "password": "correct horse"}})
+        await c.send({"op": "account.update", "id": "u", "data": {"firstName": "Piper"}})
+        await c.send({"op": "account.get", "id": "g"})
+        await c.send({"op": "sys.ping", "id": "p"})
+        got = {}
+        order = []
+        while len(order) < 5:
+            m = await c.recv()
+            if "re" in m:
+                order.append(m["re"])
+                got[m["re"]] = m
+        assert order == ["r", "l", "u", "g", "p"], order
+        assert all(got[k]["ok"] for k in order), got
+        assert got["g"]["data"]["firstName"] == "Piper"
+        await c.close()
+    run(go())
