@@ -15,6 +15,19 @@ int log_level_parse(const char *s);
 /* Writes one line: time, level, then the formatted text. Thread-safe. */
 void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The last LOG_RING_LINES lines written (each cut to LOG_RING_LINE - 1
+ * bytes) stay in memory for admin.tail; each has a sequence number from 1. */
+#define LOG_RING_LINES 512
+#define LOG_RING_LINE 512
+
+/* Calls fn(seq, line, ud) for the kept lines with seq > after, oldest first,
+ * at most limit of them: with after 0 the newest ones, otherwise the first
+ * ones after `after`. Returns the sequence number of the newest line
+ * written so far (0: none). Thread-safe. */
+unsigned long long log_tail(unsigned long long after, int limit,
+                            void (*fn)(unsigned long long seq, const char *line, void *ud),
+                            void *ud);
+
 #define LOG_AT(lvl, ...) \
     do { if ((lvl) >= log_min_level) log_write((lvl), __VA_ARGS__); } while (0)
 #define log_debug(...) LOG_AT(LOG_DEBUG, __VA_ARGS__)

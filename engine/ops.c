@@ -45,6 +45,7 @@ static const struct op_def op_table[] = {
     {"admin.operators", WHO_ADMIN, 0, op_admin_operators},
     {"admin.gigs", WHO_ADMIN, 0, op_admin_gigs},
     {"admin.gig", WHO_ADMIN, OPF_BUS, op_admin_gig},
+    {"admin.tail", WHO_ADMIN, 0, op_admin_tail},
     {"admin.kick", WHO_ADMIN, 0, op_admin_kick},
     {"admin.drain", WHO_ADMIN, 0, op_admin_drain},
 };

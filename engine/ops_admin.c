@@ -1,5 +1,5 @@
 /* ops_admin.c - the inspector ops an admin (and dropctl) uses: stats, nodes,
- * sessions, operators, gigs, kick, drain, and the admin-only gig actions
+ * sessions, operators, gigs, tail, kick, drain, and the admin-only gig actions
  * (terminate, invoice, video failure).
  *
  * What only the node knows (its sessions, its peers, its counters) comes
@@ -12,6 +12,7 @@
 
 #include "engine/engine.h"
 #include "engine/gig_json.h"
+#include "engine/log.h"
 #include "engine/mem.h"
 #include "engine/ops_handlers.h"
 #include "engine/presence.h"
@@ -66,6 +67,40 @@ void op_admin_operators(struct req *r)
     }
     presence_foreach(r->eng->presence, add_operator, &l);
     req_reply(r, l.out);
+}
+
+static void add_line(unsigned long long seq, const char *line, void *ud)
+{
+    json_array_append_new(ud, json_pack("{s:I,s:s}", "seq", (json_int_t)seq, "line", line));
+}
+
+/* admin.tail {after?, limit?} -> {lines: [{seq, line}], last}: this node's
+ * log lines (those at log_level or above; the last LOG_RING_LINES are
+ * kept), oldest first, at most `limit` (default 100): the newest ones, or
+ * with `after` the first ones after that sequence number. Polling with
+ * after = the last seq received follows the log. */
+void op_admin_tail(struct req *r)
+{
+    json_t *after = json_object_get(r->data, "after"), *lim = json_object_get(r->data, "limit");
+    json_int_t a = 0, l = 100;
+    if (after && !json_is_null(after)) {
+        if (!json_is_integer(after) || json_integer_value(after) < 0) {
+            req_fail(r, DROP_EBADREQ, "after: a sequence number >= 0 is expected");
+            return;
+        }
+        a = json_integer_value(after);
+    }
+    if (lim && !json_is_null(lim)) {
+        if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+            json_integer_value(lim) > LOG_RING_LINES) {
+            req_fail(r, DROP_EBADREQ, "limit: an integer 1..%d is expected", LOG_RING_LINES);
+            return;
+        }
+        l = json_integer_value(lim);
+    }
+    json_t *lines = json_array();
+    unsigned long long last = log_tail((unsigned long long)a, (int)l, add_line, lines);
+    req_reply(r, json_pack("{s:o,s:I}", "lines", lines, "last", (json_int_t)last));
 }
 
 /* admin.kick {accountId} -> {}: every session of the account closes (4401). */

@@ -25,6 +25,7 @@ void op_admin_nodes(struct req *r);
 void op_admin_sessions(struct req *r);
 void op_admin_operators(struct req *r);
 void op_admin_gigs(struct req *r);
+void op_admin_tail(struct req *r);
 void op_admin_kick(struct req *r);
 void op_admin_drain(struct req *r);
 void op_admin_gig(struct req *r);

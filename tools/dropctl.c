@@ -132,7 +132,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: dropctl [-u ws://HOST:PORT/ws] [-t TOKEN] COMMAND [KEY=VALUE ...]\n"
-            "  COMMAND: stats | nodes | sessions | operators | gigs | gig | kick | drain,\n"
+            "  COMMAND: stats | nodes | sessions | operators | gigs | gig | tail | kick | drain,\n"
             "           or any op name (gig.get gigId=...)\n"
             "  the token defaults to $DROPIN_ADMIN_TOKEN (the node's admin_token)\n"
             "examples: dropctl nodes; dropctl gigs status=pendingOperator limit=10;\n"

@@ -72,6 +72,37 @@ def test_admin_drain(node_factory):
     assert node.proc.wait(10) == 0
 
 
+def test_admin_tail(node_factory):
+    """admin.tail: the node's newest log lines, then paging forward with
+    `after` (a follower loses nothing still kept); admins only."""
+    node = node_factory(["--admin_token", ADMIN])
+
+    async def go():
+        cust, cacct, _ = await new_session(node, "user")
+        a = await admin(node)
+        t = await a.ok("admin.tail", {"limit": 3})
+        assert 1 <= len(t["lines"]) <= 3 and t["last"] == t["lines"][-1]["seq"]
+        assert all(set(x) == {"seq", "line"} and " level=" in x["line"] for x in t["lines"])
+        seqs = [x["seq"] for x in t["lines"]]
+        assert seqs == sorted(seqs)
+        last = t["last"]
+        for k in range(3):
+            await cust.ok("log.write", {"level": "warn", "message": "tail-probe-%d" % k})
+        t = await a.ok("admin.tail", {"after": last})
+        probes = [x["line"] for x in t["lines"] if "tail-probe-" in x["line"]]
+        assert len(probes) == 3 and "tail-probe-0" in probes[0] and "tail-probe-2" in probes[2]
+        assert all(x["seq"] > last for x in t["lines"])
+        t2 = await a.ok("admin.tail", {"after": last, "limit": 1})
+        assert len(t2["lines"]) == 1 and t2["lines"][0]["seq"] == last + 1
+        assert (await a.ok("admin.tail", {"after": t["last"]}))["lines"] == []
+        for bad in [{"limit": 0}, {"limit": 100000}, {"after": -1}, {"after": "x"}]:
+            r = await a.call("admin.tail", bad)
+            assert r["error"]["code"] == "bad_request", (bad, r)
+        r = await cust.call("admin.tail")
+        assert r["error"]["code"] == "forbidden"
+    run(go())
+
+
 def test_dropctl(node_factory):
     """dropctl, the admin CLI, runs admin ops and reports errors by exit code."""
     import json
@@ -95,6 +126,9 @@ def test_dropctl(node_factory):
     assert rc == 0 and json.loads(out) == []
     rc, _, err = ctl("gigs", "status=bogus")
     assert rc == 1 and "bad_request" in err
+    rc, out, _ = ctl("tail", "limit=5")
+    tail = json.loads(out)
+    assert rc == 0 and 1 <= len(tail["lines"]) <= 5 and tail["last"] == tail["lines"][-1]["seq"]
     rc, _, err = ctl("nodes", token_env=False)  # no token: refused
     assert rc in (1, 3)
     rc, _, _ = ctl("gigs", "nonsense")
