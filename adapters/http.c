@@ -178,7 +178,10 @@ static void rest(struct lws *wsi, struct http_conn *c)
     switch (rest_match(rest_method_of(c->method), c->path, c->query, (const char *)c->reqbody,
                        c->reqbody_len, &opname, &data, why, sizeof why)) {
     case REST_NOT_FOUND: respond_error(wsi, c, 404, "not_found", why); return;
-    case REST_BAD_METHOD: respond_error(wsi, c, 405, "bad_request", why); return;
+    case REST_BAD_METHOD:
+        rest_allowed(c->path, c->allow, sizeof c->allow);
+        respond_error(wsi, c, 405, "bad_request", why);
+        return;
     case REST_NOT_IMPLEMENTED: respond_error(wsi, c, 501, "not_implemented", why); return;
     case REST_BAD_BODY: respond_error(wsi, c, 400, "bad_request", why); return;
     case REST_OK: break;
@@ -221,6 +224,7 @@ static void route(struct lws *wsi, struct http_conn *c)
     }
     if (strcmp(c->path, "/healthz") == 0 || strcmp(c->path, "/metrics") == 0) {
         if (c->method != LWSHUMETH_GET) {
+            snprintf(c->allow, sizeof c->allow, "GET");
             respond_error(wsi, c, 405, "bad_request", "method not allowed");
             return;
         }
@@ -365,6 +369,9 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             end = hdr + sizeof hdr - 1;
             if (lws_add_http_common_headers(wsi, (unsigned int)c->status, c->ctype,
                                             c->body_len, &p, end) ||
+                (c->allow[0] &&
+                 lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (unsigned char *)c->allow,
+                                              (int)strlen(c->allow), &p, end)) ||
                 lws_finalize_write_http_header(wsi, hdr + LWS_PRE, &p, end))
                 return 1;
             c->phase = 2;

@@ -228,3 +228,25 @@ enum rest_outcome rest_match(enum rest_method method, const char *path, const ch
     snprintf(why, whylen, path_known ? "method not allowed on %s" : "no such route: %s", path);
     return path_known ? REST_BAD_METHOD : REST_NOT_FOUND;
 }
+
+void rest_allowed(const char *path, char *out, size_t outlen)
+{
+    static const char *const names[] = {"GET", "POST", "PUT", "DELETE", "PATCH"};
+    bool seen[5] = {false};
+    json_t *params = json_object();
+    size_t used = 0;
+
+    if (outlen) out[0] = '\0';
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        json_object_clear(params);
+        if (routes[i].method < REST_OTHER && match(routes[i].pattern, path, params))
+            seen[routes[i].method] = true;
+    }
+    json_decref(params);
+    for (int m = 0; m < 5; m++) {
+        if (!seen[m]) continue;
+        int n = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "", names[m]);
+        if (n < 0 || (size_t)n >= outlen - used) break;
+        used += (size_t)n;
+    }
+}

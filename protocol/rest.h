@@ -29,4 +29,8 @@ enum rest_outcome rest_match(enum rest_method method, const char *path, const ch
                              const char *body, size_t body_len, const char **op, json_t **data,
                              char *why, size_t whylen);
 
+/* Writes the methods the routes accept on path, as an Allow header value
+ * ("GET, POST"), into out; "" when the path is unknown. */
+void rest_allowed(const char *path, char *out, size_t outlen);
+
 #endif

@@ -261,12 +261,17 @@ def test_http_errors(node_factory):
     for path in ["/nope", "/gigs/claim", "/accounts/%s/extra" % acct["id"], "/ws2", "/"]:
         err(call(node, "GET", path, token), 404, "not_found")
     err(call(node, "POST", "/nope", token, json={}), 404, "not_found")
-    for method, path in [("PUT", "/accounts"), ("GET", "/gigs"), ("DELETE", "/gigs"),
-                         ("GET", "/authorize"), ("PATCH", "/user"), ("POST", "/users"),
-                         ("DELETE", "/accounts/" + acct["id"]), ("GET", "/logs"),
-                         ("POST", "/search"), ("GET", "/location"), ("POST", "/healthz"),
-                         ("PUT", "/storage"), ("POST", "/inbox")]:
-        err(call(node, method, path, token), 405)
+    # with an Allow header naming the methods the path takes
+    for method, path, allow in [("PUT", "/accounts", "POST"), ("GET", "/gigs", "POST"),
+                                ("DELETE", "/gigs", "POST"), ("GET", "/authorize", "POST, DELETE"),
+                                ("PATCH", "/user", "GET, POST, DELETE"), ("POST", "/users", "GET"),
+                                ("DELETE", "/accounts/" + acct["id"], "GET"), ("GET", "/logs", "POST"),
+                                ("POST", "/search", "GET"), ("GET", "/location", "POST"),
+                                ("POST", "/healthz", "GET"), ("PUT", "/storage", "POST"),
+                                ("POST", "/inbox", "GET")]:
+        r = call(node, method, path, token)
+        err(r, 405)
+        assert r.headers.get("Allow") == allow, (method, path, r.headers)
 
     # the routes of features not landed yet: 501 with a JSON error
     for method, path, body in NOT_YET:
