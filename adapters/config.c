@@ -79,6 +79,36 @@ static const struct ckey keys[] = {
 
 #define NKEYS (sizeof keys / sizeof keys[0])
 
+/* String keys with a closed set of values. A choice ending in a star is a
+ * prefix: any Redis URL matches the redis choice. */
+static const struct {
+    const char *key;
+    const char *choices[4];
+    const char *says; /* for the error */
+} enums[] = {
+    {"video", {"dev", "opentok", "vonage", NULL}, "dev, opentok or vonage"},
+    {"bus", {"local", "redis://*", NULL, NULL}, "local or redis://HOST:PORT"},
+    {"store", {"sqlite:*", "mongodb://*", "mongodb+srv://*", NULL}, "sqlite:PATH or mongodb://..."},
+};
+
+/* True when value is one of key's choices, or key has none. */
+static bool enum_ok(const char *key, const char *value, const char **says)
+{
+    for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++) {
+        if (strcmp(enums[i].key, key) != 0) continue;
+        *says = enums[i].says;
+        for (int j = 0; j < 4 && enums[i].choices[j]; j++) {
+            const char *c = enums[i].choices[j];
+            size_t l = strlen(c);
+            if (c[l - 1] == '*' ? strncmp(value, c, l - 1) == 0 && value[l - 1] != '\0'
+                                : strcmp(value, c) == 0)
+                return true;
+        }
+        return false;
+    }
+    return true;
+}
+
 static const struct ckey *key_find(const char *name)
 {
     for (size_t i = 0; i < NKEYS; i++)
@@ -126,6 +156,12 @@ drop_err config_set(struct config *c, const char *key, const char *value, char *
     switch (k->kind) {
     case K_STR: {
         char **slot = (char **)(base + k->off);
+        const char *says;
+        if (!enum_ok(key, value, &says)) {
+            /* the value is not echoed: a mistyped URL may hold a password */
+            snprintf(why, whylen, "config key '%s': expected %s", key, says);
+            return DROP_EBADREQ;
+        }
         if (strcmp(key, "node_id") == 0 &&
             (strlen(value) > 24 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                                  "0123456789-_.") != strlen(value))) {

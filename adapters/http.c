@@ -13,6 +13,7 @@
 #include "engine/log.h"
 #include "engine/mem.h"
 #include "engine/ops.h"
+#include "engine/utf8.h"
 #include "protocol/rest.h"
 
 /* One REST request in flight. The connection may close first: then conn is
@@ -49,18 +50,31 @@ void http_respond(struct lws *wsi, struct http_conn *c, int status, const char *
     lws_callback_on_writable(wsi);
 }
 
+/* Answers v (taken). A value that cannot be encoded is a bug of ours, not
+ * the client's: it is logged and answered as internal, never dereferenced. */
 static void respond_json(struct lws *wsi, struct http_conn *c, int status, json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    static const char fallback[] =
+        "{\"error\":{\"code\":\"internal\",\"message\":\"the answer could not be encoded\"}}";
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(v);
+    if (!s) {
+        log_error("event=internal_error msg=\"unencodable HTTP answer\" status=%d", status);
+        status = 500;
+        s = xstrdup(fallback);
+    }
     http_respond(wsi, c, status, "application/json", s, strlen(s));
 }
 
+/* The JSON error shape. msg may echo client bytes: it is made valid UTF-8
+ * (and cut on a character boundary) by utf8_json_string. */
 static void respond_error(struct lws *wsi, struct http_conn *c, int status, const char *code,
                           const char *msg)
 {
-    respond_json(wsi, c, status,
-                 json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+    json_t *err = json_object();
+    json_object_set_new(err, "code", json_string(code));
+    json_object_set_new(err, "message", utf8_json_string(msg, 400));
+    respond_json(wsi, c, status, json_pack("{s:o}", "error", err));
 }
 
 static void healthz(struct lws *wsi, struct http_conn *c)
@@ -214,12 +228,20 @@ static void route(struct lws *wsi, struct http_conn *c)
     struct node *n = node_of(wsi);
     if (c->routed) return;
     c->routed = true;
-    if (c->too_big) {
-        respond_error(wsi, c, 413, "too_large", "request body over http_max_body");
+    if (c->path_too_long) {
+        respond_error(wsi, c, 414, "too_large", "the path is over 511 bytes");
         return;
     }
     if (c->query_too_long) {
-        respond_error(wsi, c, 413, "too_large", "query string too long");
+        respond_error(wsi, c, 413, "too_large", "the query string is over 511 bytes");
+        return;
+    }
+    if (c->headers_too_big) {
+        respond_error(wsi, c, 431, "too_large", "request headers over 8192 bytes");
+        return;
+    }
+    if (c->too_big) {
+        respond_error(wsi, c, 413, "too_large", "request body over http_max_body");
         return;
     }
     if (strcmp(c->path, "/healthz") == 0 || strcmp(c->path, "/metrics") == 0) {
@@ -283,10 +305,23 @@ static bool query_append(struct http_conn *c, const char *arg, size_t len)
     return true;
 }
 
+/* The bytes of the request's headers that lws parsed (known headers). */
+static size_t headers_size(struct lws *wsi)
+{
+    size_t total = 0;
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        int l = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (l > 0) total += (size_t)l;
+    }
+    return total;
+}
+
 static void read_request(struct lws *wsi, struct http_conn *c, const char *path)
 {
     char auth[300];
-    snprintf(c->path, sizeof c->path, "%s", path);
+    c->path_too_long = strlen(path) >= sizeof c->path;
+    c->headers_too_big = headers_size(wsi) > HTTP_MAX_HEADERS;
+    snprintf(c->path, sizeof c->path, "%s", c->path_too_long ? "/" : path);
     c->method = method_of(wsi);
     c->query[0] = '\0';
     for (int i = 0;; i++) {
@@ -324,6 +359,11 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         free(c->reqbody);
         memset(c, 0, sizeof *c);
         read_request(wsi, c, in ? (const char *)in : "/");
+        if (c->path_too_long || c->headers_too_big || c->query_too_long) {
+            c->close_after = true; /* a body may follow: not read, so close */
+            route(wsi, c);
+            return 0;
+        }
         if (c->method == LWSHUMETH_POST || c->method == LWSHUMETH_PUT ||
             c->method == LWSHUMETH_PATCH || c->method == LWSHUMETH_DELETE) {
             char cl[32];
@@ -331,10 +371,12 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             bool has_len = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
             if (has_len && atoll(cl) > node_of(wsi)->cfg->http_max_body) {
                 c->too_big = true; /* refuse before reading it */
+                c->close_after = true;
                 route(wsi, c);
                 return 0;
             }
             if (chunked) { /* lws 4.1 gives no body callbacks for chunked requests */
+                c->close_after = true;
                 respond_error(wsi, c, 411, "bad_request", "a request body needs Content-Length");
                 return 0;
             }
@@ -390,7 +432,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             c->reqbody = NULL;
             c->reqbody_len = 0;
             c->phase = 3;
-            if (w != (int)blen) return -1;
+            if (w != (int)blen || c->close_after) return -1;
             if (lws_http_transaction_completed(wsi)) return -1;
             return 0;
         }

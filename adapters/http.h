@@ -10,6 +10,12 @@
 struct node;
 
 /* The per-connection user data lws allocates for the "http" protocol. */
+/* lws's buffer for one request's line and headers (bytes); over it lws
+ * closes the connection without an answer. */
+#define HTTP_HEADER_BUFFER 32768
+/* Our limit on the headers of one request: over it, 431. */
+#define HTTP_MAX_HEADERS 8192
+
 struct http_conn {
     int status;
     const char *ctype;
@@ -24,7 +30,10 @@ struct http_conn {
     char bearer[256];
     char allow[40];        /* the Allow header of a 405, "" otherwise */
     bool too_big;
-    bool query_too_long;   /* the query string does not fit query[] */
+    bool query_too_long;   /* the query string does not fit query[] (413) */
+    bool path_too_long;    /* the path does not fit path[] (414) */
+    bool headers_too_big;  /* over HTTP_MAX_HEADERS (431) */
+    bool close_after;      /* answered before its body was read: close */
     bool routed;           /* route() ran: a request is routed once */
     bool responded;
     void *pending;         /* a REST request in flight (owned by its slot) */

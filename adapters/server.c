@@ -91,8 +91,39 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     }
 }
 
+/* A request whose method lws does not know (TRACE, FOO, ...) is handed over
+ * as raw bytes (LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG)
+ * instead of lws answering its HTML 403: we answer 501 in the JSON error
+ * shape and close. */
+static int refuse_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+    static const char body[] =
+        "{\"error\":{\"code\":\"not_implemented\",\"message\":\"unknown HTTP method\"}}";
+    unsigned char buf[LWS_PRE + 256];
+    int n;
+
+    (void)user, (void)in, (void)len;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_ADOPT:
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+        lws_callback_on_writable(wsi);
+        return 0;
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+                     "HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\n"
+                     "content-length: %zu\r\nconnection: close\r\n\r\n%s",
+                     sizeof body - 1, body);
+        lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW);
+        return -1;
+    default:
+        return 0;
+    }
+}
+
 static struct lws_protocols protocols[] = {
     {"http", http_callback, sizeof(struct http_conn), 0, 0, NULL, 0},
+    {"http-refuse", refuse_callback, 0, 0, 0, NULL, 0},
     {"dropin.v1.json", ws_callback, sizeof(struct ws_pss), 1024, 0, NULL, 0},
     {"dropin.v1.msgpack", ws_callback, sizeof(struct ws_pss), 1024, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
@@ -130,7 +161,15 @@ int server_start(struct node *n, char *why, size_t whylen)
     info.protocols = protocols;
     info.pvo = &pvo_json;
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6 |
-                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
+                   LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG |
+                   LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+    info.listen_accept_role = "raw-skt";
+    info.listen_accept_protocol = "http-refuse";
+    /* room for the request line and headers: what is over our own limits
+     * (http.c: 414, 431) is answered in JSON; only a request over this
+     * buffer is closed by lws without an answer */
+    info.max_http_header_data = HTTP_HEADER_BUFFER;
     info.foreign_loops = foreign;
     info.pcontext = &n->lws;
     info.user = n;
@@ -146,10 +185,13 @@ int server_start(struct node *n, char *why, size_t whylen)
                  n->cfg->listen_host, n->cfg->listen_port);
         return -1;
     }
+    /* on a foreign loop lws returns a context even when the bind failed
+     * (it is being destroyed): the missing vhost tells */
     struct lws_vhost *vh = lws_get_vhost_by_name(n->lws, "default");
-    n->port = vh ? lws_get_vhost_listen_port(vh) : n->cfg->listen_port;
+    n->port = vh ? lws_get_vhost_listen_port(vh) : -1;
     if (n->port <= 0) {
-        snprintf(why, whylen, "cannot listen on %s:%d", n->cfg->listen_host, n->cfg->listen_port);
+        snprintf(why, whylen, "cannot bind %s:%d (address in use, or not this machine's)",
+                 n->cfg->listen_host, n->cfg->listen_port);
         return -1;
     }
     return 0;

@@ -20,6 +20,7 @@
  * with its own connection runs PASSIVE checkpoints (never blocking a writer)
  * when the WAL passes CKPT_PAGES, and every CKPT_MS while it holds pages. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -1395,6 +1396,25 @@ static drop_err check_path(const char *path, char *why, size_t whylen)
     return DROP_OK;
 }
 
+/* The database holds password hashes: the file is created 0600 before
+ * SQLite opens it (SQLite gives its -wal and -shm files the database
+ * file's mode), and an older file, -wal or -shm is narrowed to 0600. */
+static drop_err make_private(const char *path, char *why, size_t whylen)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    char p[4200];
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail(DROP_EUNAVAIL, why, whylen, "%s: cannot create: %s", path, strerror(errno));
+    close(fd);
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        if (chmod(p, 0600) != 0 && errno != ENOENT)
+            return fail(DROP_EUNAVAIL, why, whylen, "%s: cannot chmod 0600: %s", p, strerror(errno));
+    }
+    return DROP_OK;
+}
+
 /* Runs a pragma and copies its first result column into out (may be
  * NULL). Returns an SQLite code. */
 static int pragma(sqlite3 *db, const char *sql, char *out, size_t outlen)
@@ -1441,6 +1461,9 @@ drop_err store_sqlite_open(const char *path, struct store **out, char *why, size
 
     if (!path || !*path) return fail(DROP_EUNAVAIL, why, whylen, "empty sqlite path");
     if ((e = check_path(path, why, whylen)) != DROP_OK) goto fail;
+    if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0 &&
+        (e = make_private(path, why, whylen)) != DROP_OK)
+        goto fail;
 
     rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                         SQLITE_OPEN_NOMUTEX, NULL);

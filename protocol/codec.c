@@ -63,6 +63,21 @@ static int json_too_deep(const json_t *v, size_t depth, size_t max)
     return 0;
 }
 
+const char *codec_json_problem(const json_error_t *err)
+{
+    switch (json_error_code(err)) {
+    case json_error_invalid_utf8: return "text that is not valid UTF-8";
+    case json_error_premature_end_of_input: return "the JSON text ends too early";
+    case json_error_end_of_input_expected: return "text after the JSON value";
+    case json_error_null_character:
+    case json_error_null_byte_in_key: return "a NUL character (\\u0000) is not allowed";
+    case json_error_duplicate_key: return "a duplicate object key";
+    case json_error_numeric_overflow: return "a number out of range";
+    case json_error_stack_overflow: return "nesting too deep";
+    default: return "invalid JSON syntax";
+    }
+}
+
 static drop_err json_decode(const void *buf, size_t len, size_t max_depth, json_t **out,
                             char *why, size_t whylen)
 {
@@ -71,7 +86,7 @@ static drop_err json_decode(const void *buf, size_t len, size_t max_depth, json_
 
     v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!v) {
-        set_why(why, whylen, "invalid JSON at offset %d: %s", err.position, err.text);
+        set_why(why, whylen, "invalid JSON at offset %d: %s", err.position, codec_json_problem(&err));
         return DROP_EBADREQ;
     }
     if (json_too_deep(v, 0, max_depth)) {

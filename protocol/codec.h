@@ -40,6 +40,10 @@ drop_err codec_decode(enum codec c, const void *buf, size_t len, size_t max_dept
  * whose payload follows; *len is the payload length, headroom excluded.
  * Returns NULL only when jansson refuses to print v as JSON (a string built
  * with a *_nocheck call that is not valid UTF-8); MessagePack never fails. */
+/* Our own words for why jansson refused a text (its messages name its
+ * internals, e.g. "not allowed without JSON_ALLOW_NUL"). Static. */
+const char *codec_json_problem(const json_error_t *err);
+
 unsigned char *codec_encode(enum codec c, const json_t *v, size_t headroom, size_t *len);
 
 #endif

@@ -8,6 +8,8 @@
 
 #include "protocol/envelope.h"
 
+#include "engine/utf8.h"
+
 static void set_why(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -79,8 +81,7 @@ json_t *envelope_error(json_t *id, drop_err e, const char *message)
 {
     json_t *r = json_object(), *err = json_object(), *msg = NULL;
 
-    if (message) msg = json_string(message); /* NULL when not valid UTF-8 */
-    if (!msg) msg = json_string(err_code(e));
+    msg = utf8_json_string(message ? message : err_code(e), 0);
     json_object_set_new(err, "code", json_string(err_code(e)));
     json_object_set_new(err, "message", msg);
     json_object_set_new(r, "re", id ? json_incref(id) : json_null());

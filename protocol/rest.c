@@ -9,6 +9,9 @@
 
 #include "protocol/rest.h"
 
+#include "engine/utf8.h"
+#include "protocol/codec.h"
+
 struct route {
     enum rest_method method;
     const char *pattern; /* segments; ":name" binds a path parameter */
@@ -114,9 +117,13 @@ static char *url_decode(const char *src, size_t n)
     return out;
 }
 
-static void add_query(json_t *data, const char *query)
+/* Adds the query's "k=v" pairs to data (the body's own fields win). False
+ * when a key or value is not valid UTF-8: such a filter is refused, never
+ * dropped (dropping it would widen a listing to everything). */
+static bool add_query(json_t *data, const char *query)
 {
     const char *q = query;
+    bool ok = true;
     while (q && *q) {
         size_t l = strcspn(q, "&");
         const char *eq = memchr(q, '=', l);
@@ -124,7 +131,8 @@ static void add_query(json_t *data, const char *query)
             char *k = url_decode(q, (size_t)(eq - q));
             char *v = url_decode(eq + 1, l - (size_t)(eq - q) - 1);
             json_t *js = v ? json_string(v) : NULL;
-            if (k && js && !json_object_get(data, k)) json_object_set_new(data, k, js);
+            if (!js || !k || !utf8_valid(k, strlen(k))) ok = false;
+            else if (!json_object_get(data, k)) json_object_set_new(data, k, js);
             else json_decref(js);
             free(k);
             free(v);
@@ -132,6 +140,7 @@ static void add_query(json_t *data, const char *query)
         q += l;
         if (*q == '&') q++;
     }
+    return ok;
 }
 
 /* True for a decimal number with optional blanks around it: [+-]digits
@@ -184,7 +193,13 @@ enum rest_outcome rest_match(enum rest_method method, const char *path, const ch
                              char *why, size_t whylen)
 {
     bool path_known = false;
-    json_t *params = json_object();
+    json_t *params;
+
+    if (!utf8_valid(path, strlen(path))) {
+        snprintf(why, whylen, "the path is not valid UTF-8 (or holds a NUL)");
+        return REST_BAD_BODY;
+    }
+    params = json_object();
 
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         json_object_clear(params);
@@ -202,7 +217,8 @@ enum rest_outcome rest_match(enum rest_method method, const char *path, const ch
             d = json_loadb(body, body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
             if (!d || json_is_null(d)) {
                 if (!d) {
-                    snprintf(why, whylen, "malformed JSON body: %s (at %d)", err.text, err.position);
+                    snprintf(why, whylen, "malformed JSON body: %s (at byte %d)", codec_json_problem(&err),
+                             err.position);
                     json_decref(params);
                     return REST_BAD_BODY;
                 }
@@ -217,15 +233,21 @@ enum rest_outcome rest_match(enum rest_method method, const char *path, const ch
         }
         if (!d) d = json_object();
         json_object_update(d, params); /* path parameters win over the body */
-        add_query(d, query);
+        json_decref(params);
+        if (!add_query(d, query)) {
+            snprintf(why, whylen, "a query parameter is not valid UTF-8");
+            json_decref(d);
+            return REST_BAD_BODY;
+        }
         normalize(d);
         *op = routes[i].op;
         *data = d;
-        json_decref(params);
         return REST_OK;
     }
     json_decref(params);
-    snprintf(why, whylen, path_known ? "method not allowed on %s" : "no such route: %s", path);
+    /* the path is valid UTF-8: cut it on a character boundary */
+    snprintf(why, whylen, path_known ? "method not allowed on %.*s" : "no such route: %.*s",
+             (int)utf8_clip(path, strlen(path), whylen > 40 ? whylen - 40 : 0), path);
     return path_known ? REST_BAD_METHOD : REST_NOT_FOUND;
 }
 

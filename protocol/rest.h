@@ -18,7 +18,8 @@ enum rest_outcome {
     REST_NOT_FOUND,       /* no route has this path (404) */
     REST_BAD_METHOD,      /* the path exists with other methods (405) */
     REST_NOT_IMPLEMENTED, /* a seed route whose feature has not landed (501) */
-    REST_BAD_BODY,        /* the body is not a JSON object (400) */
+    REST_BAD_BODY,        /* the body is not a JSON object, or the path or a query
+                           * value is not valid UTF-8 (400) */
 };
 
 /* Matches method + path (no query) against the routes. query is the raw
