@@ -5,7 +5,7 @@
 #               build-asan/, run every unit and integration test through ctest
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test build build-asan deps test-deps clean
+.PHONY: run test build build-asan deps test-deps clean chaos
 
 deps:
 	@tools/install-deps.sh
@@ -29,5 +29,30 @@ test: build-asan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j$(JOBS)
 
+# Faults and attacks with real processes (issue 12): the tests marked slow
+# (kill -9 in a cluster, Redis restarts, claim storms, slowloris, fd
+# exhaustion), then the threaded code under ThreadSanitizer (unit tests
+# racing SQLite writers and the WAL checkpointer; the whole gig flow over
+# the worker pool), then one integration suite under valgrind memcheck.
+# Each step must report nothing.
+PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider -rs
+TSAN_UNITS = test_store_sqlite test_store_conformance_sqlite
+chaos: build-asan
+	DROPIND=$(CURDIR)/build-asan/bin/dropind DROPIN_SOURCE_DIR=$(CURDIR) \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(PYTEST) -m slow tests/integration
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDROPIN_TSAN=ON -DDROPIN_WERROR=ON
+	cmake --build build-tsan -j$(JOBS) --target dropind $(TSAN_UNITS)
+	for t in $(TSAN_UNITS); do \
+	  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 DROPIN_SOURCE_DIR=$(CURDIR) \
+	    build-tsan/tests/$$t || exit 1; done
+	DROPIND=$(CURDIR)/build-tsan/bin/dropind DROPIN_SOURCE_DIR=$(CURDIR) \
+	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 $(PYTEST) -m "not slow" tests/integration/test_gig_flow.py
+	cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDROPIN_WERROR=ON
+	cmake --build build-vg -j$(JOBS) --target dropind
+	DROPIND=$(CURDIR)/build-vg/bin/dropind DROPIN_SOURCE_DIR=$(CURDIR) \
+	  DROPIND_PREFIX="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+	  DROPIND_START_TIMEOUT=120 DROPIND_STOP_TIMEOUT=120 \
+	  $(PYTEST) -m "not slow" tests/integration/test_foundation.py
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan build-vg

@@ -10,7 +10,7 @@ pkgs=(build-essential cmake pkg-config
       libhiredis-dev libmongoc-dev libbson-dev libmsgpack-dev libjansson-dev
       libcurl4-openssl-dev libssl-dev libsqlite3-dev libargon2-dev uthash-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(libcmocka-dev redis-server
+  pkgs+=(libcmocka-dev redis-server valgrind
          python3 python3-pytest python3-websockets python3-redis python3-msgpack
          python3-pymongo python3-requests)
 fi

@@ -49,11 +49,13 @@ class Node:
     def ws_url(self):
         return "ws://127.0.0.1:%d/ws" % self.port
 
-    def start(self, timeout=15):
+    def start(self, timeout=float(os.environ.get("DROPIND_START_TIMEOUT", "15"))):
         self.log = open(self.log_path, "ab")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-        self.proc = subprocess.Popen([DROPIND, "-c", os.path.join(ROOT, "conf", "dropind.conf")]
+        # DROPIND_PREFIX runs the node under a tool (make chaos: valgrind)
+        prefix = os.environ.get("DROPIND_PREFIX", "").split()
+        self.proc = subprocess.Popen(prefix + [DROPIND, "-c", os.path.join(ROOT, "conf", "dropind.conf")]
                                      + self.args, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env)
         deadline = time.time() + timeout
@@ -68,7 +70,7 @@ class Node:
                 time.sleep(0.05)
         raise RuntimeError("dropind did not start:\n" + self.read_log())
 
-    def stop(self, sig=signal.SIGTERM, timeout=15):
+    def stop(self, sig=signal.SIGTERM, timeout=float(os.environ.get("DROPIND_STOP_TIMEOUT", "15"))):
         """Stops the node; returns its exit code."""
         if not self.proc or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
@@ -220,3 +222,7 @@ def run(coro):
             _open_clients.clear()
             await asyncio.gather(*[c.ws.close() for c in left], return_exceptions=True)
     return asyncio.run(wrapper())
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a fault or attack run by `make chaos`, not by `make test`")
