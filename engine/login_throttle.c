@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/log.h"
 #include "engine/login_throttle.h"
 #include "engine/mem.h"
 
@@ -123,18 +124,28 @@ void login_throttle_check(struct engine *e, const char *identity, const char *ad
 
 /* ---- failure ---- */
 
+/* One line per lockout earned (the key is a hash: no identity or address). */
+static void part_counted(struct part *p, int64_t failures, const char *where)
+{
+    int64_t lock = throttle_lockout_ms(&p->pol, failures);
+    if (lock > 0)
+        log_info("event=login_lockout key=%s failures=%lld lockout_ms=%lld counter=%s", p->key,
+                 (long long)failures, (long long)lock, where);
+}
+
 static void part_fail_local(struct part *p)
 {
-    throttle_table_fail(table(p->op->e), p->key, engine_now(p->op->e),
-                        throttle_ttl_ms(&p->pol));
+    int64_t n = throttle_table_fail(table(p->op->e), p->key, engine_now(p->op->e),
+                                    throttle_ttl_ms(&p->pol));
+    part_counted(p, n, "node");
 }
 
 static void on_incr(void *ud, drop_err err, int64_t value, int64_t ttl_left_ms)
 {
     struct part *p = ud;
-    (void)value;
     (void)ttl_left_ms;
     if (err) part_fail_local(p);
+    else part_counted(p, value, "shared");
     op_release(p->op);
 }
 
