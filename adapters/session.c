@@ -325,7 +325,8 @@ static void dispatch(struct session *s, const struct op_def *op, json_t *id, jso
     r->eng = &s->node->eng;
     r->sink = &ws_sink;
     r->conn = sl;
-    if (s->wsi) lws_get_peer_simple(s->wsi, r->addr, sizeof r->addr);
+    if (s->wsi && r->who.role == ROLE_ANON) /* sign-in ops: the brake counts per address */
+        lws_get_peer_simple(s->wsi, r->addr, sizeof r->addr);
     s->node->metrics.msgs_in[ops_index(op)]++;
     if (op->flags & OPF_AUTH) s->auth_inflight = true;
     s->running = true;
