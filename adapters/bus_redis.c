@@ -24,6 +24,11 @@
  * between, so a channel re-subscribed while its UNSUBSCRIBE is in flight
  * is SUBSCRIBEd again only when that reply has arrived.
  *
+ * Shared counters (the sign-in brake) ride on the pub link, each command a
+ * MULTI ... EXEC of INCR + PEXPIRE or GET + PTTL on the key "<prefix>ctr.<key>",
+ * so a counter never lives without its expiry and replies keep their order.
+ * Their callbacks count against COUNTERS_INFLIGHT_MAX.
+ *
  * Status changes are not reported from inside hiredis (a callback there
  * that closed the bus would free a context hiredis is still using): they
  * start a zero timer whose callback calls on_status, reporting a down
@@ -52,6 +57,8 @@
 
 #define HOST_MAX 256
 #define WIRE_MAX (BUS_REDIS_PREFIX_MAX + BUS_CHANNEL_MAX + 1)
+#define COUNTER_NS "ctr."
+#define COUNTERS_INFLIGHT_MAX 10000
 
 struct bus_redis;
 
@@ -91,6 +98,7 @@ struct bus_redis {
     bool flapped; /* went down since the last report */
     uv_timer_t notify;
     size_t inflight, inflight_bytes;
+    size_t counters_inflight;
     int open_handles;
     bool closing;
     struct bus_stats stats;
@@ -394,6 +402,102 @@ static drop_err redis_publish(void *impl, const char *channel, const void *paylo
     return DROP_OK;
 }
 
+/* --- counters ------------------------------------------------------------ */
+
+struct counter_cmd {
+    struct bus_redis *br;
+    bus_counter_cb cb;
+    void *ud;
+    int64_t ttl_ms; /* INCR: the expiry just set; GET: 0, PTTL tells */
+};
+
+static int64_t reply_int(const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_INTEGER) return (int64_t)r->integer;
+    if (r->type == REDIS_REPLY_STRING) return strtoll(r->str, NULL, 10);
+    return 0; /* nil: no such counter */
+}
+
+/* The EXEC of a counter command: [value, PEXPIRE's 1] or [value, PTTL].
+ * NULL when the link
+ * went away or the bus closed: the caller still gets its one answer. */
+static void on_counter_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    struct counter_cmd *c = privdata;
+    const redisReply *reply = r;
+    drop_err err = DROP_EUNAVAIL;
+    int64_t value = 0, ttl = 0;
+    c->br->counters_inflight--;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type != REDIS_REPLY_ERROR &&
+        reply->element[1]->type == REDIS_REPLY_INTEGER) {
+        err = DROP_OK;
+        value = reply_int(reply->element[0]);
+        ttl = c->ttl_ms ? c->ttl_ms : reply->element[1]->integer;
+        if (value <= 0 || ttl < 0) value = ttl = 0; /* -2 gone; -1 never set: not ours */
+    } else if (reply) {
+        log_warn("event=bus_redis_counter_error type=%d", reply->type);
+    }
+    c->cb(c->ud, err, value, ttl);
+    free(c);
+}
+
+/* Queues MULTI, the two commands, EXEC; the EXEC reply answers. */
+static drop_err counter_send(struct bus_redis *br, const char *key, const char *cmd1,
+                             const char *cmd2, int64_t ttl_ms, bus_counter_cb cb, void *ud)
+{
+    if (!bus_channel_valid(key) || !cb) return DROP_EBADREQ;
+    if (!br->pub.connected || br->closing || br->counters_inflight >= COUNTERS_INFLIGHT_MAX)
+        return DROP_EUNAVAIL;
+    char wire[WIRE_MAX + sizeof COUNTER_NS];
+    size_t n = (size_t)snprintf(wire, sizeof wire, "%s" COUNTER_NS "%s", br->prefix, key);
+    redisAsyncContext *ac = br->pub.ac;
+    struct counter_cmd *c = xcalloc(1, sizeof *c);
+    c->br = br;
+    c->cb = cb;
+    c->ud = ud;
+    c->ttl_ms = ttl_ms;
+    bool ok = redisAsyncCommand(ac, NULL, NULL, "MULTI") == REDIS_OK;
+    ok = ok && redisAsyncCommand(ac, NULL, NULL, "%s %b", cmd1, wire, n) == REDIS_OK;
+    if (ok && ttl_ms > 0)
+        ok = redisAsyncCommand(ac, NULL, NULL, "%s %b %lld", cmd2, wire, n,
+                               (long long)ttl_ms) == REDIS_OK;
+    else if (ok)
+        ok = redisAsyncCommand(ac, NULL, NULL, "%s %b", cmd2, wire, n) == REDIS_OK;
+    ok = ok && redisAsyncCommand(ac, on_counter_reply, c, "EXEC") == REDIS_OK;
+    if (!ok) { /* only when the context is going away: its callbacks answer nothing */
+        free(c);
+        return DROP_EUNAVAIL;
+    }
+    br->counters_inflight++;
+    return DROP_OK;
+}
+
+static drop_err redis_counter_incr(void *impl, const char *key, int64_t ttl_ms,
+                                   bus_counter_cb cb, void *ud)
+{
+    if (ttl_ms <= 0) return DROP_EBADREQ;
+    return counter_send(impl, key, "INCR", "PEXPIRE", ttl_ms, cb, ud);
+}
+
+static drop_err redis_counter_get(void *impl, const char *key, bus_counter_cb cb, void *ud)
+{
+    return counter_send(impl, key, "GET", "PTTL", 0, cb, ud);
+}
+
+static drop_err redis_counter_del(void *impl, const char *key)
+{
+    struct bus_redis *br = impl;
+    if (!bus_channel_valid(key)) return DROP_EBADREQ;
+    if (!br->pub.connected || br->closing) return DROP_EUNAVAIL;
+    char wire[WIRE_MAX + sizeof COUNTER_NS];
+    size_t n = (size_t)snprintf(wire, sizeof wire, "%s" COUNTER_NS "%s", br->prefix, key);
+    if (redisAsyncCommand(br->pub.ac, NULL, NULL, "DEL %b", wire, n) != REDIS_OK)
+        return DROP_EUNAVAIL;
+    return DROP_OK;
+}
+
 /* --- the rest of the port ------------------------------------------------ */
 
 static drop_err redis_subscribe(void *impl, const char *channel)
@@ -473,6 +577,9 @@ static const struct bus_ops redis_ops = {
     .status = redis_status,
     .stats = redis_stats,
     .close = redis_close,
+    .counter_incr = redis_counter_incr,
+    .counter_get = redis_counter_get,
+    .counter_del = redis_counter_del,
 };
 
 /* Splits "redis://HOST[:PORT][/]" into host and port. */

@@ -43,6 +43,8 @@ struct config {
     int64_t token_ttl_ms;
     int64_t token_max_age_ms;
     int64_t http_max_body;
+    int64_t login_max_failures;   /* sign-in brake (engine/throttle.h) */
+    int64_t login_lockout_max_ms;
     /* presence and dispatch */
     int64_t presence_ttl_ms;
     double grid_cell_m;

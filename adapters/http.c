@@ -77,6 +77,22 @@ static void respond_error(struct lws *wsi, struct http_conn *c, int status, cons
     respond_json(wsi, c, status, json_pack("{s:o}", "error", err));
 }
 
+/* An error whose object carries extra fields (takes extra): rate_limited's
+ * retryAfter, also sent as the Retry-After header. */
+static void respond_error_extra(struct lws *wsi, struct http_conn *c, drop_err err,
+                                const char *msg, json_t *extra)
+{
+    json_t *e = json_pack("{s:s,s:s}", "code", err_code(err), "message", err_code(err));
+    json_t *m = msg ? json_string(msg) : NULL; /* NULL when not valid UTF-8 */
+    if (m) json_object_set_new(e, "message", m);
+    json_object_update(e, extra);
+    json_t *ra = json_object_get(extra, "retryAfter");
+    if (json_is_integer(ra))
+        snprintf(c->retry_after, sizeof c->retry_after, "%lld", (long long)json_integer_value(ra));
+    json_decref(extra);
+    respond_json(wsi, c, err_http_status(err), json_pack("{s:o}", "error", e));
+}
+
 static void healthz(struct lws *wsi, struct http_conn *c)
 {
     struct node *n = node_of(wsi);
@@ -107,7 +123,9 @@ static void rest_done(struct req *r, drop_err err, json_t *data, const char *msg
         if (err) {
             rc->n->metrics.errors[err]++;
             if (err == DROP_EINTERNAL) log_error("event=internal_error op=%s msg=\"%s\"", r->op->name, msg);
-            respond_error(rc->wsi, rc->conn, err_http_status(err), err_code(err), msg);
+            if (data) respond_error_extra(rc->wsi, rc->conn, err, msg, data);
+            else respond_error(rc->wsi, rc->conn, err_http_status(err), err_code(err), msg);
+            data = NULL;
         } else {
             respond_json(rc->wsi, rc->conn, 200, data);
             data = NULL;
@@ -128,6 +146,7 @@ static void rest_dispatch(struct rest_call *rc, const struct caller *who)
     r->eng = &rc->n->eng;
     r->sink = &rest_sink;
     r->conn = rc;
+    lws_get_peer_simple(rc->wsi, r->addr, sizeof r->addr);
     rc->n->metrics.msgs_in[ops_index(rc->op)]++;
     ops_dispatch(r);
 }
@@ -414,6 +433,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                 (c->allow[0] &&
                  lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (unsigned char *)c->allow,
                                               (int)strlen(c->allow), &p, end)) ||
+                (c->retry_after[0] &&
+                 lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
+                                              (unsigned char *)c->retry_after,
+                                              (int)strlen(c->retry_after), &p, end)) ||
                 lws_finalize_write_http_header(wsi, hdr + LWS_PRE, &p, end))
                 return 1;
             c->phase = 2;

@@ -29,6 +29,7 @@ struct http_conn {
     char query[512];
     char bearer[256];
     char allow[40];        /* the Allow header of a 405, "" otherwise */
+    char retry_after[16];  /* the Retry-After header of a 429, "" otherwise */
     bool too_big;
     bool query_too_long;   /* the query string does not fit query[] (413) */
     bool path_too_long;    /* the path does not fit path[] (414) */

@@ -23,6 +23,8 @@
 #include "adapters/store_sqlite.h"
 #include "adapters/token.h"
 #include "adapters/video_dev.h"
+#include "engine/bus.h"
+#include "engine/login_throttle.h"
 #include "engine/presence.h"
 #include <uthash.h>
 #include "engine/store.h"
@@ -114,6 +116,25 @@ static void port_gig_pending(void *ctx, const struct gig *g)
 static bool port_has_session(void *ctx, const char *account)
 {
     return hub_has_account(ctx, account);
+}
+
+static drop_err port_counter_incr(void *ctx, const char *key, int64_t ttl_ms, bus_counter_cb cb,
+                                  void *ud)
+{
+    struct node *n = ctx;
+    return bus_counter_incr(n->bus, key, ttl_ms, cb, ud);
+}
+
+static drop_err port_counter_get(void *ctx, const char *key, bus_counter_cb cb, void *ud)
+{
+    struct node *n = ctx;
+    return bus_counter_get(n->bus, key, cb, ud);
+}
+
+static drop_err port_counter_del(void *ctx, const char *key)
+{
+    struct node *n = ctx;
+    return bus_counter_del(n->bus, key);
 }
 
 static bool port_bus_ok(void *ctx)
@@ -506,6 +527,9 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .inspect = port_inspect,
         .drain = port_drain,
         .has_session = port_has_session,
+        .counter_incr = port_counter_incr,
+        .counter_get = port_counter_get,
+        .counter_del = port_counter_del,
     };
     n->eng.video = (struct engine_video){
         .provider = "dev",
@@ -534,6 +558,12 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
     n->eng.set.admin_token = cfg->admin_token;
     n->eng.set.node_id = n->node_id;
     n->eng.set.presence_ttl_ms = cfg->presence_ttl_ms;
+    n->eng.set.login = (struct throttle_policy){
+        .max_failures = cfg->login_max_failures,
+        .base_ms = THROTTLE_BASE_MS,
+        .lockout_max_ms = cfg->login_lockout_max_ms,
+        .window_ms = THROTTLE_WINDOW_MS,
+    };
     n->eng.started_at = n->started_at;
 
     uv_timer_init(&n->loop, &n->tick);
@@ -590,6 +620,7 @@ void node_free(struct node *n)
     store_close(n->eng.store);
     n->eng.store = NULL;
     engine_free(&n->eng);
+    login_throttle_free(&n->eng);
     blob_s3_free(n->eng.blob.ctx);
     n->eng.blob = (struct engine_blob){0};
     presence_free(n->eng.presence);

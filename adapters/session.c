@@ -274,6 +274,8 @@ static void sink_done(struct req *r, drop_err err, json_t *data, const char *msg
         if (err == DROP_EINTERNAL) log_error("event=internal_error op=%s msg=\"%s\"", r->op->name, msg);
         if (sl->close_on_fail) session_close(s, sl->close_on_fail, "authentication failed");
         else env = envelope_error(r->id, err, msg);
+        if (env && data) json_object_update(json_object_get(env, "error"), data); /* retryAfter */
+        json_decref(data);
     }
     if (env) {
         sl->frame = frame_encode(s, env);
@@ -323,6 +325,8 @@ static void dispatch(struct session *s, const struct op_def *op, json_t *id, jso
     r->eng = &s->node->eng;
     r->sink = &ws_sink;
     r->conn = sl;
+    if (s->wsi && r->who.role == ROLE_ANON) /* sign-in ops: the brake counts per address */
+        lws_get_peer_simple(s->wsi, r->addr, sizeof r->addr);
     s->node->metrics.msgs_in[ops_index(op)]++;
     if (op->flags & OPF_AUTH) s->auth_inflight = true;
     s->running = true;

@@ -55,6 +55,11 @@ struct bus_stats {
     uint64_t reconnects; /* successful (re)connections (0 for a local bus) */
 };
 
+/* The answer of a counter command: DROP_OK with the counter's value and
+ * the milliseconds before it expires (both 0 for a counter that does not
+ * exist), or DROP_EUNAVAIL (the bus went down or closed meanwhile). */
+typedef void (*bus_counter_cb)(void *ud, drop_err err, int64_t value, int64_t ttl_left_ms);
+
 struct bus_ops {
     const char *name; /* "local", "redis" */
     drop_err (*publish)(void *impl, const char *channel, const void *payload, size_t len);
@@ -63,6 +68,11 @@ struct bus_ops {
     const char *(*status)(void *impl); /* "ok" / "down" */
     void (*stats)(void *impl, struct bus_stats *out);
     void (*close)(void *impl);
+    /* Optional shared counters (NULL: the bus keeps none, as bus_local). */
+    drop_err (*counter_incr)(void *impl, const char *key, int64_t ttl_ms, bus_counter_cb cb,
+                             void *ud);
+    drop_err (*counter_get)(void *impl, const char *key, bus_counter_cb cb, void *ud);
+    drop_err (*counter_del)(void *impl, const char *key);
 };
 
 struct bus {
@@ -127,6 +137,39 @@ static inline const char *bus_status(struct bus *b) { return b->ops->status(b->i
 
 /* Fills *out with the bus's counters. */
 static inline void bus_stats(struct bus *b, struct bus_stats *out) { b->ops->stats(b->impl, out); }
+
+/* Counters with an expiry, shared by every node on the bus (the sign-in
+ * brake). Keys follow the channel rules (bus_channel_valid) and live in
+ * their own namespace under the deployment prefix.
+ *
+ * bus_counter_incr adds one to key and sets its expiry to ttl_ms from now,
+ * atomically; cb gets the new value and ttl_ms. bus_counter_get reads the
+ * value and the time left. Each returns DROP_OK and then calls cb exactly
+ * once from the loop (never inside the call; with DROP_EUNAVAIL when the
+ * bus goes down or is closed first, which may happen inside bus_close), or
+ * returns DROP_EUNAVAIL (no shared counters on this bus, bus down, too many
+ * commands in flight) or DROP_EBADREQ (a bad key) and never calls cb.
+ * bus_counter_del removes key, fire-and-forget; it is ordered after every
+ * counter command this node sent before. */
+static inline drop_err bus_counter_incr(struct bus *b, const char *key, int64_t ttl_ms,
+                                        bus_counter_cb cb, void *ud)
+{
+    if (!b || !b->ops->counter_incr) return DROP_EUNAVAIL;
+    return b->ops->counter_incr(b->impl, key, ttl_ms, cb, ud);
+}
+
+static inline drop_err bus_counter_get(struct bus *b, const char *key, bus_counter_cb cb,
+                                       void *ud)
+{
+    if (!b || !b->ops->counter_get) return DROP_EUNAVAIL;
+    return b->ops->counter_get(b->impl, key, cb, ud);
+}
+
+static inline drop_err bus_counter_del(struct bus *b, const char *key)
+{
+    if (!b || !b->ops->counter_del) return DROP_EUNAVAIL;
+    return b->ops->counter_del(b->impl, key);
+}
 
 /* Closes the bus and frees b: no callback runs after this returns (nor
  * during it). The adapter's libuv handles finish closing on the loop's

@@ -17,6 +17,7 @@
 #include "engine/id.h"
 #include "engine/gig.h"
 #include "engine/req.h"
+#include "engine/throttle.h"
 
 struct store;
 struct presence;
@@ -58,6 +59,17 @@ struct engine_ports {
     void (*drain)(void *ctx);
     /* True when account has a session on this node (not on other nodes). */
     bool (*has_session)(void *ctx, const char *account);
+    /* Counters shared by the cluster (the sign-in brake; engine/bus.h has
+     * the contract: bus_counter_incr, _get, _del). Each returns
+     * DROP_EUNAVAIL when there are none (bus local, or down): the engine
+     * then counts on its own table. May be NULL. */
+    drop_err (*counter_incr)(void *ctx, const char *key, int64_t ttl_ms,
+                             void (*cb)(void *ud, drop_err err, int64_t value, int64_t ttl_left_ms),
+                             void *ud);
+    drop_err (*counter_get)(void *ctx, const char *key,
+                            void (*cb)(void *ud, drop_err err, int64_t value, int64_t ttl_left_ms),
+                            void *ud);
+    drop_err (*counter_del)(void *ctx, const char *key);
 };
 
 /* The video provider (PROTOCOL.md: handshake). The development provider is
@@ -113,6 +125,7 @@ struct engine_settings {
     const char *admin_token; /* borrowed from the config; "" = none */
     const char *node_id;
     int64_t presence_ttl_ms;
+    struct throttle_policy login; /* sign-in failures per identity (login_throttle.c) */
 };
 
 struct engine {
@@ -126,6 +139,7 @@ struct engine {
     struct presence *presence;      /* loop thread only */
     struct gig_policy policy;
     struct pending_gig *pending;    /* pendingOperator gigs known here (ops_gig.c) */
+    struct throttle_table *login_failures; /* node-local sign-in counters (login_throttle.c) */
     int64_t started_at;
 };
 

@@ -15,6 +15,7 @@
 #include "engine/account_json.h"
 #include "engine/engine.h"
 #include "engine/log.h"
+#include "engine/login_throttle.h"
 #include "engine/mem.h"
 #include "engine/ops_handlers.h"
 #include "engine/session_state.h"
@@ -204,13 +205,41 @@ done:
     free(pwhash);
 }
 
+/* The failure is counted: now the client may hear of it. */
+static void login_failure_counted(void *arg)
+{
+    finish(arg);
+}
+
 static void login_done(struct engine *e, struct req *r, void *arg)
 {
     struct acct_job *j = arg;
-    (void)e;
-    (void)r;
-    if (!j->err) authenticate(j);
+    if (j->err == DROP_EUNAUTH) { /* an unknown identity counts as a wrong password */
+        login_throttle_failed(e, j->identity, r->addr, login_failure_counted, j);
+        return;
+    }
+    if (!j->err) {
+        login_throttle_succeeded(e, j->identity);
+        authenticate(j);
+    }
     finish(j);
+}
+
+/* The sign-in brake answered: a locked identity or address is refused
+ * before any password is hashed. */
+static void login_checked(void *arg, int64_t wait_ms)
+{
+    struct acct_job *j = arg;
+    struct req *r = j->r;
+    if (wait_ms > 0) {
+        int64_t s = throttle_retry_after_s(wait_ms);
+        char msg[96];
+        snprintf(msg, sizeof msg, "too many failed sign-ins, retry in %lld s", (long long)s);
+        acct_job_free(j);
+        req_fail_retry(r, s, msg);
+        return;
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, login_work, login_done, j);
 }
 
 void op_auth_login(struct req *r)
@@ -222,7 +251,7 @@ void op_auth_login(struct req *r)
         acct_job_free(j);
         return;
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, login_work, login_done, j);
+    login_throttle_check(r->eng, j->identity, r->addr, login_checked, j);
 }
 
 /* ---- auth.token ---- */

@@ -20,6 +20,12 @@ void req_fail(struct req *r, drop_err e, const char *fmt, ...)
     r->sink->done(r, e, NULL, msg);
 }
 
+void req_fail_retry(struct req *r, int64_t retry_after_s, const char *msg)
+{
+    json_t *extra = json_pack("{s:I}", "retryAfter", (json_int_t)(retry_after_s > 0 ? retry_after_s : 1));
+    r->sink->done(r, DROP_ERATELIMIT, extra, msg);
+}
+
 void req_answer(struct req *r, drop_err err, const char *why, json_t *out)
 {
     if (err) {

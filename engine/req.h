@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "engine/err.h"
 #include "engine/id.h"
@@ -30,7 +31,9 @@ struct op_def;
 struct engine;
 
 /* The transport's side of a request. done() is called once per request with
- * the outcome; it takes ownership of data (may be NULL) and of r. */
+ * the outcome; it takes ownership of data (may be NULL) and of r. With an
+ * error, data (usually NULL) holds extra fields of the error object, such
+ * as rate_limited's retryAfter. */
 struct req_sink {
     void (*done)(struct req *r, drop_err err, json_t *data, const char *msg);
 };
@@ -43,6 +46,7 @@ struct req {
     struct engine *eng;
     const struct req_sink *sink;
     void *conn;          /* the transport's connection; NULL once it is gone */
+    char addr[64];       /* the client's source address; "" when unknown */
     /* Set by an authentication handler before its reply: the connection
      * becomes this caller, and `after` (session.state) is sent right after
      * the reply, before any other event. */
@@ -56,6 +60,10 @@ void req_reply(struct req *r, json_t *data);
 
 /* Answers r with an error code and a printf-style message. r is gone after. */
 void req_fail(struct req *r, drop_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Answers r with rate_limited and retryAfter (whole seconds, >= 1) in the
+ * error object. r is gone after. */
+void req_fail_retry(struct req *r, int64_t retry_after_s, const char *msg);
 
 /* Answers r from a job's outcome: the error err with message why, or out
  * (which may be NULL for {}). Takes ownership of out either way. */

@@ -520,6 +520,109 @@ static void test_close_cases(void **state)
     redis_kill(pid);
 }
 
+/* --- shared counters --------------------------------------------------------- */
+
+struct ctr {
+    int calls;
+    drop_err err;
+    int64_t value, ttl;
+};
+
+static void on_counter(void *ud, drop_err err, int64_t value, int64_t ttl_left_ms)
+{
+    struct ctr *c = ud;
+    c->calls++;
+    c->err = err;
+    c->value = value;
+    c->ttl = ttl_left_ms;
+}
+
+/* Runs one counter command to its answer. */
+static struct ctr ctr_run(uv_loop_t *loop, struct bus *b, const char *key, int64_t incr_ttl)
+{
+    struct ctr c = {0};
+    drop_err rc = incr_ttl ? bus_counter_incr(b, key, incr_ttl, on_counter, &c)
+                           : bus_counter_get(b, key, on_counter, &c);
+    assert_int_equal(rc, DROP_OK);
+    assert_int_equal(c.calls, 0); /* never inside the call */
+    assert_true(wait_count(loop, &c.calls, 1, 3000));
+    spin(loop, 5);
+    assert_int_equal(c.calls, 1);
+    return c;
+}
+
+static void test_counters(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int port = free_port();
+    struct node *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *o = calloc(1, sizeof *o);
+    struct ctr c = {0};
+
+    /* no server: refused at once, no callback */
+    node_open(&loop, a, port, "k:");
+    assert_true(wait_status(&loop, &a, 1, 0, 1, 1000));
+    assert_int_equal(bus_counter_incr(a->bus, "login.x", 1000, on_counter, &c), DROP_EUNAVAIL);
+    assert_int_equal(bus_counter_get(a->bus, "login.x", on_counter, &c), DROP_EUNAVAIL);
+    assert_int_equal(bus_counter_del(a->bus, "login.x"), DROP_EUNAVAIL);
+
+    pid_t pid = redis_start(port);
+    node_open(&loop, b, port, "k:");
+    node_open(&loop, o, port, "other:");
+    struct node *all[3] = {a, b, o};
+    assert_true(wait_status(&loop, all, 3, 1, 0, 5000));
+    assert_int_equal(bus_counter_incr(a->bus, "bad key", 1000, on_counter, &c), DROP_EBADREQ);
+    assert_int_equal(bus_counter_incr(a->bus, "k", 0, on_counter, &c), DROP_EBADREQ);
+    assert_int_equal(c.calls, 0);
+
+    /* counted on one node, seen on another with the time left */
+    for (int i = 1; i <= 3; i++) {
+        c = ctr_run(&loop, a->bus, "login.x", 600000);
+        assert_int_equal(c.err, DROP_OK);
+        assert_int_equal(c.value, i);
+        assert_int_equal(c.ttl, 600000);
+    }
+    c = ctr_run(&loop, b->bus, "login.x", 0);
+    assert_int_equal(c.err, DROP_OK);
+    assert_int_equal(c.value, 3);
+    assert_true(c.ttl > 500000 && c.ttl <= 600000);
+    /* unknown key; another prefix is another deployment */
+    c = ctr_run(&loop, b->bus, "login.y", 0);
+    assert_true(c.err == DROP_OK && c.value == 0 && c.ttl == 0);
+    c = ctr_run(&loop, o->bus, "login.x", 0);
+    assert_true(c.err == DROP_OK && c.value == 0 && c.ttl == 0);
+    /* deleted: ordered before a's next command */
+    assert_int_equal(bus_counter_del(a->bus, "login.x"), DROP_OK);
+    c = ctr_run(&loop, a->bus, "login.x", 0);
+    assert_true(c.err == DROP_OK && c.value == 0 && c.ttl == 0);
+    /* an expiry that passes forgets the counter */
+    c = ctr_run(&loop, a->bus, "login.z", 30);
+    assert_int_equal(c.value, 1);
+    struct ctr g = {0};
+    for (int i = 0; i < 100; i++) {
+        g = ctr_run(&loop, b->bus, "login.z", 0);
+        if (g.value == 0) break;
+        spin(&loop, 10);
+    }
+    assert_true(g.err == DROP_OK && g.value == 0 && g.ttl == 0);
+
+    /* a command in flight at close is answered once, unavailable */
+    memset(&c, 0, sizeof c);
+    assert_int_equal(bus_counter_get(b->bus, "login.x", on_counter, &c), DROP_OK);
+    node_close(b);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.err, DROP_EUNAVAIL);
+
+    node_close(a);
+    node_close(o);
+    finish_loop(&loop);
+    free(a);
+    free(b);
+    free(o);
+    redis_kill(pid);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -529,6 +632,7 @@ int main(void)
         cmocka_unit_test_teardown(test_restart, teardown),
         cmocka_unit_test_teardown(test_refused_then_up, teardown),
         cmocka_unit_test_teardown(test_close_cases, teardown),
+        cmocka_unit_test_teardown(test_counters, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
