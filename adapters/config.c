@@ -64,6 +64,15 @@ static const struct ckey keys[] = {
     {"price_per_minute", K_REAL, OFF(price_per_minute), "1.00", 0, 1e6, false},
     {"operator_share", K_REAL, OFF(operator_share), "0.5", 0, 1, false},
     {"video", K_STR, OFF(video), "dev", 0, 0, false},
+    {"video_media_mode", K_STR, OFF(video_media_mode), "routed", 0, 0, false},
+    {"video_archive", K_STR, OFF(video_archive), "off", 0, 0, false},
+    {"video_timeout", K_DUR, OFF(video_timeout_ms), "5s", 100, 600000, false},
+    {"opentok_api_key", K_STR, OFF(opentok_api_key), "", 0, 0, false},
+    {"opentok_api_secret", K_STR, OFF(opentok_api_secret), "", 0, 0, true},
+    {"opentok_url", K_STR, OFF(opentok_url), "https://api.opentok.com", 0, 0, false},
+    {"vonage_application_id", K_STR, OFF(vonage_application_id), "", 0, 0, false},
+    {"vonage_private_key", K_STR, OFF(vonage_private_key), "", 0, 0, false},
+    {"vonage_url", K_STR, OFF(vonage_url), "https://video.api.vonage.com", 0, 0, false},
     {"store_timeout", K_DUR, OFF(store_timeout_ms), "2s", 50, 600000, false},
     {"s3_bucket", K_STR, OFF(s3_bucket), "", 0, 0, false},
     {"s3_region", K_STR, OFF(s3_region), "us-east-1", 0, 0, false},
@@ -78,6 +87,32 @@ static const struct ckey keys[] = {
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
+
+/* String keys that take one of a few words: "a|b|c". */
+static const struct {
+    const char *key, *words;
+} choices[] = {
+    {"video", "dev|opentok|vonage"},
+    {"video_media_mode", "routed|relayed"},
+    {"video_archive", "off|always"},
+};
+
+/* True when value is one of key's words, or key has no list. */
+static bool choice_ok(const char *key, const char *value, const char **words)
+{
+    for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
+        if (strcmp(choices[i].key, key) != 0) continue;
+        *words = choices[i].words;
+        size_t n = strlen(value);
+        for (const char *w = choices[i].words; *w;) {
+            size_t wl = strcspn(w, "|");
+            if (wl == n && n > 0 && strncmp(w, value, n) == 0) return true;
+            w += wl + (w[wl] == '|');
+        }
+        return false;
+    }
+    return true;
+}
 
 static const struct ckey *key_find(const char *name)
 {
@@ -126,6 +161,12 @@ drop_err config_set(struct config *c, const char *key, const char *value, char *
     switch (k->kind) {
     case K_STR: {
         char **slot = (char **)(base + k->off);
+        const char *words = NULL;
+        if (!choice_ok(key, value, &words)) {
+            snprintf(why, whylen, "config key '%s': expected one of %s, got '%s'", key, words,
+                     value);
+            return DROP_EBADREQ;
+        }
         if (strcmp(key, "node_id") == 0 &&
             (strlen(value) > 24 || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                                  "0123456789-_.") != strlen(value))) {

@@ -8,11 +8,13 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
       libhiredis-dev libmongoc-dev libbson-dev libmsgpack-dev libjansson-dev
-      libcurl4-openssl-dev libssl-dev libsqlite3-dev libargon2-dev uthash-dev)
+      libcurl4-openssl-dev libssl-dev libsqlite3-dev libargon2-dev uthash-dev
+      libjwt-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev redis-server
          python3 python3-pytest python3-websockets python3-redis python3-msgpack
-         python3-pymongo python3-requests)
+         python3-pymongo python3-requests
+         python3-jwt python3-cryptography)
 fi
 
 missing=()
