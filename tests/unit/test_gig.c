@@ -151,8 +151,8 @@ static drop_err expect(int st, enum gig_action_kind k, enum gig_role r, enum gig
         if (!sys) return DROP_EFORBIDDEN;
         *to = GIG_PENDING_OPERATOR;
         return st == GIG_PENDING_OPERATOR ? DROP_OK : DROP_ECONFLICT;
-    case GIG_VIDEO_FAIL:
-        if (!sys && !admin) return DROP_EFORBIDDEN;
+    case GIG_VIDEO_FAIL: /* a party reports it (gig.video_failed), or the system, an admin */
+        if (!sys && !admin && !party) return DROP_EFORBIDDEN;
         *to = GIG_FAILED;
         return st == GIG_STREAMING ? DROP_OK : DROP_ECONFLICT;
     case GIG_INVOICE:
