@@ -42,4 +42,5 @@ if [ "${1:-}" = "--test" ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nodejs npm
   fi
   sh "$(dirname "$0")/mongo-test-server/install.sh"
+  sh "$(dirname "$0")/opentok-ref/install.sh"
 fi
