@@ -58,6 +58,10 @@ class StandIn:
         self.errors, self.sessions, self.jtis = [], [], set()
         self.requests = 0
         self.hit = threading.Event()      # any session-create request arrived
+        self.release = threading.Event()  # mode "hold": answers wait for this
+        self.release.set()
+        self.cond = threading.Condition()
+        self.waiting = 0                  # requests held now
         self.created = threading.Event()  # a session was answered
         outer = self
 
@@ -122,6 +126,12 @@ class StandIn:
         except (ValueError, pyjwt.PyJWTError) as e:
             err = "%s: %s" % (type(e).__name__, e)
         self.form = body
+        with self.cond:
+            self.waiting += 1
+            self.cond.notify_all()
+        self.release.wait(30)
+        with self.cond:
+            self.waiting -= 1
         if err:
             self.errors.append(err)
             self.hit.set()
@@ -330,6 +340,42 @@ def test_opentok_outage_then_heal(node_factory, opentok):
     assert opentok.errors == []
     assert "p2p.preference=enabled" in opentok.form
     assert OT_SECRET not in node.read_log()
+
+
+def test_two_creations_race_one_session_stays(node_factory, opentok):
+    """The session made at confirm and one made by a handshake are both
+    answered after the handshake read the gig: the compare-and-set keeps one
+    on the gig, and both parties get that one."""
+    opentok.release.clear()  # hold every answer
+    node = node_factory(ot_args(opentok.url))
+
+    async def go():
+        cust, cacct, op, oacct, gig = await confirmed_gig(node)
+        hs = asyncio.ensure_future(cust.call("gig.handshake", {"gigId": gig["id"]}))
+        def both_held():  # the one at confirm and the handshake's
+            with opentok.cond:
+                return opentok.cond.wait_for(lambda: opentok.waiting == 2, 20)
+        assert await asyncio.to_thread(both_held)
+        opentok.release.set()
+        r = await hs
+        assert r["ok"], r
+        hs_op = await op.ok("gig.handshake", {"gigId": gig["id"]})
+        assert len(opentok.sessions) == 2
+        sid = r["data"]["video"]["sessionId"]
+        assert sid in opentok.sessions and hs_op["video"]["sessionId"] == sid
+        await session_settled(node)
+        again = await cust.ok("gig.handshake", {"gigId": gig["id"]})
+        assert again["video"]["sessionId"] == sid
+    run(go())
+    assert opentok.errors == []
+
+
+async def session_settled(node, timeout=10):
+    """Waits until the node logged the end of the session made at confirm."""
+    deadline = time.time() + timeout
+    while "event=video_session_ahead" not in node.read_log():
+        assert time.time() < deadline
+        await asyncio.sleep(0.02)
 
 
 def _closed_port():
