@@ -402,6 +402,29 @@ def test_opentok_down(node_factory):
     run(go())
 
 
+def test_opentok_hangs_past_video_timeout(node_factory, opentok):
+    """A provider that does not answer within video_timeout: the handshake
+    answers unavailable (the loop is not blocked meanwhile), and once the
+    provider answers again the next handshake succeeds."""
+    opentok.release.clear()
+    node = node_factory(ot_args(opentok.url, ["--video_timeout", "300ms"]))
+
+    async def go():
+        cust, cacct, op, _, gig = await confirmed_gig(node)
+        hs = asyncio.ensure_future(cust.call("gig.handshake", {"gigId": gig["id"]}))
+        # while both creations hang, the node keeps answering
+        assert "time" in await op.ok("sys.ping", {})
+        r = await hs
+        assert r["error"]["code"] == "unavailable", r
+        opentok.release.set()
+        hs = await cust.ok("gig.handshake", {"gigId": gig["id"]})
+        check_t1(hs["video"]["token"], hs["video"]["sessionId"], cacct["id"], "subscriber",
+                 hs["video"]["expiresAt"])
+    run(go())
+    opentok.release.set()
+    assert opentok.errors == []
+
+
 def test_vonage_flow(node_factory, vonage, keypair):
     path, private_pem, public_pem = keypair
     node = node_factory(["--video", "vonage", "--vonage_application_id", APP_ID,
