@@ -153,8 +153,8 @@ static void new_session(void *ctx, engine_video_session_fn done, void *ud)
         return;
     }
     video_uuid(jti);
-    jwt = v->kind == VIDEO_OPENTOK ? video_opentok_auth(v->key, v->secret, now_s, jti)
-                                   : video_vonage_auth(v->key, v->secret, v->secret_len, now_s, jti);
+    if (v->kind == VIDEO_OPENTOK) jwt = video_opentok_auth(v->key, v->secret, now_s, jti);
+    else jwt = video_vonage_auth(v->key, v->secret, v->secret_len, now_s, jti);
     if (!jwt) {
         log_error("event=video_session provider=%s ok=0 reason=sign_failed", v->name);
         done(ud, DROP_EUNAVAIL, NULL);

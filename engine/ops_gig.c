@@ -423,13 +423,13 @@ static json_t *handshake_reply(struct engine *e, struct gig_job *j)
     bool publisher = strcmp(j->actor, g->operator) == 0;
     int64_t now = engine_now(e);
     int64_t expires = (g->deadline > now ? g->deadline : now) + e->policy.max_stream_ms;
-    if (!e->video.token || e->video.token(e->video.ctx, g->video_session, j->actor, publisher, now, expires, token,
-                       sizeof token) != DROP_OK)
+    if (!e->video.token || e->video.token(e->video.ctx, g->video_session, j->actor, publisher,
+                                          now, expires, token, sizeof token) != DROP_OK)
         return NULL;
     return json_pack("{s:o,s:{s:s,s:s,s:s,s:s,s:s,s:o}}", "gig", gig_to_json(g), "video",
                      "provider", e->video.provider, "apiKey", e->video.api_key, "sessionId",
-                     g->video_session, "token", token, "role", publisher ? "publisher" : "subscriber",
-                     "expiresAt", timefmt_json(expires));
+                     g->video_session, "token", token, "role",
+                     publisher ? "publisher" : "subscriber", "expiresAt", timefmt_json(expires));
 }
 
 static void video_ahead(struct engine *e, const struct gig *g);

@@ -467,7 +467,8 @@ def test_vonage_flow(node_factory, vonage, keypair):
 
 def dropind_exit(args, tmp):
     p = subprocess.run([DROPIND, "--listen", "127.0.0.1:%d" % _closed_port(),
-                        "--store", "sqlite:%s" % (tmp / "x.db")] + args, capture_output=True, timeout=60,
+                        "--store", "sqlite:%s" % (tmp / "x.db")] + args,
+                       capture_output=True, timeout=60,
                        env=dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"))
     return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
 
