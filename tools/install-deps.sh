@@ -42,5 +42,8 @@ if [ "${1:-}" = "--test" ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nodejs npm
   fi
   sh "$(dirname "$0")/mongo-test-server/install.sh"
-  sh "$(dirname "$0")/opentok-ref/install.sh"
+  # optional: test_video.py compares T1 tokens with the official SDK's, and
+  # skips that one test without it
+  sh "$(dirname "$0")/opentok-ref/install.sh" ||
+    echo "install-deps: npm opentok not installed; the T1 byte-for-byte test will skip"
 fi
