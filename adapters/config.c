@@ -66,6 +66,15 @@ static const struct ckey keys[] = {
     {"price_per_minute", K_REAL, OFF(price_per_minute), "1.00", 0, 1e6, false},
     {"operator_share", K_REAL, OFF(operator_share), "0.5", 0, 1, false},
     {"video", K_STR, OFF(video), "dev", 0, 0, false},
+    {"video_media_mode", K_STR, OFF(video_media_mode), "routed", 0, 0, false},
+    {"video_archive", K_STR, OFF(video_archive), "off", 0, 0, false},
+    {"video_timeout", K_DUR, OFF(video_timeout_ms), "5s", 100, 600000, false},
+    {"opentok_api_key", K_STR, OFF(opentok_api_key), "", 0, 0, false},
+    {"opentok_api_secret", K_STR, OFF(opentok_api_secret), "", 0, 0, true},
+    {"opentok_url", K_STR, OFF(opentok_url), "https://api.opentok.com", 0, 0, false},
+    {"vonage_application_id", K_STR, OFF(vonage_application_id), "", 0, 0, false},
+    {"vonage_private_key", K_STR, OFF(vonage_private_key), "", 0, 0, false},
+    {"vonage_url", K_STR, OFF(vonage_url), "https://video.api.vonage.com", 0, 0, false},
     {"store_timeout", K_DUR, OFF(store_timeout_ms), "2s", 50, 600000, false},
     {"s3_bucket", K_STR, OFF(s3_bucket), "", 0, 0, false},
     {"s3_region", K_STR, OFF(s3_region), "us-east-1", 0, 0, false},
@@ -89,6 +98,8 @@ static const struct {
     const char *says; /* for the error */
 } enums[] = {
     {"video", {"dev", "opentok", "vonage", NULL}, "dev, opentok or vonage"},
+    {"video_media_mode", {"routed", "relayed", NULL, NULL}, "routed or relayed"},
+    {"video_archive", {"off", "always", NULL, NULL}, "off or always"},
     {"bus", {"local", "redis://*", NULL, NULL}, "local or redis://HOST:PORT"},
     {"store", {"sqlite:*", "mongodb://*", "mongodb+srv://*", NULL}, "sqlite:PATH or mongodb://..."},
 };
@@ -160,8 +171,11 @@ drop_err config_set(struct config *c, const char *key, const char *value, char *
         char **slot = (char **)(base + k->off);
         const char *says;
         if (!enum_ok(key, value, &says)) {
-            /* the value is not echoed: a mistyped URL may hold a password */
-            snprintf(why, whylen, "config key '%s': expected %s", key, says);
+            /* a URL is not echoed: a mistyped one may hold a password */
+            if (strstr(says, "://"))
+                snprintf(why, whylen, "config key '%s': expected %s", key, says);
+            else
+                snprintf(why, whylen, "config key '%s': expected %s, got '%.64s'", key, says, value);
             return DROP_EBADREQ;
         }
         if (strcmp(key, "node_id") == 0 &&

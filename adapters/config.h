@@ -59,6 +59,15 @@ struct config {
     double price_per_minute;
     double operator_share;
     char *video;
+    char *video_media_mode;      /* routed | relayed */
+    char *video_archive;         /* off | always */
+    int64_t video_timeout_ms;
+    char *opentok_api_key;
+    char *opentok_api_secret;    /* secret: masked; also DROPIN_OPENTOK_API_SECRET */
+    char *opentok_url;
+    char *vonage_application_id;
+    char *vonage_private_key;    /* path to the PEM file */
+    char *vonage_url;
     int64_t store_timeout_ms;
     /* uploads (S3 presigned URLs) and push notifications */
     char *s3_bucket;

@@ -8,11 +8,13 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
       libhiredis-dev libmongoc-dev libbson-dev libmsgpack-dev libjansson-dev
-      libcurl4-openssl-dev libssl-dev libsqlite3-dev libargon2-dev uthash-dev)
+      libcurl4-openssl-dev libssl-dev libsqlite3-dev libargon2-dev uthash-dev
+      libjwt-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev redis-server valgrind
          python3 python3-pytest python3-websockets python3-redis python3-msgpack
-         python3-pymongo python3-requests)
+         python3-pymongo python3-requests
+         python3-jwt python3-cryptography)
 fi
 
 missing=()
@@ -40,4 +42,8 @@ if [ "${1:-}" = "--test" ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nodejs npm
   fi
   sh "$(dirname "$0")/mongo-test-server/install.sh"
+  # optional: test_video.py compares T1 tokens with the official SDK's, and
+  # skips that one test without it
+  sh "$(dirname "$0")/opentok-ref/install.sh" ||
+    echo "install-deps: npm opentok not installed; the T1 byte-for-byte test will skip"
 fi
