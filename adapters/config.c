@@ -51,6 +51,8 @@ static const struct ckey keys[] = {
     {"token_ttl", K_DUR, OFF(token_ttl_ms), "30d", 1000, 3650 * DAY, false},
     {"token_max_age", K_DUR, OFF(token_max_age_ms), "365d", 1000, 3650 * DAY, false},
     {"http_max_body", K_SIZE, OFF(http_max_body), "64k", 256, 16 << 20, false},
+    {"http_header_timeout", K_DUR, OFF(http_header_timeout_ms), "10s", 100, DAY, false},
+    {"http_body_timeout", K_DUR, OFF(http_body_timeout_ms), "30s", 100, DAY, false},
     {"presence_ttl", K_DUR, OFF(presence_ttl_ms), "30s", 100, DAY, false},
     {"grid_cell", K_REAL, OFF(grid_cell_m), "1000", 10, 1e6, false},
     {"wave_size", K_INT, OFF(wave_size), "5", 1, 50, false},
