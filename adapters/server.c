@@ -221,9 +221,12 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     default:
         break;
     }
+    /* the body due is the last write of a request (http_callback then
+     * completes the transaction, which may free user: look before) */
+    bool answering = reason == LWS_CALLBACK_HTTP_WRITEABLE && user &&
+                     ((struct http_conn *)user)->phase == 2;
     r = http_callback(wsi, reason, user, in, len);
-    if (reason == LWS_CALLBACK_HTTP_WRITEABLE && r == 0 && user &&
-        ((struct http_conn *)user)->phase == 3 && (c = conn_find(wsi)) && c->in_request) {
+    if (answering && r == 0 && (c = conn_find(wsi))) {
         /* answered: the next request on this connection starts its clock now */
         c->in_request = false;
         c->since = node_now();
