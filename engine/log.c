@@ -20,6 +20,7 @@
 #include "engine/log.h"
 
 int log_min_level = LOG_INFO;
+int log_repeat_interval_ms = LOG_REPEAT_INTERVAL_MS;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
@@ -127,7 +128,7 @@ static bool repeat_admit(int level, const char *msg, struct held_count *due)
         sl->held = 0;
         sl->level = level;
         snprintf(sl->text, sizeof sl->text, "%s", msg);
-    } else if (now - sl->since >= LOG_REPEAT_INTERVAL_MS) {
+    } else if (now - sl->since >= log_repeat_interval_ms) {
         sl->since = now;
         if (sl->held) { /* still flooding: the count, and keep holding back */
             take_count(sl, due);
@@ -169,7 +170,7 @@ void log_flush_repeats(void)
         struct held_count due = {0};
         pthread_mutex_lock(&repeat_mu);
         struct repeat_slot *sl = &repeats[i];
-        if (sl->hash && sl->held && now - sl->since >= LOG_REPEAT_INTERVAL_MS) {
+        if (sl->hash && sl->held && now - sl->since >= log_repeat_interval_ms) {
             take_count(sl, &due);
             sl->since = now; /* a flood that goes on is counted again next interval */
             sl->written = LOG_REPEAT_BURST;

@@ -22,6 +22,9 @@ int log_level_parse(const char *s);
 #define LOG_REPEAT_INTERVAL_MS 10000
 #define LOG_REPEAT_BURST 5
 
+/* The repeat interval in use (LOG_REPEAT_INTERVAL_MS; tests shorten it). */
+extern int log_repeat_interval_ms;
+
 /* Writes one line: time, level, then the formatted text, unless the same
  * text was already written LOG_REPEAT_BURST times in this interval (then it
  * is only counted). Thread-safe. */
