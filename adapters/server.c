@@ -278,11 +278,13 @@ static void reserve_open(void)
  * instead of waiting in the backlog. */
 static void shed_one(int lfd)
 {
-    static const char resp[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        "Content-Length: 72\r\nConnection: close\r\n\r\n"
+    static const char body[] =
         "{\"error\":{\"code\":\"unavailable\",\"message\":\"no connections available\"}}";
-    char drain[2048];
+    char resp[320], drain[2048];
+    int rl = snprintf(resp, sizeof resp,
+                      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                      sizeof body - 1, body);
     if (srv.reserve_fd < 0) return;
     close(srv.reserve_fd);
     srv.reserve_fd = -1;
@@ -291,7 +293,7 @@ static void shed_one(int lfd)
         fcntl(fd, F_SETFL, O_NONBLOCK);
         /* read what the client sent, so that closing does not reset it */
         while (recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0) {}
-        if (send(fd, resp, sizeof resp - 1, MSG_DONTWAIT | MSG_NOSIGNAL) > 0) srv.shed++;
+        if (send(fd, resp, (size_t)rl, MSG_DONTWAIT | MSG_NOSIGNAL) > 0) srv.shed++;
         shutdown(fd, SHUT_WR);
         close(fd);
     }

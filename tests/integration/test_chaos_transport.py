@@ -277,6 +277,17 @@ def test_fd_exhaustion_neither_spins_nor_floods_and_recovers(tmp_path):
                            if "accept" in line)
         assert accept_lines < 30, accept_lines
         assert lines < 400, lines
+        # a waiting client was told, through the reserve descriptor
+        answers = []
+        for c in clients:
+            try:
+                answers.append(c.recv(4096, socket.MSG_DONTWAIT))
+            except (BlockingIOError, socket.timeout, ConnectionResetError):
+                pass
+        refused = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
+        assert refused, "no waiting client was answered 503"
+        body = json.loads(refused[0].split(b"\r\n\r\n", 1)[1])
+        assert body["error"]["code"] == "unavailable"
         for c in clients:
             c.close()
         # a real client is served again once the others are gone
