@@ -89,7 +89,7 @@ def close_code(s, timeout=10):
                 return None
             if h[0] & 0x0f == 8:
                 return struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
-    except (ConnectionResetError, BrokenPipeError):
+    except (ConnectionResetError, BrokenPipeError, socket.timeout):
         return None
     finally:
         s.close()
@@ -113,7 +113,7 @@ def test_bad_frame_gets_a_close_frame(node, name, data, codes):
     s = ws_connect(node)
     s.sendall(frame(1, PING))  # a good frame first: the session works
     s.sendall(data)
-    assert close_code(s) in codes, name
+    assert close_code(s, timeout=4) in codes, name
     # the node is fine
     assert requests.get(node.url + "/healthz", timeout=5).status_code == 200
 
@@ -281,7 +281,8 @@ def test_fd_exhaustion_neither_spins_nor_floods_and_recovers(tmp_path):
         answers = []
         for c in clients:
             try:
-                answers.append(c.recv(4096, socket.MSG_DONTWAIT))
+                c.setblocking(False)
+                answers.append(c.recv(4096))
             except (BlockingIOError, socket.timeout, ConnectionResetError):
                 pass
         refused = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
