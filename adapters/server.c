@@ -67,7 +67,6 @@ static struct {
     uv_poll_t *listeners[MAX_LISTENERS];
     uv_poll_cb listen_cb[MAX_LISTENERS];
     int nlisteners;
-    unsigned long shed;     /* connections answered 503 for want of descriptors */
     bool ws_proto_error;    /* lws just refused a frame without a close reason */
     struct conn_deadline *conns;
 } srv = {.reserve_fd = -1};
@@ -293,7 +292,7 @@ static void shed_one(int lfd)
         fcntl(fd, F_SETFL, O_NONBLOCK);
         /* read what the client sent, so that closing does not reset it */
         while (recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0) {}
-        if (send(fd, resp, (size_t)rl, MSG_DONTWAIT | MSG_NOSIGNAL) > 0) srv.shed++;
+        (void)!send(fd, resp, (size_t)rl, MSG_DONTWAIT | MSG_NOSIGNAL); /* best effort */
         shutdown(fd, SHUT_WR);
         close(fd);
     }
@@ -311,7 +310,9 @@ static void accept_resume(uv_timer_t *t)
 }
 
 /* Called from the lws log hook, inside lws's handling of the listen socket,
- * when accept() failed with err. */
+ * when accept() failed with err. lws may have restarted the poll during a
+ * back-off (one of its sockets closed): then it is only stopped again, and
+ * the back-off runs on. */
 static void accept_failed(int err)
 {
     struct node *n = srv.n;
@@ -319,7 +320,11 @@ static void accept_failed(int err)
     struct listen_walk w = {found, MAX_LISTENERS, 0};
     int64_t now;
 
-    if (!n || !srv.timer_init || srv.paused) return;
+    if (!n || !srv.timer_init) return;
+    if (srv.paused) {
+        for (int i = 0; i < srv.nlisteners; i++) uv_poll_stop(srv.listeners[i]);
+        return;
+    }
     now = node_now();
     srv.backoff_ms = now - srv.last_fail < 2 * ACCEPT_BACKOFF_MAX_MS && srv.backoff_ms
                          ? (srv.backoff_ms * 2 > ACCEPT_BACKOFF_MAX_MS ? ACCEPT_BACKOFF_MAX_MS
