@@ -216,6 +216,9 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         break;
     case LWS_CALLBACK_HTTP:
         if ((c = conn_find(wsi))) c->in_request = true;
+        /* an HTTP/2 stream: its deadlines are its own, not its connection's
+         * (which carries many requests and has lws's own timeouts) */
+        if (lws_get_network_wsi(wsi) != wsi) server_conn_forget(lws_get_network_wsi(wsi));
         break;
     default:
         break;
