@@ -267,6 +267,7 @@ def test_fd_exhaustion_neither_spins_nor_floods_and_recovers(tmp_path):
         while "errno 24" not in node.read_log() and time.time() < deadline:
             time.sleep(0.1)
         assert "errno 24" in node.read_log(), "the node never ran out of descriptors"
+        assert "event=accept_paused errno=24" in node.read_log()
         before = cpu_seconds(node.proc.pid)
         t0 = time.time()
         time.sleep(3)  # the measurement window, not a synchronisation
