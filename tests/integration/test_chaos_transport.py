@@ -152,10 +152,10 @@ def test_slow_headers_are_dropped_at_the_header_deadline(node_factory):
     node = node_factory(FAST)
     s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-    # one header byte every half second: lws re-arms its own timeout on
-    # each; 16 of them (8 s) are four times the 2 s deadline
-    hdr = b"X-Slow: yyyyyyyyyy"
-    sent = wait_closed_while_trickling(s, [hdr[j:j + 1] for j in range(16)])
+    # one header byte every half second; 18 of them (9 s) are more than four
+    # times the 2 s deadline, and less than lws's own 10 s header timeout
+    hdr = b"X-Slow: yyyyyyyyyyyy"
+    sent = wait_closed_while_trickling(s, [hdr[j:j + 1] for j in range(18)])
     real_client_served(node)
     s.close()
     assert sent is not None, "a client trickling headers was never dropped"
@@ -168,8 +168,9 @@ def test_slow_body_is_dropped_at_the_request_deadline(node_factory):
     s.sendall(b"POST /gigs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Content-Length: 60000\r\n\r\n")
     # one body byte every half second: each arrives well within lws's
-    # 10 s gap, so only an overall deadline (4 s here) stops it
-    sent = wait_closed_while_trickling(s, [b" "] * 16)
+    # 10 s gap, so only an overall deadline (4 s here) stops it; 24 of them
+    # give it 12 s
+    sent = wait_closed_while_trickling(s, [b" "] * 24)
     real_client_served(node)
     s.close()
     assert sent is not None, "a client trickling a body was never dropped"
