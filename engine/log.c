@@ -2,12 +2,13 @@
  * threads do not interleave within a line, and keeps the last ones in a
  * fixed ring for admin.tail.
  *
- * Repeats are found in a small direct-mapped table keyed by a hash of the
- * line's text: each slot remembers one text, when its interval began, how
- * many times it was written and how many times it was held back since. Two
- * texts that share a slot evict each other (the evicted one's count is
- * written first), so a burst of many different lines is never held back,
- * only one text repeated many times. */
+ * Repeats are found in a small 4-way set-associative table keyed by a hash
+ * of the line's text: each slot remembers one text, when its interval
+ * began, how many times it was written and how many times it was held back
+ * since. A new text takes a slot of its set that is not holding lines
+ * back, the oldest first (an evicted text's count is written first), so a
+ * burst of many different lines is never held back and does not end the
+ * holding back of a flood. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@ static char ring[LOG_RING_LINES][LOG_RING_LINE];
 static unsigned long long ring_seq; /* lines written; line k is ring[(k - 1) % N] */
 
 #define REPEAT_SLOTS 64
+#define REPEAT_WAYS 4         /* a text may sit in any of 4 slots of its set */
 
 struct repeat_slot {
     uint64_t hash;            /* 0: free */
@@ -119,8 +121,15 @@ static bool repeat_admit(int level, const char *msg, struct held_count *due)
 
     due->n = 0;
     pthread_mutex_lock(&repeat_mu);
-    struct repeat_slot *sl = &repeats[h % REPEAT_SLOTS];
-    if (sl->hash != h || strncmp(sl->text, msg, sizeof sl->text - 1) != 0) {
+    struct repeat_slot *set = &repeats[(h % (REPEAT_SLOTS / REPEAT_WAYS)) * REPEAT_WAYS], *sl = NULL;
+    for (int i = 0; i < REPEAT_WAYS && !sl; i++)
+        if (set[i].hash == h && strncmp(set[i].text, msg, sizeof set[i].text - 1) == 0) sl = &set[i];
+    if (!sl) { /* a new text: a free way, else one not flooding, oldest first */
+        sl = &set[0];
+        for (int i = 1; i < REPEAT_WAYS && sl->hash; i++)
+            if (!set[i].hash || (!set[i].held && sl->held) ||
+                (!set[i].held == !sl->held && set[i].since < sl->since))
+                sl = &set[i];
         if (sl->hash && sl->held) take_count(sl, due);
         sl->hash = h;
         sl->since = now;

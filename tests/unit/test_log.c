@@ -91,12 +91,17 @@ static void test_repeats(void **state)
     assert_int_equal(count_lines("event=flood errno=24"), LOG_REPEAT_BURST);
     log_flush_repeats(); /* the interval is not over: nothing yet */
     assert_int_equal(count_lines("repeated="), 0);
-    /* other lines in between are written as usual */
+    /* other lines in between are written as usual, and do not end the
+     * holding back of the flood */
     log_warn("event=other");
     assert_int_equal(count_lines("event=other"), 1);
+    for (int i = 0; i < 200; i++) log_warn("event=distinct n=%d", i);
+    assert_int_equal(count_lines("event=distinct"), 200);
+    for (int i = 0; i < 1000; i++) log_warn("event=flood errno=%d", 24);
+    assert_int_equal(count_lines("event=flood errno=24"), LOG_REPEAT_BURST);
     log_repeat_interval_ms = 0; /* the interval is over */
     log_flush_repeats();
-    assert_int_equal(count_lines("event=flood errno=24 repeated=995"), 1);
+    assert_int_equal(count_lines("event=flood errno=24 repeated=1995"), 1);
     log_flush_repeats(); /* counted once */
     assert_int_equal(count_lines("repeated="), 1);
     log_repeat_interval_ms = LOG_REPEAT_INTERVAL_MS;
