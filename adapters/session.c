@@ -345,7 +345,8 @@ static bool rate_ok(struct session *s, int64_t now)
 /* Refuses a request with `rate_limited`, whatever the limit that was hit
  * (rate, requests waiting, requests in flight): each refusal is a strike,
  * and STRIKES_TO_CLOSE of them in a row close the session with 4429. A
- * request that gets past the rate limit clears the strikes. */
+ * request that gets past every limit clears the strikes (a request put on
+ * hold behind a running one is checked when it leaves the hold). */
 static void refuse(struct session *s, json_t *id, const char *msg)
 {
     if (++s->strikes >= STRIKES_TO_CLOSE) {
