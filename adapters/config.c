@@ -53,6 +53,8 @@ static const struct ckey keys[] = {
     {"http_max_body", K_SIZE, OFF(http_max_body), "64k", 256, 16 << 20, false},
     {"login_max_failures", K_INT, OFF(login_max_failures), "5", 1, 1000, false},
     {"login_lockout_max", K_DUR, OFF(login_lockout_max_ms), "15m", 1000, DAY, false},
+    {"http_header_timeout", K_DUR, OFF(http_header_timeout_ms), "10s", 100, DAY, false},
+    {"http_body_timeout", K_DUR, OFF(http_body_timeout_ms), "30s", 100, DAY, false},
     {"presence_ttl", K_DUR, OFF(presence_ttl_ms), "30s", 100, DAY, false},
     {"grid_cell", K_REAL, OFF(grid_cell_m), "1000", 10, 1e6, false},
     {"wave_size", K_INT, OFF(wave_size), "5", 1, 50, false},

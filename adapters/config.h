@@ -45,6 +45,8 @@ struct config {
     int64_t http_max_body;
     int64_t login_max_failures;   /* sign-in brake (engine/throttle.h) */
     int64_t login_lockout_max_ms;
+    int64_t http_header_timeout_ms; /* headers complete within, from the first byte */
+    int64_t http_body_timeout_ms;   /* request read and answered within */
     /* presence and dispatch */
     int64_t presence_ttl_ms;
     double grid_cell_m;

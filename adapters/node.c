@@ -397,6 +397,8 @@ static void on_tick(uv_timer_t *t)
     struct node *n = t->data;
     int64_t now = node_now();
     for (struct session *s = n->sessions; s; s = s->next) session_tick(s, now);
+    server_tick(n, now);
+    log_flush_repeats();
     presence_expire(n->eng.presence, now, n->cfg->presence_ttl_ms, presence_gone, n);
     if (!n->draining) cluster_tick(n, now);
     if (!n->draining && now - n->sweep_at >= n->cfg->sweep_interval_ms) {
