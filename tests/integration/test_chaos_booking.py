@@ -9,9 +9,9 @@ never in two live gigs, whatever the timing, on one node and across nodes.
   sessions on two different nodes.
 - Claim storm: 20 operators, each with two sessions on two nodes, accept
   every offer they get for 100 gigs (DROPIN_STORM_GIGS=200 for the full
-  storm), 20 pending at a time, each session accepting its half of them; never does an operator
-  win twice in a round, every gig has at most one operator and no operator
-  is the operator of two live gigs.
+  storm), 20 pending at a time, each session accepting its half of them;
+  never does an operator win twice in a round, every gig has at most one
+  operator and no operator is the operator of two live gigs.
 
 DROPIN_BOOKING_ROUNDS sets the double-booking rounds (50)."""
 import asyncio
