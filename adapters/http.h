@@ -23,6 +23,7 @@ struct http_conn {
     char query[512];
     char bearer[256];
     char allow[40];        /* the Allow header of a 405, "" otherwise */
+    char cors_origin[256]; /* the request's Origin when allowed_origins lists it */
     bool too_big;
     bool query_too_long;   /* the query string does not fit query[] */
     bool routed;           /* route() ran: a request is routed once */
