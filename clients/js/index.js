@@ -392,12 +392,16 @@ export class DropinClient {
     } else if (op === 'auth.token' && data && data.account) {
       this.account = data.account;
     } else if (op === 'auth.logout') {
+      // signed out: the server closes with 4401; whatever close arrives, no reconnect
       this.token = null;
       this._presence = null;
+      this._want = false;
     } else if (GIG_REPLY_OPS.has(op) && data) {
       const g = op === 'gig.handshake' ? data.gig : data;
       if (op === 'gig.claim' && req && req.gigId) this._dropOffer(req.gigId);
-      if (g && this._isMine(g)) this._applyGig(g);
+      // the reply is the gig's newest state: it is announced like the event
+      // it makes stale (one gig.updated per version, whoever acted)
+      if (g && this._isMine(g) && this._applyGig(g)) this._emit('gig.updated', g);
     }
   }
 
