@@ -12,7 +12,8 @@ pkgs=(build-essential cmake pkg-config
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev redis-server
          python3 python3-pytest python3-websockets python3-redis python3-msgpack
-         python3-pymongo python3-requests)
+         python3-pymongo python3-requests
+         chromium)  # the JS client's browser test (clients/js), headless
 fi
 
 missing=()
@@ -40,4 +41,11 @@ if [ "${1:-}" = "--test" ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nodejs npm
   fi
   sh "$(dirname "$0")/mongo-test-server/install.sh"
+  # The JS client's test packages (clients/js/package-lock.json), when changed.
+  js="$(dirname "$0")/../clients/js"
+  if [ ! -f "$js/node_modules/.package-lock.json" ] ||
+     [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in clients/js"
+    (cd "$js" && npm ci --no-audit --no-fund)
+  fi
 fi
