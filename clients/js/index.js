@@ -304,7 +304,7 @@ export class DropinClient {
     if (op === 'presence.update') this._presence = data;
     if (op === 'presence.offline') this._presence = null;
     return new Promise((resolve, reject) => {
-      const item = { op, data, resolve, reject, timeout, timer: null, id: 0 };
+      const item = { op, data, resolve, reject, timeout, deadline: Date.now() + timeout, timer: null, id: 0 };
       if (direct || this._ready) {
         this._sendRequest(item);
         return;
@@ -327,11 +327,12 @@ export class DropinClient {
     clearTimeout(item.timer);
     const id = this._nextId++;
     item.id = id;
+    // the timeout counts from the call: time spent queued is part of it
     item.timer = setTimeout(() => {
       if (this._inflight.delete(id)) {
         item.reject(new DropinError('timeout', `${item.op}: no reply within ${item.timeout} ms`));
       }
-    }, item.timeout);
+    }, Math.max(0, item.deadline - Date.now()));
     this._inflight.set(id, item);
     if (!this._send({ op: item.op, id, data: item.data })) {
       this._inflight.delete(id);
