@@ -152,11 +152,13 @@ describe('reconnect, resync, stale events, 4401', () => {
       c.on('state', (s) => log.push(`${who} state gigs=${s.gigs.map((x) => `${x.id.slice(-6)}@v${x.version}:${x.status}`).join(',')}`));
     }
     const custClosed = nextEvent(cust, 'close');
+    const custRetry = nextEvent(cust, 'reconnecting');
     const statesBefore = cust.states.length;
     await node.stop();
     const ev = await custClosed;
     assert.equal(ev.code, 1001, 'drain closes with 1001');
     assert.equal(ev.willReconnect, true);
+    assert.deepEqual(await custRetry, { attempt: 1, delayMs: 0 }, 'after 1001 the first retry is immediate');
     await waitFor(() => cust.status === 'reconnecting', 'customer reconnecting');
     // a request made while disconnected waits for the reconnect
     const confirming = cust.call('gig.confirm', { gigId: gig.id }, { timeout: 30000 });
@@ -240,5 +242,28 @@ describe('reconnect, resync, stale events, 4401', () => {
     const again = client(node, { token });
     await assert.rejects(again.connect(), { code: 'unauthenticated' });
     assert.equal(again.status, 'closed');
+  });
+});
+
+describe('close codes: 4429 backs off harder, then reconnects and signs in again', () => {
+  const node = new Node(['--rate_limit', '5', '--rate_burst', '5']);
+  before(() => node.start());
+  after(async () => { await closeAll(); await node.stop(); node.cleanup(); });
+
+  test('a flood is answered rate_limited, then 4429; the client comes back by itself', async () => {
+    const c = await account(node, 'user');
+    const closed = nextEvent(c, 'close');
+    const reconnecting = nextEvent(c, 'reconnecting');
+    const states = c.states.length;
+    const results = await Promise.allSettled(Array.from({ length: 60 }, () => c.call('sys.ping', {})));
+    const codes = new Set(results.filter((r) => r.status === 'rejected').map((r) => r.reason.code));
+    assert.ok(codes.has('rate_limited'), [...codes].join(','));
+    assert.ok(codes.has('disconnected'), 'requests in flight at the close fail with disconnected');
+    const e = await closed;
+    assert.deepEqual([e.code, e.willReconnect], [4429, true]);
+    const r = await reconnecting;
+    assert.ok(r.attempt >= 5, `4429 starts the backoff further up (attempt ${r.attempt})`);
+    await waitFor(() => c.states.length > states && c.status === 'open', 'signed in again');
+    assert.ok((await c.call('sys.ping', {})).time);
   });
 });
