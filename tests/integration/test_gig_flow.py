@@ -3,9 +3,10 @@ import asyncio
 import json
 import time
 
+import pytest
 import websockets
 
-from conftest import Client, run
+from conftest import Client, UnexpectedFrame, run, store_uri
 from helpers import RawWS, new_session
 
 # Saigon, and points around it
@@ -364,4 +365,206 @@ def test_one_live_gig_per_operator(node):
         await c1.ok("gig.reject", {"gigId": g1["id"]})
         g = await op.ok("gig.claim", {"gigId": g2["id"], "response": "accept"})
         assert g["status"] == "operatorFound"
+    run(go())
+
+
+# ---- promises each guarded by a test that fails when the promise breaks ----
+
+def ms(iso):
+    """Milliseconds since the epoch of an ISO-8601 UTC time with milliseconds."""
+    import datetime
+    t = datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return round(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+
+
+async def found(cust, op, lat=LAT, lon=LON):
+    """A new gig of cust, offered to and accepted by op: operatorFound."""
+    gig = await cust.ok("gig.create", {"latitude": lat, "longitude": lon, "deviceId": "d"})
+    while (await op.event("gig.offer"))["gigId"] != gig["id"]:
+        pass
+    g = await op.ok("gig.claim", {"gigId": gig["id"], "response": "accept"})
+    assert g["status"] == "operatorFound"
+    return g
+
+
+async def streaming(cust, op):
+    g = await found(cust, op)
+    await cust.ok("gig.confirm", {"gigId": g["id"]})
+    await op.ok("gig.handshake", {"gigId": g["id"]})
+    await cust.ok("gig.handshake", {"gigId": g["id"]})
+    g = await cust.ok("gig.start", {"gigId": g["id"]})
+    assert g["status"] == "streaming"
+    return g
+
+
+async def purchased(cust, op):
+    g = await streaming(cust, op)
+    g = await op.ok("gig.stop", {"gigId": g["id"]})
+    assert g["status"] == "purchased"
+    return g
+
+
+def test_unrated_operator_cannot_claim_an_offer_he_holds(node_factory):
+    """rating_required on gig.claim (PROTOCOL.md section 2), for an offer the
+    operator received before his last gig ended unrated."""
+    node = node_factory(["--offer_ttl", "10m"])
+
+    async def go():
+        c1, _, _ = await new_session(node, "user")
+        c2, _, _ = await new_session(node, "user")
+        op, oacct = await operator_at(node, *off(100))
+        await wait_free(op, c1, 1)
+        g2 = await c2.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d2"})
+        assert (await op.event("gig.offer"))["gigId"] == g2["id"]
+        g1 = await purchased(c1, op)
+        await c1.ok("gig.rate", {"gigId": g1["id"], "rating": 5})
+        r = await op.call("gig.claim", {"gigId": g2["id"], "response": "accept"})
+        assert not r["ok"] and r["error"]["code"] == "rating_required", r
+        assert (await c2.ok("gig.get", {"gigId": g2["id"]}))["gig"]["status"] == "pendingOperator"
+        # rating lifts the lock: the same offer can be taken now
+        await op.ok("gig.rate", {"gigId": g1["id"], "rating": 4})
+        g = await op.ok("gig.claim", {"gigId": g2["id"], "response": "accept"})
+        assert g["status"] == "operatorFound" and g["operator"] == oacct["id"]
+    run(go())
+
+
+def test_unrated_operator_is_off_the_map_and_gets_no_offers(node):
+    """A locked operator is not free: not on map.nearby, not offered; rating
+    frees him and a pending gig reaches him then (late join)."""
+    async def go():
+        c1, _, _ = await new_session(node, "user")
+        c3, _, _ = await new_session(node, "user")
+        op, oacct = await operator_at(node, *off(100))
+        await wait_free(op, c1, 1)
+        g1 = await purchased(c1, op)
+        await c1.ok("gig.rate", {"gigId": g1["id"], "rating": 5})
+        assert await c3.ok("map.nearby", {"latitude": LAT, "longitude": LON}) == []
+        # still locked after a fresh position
+        await op.ok("presence.update", {"latitude": off(120)[0], "longitude": LON})
+        assert await c3.ok("map.nearby", {"latitude": LAT, "longitude": LON}) == []
+        g3 = await c3.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d3"})
+        # offers are queued to the operator's session before c3's reply is
+        # sent (one node); the ping's reply comes after anything queued
+        await op.flush()
+        assert op.pending("gig.offer") == [], op.events
+        await op.ok("gig.rate", {"gigId": g1["id"], "rating": 3})
+        offer = await op.event("gig.offer")
+        assert offer["gigId"] == g3["id"]
+        near = await c1.ok("map.nearby", {"latitude": LAT, "longitude": LON})
+        assert [n["id"] for n in near] == [oacct["id"]]
+    run(go())
+
+
+def test_sweep_expires_a_gig_whose_node_died(node_factory):
+    """The timer of a gig dies with its node; the store sweep of another node
+    on the same store expires it (PROTOCOL.md section 2: deadlines)."""
+    db = "sweep"
+    a = node_factory(["--pending_ttl", "1s", "--sweep_interval", "1h"],
+                     store=store_uri(node_factory.tmpdir, db))
+
+    async def create():
+        cust, _, tok = await new_session(a, "user")
+        gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
+        assert gig["status"] == "pendingOperator"
+        return gig, tok
+    gig, tok = run(create())
+    a.kill()
+    b = node_factory(["--pending_ttl", "1s", "--sweep_interval", "200ms"],
+                     store=store_uri(node_factory.tmpdir, db))
+
+    async def recover():
+        c = await Client.connect(b.ws_url, headers={"Authorization": "Bearer " + tok})
+        await c.event("session.state")
+        g = (await c.ok("gig.get", {"gigId": gig["id"]}))["gig"]
+        if g["status"] != "expired":
+            g = await c.update("expired", timeout=60)
+        assert g["id"] == gig["id"] and g["version"] > gig["version"]
+        g = (await c.ok("gig.get", {"gigId": gig["id"]}))["gig"]
+        assert g["status"] == "expired"
+    run(recover())
+
+
+def test_actor_sessions_get_gig_updated(node):
+    """gig.updated goes to every session of both parties, the actor's
+    included (PROTOCOL.md section 1, events)."""
+    async def go():
+        cust, _, ctok = await new_session(node, "user")
+        cust2 = await Client.connect(node.ws_url, headers={"Authorization": "Bearer " + ctok})
+        await cust2.event("session.state")
+        op, _ = await operator_at(node, *off(100))
+        op2 = await Client.connect(node.ws_url)
+        await op2.call("auth.login", {"identity": op.email, "password": "correct horse"})
+        await op2.event("session.state")
+        await wait_free(op, cust, 1)
+        g = await found(cust, op)
+        for c in (cust, cust2, op, op2):
+            assert (await c.update("operatorFound"))["version"] == g["version"]
+        g = await cust.ok("gig.confirm", {"gigId": g["id"]})
+        for c in (cust, cust2, op, op2):
+            assert (await c.update("operatorEnroute"))["version"] == g["version"]
+        g = await op2.ok("gig.cancel", {"gigId": g["id"]})
+        for c in (op2, op, cust, cust2):
+            up = await c.update("cancelled")
+            assert up["version"] == g["version"] and up["id"] == g["id"]
+    run(go())
+
+
+@pytest.mark.parametrize("key", ["confirm_ttl", "handshake_ttl", "max_stream"])
+def test_deadlines_from_config(node_factory, key):
+    """Each deadline is the configured value: the gig's expiresAt is exactly
+    updatedAt + the key's value, and the system moves the gig on once it
+    passes (upper bound: a generous wait, not the machine's speed)."""
+    args = {"confirm_ttl": "7m", "handshake_ttl": "11m", "max_stream": "13m"}
+    args[key] = "2s"
+    flat = []
+    for k, v in args.items():
+        flat += ["--" + k, v]
+    node = node_factory(flat)
+    value = {"7m": 7 * 60000, "11m": 11 * 60000, "13m": 13 * 60000, "2s": 2000}
+
+    async def go():
+        cust, _, _ = await new_session(node, "user")
+        op, _ = await operator_at(node, *off(100))
+        await wait_free(op, cust, 1)
+        if key == "confirm_ttl":
+            g = await found(cust, op)
+            assert ms(g["expiresAt"]) - ms(g["updatedAt"]) == value[args["confirm_ttl"]], g
+            up = await cust.update("expired", timeout=60)
+        elif key == "handshake_ttl":
+            g = await found(cust, op)
+            assert ms(g["expiresAt"]) - ms(g["updatedAt"]) == value[args["confirm_ttl"]], g
+            g = await cust.ok("gig.confirm", {"gigId": g["id"]})
+            assert ms(g["expiresAt"]) - ms(g["updatedAt"]) == value[args["handshake_ttl"]], g
+            await op.ok("gig.handshake", {"gigId": g["id"]})
+            up = await cust.update("expired", timeout=60)
+        else:
+            g = await streaming(cust, op)
+            assert ms(g["expiresAt"]) - ms(g["updatedAt"]) == value[args["max_stream"]], g
+            up = await cust.update("purchased", timeout=60)
+            # billed up to the deadline, however late the timer ran
+            assert up["duration"] == 2, up
+        assert up["id"] == g["id"] and up["expiresAt"] is None
+    run(go())
+
+
+def test_request_without_id_gets_no_reply_unless_it_fails(node):
+    """A request without id gets no reply unless it fails (PROTOCOL.md
+    section 1). The strict client fails on any stray reply; the ping after
+    the fire-and-forget requests comes back after anything they produced."""
+    async def go():
+        op, _ = await operator_at(node, *off(100))
+        await op.send({"op": "presence.update", "data": {"latitude": 10.1, "longitude": 106.1}})
+        await op.send({"op": "sys.ping"})
+        await op.send({"op": "account.get"})
+        await op.flush()
+        # a failing one is answered, with re null
+        await op.send({"op": "presence.update", "data": {"latitude": 1000, "longitude": 0}})
+        m = await op.recv()
+        assert m["re"] is None and m["ok"] is False, m
+        assert m["error"]["code"] == "bad_request"
+        await op.flush()
+        # and the strict client does notice a stray reply
+        await op.ws.send(json.dumps({"op": "sys.ping", "id": 1000}))
+        with pytest.raises(UnexpectedFrame):
+            await op.flush()
     run(go())
