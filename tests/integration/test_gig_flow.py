@@ -568,3 +568,64 @@ def test_request_without_id_gets_no_reply_unless_it_fails(node):
         with pytest.raises(UnexpectedFrame):
             await op.flush()
     run(go())
+
+
+def test_presence_offline_removes_operator(node):
+    """presence.offline: off the map and offered nothing until the next
+    presence.update, which brings him back (and a pending gig reaches him)."""
+    async def go():
+        cust, _, _ = await new_session(node, "user")
+        op, oacct = await operator_at(node, *off(100))
+        assert [n["id"] for n in await wait_free(op, cust, 1)] == [oacct["id"]]
+        await op.ok("presence.offline", {})
+        assert await cust.ok("map.nearby", {"latitude": LAT, "longitude": LON}) == []
+        gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
+        await op.flush()  # an offer would have been queued before this reply
+        assert op.pending("gig.offer") == []
+        await op.ok("presence.update", {"latitude": off(100)[0], "longitude": LON})
+        assert (await op.event("gig.offer"))["gigId"] == gig["id"]
+    run(go())
+
+
+ADMIN = "admin-token-of-the-gig-tests-0123456789"
+
+
+def test_gig_get_and_list_visibility(node_factory):
+    """gig.get: a party or an admin, others not_found; gig.list: self, an
+    admin any account, newest first (PROTOCOL.md ops table)."""
+    node = node_factory(["--admin_token", ADMIN])
+
+    async def go():
+        cust, cacct, _ = await new_session(node, "user")
+        other, oth, _ = await new_session(node, "user")
+        op, oacct = await operator_at(node, *off(100))
+        await wait_free(op, cust, 1)
+        g1 = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d1"})
+        await cust.ok("gig.cancel", {"gigId": g1["id"]})
+        g2 = await found(cust, op)
+        await cust.ok("gig.reject", {"gigId": g2["id"]})
+        g3 = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d3"})
+        ids = [g3["id"], g2["id"], g1["id"]]  # newest first
+
+        assert [g["id"] for g in await cust.ok("gig.list", {})] == ids
+        assert [g["id"] for g in await cust.ok("gig.list", {"limit": 2})] == ids[:2]
+        assert [g["id"] for g in await op.ok("gig.list", {})] == [g2["id"]]
+        assert [g["id"] for g in await cust.ok("gig.list", {"status": "customerRejected"})] == \
+            [g2["id"]]
+        assert (await op.ok("gig.get", {"gigId": g2["id"]}))["gig"]["id"] == g2["id"]
+        # a stranger: no gig of theirs, nor anyone else's list
+        r = await other.call("gig.get", {"gigId": g2["id"]})
+        assert r["error"]["code"] == "not_found", r
+        r = await op.call("gig.get", {"gigId": g1["id"]})  # offered once, never a party
+        assert r["error"]["code"] == "not_found", r
+        r = await other.call("gig.list", {"accountId": cacct["id"]})
+        assert r["error"]["code"] == "forbidden", r
+        assert await other.ok("gig.list", {}) == []
+        # an admin: any gig, any account's list
+        a = await Client.connect(node.ws_url, headers={"Authorization": "Bearer " + ADMIN})
+        await a.event("session.state")
+        assert (await a.ok("gig.get", {"gigId": g1["id"]}))["gig"]["id"] == g1["id"]
+        assert [g["id"] for g in await a.ok("gig.list", {"accountId": cacct["id"]})] == ids
+        assert [g["id"] for g in await a.ok("gig.list", {"accountId": oacct["id"]})] == [g2["id"]]
+        assert await a.ok("gig.list", {"accountId": oth["id"]}) == []
+    run(go())
