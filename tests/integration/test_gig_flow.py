@@ -7,7 +7,7 @@ import pytest
 import websockets
 
 from conftest import Client, UnexpectedFrame, run, store_uri
-from helpers import RawWS, new_session
+from helpers import RawWS, ms, new_session
 
 # Saigon, and points around it
 LAT, LON = 10.787859, 106.70653
@@ -74,11 +74,13 @@ def test_whole_flow_create_to_voted(node):
         assert v2["sessionId"] == v1["sessionId"] and v2["token"] != v1["token"]
         assert v1["role"] == "publisher" and v2["role"] == "subscriber"
 
-        g = await cust.ok("gig.start", {"gigId": gig["id"]})
-        assert g["status"] == "streaming"
-        await asyncio.sleep(1.1)
+        started = await cust.ok("gig.start", {"gigId": gig["id"]})
+        assert started["status"] == "streaming"
         g = await op.ok("gig.stop", {"gigId": gig["id"]})
-        assert g["status"] == "purchased" and g["duration"] >= 1
+        assert g["status"] == "purchased"
+        # whole seconds of streaming: from the start to the stop, on the
+        # node's clock (test_deadlines_from_config shows a non-zero one)
+        assert g["duration"] == (ms(g["updatedAt"]) - ms(started["updatedAt"])) // 1000, g
 
         # unrated: both are locked out of new gig actions
         r = await cust.call("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
@@ -177,9 +179,12 @@ def test_nobody_answers_expired(node_factory):
         b, _ = await operator_at(node, *off(200))
         await wait_free(None, cust, 2)
         gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
-        t0 = time.time()
-        await cust.update("expired")
-        assert 1.2 < time.time() - t0 < 6
+        # the deadline is pending_ttl after creation, and nothing moved the
+        # gig before it (the node's clock: not the machine's speed)
+        assert ms(gig["expiresAt"]) - ms(gig["createdAt"]) == 1500, gig
+        up = await cust.update("expired", timeout=60)
+        assert ms(up["updatedAt"]) >= ms(gig["expiresAt"]), up
+        assert up["duration"] == (ms(up["updatedAt"]) - ms(gig["createdAt"])) // 1000, up
         for c in (a, b):
             await c.event("gig.offer")
             rev = await c.event("gig.offer_revoked")
@@ -369,13 +374,6 @@ def test_one_live_gig_per_operator(node):
 
 
 # ---- promises each guarded by a test that fails when the promise breaks ----
-
-def ms(iso):
-    """Milliseconds since the epoch of an ISO-8601 UTC time with milliseconds."""
-    import datetime
-    t = datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ")
-    return round(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
-
 
 async def found(cust, op, lat=LAT, lon=LON):
     """A new gig of cust, offered to and accepted by op: operatorFound."""
