@@ -33,7 +33,10 @@ def store_uri(tmpdir, name):
     given the same name share one store; every SQLite node of a test shares
     tmpdir's file."""
     if os.environ.get("DROPIN_TEST_STORE") == "mongodb":
-        return os.environ["DROPIN_TEST_MONGO_URI"] + "_%s" % name
+        from mongo_server import with_database
+        from urllib.parse import urlsplit
+        base = os.environ["DROPIN_TEST_MONGO_URI"]
+        return with_database(base, (urlsplit(base).path.strip("/") or "dropin_test") + "_" + name)
     return "sqlite:%s" % os.path.join(tmpdir, "dropin.db")
 
 
