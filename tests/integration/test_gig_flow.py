@@ -158,10 +158,17 @@ def test_all_operators_reject(node_factory):
         ops = [await operator_at(node, *off(100 * (i + 1))) for i in range(3)]
         await wait_free(None, cust, 3)
         gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
-        # wave 1: the two nearest
+        # wave 1: the two nearest, and only them (offers are queued before
+        # the reply to gig.create; the ping's reply comes after them)
+        await ops[2][0].flush()
+        assert ops[2][0].pending("gig.offer") == []
         for c, _ in ops[:2]:
             assert (await c.event("gig.offer"))["gigId"] == gig["id"]
             g = await c.ok("gig.claim", {"gigId": gig["id"], "response": "reject"})
+            assert g["status"] == "pendingOperator"
+            if c is ops[0][0]:  # one offer of the wave still open: no new wave
+                await ops[2][0].flush()
+                assert ops[2][0].pending("gig.offer") == []
         # wave 2: the third
         assert (await ops[2][0].event("gig.offer"))["gigId"] == gig["id"]
         g = await ops[2][0].ok("gig.claim", {"gigId": gig["id"], "response": "reject"})

@@ -10,6 +10,7 @@
 #                                                test server (with_mongo.py;
 #                                                a real mongod when MONGO_URI)
 #     unit.test_x                                 a cmocka unit test
+#     mongo:unit.test_x                           one under with_mongo.py
 # For every mutant the tree is copied to a scratch directory (one, reused, so
 # its build dir only recompiles what the patch and the previous one touched),
 # the patch applied, the ASan build made, the tests run. A mutant is killed
@@ -52,6 +53,9 @@ run_spec() { # spec logfile
     case $spec in
     unit.*)
         (cd "$B" && env "${env[@]}" timeout 600 "$B/tests/${spec#unit.}") >>"$log" 2>&1 ;;
+    mongo:unit.*)
+        (cd "$B" && env "${env[@]}" timeout 900 $PY "$T/tests/integration/with_mongo.py" \
+            "$B/tests/${spec#mongo:unit.}") >>"$log" 2>&1 ;;
     mongo:*)
         (cd "$T" && env "${env[@]}" DROPIN_TEST_STORE=mongodb \
             DROPIN_TOKEN_SECRET=test-secret-for-the-mongodb-suite-0123456789 \
@@ -65,7 +69,9 @@ run_spec() { # spec logfile
 
 targets_for() { # specs... -> cmake targets
     local t="dropind"
-    for s in "$@"; do case $s in unit.*) t="$t ${s#unit.}" ;; esac; done
+    for s in "$@"; do
+        case $s in unit.*) t="$t ${s#unit.}" ;; mongo:unit.*) t="$t ${s#mongo:unit.}" ;; esac
+    done
     echo "$t"
 }
 
