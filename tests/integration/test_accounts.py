@@ -185,6 +185,22 @@ def test_admin_token_and_account_list(node_factory):
         assert upd["lastName"] == "ByAdmin"
         full = await adm.ok("account.get", {"id": acct["id"]})
         assert "identities" in full
+        # an admin deletes another account: archived, its sessions closed,
+        # its login refused; a user may not delete another
+        other, oacct, _ = await new_session(node, "operator")
+        r = await other.call("account.delete", {"id": acct["id"]})
+        assert r["error"]["code"] == "forbidden", r
+        assert await adm.ok("account.delete", {"id": acct["id"]}) == {}
+        code, _ = await u.closed(timeout=30)
+        assert code == 4401
+        gone = await adm.ok("account.get", {"id": acct["id"]})
+        assert gone["status"] != "active" or gone["archive"] is True, gone
+        r = await other.call("account.get", {"id": acct["id"]})
+        assert r["error"]["code"] == "not_found", r
+        c = await Client.connect(node.ws_url)
+        r = await c.call("auth.login", {"identity": u.email, "password": "correct horse"})
+        assert r["error"]["code"] == "unauthenticated", r
+        assert (await other.ok("account.get"))["id"] == oacct["id"]
     run(go())
     assert ADMIN not in node.read_log()
 

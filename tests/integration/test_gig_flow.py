@@ -634,3 +634,49 @@ def test_gig_get_and_list_visibility(node_factory):
         assert [g["id"] for g in await a.ok("gig.list", {"accountId": oacct["id"]})] == [g2["id"]]
         assert await a.ok("gig.list", {"accountId": oth["id"]}) == []
     run(go())
+
+
+def test_admin_moves_video_fail_and_invoice_chain(node_factory):
+    """The admin's moves of the state machine: video_fail on a streaming gig
+    -> failed; on a voted gig, invoice thrice -> invoiceGenerated ->
+    invoiceSent -> compensated; each a gig.updated to both parties; no party
+    may make them; a gig that ended before streaming lasted from creation to
+    its end (PROTOCOL.md section 2)."""
+    node = node_factory(["--admin_token", ADMIN])
+
+    async def go():
+        cust, _, _ = await new_session(node, "user")
+        op, _ = await operator_at(node, *off(100))
+        await wait_free(op, cust, 1)
+        a = await Client.connect(node.ws_url, headers={"Authorization": "Bearer " + ADMIN})
+        await a.event("session.state")
+
+        g = await streaming(cust, op)
+        r = await cust.call("admin.gig", {"gigId": g["id"], "action": "video_fail"})
+        assert r["error"]["code"] == "forbidden", r
+        f = await a.ok("admin.gig", {"gigId": g["id"], "action": "video_fail"})
+        assert f["status"] == "failed" and f["version"] == g["version"] + 1
+        for c in (cust, op):
+            assert (await c.update("failed"))["version"] == f["version"]
+        r = await a.call("admin.gig", {"gigId": g["id"], "action": "invoice"})
+        assert r["error"]["code"] == "conflict", r
+
+        g = await purchased(cust, op)
+        r = await a.call("admin.gig", {"gigId": g["id"], "action": "invoice"})
+        assert r["error"]["code"] == "conflict", r  # not voted yet
+        await cust.ok("gig.rate", {"gigId": g["id"], "rating": 5})
+        await op.ok("gig.rate", {"gigId": g["id"], "rating": 5})
+        for want in ("invoiceGenerated", "invoiceSent", "compensated"):
+            g = await a.ok("admin.gig", {"gigId": g["id"], "action": "invoice"})
+            assert g["status"] == want, g
+            for c in (cust, op):
+                assert (await c.update(want))["version"] == g["version"]
+        r = await a.call("admin.gig", {"gigId": g["id"], "action": "invoice"})
+        assert r["error"]["code"] == "conflict", r
+        assert (await cust.ok("gig.get", {"gigId": g["id"]}))["gig"]["status"] == "compensated"
+
+        # ended before streaming: seconds from creation to its end
+        g = await found(cust, op)
+        end = await cust.ok("gig.reject", {"gigId": g["id"]})
+        assert end["duration"] == (ms(end["updatedAt"]) - ms(end["createdAt"])) // 1000, end
+    run(go())
