@@ -171,8 +171,11 @@ def test_storage_signed(node_factory, monkeypatch):
         assert body["key"].startswith("gig/%s/" % gig["id"]) and body["method"] == "PUT"
         assert "X-Amz-Signature=" in body["url"]
         res = rest(node, "POST", "/storage", stok, {"type": "gig", "gig": gig["id"]})
-        assert res.status_code == 404
-        assert requests.post(node.url + "/storage", json={"type": "chat"}).status_code == 401
+        assert res.status_code == 404 and res.json()["error"]["code"] == "not_found", res.text
+        assert "url" not in res.text and "X-Amz" not in res.text
+        res = requests.post(node.url + "/storage", json={"type": "chat"})
+        assert res.status_code == 401 and res.json()["error"]["code"] == "unauthenticated", \
+            res.text
     run(go())
     assert SECRET not in node.read_log()
 
@@ -266,8 +269,11 @@ def test_push_send(node_factory, provider):
         stranger, sacct, stok = await new_session(node, "user")
         r = await stranger.call("push.send", {"recipientId": oacct["id"], "data": {}})
         assert r["error"]["code"] == "forbidden", r
-        assert rest(node, "POST", "/notifications/push", stok,
-                    {"recipientId": cacct["id"], "data": {}}).status_code == 403
+        res = rest(node, "POST", "/notifications/push", stok,
+                   {"recipientId": cacct["id"], "data": {}})
+        assert res.status_code == 403 and res.json()["error"]["code"] == "forbidden", res.text
+        await cust.flush()  # nothing was delivered to the customer
+        assert cust.pending("push") == []
 
         # the operator goes offline: the provider gets the JSON, "push"
         await op.close()
