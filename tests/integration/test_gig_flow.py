@@ -208,10 +208,14 @@ def test_second_wave_after_offer_expiry(node_factory):
         far, fa = await operator_at(node, *off(900))
         await wait_free(None, cust, 2)
         gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
-        assert (await near.event("gig.offer"))["gigId"] == gig["id"]
-        rev = await near.event("gig.offer_revoked", timeout=5)
+        offer = await near.event("gig.offer")
+        assert offer["gigId"] == gig["id"]
+        # the offer lives offer_ttl from its making (the node's clock)
+        assert ms(offer["expiresAt"]) - ms(gig["createdAt"]) == 500, (offer, gig)
+        rev = await near.event("gig.offer_revoked", timeout=60)
         assert rev["reason"] == "expired"
-        assert (await far.event("gig.offer", timeout=5))["gigId"] == gig["id"]
+        offer = await far.event("gig.offer", timeout=60)
+        assert offer["gigId"] == gig["id"]
         g = await far.ok("gig.claim", {"gigId": gig["id"], "response": "accept"})
         assert g["operator"] == fa["id"]
         r = await near.call("gig.claim", {"gigId": gig["id"], "response": "accept"})
@@ -678,4 +682,26 @@ def test_admin_moves_video_fail_and_invoice_chain(node_factory):
         g = await found(cust, op)
         end = await cust.ok("gig.reject", {"gigId": g["id"]})
         assert end["duration"] == (ms(end["updatedAt"]) - ms(end["createdAt"])) // 1000, end
+    run(go())
+
+
+def test_map_nearby_radius_limit_nearest_first(node):
+    """map.nearby: free operators within radius (metres), nearest first, at
+    most limit, each with its distance (PROTOCOL.md ops table)."""
+    async def go():
+        cust, _, _ = await new_session(node, "user")
+        ops = [await operator_at(node, *off(d)) for d in (900, 100, 450)]
+        near = await wait_free(None, cust, 3)
+        assert [n["id"] for n in near] == [ops[1][1]["id"], ops[2][1]["id"], ops[0][1]["id"]]
+        assert [round(n["distance"] / 10) for n in near] == [10, 45, 90], near
+        near = await cust.ok("map.nearby", {"latitude": LAT, "longitude": LON, "radius": 500})
+        assert [n["id"] for n in near] == [ops[1][1]["id"], ops[2][1]["id"]], near
+        near = await cust.ok("map.nearby", {"latitude": LAT, "longitude": LON, "radius": 50})
+        assert near == []
+        near = await cust.ok("map.nearby", {"latitude": LAT, "longitude": LON, "limit": 2})
+        assert [n["id"] for n in near] == [ops[1][1]["id"], ops[2][1]["id"]], near
+        # the far side of the centre counts the same
+        near = await cust.ok("map.nearby", {"latitude": off(1000)[0], "longitude": LON,
+                                             "radius": 600})
+        assert [n["id"] for n in near] == [ops[0][1]["id"], ops[2][1]["id"]], near
     run(go())
