@@ -19,6 +19,8 @@
 # Exit status 0 when every mutant was killed.
 #   MUTANT_DIR   scratch directory (default /tmp/dropin-mutants-$USER)
 #   MUTANT_JOBS  build parallelism (default 2)
+#   MUTANT_TESTS specs to run instead of each mutant's own (to see whether
+#                another test kills it too)
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SCRATCH=${MUTANT_DIR:-/tmp/dropin-mutants-${USER:-$(id -u)}}
@@ -81,7 +83,7 @@ for p in "${patches[@]}"; do
     name=$(basename "$p" .patch)
     log=$LOGDIR/$name.log
     : >"$log"
-    specs=$(sed -n '1s/^tests:[[:space:]]*//p' "$p")
+    specs=${MUTANT_TESTS:-$(sed -n '1s/^tests:[[:space:]]*//p' "$p")}
     if [ -z "$specs" ]; then
         res="no-tests-line"; broken=$((broken + 1))
     else
