@@ -210,8 +210,9 @@ def test_second_wave_after_offer_expiry(node_factory):
         gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
         offer = await near.event("gig.offer")
         assert offer["gigId"] == gig["id"]
-        # the offer lives offer_ttl from its making (the node's clock)
-        assert ms(offer["expiresAt"]) - ms(gig["createdAt"]) == 500, (offer, gig)
+        # the offer lives offer_ttl from its making (the node's clock: the
+        # gig's updatedAt, when the offers were made)
+        assert ms(offer["expiresAt"]) - ms(gig["updatedAt"]) == 500, (offer, gig)
         rev = await near.event("gig.offer_revoked", timeout=60)
         assert rev["reason"] == "expired"
         offer = await far.event("gig.offer", timeout=60)
