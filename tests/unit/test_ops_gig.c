@@ -130,6 +130,11 @@ static void test_effects_and_versions(void **state)
     v = got_i("version");
     assert_string_equal(got_s("operator"), op1);
     assert_int_equal(timer_of(g), H->now + H_POLICY.confirm_ttl_ms);
+    /* op1 is busy now: off the map; op2 is free again */
+    assert_int_equal(callf(S(), "map.nearby", "{\"latitude\": " LAT ", \"longitude\": " LON "}"),
+                     DROP_OK);
+    assert_int_equal(json_array_size(H->data), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(H->data, 0), "id")), op2);
     ev = take_events();
     /* both parties, the actor included, with the reply's version */
     assert_int_equal(count_ev(ev, cust, "gig.updated", g), 1);
@@ -160,6 +165,9 @@ static void test_effects_and_versions(void **state)
     assert_int_equal(timer_of(g), 0);
     json_decref(take_events());
     rate(C(), g, 4);
+    assert_string_equal(got_s("status"), "purchased");
+    assert_int_equal(callf(C(), "gig.rate", "{\"gigId\": \"%s\", \"rating\": 5}", g),
+                     DROP_ECONFLICT); /* once */
     rate(O1(), g, 5);
     assert_string_equal(got_s("status"), "voted");
     assert_int_equal(on(C(), "gig.get", g), DROP_OK);
@@ -168,6 +176,27 @@ static void test_effects_and_versions(void **state)
     assert_true(json_number_value(json_object_get(pur, "amount")) == 2.0);
     assert_true(json_number_value(json_object_get(pay, "amount")) == 1.0);
     json_decref(take_events());
+}
+
+static void test_cancel_revokes_open_offers(void **state)
+{
+    (void)state;
+    char g[DROP_ID_SIZE];
+    gig_create(g);
+    json_decref(take_events());
+    assert_int_equal(on(O1(), "gig.cancel", g), DROP_EFORBIDDEN); /* offered, not a party yet */
+    assert_int_equal(on(C(), "gig.cancel", g), DROP_OK);
+    json_int_t v = got_i("version");
+    json_t *ev = take_events();
+    assert_int_equal(count_ev(ev, op1, "gig.offer_revoked", g), 1);
+    assert_int_equal(count_ev(ev, op2, "gig.offer_revoked", g), 1);
+    assert_int_equal(count_ev(ev, cust, "gig.updated", g), 1);
+    json_t *d = json_object_get(json_array_get(json_array_get(ev, 0), 1), "data");
+    assert_int_equal(json_integer_value(json_object_get(d, "version")), v);
+    assert_string_equal(json_string_value(json_object_get(d, "reason")), "cancelled");
+    json_decref(ev);
+    assert_int_equal(timer_of(g), 0);
+    assert_int_equal(claim(O1(), g, "accept"), DROP_ECONFLICT);
 }
 
 static void test_rating_lock(void **state)
@@ -249,6 +278,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_authorisation),
         cmocka_unit_test(test_effects_and_versions),
+        cmocka_unit_test(test_cancel_revokes_open_offers),
         cmocka_unit_test(test_rating_lock),
         cmocka_unit_test(test_deadlines_timer_and_sweep),
     };
