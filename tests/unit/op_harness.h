@@ -9,6 +9,9 @@
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE
 
+/* not every test program uses every helper */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
