@@ -3,9 +3,11 @@
 #   make run    install, build Release in build/, start dropind on 127.0.0.1:8080
 #   make test   install (+ test deps), build with -Werror and ASan+UBSan in
 #               build-asan/, run every unit and integration test through ctest
+#   make fuzz   build the libFuzzer targets with clang in build-fuzz/ and run
+#               each for FUZZ_SECONDS (default 600) over its corpus
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test build build-asan deps test-deps clean
+.PHONY: run test build build-asan deps test-deps clean fuzz
 
 deps:
 	@tools/install-deps.sh
@@ -29,5 +31,12 @@ test: build-asan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j$(JOBS)
 
+FUZZ_SECONDS ?= 600
+FUZZERS = fuzz_codec fuzz_rest fuzz_http fuzz_record fuzz_config fuzz_gig
+
+fuzz: test-deps
+	tests/fuzz/run.sh build
+	@for f in $(FUZZERS); do tests/fuzz/run.sh run $$f $(FUZZ_SECONDS) keep || exit 1; done
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
