@@ -32,7 +32,7 @@ test: build-asan
 	  ctest --output-on-failure -j$(JOBS)
 
 FUZZ_SECONDS ?= 600
-FUZZERS = fuzz_codec fuzz_rest fuzz_http fuzz_record fuzz_config fuzz_gig
+FUZZERS = fuzz_codec fuzz_rest fuzz_http fuzz_record fuzz_bson fuzz_config fuzz_gig
 
 fuzz: test-deps
 	tests/fuzz/run.sh build

@@ -10,7 +10,7 @@
 set -euo pipefail
 src="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$src/build-fuzz}"
-fuzzers=(fuzz_codec fuzz_rest fuzz_http fuzz_record fuzz_config fuzz_gig)
+fuzzers=(fuzz_codec fuzz_rest fuzz_http fuzz_record fuzz_bson fuzz_config fuzz_gig)
 
 have_libfuzzer() {
   cc="$(command -v clang-14 || command -v clang || true)"

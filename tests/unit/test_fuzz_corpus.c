@@ -2,7 +2,8 @@
  * <fuzzer>/, through that fuzzer's own entry point (each tests/fuzz/fuzz_*.c
  * is included here with LLVMFuzzerTestOneInput renamed, not copied), so the
  * seeds and every crash input added to them run under gcc + ASan + UBSan in
- * `make test` even where clang/libFuzzer is absent. The corpus is found via
+ * `make test` even where clang/libFuzzer is absent. (fuzz_bson.c brings
+ * adapters/store_mongo.c into this file: its readers are static.) The corpus is found via
  * $DROPIN_SOURCE_DIR (set by ctest), else relative to the working directory.
  * fuzz_http.c needs the link options tests/fuzz/CMakeLists.txt sets. */
 #include <dirent.h>
@@ -14,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include <cmocka.h>
 
 #define LLVMFuzzerTestOneInput fuzz_codec_entry
 #include "tests/fuzz/fuzz_codec.c"
@@ -29,12 +28,18 @@
 #define LLVMFuzzerTestOneInput fuzz_record_entry
 #include "tests/fuzz/fuzz_record.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_bson_entry
+#include "tests/fuzz/fuzz_bson.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_config_entry
 #include "tests/fuzz/fuzz_config.c"
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_gig_entry
 #include "tests/fuzz/fuzz_gig.c"
 #undef LLVMFuzzerTestOneInput
+
+/* after the fuzzers: cmocka's fail() macro would rename store_mongo.c's fail() */
+#include <cmocka.h>
 
 #define CORPUS_MAX_FILE (1 << 20)
 
@@ -175,6 +180,13 @@ static void test_replay_record(void **state)
         fail_msg("the seeds hold %zu valid gig and %zu valid job records", gigs_ok, jobs_ok);
 }
 
+static void test_replay_bson(void **state)
+{
+    (void)state;
+    if (replay("fuzz_bson", fuzz_bson_entry, NULL) < 6) fail_msg("too few fuzz_bson seeds");
+    log_min_level = LOG_INFO;
+}
+
 static void test_replay_config(void **state)
 {
     (void)state;
@@ -198,7 +210,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_codec),  cmocka_unit_test(test_replay_rest),
         cmocka_unit_test(test_replay_http),   cmocka_unit_test(test_replay_record),
-        cmocka_unit_test(test_replay_config), cmocka_unit_test(test_replay_gig),
+        cmocka_unit_test(test_replay_bson),   cmocka_unit_test(test_replay_config),
+        cmocka_unit_test(test_replay_gig),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
