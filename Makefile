@@ -36,7 +36,9 @@ FUZZERS = fuzz_codec fuzz_rest fuzz_http fuzz_record fuzz_bson fuzz_config fuzz_
 
 fuzz: test-deps
 	tests/fuzz/run.sh build
-	@for f in $(FUZZERS); do tests/fuzz/run.sh run $$f $(FUZZ_SECONDS) keep || exit 1; done
+	@rc=0; for f in $(FUZZERS); do \
+	  tests/fuzz/run.sh run $$f $(FUZZ_SECONDS) keep || { echo "fuzz: $$f FAILED"; rc=1; }; \
+	done; exit $$rc
 
 clean:
 	rm -rf build build-asan build-fuzz
