@@ -216,6 +216,8 @@ drop_err config_set(struct config *c, const char *key, const char *value, char *
         long port;
         size_t hl = colon ? (size_t)(colon - value) : 0;
         if (!colon || hl == 0 || hl >= sizeof c->listen_host) goto bad_listen;
+        for (size_t i = 0; i < hl; i++) /* no host has blanks; a conf file could not hold them */
+            if (isspace((unsigned char)value[i]) || iscntrl((unsigned char)value[i])) goto bad_listen;
         errno = 0;
         port = strtol(colon + 1, &end, 10);
         if (errno || *end || end == colon + 1 || port < 0 || port > 65535) goto bad_listen;

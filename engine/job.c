@@ -189,6 +189,10 @@ drop_err job_record_parse(const char *text, size_t len, struct job *out, char *w
         err_why(e, why, whylen, "bad id or status");
         goto fail;
     }
+    if (version < 1) { /* job_record_dump writes none: not a stored job */
+        err_why(e, why, whylen, "bad version");
+        goto fail;
+    }
     for (size_t i = 0; i < json_array_size(log); i++) {
         json_t *en = json_array_get(log, i);
         const char *st = NULL;

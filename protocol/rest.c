@@ -131,8 +131,10 @@ static bool add_query(json_t *data, const char *query)
             char *k = url_decode(q, (size_t)(eq - q));
             char *v = url_decode(eq + 1, l - (size_t)(eq - q) - 1);
             json_t *js = v ? json_string(v) : NULL;
-            if (!js || !k || !utf8_valid(k, strlen(k))) ok = false;
-            else if (!json_object_get(data, k)) json_object_set_new(data, k, js);
+            if (!js || !k || !utf8_valid(k, strlen(k))) {
+                ok = false;
+                json_decref(js);
+            } else if (!json_object_get(data, k)) json_object_set_new(data, k, js);
             else json_decref(js);
             free(k);
             free(v);
