@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include "adapters/blob_s3.h"
+#include "adapters/admin.h"
 #include "adapters/cluster.h"
 #include "adapters/node.h"
 #include "adapters/oid.h"
@@ -506,6 +507,8 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .inspect = port_inspect,
         .drain = port_drain,
         .has_session = port_has_session,
+        .admin_cluster = admin_cluster,
+        .admin_watch = admin_watch,
     };
     n->eng.video = (struct engine_video){
         .provider = "dev",
