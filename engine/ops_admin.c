@@ -13,11 +13,13 @@
 #include "engine/engine.h"
 #include "engine/geo.h"
 #include "engine/gig_json.h"
+#include "engine/gig_record.h"
 #include "engine/log.h"
 #include "engine/mem.h"
 #include "engine/ops_handlers.h"
 #include "engine/presence.h"
 #include "engine/store.h"
+#include "engine/timefmt.h"
 
 #define ADMIN_LIST_MAX 1000
 
@@ -380,4 +382,75 @@ void op_admin_map(struct req *r)
     req_reply(r, json_pack("{s:f,s:f,s:f,s:i,s:f,s:o,s:o,s:I,s:I}", "lat", lat, "lng", lng, "radius",
                            radius, "cells", n, "cellMeters", cell, "free", jf, "busy", jb,
                            "totalFree", tf, "totalBusy", tb));
+}
+
+/* ---- one gig, with its timeline ---- */
+
+struct show_job {
+    char id[DROP_ID_SIZE];
+    struct gig g;
+    drop_err rc;
+};
+
+static void show_work(struct engine *e, void *arg)
+{
+    struct show_job *j = arg;
+    j->rc = store_gig_get(e->store, j->id, &j->g);
+}
+
+static json_t *id_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+static void show_done(struct engine *e, struct req *r, void *arg)
+{
+    struct show_job *j = arg;
+    (void)e;
+    if (j->rc == DROP_ENOTFOUND) {
+        req_fail(r, DROP_ENOTFOUND, "no gig %s", j->id);
+    } else if (j->rc) {
+        req_fail(r, j->rc, "store error");
+    } else {
+        json_t *out = gig_to_json(&j->g), *offers = json_array(), *tl = json_array();
+        for (int i = 0; i < j->g.n_offers; i++) {
+            const struct gig_offer *o = &j->g.offers[i];
+            json_array_append_new(offers, json_pack("{s:s,s:s,s:i,s:f,s:o,s:o}", "operator", o->operator,
+                                                    "state", gig_offer_state_name(o->state), "wave",
+                                                    o->wave, "distance", round(o->distance_m * 10) / 10,
+                                                    "offeredAt", timefmt_json(o->offered_at),
+                                                    "expiresAt", timefmt_json(o->expires_at)));
+        }
+        for (int i = 0; i < j->g.n_events; i++) {
+            const struct gig_event *ev = &j->g.events[i];
+            json_array_append_new(tl, json_pack("{s:o,s:s,s:s,s:I,s:s,s:o}", "at", timefmt_json(ev->at),
+                                                "event", ev->what, "status", gig_status_name(ev->status),
+                                                "version", (json_int_t)ev->version, "role",
+                                                gig_role_name(ev->role), "actor", id_or_null(ev->actor)));
+        }
+        json_object_set_new(out, "offers", offers);
+        json_object_set_new(out, "timeline", tl);
+        req_reply(r, out);
+    }
+    gig_free(&j->g);
+    free(j);
+}
+
+/* admin.gig {gigId} (no action) -> the gig with `offers` [{operator, state,
+ * wave, distance, offeredAt, expiresAt}] and `timeline` [{at, event,
+ * status, version, role, actor}], oldest first: every action applied to it
+ * (create, claim_accept, claim_reject, confirm, ..., deadline) and every
+ * offer sent, expired or revoked, as stored on the gig record (the last
+ * GIG_TIMELINE_MAX entries, the creation always kept). */
+void op_admin_gig_show(struct req *r)
+{
+    json_t *id = json_object_get(r->data, "gigId");
+    if (!json_is_string(id) || !id_valid(json_string_value(id))) {
+        req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is required");
+        return;
+    }
+    struct show_job *j = xcalloc(1, sizeof *j);
+    snprintf(j->id, sizeof j->id, "%s", json_string_value(id));
+    gig_init(&j->g);
+    r->eng->ports.job(r->eng->ports.ctx, r, show_work, show_done, j);
 }

@@ -242,6 +242,8 @@ static int conn_open(void)
     return 0;
 }
 
+static void conn_close(void);
+
 static void conn_close(void)
 {
     if (C.ctx) lws_context_destroy(C.ctx);
@@ -338,7 +340,7 @@ static json_t *conn_event(int ms)
 /* Prints an error reply and returns rc. */
 static int report(int rc, json_t *err)
 {
-    if (rc == EX_ERR || rc == EX_UNAUTH) {
+    if ((rc == EX_ERR || rc == EX_UNAUTH) && err) {
         const char *code = json_string_value(json_object_get(err, "code"));
         const char *msg = json_string_value(json_object_get(err, "message"));
         if (rc == EX_UNAUTH)
@@ -681,8 +683,43 @@ static void report_silent(json_t *r)
     }
 }
 
+/* The items of every node's answer in one array, each with its "node", in
+ * a stable order for people: sorted by the keys given (strings). */
+static const char *const *sort_keys;
+
+static int by_keys(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    for (int i = 0; sort_keys[i]; i++) {
+        const char *p = json_string_value(json_object_get(x, sort_keys[i]));
+        const char *q = json_string_value(json_object_get(y, sort_keys[i]));
+        int c = strcmp(p ? p : "", q ? q : "");
+        if (c) return c;
+    }
+    return 0;
+}
+
+static json_t *flatten(json_t *r, const char *const *keys)
+{
+    size_t i, j, k = 0, n = 0;
+    json_t *e, *it, *out = json_array();
+    json_array_foreach(r, i, e) n += json_array_size(json_object_get(e, "data"));
+    json_t **arr = calloc(n + 1, sizeof *arr);
+    json_array_foreach(r, i, e) json_array_foreach(json_object_get(e, "data"), j, it)
+    {
+        if (!json_object_get(it, "node")) json_object_set(it, "node", json_object_get(e, "node"));
+        arr[k++] = it;
+    }
+    sort_keys = keys;
+    qsort(arr, k, sizeof *arr, by_keys);
+    for (i = 0; i < k; i++) json_array_append(out, arr[i]);
+    free(arr);
+    return out;
+}
+
 static int cmd_sessions(struct cmd_ctx *cc)
 {
+    static const char *const keys[] = {"node", "since", "role", "account", NULL};
     json_t *r, *ids = json_array();
     int rc = cluster_call("sessions", json_incref(cc->data), &r);
     if (rc) return report(rc, r);
@@ -692,26 +729,26 @@ static int cmd_sessions(struct cmd_ctx *cc)
         json_decref(ids);
         return EX_OK;
     }
-    size_t i, j;
-    json_t *e, *s;
-    json_array_foreach(r, i, e) json_array_foreach(json_object_get(e, "data"), j, s)
-        ids_add(ids, json_string_value(json_object_get(s, "account")));
+    size_t i;
+    json_t *s, *all = flatten(r, keys);
+    json_array_foreach(all, i, s) ids_add(ids, json_string_value(json_object_get(s, "account")));
     struct shortener sh;
     shortener_init(&sh, ids);
     struct table t;
     table_init(&t, "NODE,ACCOUNT,ROLE,CODEC,>QUEUED,>INFLIGHT,SINCE");
-    json_array_foreach(r, i, e) json_array_foreach(json_object_get(e, "data"), j, s)
+    json_array_foreach(all, i, s)
     {
         char b[40], q[32], inf[32], since[40];
         snprintf(q, sizeof q, "%lld", num(s, "queuedBytes"));
         snprintf(inf, sizeof inf, "%lld", num(s, "inflight"));
         fmt_ago(since, sizeof since, json_object_get(s, "since"));
-        table_row(&t, "", str(e, "node"),
+        table_row(&t, "", str(s, "node"),
                   shorten(&sh, json_string_value(json_object_get(s, "account")), b, sizeof b),
                   str(s, "role"), str(s, "codec"), q, inf, since);
     }
     table_print(&t, stdout);
     report_silent(r);
+    json_decref(all);
     json_decref(r);
     json_decref(ids);
     return EX_OK;
@@ -727,6 +764,7 @@ static const char *op_state(json_t *o)
 
 static int cmd_operators(struct cmd_ctx *cc)
 {
+    static const char *const keys[] = {"node", "firstName", "id", NULL};
     json_t *r, *ids = json_array();
     int rc = cluster_call("operators", json_incref(cc->data), &r);
     if (rc) return report(rc, r);
@@ -736,15 +774,14 @@ static int cmd_operators(struct cmd_ctx *cc)
         json_decref(ids);
         return EX_OK;
     }
-    size_t i, j;
-    json_t *e, *o;
-    json_array_foreach(r, i, e) json_array_foreach(json_object_get(e, "data"), j, o)
-        ids_add(ids, json_string_value(json_object_get(o, "id")));
+    size_t i;
+    json_t *o, *all = flatten(r, keys);
+    json_array_foreach(all, i, o) ids_add(ids, json_string_value(json_object_get(o, "id")));
     struct shortener sh;
     shortener_init(&sh, ids);
     struct table t;
     table_init(&t, "NODE,OPERATOR,NAME,STATE,>LAT,>LNG,>RATING,SEEN");
-    json_array_foreach(r, i, e) json_array_foreach(json_object_get(e, "data"), j, o)
+    json_array_foreach(all, i, o)
     {
         char b[40], la[32], lo[32], ra[32], seen[40];
         snprintf(la, sizeof la, "%.5f", json_number_value(json_object_get(o, "latitude")));
@@ -753,11 +790,12 @@ static int cmd_operators(struct cmd_ctx *cc)
         fmt_ago(seen, sizeof seen, json_object_get(o, "updatedAt"));
         const char *st = op_state(o);
         table_row(&t, !strcmp(st, "free") ? C_GREEN : !strcmp(st, "busy") ? C_YELLOW : "",
-                  str(e, "node"), shorten(&sh, json_string_value(json_object_get(o, "id")), b, sizeof b),
+                  str(o, "node"), shorten(&sh, json_string_value(json_object_get(o, "id")), b, sizeof b),
                   str(o, "firstName"), st, la, lo, ra, seen);
     }
     table_print(&t, stdout);
     report_silent(r);
+    json_decref(all);
     json_decref(r);
     json_decref(ids);
     return EX_OK;
@@ -832,15 +870,24 @@ static int cmd_gig(struct cmd_ctx *cc)
         json_array_foreach(tl, i, e) ids_add(ids, json_string_value(json_object_get(e, "actor")));
         struct shortener sh;
         shortener_init(&sh, ids);
-        table_init(&t, "TIME,AGO,EVENT,STATUS,>VER,ACTOR");
+        table_init(&t, "TIME,AGO,EVENT,STATUS,>VER,BY");
         json_array_foreach(tl, i, e)
         {
-            char ago[40], b[40], v[16];
-            const char *at = str(e, "at");
+            static const char *names[][2] = {{"claim_accept", "accepted"}, {"claim_reject", "declined"},
+                                             {"offer", "offer sent"}, {"offer_expired", "offer expired"},
+                                             {"offer_revoked", "offer revoked"}};
+            char ago[40], b[40], v[16], by[80];
+            const char *at = str(e, "at"), *ev = str(e, "event"), *role = str(e, "role");
+            for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+                if (strcmp(ev, names[k][0]) == 0) ev = names[k][1];
             fmt_ago(ago, sizeof ago, json_object_get(e, "at"));
             snprintf(v, sizeof v, "%lld", num(e, "version"));
-            table_row(&t, "", strlen(at) > 11 ? at + 11 : at, ago, str(e, "event"), str(e, "status"),
-                      v, shorten(&sh, json_string_value(json_object_get(e, "actor")), b, sizeof b));
+            const char *actor = json_string_value(json_object_get(e, "actor"));
+            if (!strcmp(role, "system") && !actor) snprintf(by, sizeof by, "system");
+            else if (!strcmp(role, "system")) snprintf(by, sizeof by, "operator %s", shorten(&sh, actor, b, sizeof b));
+            else if (!actor) snprintf(by, sizeof by, "%s", role);
+            else snprintf(by, sizeof by, "%s %s", !strcmp(role, "offered") ? "operator" : role, shorten(&sh, actor, b, sizeof b));
+            table_row(&t, "", strlen(at) > 11 ? at + 11 : at, ago, ev, str(e, "status"), v, by);
         }
         printf("\n");
         table_print(&t, stdout);
@@ -1246,7 +1293,7 @@ static const struct help helps[] = {
     {"gigs", "gigs [status=S] [accountId=ID] [limit=N]",
      "Gigs from the shared store, newest first (the store is the cluster's truth\n"
      "for gigs, so one node answers for all)."},
-    {"gig", "gig ID [action=terminate|invoice|fail]",
+    {"gig", "gig ID [action=terminate|invoice|video_fail]",
      "One gig and its timeline: every status change with time and actor, offers\n"
      "sent, declined and expired. With action=, an admin action on it."},
     {"top", "top",
@@ -1378,7 +1425,12 @@ int main(int argc, char **argv)
     if (opt.follow && strcmp(cmd, "tail")) die_usage("-f is for tail");
 
     int rc = conn_open();
-    if (rc) return rc;
+    if (rc) {
+        conn_close();
+        json_decref(cc.data);
+        free(pos);
+        return rc;
+    }
     if (!strcmp(cmd, "nodes")) rc = cmd_nodes(&cc);
     else if (!strcmp(cmd, "stats")) rc = cmd_stats(&cc);
     else if (!strcmp(cmd, "sessions")) rc = cmd_sessions(&cc);
