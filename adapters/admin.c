@@ -329,9 +329,10 @@ void admin_account_event(struct node *n, const char *account, json_t *envelope)
             if (!id && ev && strncmp(ev, "gig.", 4) == 0) id = json_string_value(json_object_get(d, "id"));
             if (!id || strcmp(id, w->gig) != 0) continue;
         }
-        session_send_event(w->s, json_pack("{s:s,s:{s:s,s:s?,s:O}}", "ev", "admin.watch", "data",
-                                           "account", account, "gig", w->gig[0] ? w->gig : NULL,
-                                           "event", envelope));
+        json_t *ev = json_pack("{s:s,s:{s:s,s:s?,s:O}}", "ev", "admin.watch", "data", "account",
+                               account, "gig", w->gig[0] ? w->gig : NULL, "event", envelope);
+        session_send_event(w->s, ev); /* borrows ev */
+        json_decref(ev);
     }
 }
 
@@ -372,7 +373,9 @@ void admin_tick(struct node *n, int64_t now)
         if (k) {
             w->log_seq = (unsigned long long)json_integer_value(
                 json_object_get(json_array_get(lines, k - 1), "seq"));
-            session_send_event(w->s, json_pack("{s:s,s:{s:o}}", "ev", "admin.log", "data", "lines", lines));
+            json_t *ev = json_pack("{s:s,s:{s:o}}", "ev", "admin.log", "data", "lines", lines);
+            session_send_event(w->s, ev); /* borrows ev */
+            json_decref(ev);
         } else {
             json_decref(lines);
         }

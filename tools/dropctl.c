@@ -258,13 +258,24 @@ static bool conn_alive(void)
     return !C.closed && !C.failed;
 }
 
-/* Services the loop for up to ms. */
+static lws_sorted_usec_list_t wake;
+
+static void on_wake(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+}
+
+/* Services the loop for up to ms, or until something arrives. lws_service
+ * waits for its next own timer whatever its timeout says, so a timer of
+ * ours bounds the wait. */
 static void conn_service(int ms)
 {
     int64_t until = now_ms() + ms;
     do {
-        lws_service(C.ctx, 50);
+        lws_sul_schedule(C.ctx, 0, &wake, on_wake, 50 * LWS_US_PER_MS);
+        lws_service(C.ctx, 0);
     } while (conn_alive() && now_ms() < until && !json_array_size(C.inbox));
+    lws_sul_schedule(C.ctx, 0, &wake, on_wake, LWS_SET_TIMER_USEC_CANCEL);
 }
 
 /* Queues a request; returns its id. Takes data (NULL: {}). */
@@ -902,11 +913,15 @@ static int cmd_gig(struct cmd_ctx *cc)
 static struct termios tty_saved;
 static bool tty_raw;
 
+static bool tty_cursor_hidden;
+
 static void tty_restore(void)
 {
     if (tty_raw) tcsetattr(0, TCSANOW, &tty_saved);
     tty_raw = false;
-    if (isatty(1)) fputs("\033[?25h", stdout);
+    if (tty_cursor_hidden) fputs("\033[?25h", stdout);
+    tty_cursor_hidden = false;
+    fflush(stdout);
 }
 
 static void on_quit(int sig)
@@ -927,6 +942,10 @@ static void tty_setup(void)
         tty_raw = tcsetattr(0, TCSANOW, &t) == 0;
     }
     atexit(tty_restore);
+    if (isatty(1)) { /* no cursor while drawing */
+        fputs("\033[?25l", stdout);
+        tty_cursor_hidden = true;
+    }
     signal(SIGINT, on_quit);
     signal(SIGTERM, on_quit);
 }
@@ -1363,11 +1382,15 @@ static json_t *parse_value(const char *s)
     return v ? v : json_string(s);
 }
 
+/* Globals, so an early exit leaves nothing unreachable behind. */
+static struct cmd_ctx cc;
+static char **pos;
+
 int main(int argc, char **argv)
 {
     const char *cmd = NULL;
-    struct cmd_ctx cc = {0, NULL, json_object()};
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    cc.data = json_object();
+    pos = calloc((size_t)argc + 1, sizeof *pos);
     bool no_color = false;
 
     opt.url = getenv("DROPIN_URL") && *getenv("DROPIN_URL") ? getenv("DROPIN_URL")
