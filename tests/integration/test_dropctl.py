@@ -445,6 +445,15 @@ def test_three_nodes_one_stopped(cluster):  # noqa: F811
         rc, out, err = ctl(a, "--node", "b", "--json", "sessions")
         assert rc == 0 and [e["node"] for e in json.loads(out)] == ["b"]
 
+        # the timeline lives on the gig record in the shared store (MongoDB)
+        gig = await clients[0].ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
+        await op.event("gig.offer")
+        rc, out, err = ctl(a, "--json", "gig", gig["id"])
+        assert rc == 0, err
+        tl = json.loads(out)["timeline"]
+        assert [(e["event"], e["actor"]) for e in tl] == [("create", gig["customer"]),
+                                                          ("offer", oacct["id"])]
+
         c.proc.send_signal(signal.SIGSTOP)
         try:
             rc, out, err = ctl(a, "--timeout", "1500", "sessions")
