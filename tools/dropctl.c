@@ -625,7 +625,7 @@ static int cmd_nodes(struct cmd_ctx *cc)
         bool ok = strcmp(state, "ok") == 0;
         if (ok && json_is_true(json_object_get(d, "draining"))) state = "draining";
         snprintf(s, sizeof s, "%lld", num(d, "sessions"));
-        snprintf(o, sizeof o, "%lld", num(d, "operators"));
+        snprintf(o, sizeof o, "%lld", num(d, "operatorsLocal"));
         fmt_span(up, sizeof up, (int64_t)json_number_value(json_object_get(d, "uptime")));
         snprintf(lag, sizeof lag, "%.0fms", json_number_value(json_object_get(d, "loopLag")) * 1000);
         const char *addr = ok ? str(d, "addr") : str(e, "addr");
@@ -993,7 +993,11 @@ static int cmd_top(struct cmd_ctx *cc)
         char when[32];
         time_t wall = time(NULL);
         strftime(when, sizeof when, "%H:%M:%S", localtime(&wall));
-        printf("\033[H\033[2J%sdropctl top%s  %s  %s  (q quits)\n\n", C_BOLD, C_OFF, opt.url, when);
+        /* on a terminal each frame replaces the last; elsewhere they follow
+         * one another, a blank line apart */
+        if (isatty(1)) printf("\033[H\033[2J");
+        else if (frames) printf("\n");
+        printf("%sdropctl top%s  %s  %s  (q quits)\n\n", C_BOLD, C_OFF, opt.url, when);
         struct table tb;
         size_t i;
         json_t *e;
@@ -1069,7 +1073,7 @@ static int cmd_top(struct cmd_ctx *cc)
         json_decref(by);
         json_decref(r);
         json_decref(gigs);
-        if (max_frames > 0 && ++frames >= max_frames) break;
+        if (++frames >= max_frames && max_frames > 0) break;
         int64_t until = now_ms() + 1000;
         while (now_ms() < until) {
             if (key_quit()) goto done;
@@ -1298,14 +1302,14 @@ struct help {
 static const struct help helps[] = {
     {"nodes", "nodes",
      "Every node of the cluster, as each answers for itself: address, sessions,\n"
-     "operators, uptime, loop lag, store and bus state. A node that does not answer\n"
-     "within --timeout is listed as \"no answer\"."},
+     "operators connected to it, uptime, loop lag, store and bus state. A node that\n"
+     "does not answer within --timeout is listed as \"no answer\"."},
     {"stats", "stats",
      "Counters of every node (sessions, authenticated, local operators and free ones,\n"
      "messages in/out, errors, worst loop lag) and their total."},
     {"sessions", "sessions [accountId=ID] [limit=N]",
      "The open WebSocket sessions of every node (node, account, role, codec,\n"
-     "queued bytes, requests in flight, age)."},
+     "queued bytes, requests in flight, age); limit is per node (default 200)."},
     {"operators", "operators [limit=N]",
      "The online operators, listed by the node holding their session: state\n"
      "(free, busy, locked, away), position, rating, last update."},
@@ -1318,7 +1322,8 @@ static const struct help helps[] = {
     {"top", "top",
      "A full-screen view refreshed every second: per node sessions, operators\n"
      "online/free, requests/s and errors/s, loop lag, store and bus state, and the\n"
-     "newest gigs by status. q quits."},
+     "newest gigs by status. q quits. frames=N stops after N frames (for scripts;\n"
+     "without a terminal the frames follow one another)."},
     {"watch", "watch gig ID | watch account ID",
      "Events of a gig or an account as they happen, pushed by the node (one line\n"
      "each: time, event, status, version). Ctrl-C stops."},
