@@ -482,41 +482,43 @@ static int width(const char *s)
     return w;
 }
 
+/* Prints one line of cells padded to w, without trailing blanks. */
+static void table_line(struct table *t, const int *w, json_t *cells, const char *color, FILE *f)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    for (int i = 0; i < t->ncols; i++) {
+        const char *c = json_string_value(json_array_get(cells, (size_t)i));
+        int pad = w[i] - width(c);
+        if (t->right[i]) fprintf(m, "%*s%s", pad, "", c);
+        else fprintf(m, "%s%*s", c, pad, "");
+        if (i < t->ncols - 1) fputs("  ", m);
+    }
+    fclose(m);
+    while (len && buf[len - 1] == ' ') buf[--len] = 0;
+    fprintf(f, "%s%s%s\n", color ? color : "", buf, color ? C_OFF : "");
+    free(buf);
+}
+
 static void table_print(struct table *t, FILE *f)
 {
     int w[16];
     size_t r;
-    json_t *row;
-    for (int i = 0; i < t->ncols; i++) w[i] = width(t->head[i]);
+    json_t *row, *head = json_array();
+    for (int i = 0; i < t->ncols; i++) {
+        w[i] = width(t->head[i]);
+        json_array_append_new(head, json_string(t->head[i]));
+    }
     json_array_foreach(t->rows, r, row) for (int i = 0; i < t->ncols; i++)
     {
         int x = width(json_string_value(json_array_get(row, (size_t)i)));
         if (x > w[i]) w[i] = x;
     }
-    fputs(C_BOLD, f);
-    for (int i = 0; i < t->ncols; i++) {
-        int pad = w[i] - width(t->head[i]);
-        if (t->right[i]) fprintf(f, "%*s%s", pad, "", t->head[i]);
-        else if (i < t->ncols - 1) fprintf(f, "%s%*s", t->head[i], pad, "");
-        else fputs(t->head[i], f);
-        if (i < t->ncols - 1) fputs("  ", f);
-    }
-    fprintf(f, "%s\n", C_OFF);
+    table_line(t, w, head, *C_BOLD ? C_BOLD : NULL, f);
     json_array_foreach(t->rows, r, row)
-    {
-        const char *color = json_string_value(json_array_get(t->colors, r));
-        if (color) fputs(color, f);
-        for (int i = 0; i < t->ncols; i++) {
-            const char *c = json_string_value(json_array_get(row, (size_t)i));
-            int pad = w[i] - width(c);
-            if (t->right[i]) fprintf(f, "%*s%s", pad, "", c);
-            else if (i < t->ncols - 1) fprintf(f, "%s%*s", c, pad, "");
-            else fputs(c, f);
-            if (i < t->ncols - 1) fputs("  ", f);
-        }
-        if (color) fputs(C_OFF, f);
-        fputc('\n', f);
-    }
+        table_line(t, w, row, json_string_value(json_array_get(t->colors, r)), f);
+    json_decref(head);
     json_decref(t->rows);
     json_decref(t->colors);
 }
@@ -1119,7 +1121,8 @@ static void print_watch_event(json_t *ev)
     if (gig) printf(" gig %s", gig);
     const char *reason = json_string_value(json_object_get(g, "reason"));
     if (reason) printf(" reason=%s", reason);
-    printf("  %saccount %s%s\n", C_DIM, str(d, "account"), C_OFF);
+    if (json_is_string(json_object_get(d, "gig"))) printf("\n");
+    else printf("  %saccount %s%s\n", C_DIM, str(d, "account"), C_OFF);
     fflush(stdout);
 }
 
