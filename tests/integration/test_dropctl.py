@@ -445,9 +445,25 @@ def test_three_nodes_one_stopped(cluster):  # noqa: F811
         rc, out, err = ctl(a, "--node", "b", "--json", "sessions")
         assert rc == 0 and [e["node"] for e in json.loads(out)] == ["b"]
 
-        # the timeline lives on the gig record in the shared store (MongoDB)
-        gig = await clients[0].ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
-        await op.event("gig.offer")
+        # watching from a an account whose session is on b: its events cross the bus
+        w = Pty(["-u", a.ws_url, "watch", "account", oacct["id"]])
+        try:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, w.wait_for, lambda p: "watching account" in p.text(),
+                                       "the watch to start")
+            # the timeline lives on the gig record in the shared store (MongoDB)
+            gig = await clients[0].ok("gig.create", {"latitude": LAT, "longitude": LON,
+                                                     "deviceId": "d"})
+            await op.event("gig.offer")
+            await loop.run_in_executor(None, w.wait_for, lambda p: re.search(
+                r"gig\.offer\s+-\s+v\d+\s+gig %s" % gig["id"], p.text()), "the offer, watched from a")
+            os.kill(w.pid, signal.SIGINT)
+            assert await loop.run_in_executor(None, w.exit_code) == 0
+        finally:
+            try:
+                os.kill(w.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         rc, out, err = ctl(a, "--json", "gig", gig["id"])
         assert rc == 0, err
         tl = json.loads(out)["timeline"]
@@ -473,3 +489,52 @@ def test_three_nodes_one_stopped(cluster):  # noqa: F811
         for cl in clients + [op]:
             await cl.close()
     run(go())
+
+
+def test_admin_ops_refuse_bad_input(node_factory):
+    """admin.cluster, admin.watch, admin.map and admin.gig: bad arguments are
+    bad_request, other accounts forbidden, REST cannot watch."""
+    import requests
+    from conftest import Client
+    node = node_factory(["--admin_token", ADMIN, "--node_id", "v1"])
+
+    async def go():
+        cust, cacct, _ = await new_session(node, "user")
+        adm = await Client.connect(node.ws_url, headers={"Authorization": "Bearer " + ADMIN})
+        await adm.event("session.state")
+        for op, data in [
+                ("admin.cluster", {}), ("admin.cluster", {"what": "everything"}),
+                ("admin.cluster", {"what": "stats", "timeout": 5}),
+                ("admin.cluster", {"what": "stats", "args": []}),
+                ("admin.cluster", {"what": "sessions", "args": {"limit": 0}}),
+                ("admin.cluster", {"what": "stats", "node": ""}),
+                ("admin.cluster", {"what": "stats", "node": "x" * 64}),
+                ("admin.watch", {}), ("admin.watch", {"gigId": "nope"}),
+                ("admin.watch", {"accountId": cacct["id"], "log": True}),
+                ("admin.watch", {"log": True, "after": -1}),
+                ("admin.map", {"lat": 10}), ("admin.map", {"lat": 91, "lng": 0}),
+                ("admin.map", {"lat": 10, "lng": 10, "radius": 5}),
+                ("admin.map", {"lat": 10, "lng": 10, "cells": 1000}),
+                ("admin.map", {"lat": 10, "lng": 10, "cells": 2.5}),
+                ("admin.gig", {"gigId": "nope"})]:
+            r = await adm.call(op, data)
+            assert r["error"]["code"] == "bad_request", (op, data, r)
+            r = await cust.call(op, data)
+            assert r["error"]["code"] == "forbidden", (op, data, r)
+        r = await adm.call("admin.watch", {"gigId": "5d1f0c2ab1c9d440000a1b0c"})
+        assert r["error"]["code"] == "not_found"
+        # an unknown node is asked anyway and reported silent, within the deadline
+        r = await adm.ok("admin.cluster", {"what": "stats", "node": "ghost", "timeout": 300})
+        assert r == [{"node": "ghost", "addr": None, "status": "timeout"}] or \
+            [(e["node"], e["status"]) for e in r] == [("ghost", "timeout")]
+        # watches are per session and bounded
+        for _ in range(8):
+            await adm.ok("admin.watch", {"accountId": cacct["id"]})
+        r = await adm.call("admin.watch", {"accountId": cacct["id"]})
+        assert r["error"]["code"] == "too_large"
+        await adm.close()
+        await cust.close()
+    run(go())
+    # REST has no socket to push to
+    r = requests.post(node.url + "/admin", timeout=5)
+    assert r.status_code in (404, 405)
