@@ -1,10 +1,14 @@
 /* ops_admin.c - the inspector ops an admin (and dropctl) uses: stats, nodes,
- * sessions, operators, gigs, tail, kick, drain, and the admin-only gig actions
- * (terminate, invoice, video failure).
+ * sessions, operators, gigs, tail, kick, drain, one gig with its timeline,
+ * the whole cluster's answers (admin.cluster), live watches (admin.watch)
+ * and the density map (admin.map). The admin-only gig actions (terminate,
+ * invoice, video failure) are in ops_gig.c.
  *
  * What only the node knows (its sessions, its peers, its counters) comes
- * through the inspect port; operators come from this node's grid, which holds
- * the whole cluster's; gigs from the store. */
+ * through the inspect port; asking the other nodes and pushing watched
+ * events are the adapter's (the admin_cluster and admin_watch ports);
+ * operators come from this node's grid, which holds the whole cluster's;
+ * gigs from the store. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -320,9 +320,7 @@ static int conn_call(const char *op, json_t *data, json_t **out)
             return rc;
         }
         if (!conn_alive()) return conn_lost();
-        size_t before = json_array_size(C.inbox);
         conn_service(200);
-        (void)before;
     }
     fprintf(stderr, "dropctl: no answer from %s\n", opt.url);
     return EX_UNREACH;
@@ -1329,7 +1327,7 @@ static const struct help helps[] = {
      "without a terminal the frames follow one another)."},
     {"watch", "watch gig ID | watch account ID",
      "Events of a gig or an account as they happen, pushed by the node (one line\n"
-     "each: time, event, status, version). Ctrl-C stops."},
+     "each: time, event, status, version). Ctrl-C stops; events=N stops after N."},
     {"tail", "tail [-f] [limit=N]",
      "The node's newest log lines; with -f, follows them as they are written."},
     {"map", "map --lat LAT --lng LNG [--radius M] [--cells N]",
