@@ -251,11 +251,11 @@ class Pty:
     """dropctl on a pseudo-terminal; screen() is the text after the last
     clear-screen, without escape sequences."""
 
-    def __init__(self, args):
+    def __init__(self, args, **env):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child
             try:
-                os.execve(DROPCTL, [DROPCTL] + args, ctl_env())
+                os.execve(DROPCTL, [DROPCTL] + args, ctl_env(**env))
             finally:
                 os._exit(127)
         self.buf = b""
@@ -294,12 +294,24 @@ class Pty:
         while time.time() < deadline:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
+                while self._read(0.2):  # what it wrote before exiting
+                    pass
                 os.close(self.fd)
                 return os.waitstatus_to_exitcode(status)
             self._read(0.2)
         os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
         raise AssertionError("dropctl did not exit")
+
+
+def test_colour_only_on_a_terminal(node_factory):
+    """On a terminal the header is bold; NO_COLOR turns that off."""
+    node = node_factory(["--admin_token", ADMIN, "--node_id", "k1"])
+    for env, coloured in (({}, True), ({"NO_COLOR": "1"}, False)):
+        t = Pty(["-u", node.ws_url, "nodes"], **env)
+        assert t.exit_code() == 0
+        raw = t.buf.decode(errors="replace")
+        assert "NODE" in raw and ("\x1b[1m" in raw) == coloured, (env, raw)
 
 
 def node_row(screen, node):
