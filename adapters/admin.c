@@ -204,7 +204,7 @@ void admin_cluster(void *ctx, struct req *r, const char *what, json_t *args, con
         {
             const char *id = json_string_value(json_object_get(p, "id"));
             char ch[64];
-            if (!n->bus || cluster_status(n)[0] != 'o') {
+            if (!n->bus || strcmp(cluster_status(n), "ok") != 0) {
                 json_array_append_new(f->out, json_pack("{s:s,s:O?,s:s,s:s}", "node", id, "addr",
                                                         json_object_get(p, "addr"), "status", "error",
                                                         "error", "the bus is down"));

@@ -105,7 +105,12 @@ static void conn_got(const unsigned char *buf, size_t len)
         json_decref(m);
         return;
     }
-    if (json_object_get(m, "ev") && json_array_size(C.inbox) >= EVENTS_MAX) json_array_remove(C.inbox, 0);
+    if (json_object_get(m, "ev") && json_array_size(C.inbox) >= EVENTS_MAX) {
+        size_t i; /* drop the oldest event, never a reply */
+        json_t *x;
+        json_array_foreach(C.inbox, i, x) if (json_object_get(x, "ev")) break;
+        json_array_remove(C.inbox, i);
+    }
     json_array_append_new(C.inbox, m);
 }
 
@@ -731,9 +736,10 @@ static json_t *flatten(json_t *r, const char *const *keys)
 static int cmd_sessions(struct cmd_ctx *cc)
 {
     static const char *const keys[] = {"node", "since", "role", "account", NULL};
-    json_t *r, *ids = json_array();
+    json_t *r, *ids;
     int rc = cluster_call("sessions", json_incref(cc->data), &r);
     if (rc) return report(rc, r);
+    ids = json_array();
     if (opt.json) {
         print_json(r);
         json_decref(r);
@@ -776,9 +782,10 @@ static const char *op_state(json_t *o)
 static int cmd_operators(struct cmd_ctx *cc)
 {
     static const char *const keys[] = {"node", "firstName", "id", NULL};
-    json_t *r, *ids = json_array();
+    json_t *r, *ids;
     int rc = cluster_call("operators", json_incref(cc->data), &r);
     if (rc) return report(rc, r);
+    ids = json_array();
     if (opt.json) {
         print_json(r);
         json_decref(r);
@@ -814,9 +821,10 @@ static int cmd_operators(struct cmd_ctx *cc)
 
 static int cmd_gigs(struct cmd_ctx *cc)
 {
-    json_t *r, *ids = json_array();
+    json_t *r, *ids;
     int rc = conn_call("admin.gigs", json_incref(cc->data), &r);
     if (rc) return report(rc, r);
+    ids = json_array();
     if (opt.json) {
         print_json(r);
         json_decref(r);
