@@ -51,6 +51,9 @@ void cluster_gig_pending(struct node *n, const struct gig *g);
  * operators, startedAt, self, alive}]. */
 json_t *cluster_nodes_json(struct node *n);
 
+/* The peers heartbeats know (not long gone), by id: [{id, addr, alive}]. */
+json_t *cluster_peers_json(struct node *n);
+
 /* Periodic: flushes the presence batch, re-announces when due. */
 void cluster_tick(struct node *n, int64_t now);
 

@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include "adapters/blob_s3.h"
+#include "adapters/admin.h"
 #include "adapters/cluster.h"
 #include "adapters/node.h"
 #include "adapters/oid.h"
@@ -562,6 +563,8 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .counter_incr = port_counter_incr,
         .counter_get = port_counter_get,
         .counter_del = port_counter_del,
+        .admin_cluster = admin_cluster,
+        .admin_watch = admin_watch,
     };
     n->eng.policy = (struct gig_policy){
         .pending_ttl_ms = cfg->pending_ttl_ms,

@@ -22,6 +22,7 @@ struct gig_timer;
 struct bus;
 struct dirty;
 struct peer;
+struct admin_state;
 
 struct node {
     uv_loop_t loop;
@@ -52,6 +53,7 @@ struct node {
     int64_t reannounce_at;
     int64_t heartbeat_at;
     struct peer *peers;            /* other nodes, from heartbeats (uthash) */
+    struct admin_state *admin;     /* cluster requests and watches (adapters/admin.c) */
     struct gig_timer *gig_timers;  /* gig id -> its uv timer (uthash) */
     int64_t sweep_at;
     bool probe_running;            /* a store health probe is in flight */

@@ -1054,7 +1054,7 @@ static bool gig_doc(const struct gig *g, bson_t *d)
                 ok = text && bson_append_utf8(d, key, -1, text, -1);
                 free(text);
             }
-        } else if (!strcmp(key, "offers") && json_is_array(v)) {
+        } else if ((!strcmp(key, "offers") || !strcmp(key, "timeline")) && json_is_array(v)) {
             bson_t arr, off;
             size_t i;
             json_t *o;
@@ -1069,7 +1069,7 @@ static bool gig_doc(const struct gig *g, bson_t *d)
                 BSON_APPEND_DOCUMENT_BEGIN(&arr, k, &off);
                 json_object_foreach(o, ok2, f) {
                     if (!ok) break;
-                    ok = json_append(&off, ok2, f, !strcmp(ok2, "operator"));
+                    ok = json_append(&off, ok2, f, !strcmp(key, "offers") && !strcmp(ok2, "operator"));
                 }
                 bson_append_document_end(&arr, &off);
             }

@@ -57,6 +57,17 @@ struct engine_ports {
     json_t *(*inspect)(void *ctx, const char *what, json_t *args);
     /* Starts draining this node (as SIGTERM does). */
     void (*drain)(void *ctx);
+    /* admin.cluster: asks every node of the cluster (only `node` when not
+     * NULL) for `what` with args (borrowed; NULL = {}) and answers r once
+     * each has answered or timeout_ms have passed (ops_admin.c has the
+     * reply's shape). */
+    void (*admin_cluster)(void *ctx, struct req *r, const char *what, json_t *args,
+                          const char *node, int timeout_ms);
+    /* admin.watch: r's session gets, until it closes, the events of account
+     * (only those about gig when gig is not NULL), or when account is NULL
+     * this node's log lines after sequence number log_after. Answers r. */
+    void (*admin_watch)(void *ctx, struct req *r, const char *account, const char *gig,
+                        long long log_after);
     /* True when account has a session on this node (not on other nodes). */
     bool (*has_session)(void *ctx, const char *account);
     /* Counters shared by the cluster (the sign-in brake; engine/bus.h has

@@ -49,6 +49,9 @@ static const struct op_def op_table[] = {
     {"admin.tail", WHO_ADMIN, 0, op_admin_tail},
     {"admin.kick", WHO_ADMIN, 0, op_admin_kick},
     {"admin.drain", WHO_ADMIN, 0, op_admin_drain},
+    {"admin.cluster", WHO_ADMIN, 0, op_admin_cluster},
+    {"admin.watch", WHO_ADMIN, 0, op_admin_watch},
+    {"admin.map", WHO_ADMIN, 0, op_admin_map},
 };
 
 #define NOPS ((int)(sizeof op_table / sizeof op_table[0]))

@@ -29,6 +29,10 @@ void op_admin_tail(struct req *r);
 void op_admin_kick(struct req *r);
 void op_admin_drain(struct req *r);
 void op_admin_gig(struct req *r);
+void op_admin_cluster(struct req *r);
+void op_admin_watch(struct req *r);
+void op_admin_map(struct req *r);
+void op_admin_gig_show(struct req *r);
 
 /* ops_presence.c */
 void op_presence_update(struct req *r);
