@@ -259,18 +259,20 @@ static void enqueue(struct pusher *p, struct item *it)
 
 /* ---- sending ---- */
 
+/* Deleting a gone token; the item ends (and its notify hears of it) once
+ * the device is deleted, so a later notify never reads it again. */
 struct del_job {
     struct pusher *p;
-    char account[DROP_ID_SIZE];
-    char token[DEVICE_TOKEN_MAX + 1];
+    struct item *it;
 };
 
 static void del_work(struct engine *e, void *arg)
 {
     struct del_job *j = arg;
-    drop_err rc = store_device_delete(e->store, NULL, j->token);
+    drop_err rc = store_device_delete(e->store, NULL, j->it->token);
     if (rc != DROP_OK && rc != DROP_ENOTFOUND)
-        log_warn("event=push_device_remove_failed account=%s err=%s", j->account, err_code(rc));
+        log_warn("event=push_device_remove_failed account=%s err=%s", j->it->msg->account,
+                 err_code(rc));
 }
 
 static void del_done(struct engine *e, struct req *r, void *arg)
@@ -279,9 +281,10 @@ static void del_done(struct engine *e, struct req *r, void *arg)
     struct pusher *p = j->p;
     (void)e;
     (void)r;
-    memset(j->token, 0, sizeof j->token);
+    fail(p, j->it, PUSH_FAIL_INVALID_TOKEN);
     free(j);
     p->jobs--;
+    depth(p);
     maybe_free(p);
 }
 
@@ -317,14 +320,12 @@ static void on_outcome(void *ud, enum push_outcome o, int64_t retry_after_ms)
     case PUSH_GONE: {
         struct del_job *j = xcalloc(1, sizeof *j);
         j->p = p;
-        memcpy(j->account, it->msg->account, DROP_ID_SIZE);
-        snprintf(j->token, sizeof j->token, "%s", it->token);
+        j->it = it;
         p->m->push_devices_removed++;
         log_info("event=push_device_removed provider=%s account=%s", KIND[it->kind],
                  it->msg->account);
         p->jobs++;
         p->eng->ports.job(p->eng->ports.ctx, NULL, del_work, del_done, j);
-        fail(p, it, PUSH_FAIL_INVALID_TOKEN);
         break;
     }
     case PUSH_RETRY: {
