@@ -313,15 +313,27 @@ def test_push_refused_port_and_shutdown_with_push_in_flight(node_factory, provid
     async def go():
         a = await Client.connect(node.ws_url, headers={"Authorization": "Bearer " + ADMIN})
         await a.event("session.state")
+        # push.send needs an existing recipient (an unknown id is not_found)
+        c, acct, _ = await new_session(node, "user")
+        await c.close()
         t0 = time.time()
-        assert await a.ok("push.send", {"recipientId": "1" * 24, "data": {}}) == \
-            {"delivered": "none"}
+        while True:
+            d = await a.ok("push.send", {"recipientId": acct["id"], "data": {}})
+            if d["delivered"] != "socket":
+                break
+            assert time.time() - t0 < 5
+            await asyncio.sleep(0.05)
+        assert d == {"delivered": "none"}
         assert time.time() - t0 < 2
 
         provider.mode = "slow"
         b = await Client.connect(node2.ws_url, headers={"Authorization": "Bearer " + ADMIN})
         await b.event("session.state")
-        await b.send({"op": "push.send", "id": 1, "data": {"recipientId": "2" * 24, "data": {}}})
+        c2, acct2, _ = await new_session(node2, "user")
+        await c2.close()
+        while await b.ok("admin.sessions", {"accountId": acct2["id"]}):
+            await asyncio.sleep(0.02)
+        await b.send({"op": "push.send", "id": 1, "data": {"recipientId": acct2["id"], "data": {}}})
         deadline = time.time() + 5
         while not provider.received:
             assert time.time() < deadline
