@@ -275,3 +275,45 @@ def test_push_send_not_found_and_events(node_factory, fcm):
         assert m["data"] == {"event": "inbox.message", "messageId": msg["id"], "from": aacct["id"]}
         assert fcm.errors == []
     run(go())
+
+
+# ---- a cluster: offline means no session on ANY node ----
+
+from test_cluster import cluster, mongo, redis_server  # noqa: E402,F401 (fixtures)
+
+
+def test_no_push_to_an_account_online_on_another_node(cluster, fcm):
+    """Redis PUBLISH counts the nodes holding a session of the account: a
+    node never pushes to an account connected to another node."""
+    a, b = cluster(("a", "b"), extra=push_args(fcm))
+
+    async def go():
+        adm = await admin(a)
+        c, acct, tok = await new_session(b, "user")
+        await c.ok("device.register", {"platform": "fcm", "token": "phone-x"})
+        for i in range(3):
+            d = await adm.ok("push.send", {"recipientId": acct["id"], "data": {"n": i}})
+            assert d == {"delivered": "socket"}, d  # the session is on node b
+            assert (await c.event("push"))["data"] == {"n": i}
+        s, sacct, _ = await new_session(a, "user")
+        await s.ok("inbox.send", {"to": acct["id"], "text": "hi"})
+        assert (await c.event("inbox.message"))["text"] == "hi"
+        await c.close()
+        # offline everywhere now: the phone gets the next push
+        deadline = time.time() + 10
+        n = 100
+        while True:
+            d = await adm.ok("push.send", {"recipientId": acct["id"], "data": {"n": n}})
+            if d["delivered"] != "socket":
+                break
+            assert time.time() < deadline
+            n += 1
+            await asyncio.sleep(0.05)
+        assert d == {"delivered": "push"}
+        got = fcm.wait_for(lambda r: len(r) >= 1)
+        assert got[0]["message"]["token"] == "phone-x"
+        # nothing from the time the account was online on node b was pushed
+        sent = [x["message"]["data"] for x in fcm.requests]
+        assert sent == [{"event": "push", "n": str(n)}], sent
+        assert fcm.errors == []
+    run(go())
