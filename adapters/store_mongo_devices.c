@@ -1,12 +1,14 @@
 /* store_mongo_devices.c - devices (engine/device.h) on the MongoDB store.
  *
- *   devices {_id: token, seq: the device id (ObjectId, orders registrations),
+ *   devices {_id, token, seq: the device id (ObjectId, orders registrations),
  *            account (ObjectId), platform, sandbox, createdAt}
- * The token is the _id, so it has one holder whatever the server enforces
- * of secondary indexes, and a registration is one upsert by _id (the token
- * moves to the new account). The per-account bound is enforced after the
- * upsert: the account's devices beyond the newest max_per_account (by seq)
- * are deleted. */
+ * A registration is one replace-with-upsert filtered on the token (unique
+ * index "token"), so the token has one holder and moves to the new account;
+ * a racing upsert that loses on the unique index is tried again. (The
+ * token is not the _id because the CongoDB test server only takes
+ * ObjectIds there.) The per-account bound is enforced after the upsert: the
+ * account's devices beyond the newest max_per_account (by seq) are
+ * deleted. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,11 +23,15 @@ drop_err mg_devices_init(void *impl, mongoc_client_t *c, char *why, size_t whyle
     bson_error_t err;
     mongoc_collection_t *col = mg_collection(impl, c, C_DEVICES);
     bson_t *keys = BCON_NEW("account", BCON_INT32(1), "seq", BCON_INT32(-1));
+    bson_t *tkeys = BCON_NEW("token", BCON_INT32(1));
     bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(C_DEVICES), "indexes", "[", "{", "key",
-                           BCON_DOCUMENT(keys), "name", BCON_UTF8("account_seq"), "}", "]");
+                           BCON_DOCUMENT(keys), "name", BCON_UTF8("account_seq"), "}", "{",
+                           "key", BCON_DOCUMENT(tkeys), "name", BCON_UTF8("token"), "unique",
+                           BCON_BOOL(true), "}", "]");
     bool ok = mongoc_collection_command_simple(col, cmd, NULL, NULL, &err);
     bson_destroy(cmd);
     bson_destroy(keys);
+    bson_destroy(tkeys);
     mongoc_collection_destroy(col);
     if (!ok) {
         mg_map_err(&err, "devices_init");
@@ -53,19 +59,22 @@ drop_err mg_device_put(void *impl, const struct device *d, int max_per_account)
     if (!(c = mg_client_pop(impl, "device_put"))) return DROP_EUNAVAIL;
     col = mg_collection(impl, c, C_DEVICES);
 
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(d->token));
-    bson_t *repl = BCON_NEW("seq", BCON_OID(&seq), "account", BCON_OID(&acc), "platform",
-                            BCON_UTF8(device_platform_name(d->platform)), "sandbox",
-                            BCON_BOOL(d->sandbox), "createdAt", BCON_INT64(d->created_at));
+    bson_t *filter = BCON_NEW("token", BCON_UTF8(d->token));
+    bson_t *repl = BCON_NEW("token", BCON_UTF8(d->token), "seq", BCON_OID(&seq), "account",
+                            BCON_OID(&acc), "platform", BCON_UTF8(device_platform_name(d->platform)),
+                            "sandbox", BCON_BOOL(d->sandbox), "createdAt",
+                            BCON_INT64(d->created_at));
     bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
-    bool ok = mongoc_collection_replace_one(col, filter, repl, opts, NULL, &err);
+    for (int tries = 0; tries < 3; tries++) { /* a racing upsert of the same token */
+        e = DROP_OK;
+        if (mongoc_collection_replace_one(col, filter, repl, opts, NULL, &err)) break;
+        e = mg_map_err(&err, "device_put");
+        if (e != DROP_ECONFLICT) break;
+    }
     bson_destroy(filter);
     bson_destroy(repl);
     bson_destroy(opts);
-    if (!ok) {
-        e = mg_map_err(&err, "device_put");
-        goto done;
-    }
+    if (e != DROP_OK) goto done;
 
     /* the account's devices past the newest max_per_account go */
     bson_t *q = BCON_NEW("account", BCON_OID(&acc));
@@ -80,9 +89,9 @@ drop_err mg_device_put(void *impl, const struct device *d, int max_per_account)
     while (mongoc_cursor_next(cur, &doc)) {
         bson_iter_t it;
         char key[16];
-        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
+        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
             snprintf(key, sizeof key, "%d", k++);
-            BSON_APPEND_UTF8(&ids, key, bson_iter_utf8(&it, NULL));
+            BSON_APPEND_OID(&ids, key, bson_iter_oid(&it));
         }
     }
     if (mongoc_cursor_error(cur, &err)) e = mg_map_err(&err, "device_put");
@@ -114,7 +123,7 @@ drop_err mg_device_delete(void *impl, const char *account, const char *token)
     if (account && !bson_oid_is_valid(account, strlen(account))) return DROP_ENOTFOUND;
     if (!(c = mg_client_pop(impl, "device_delete"))) return DROP_EUNAVAIL;
     mongoc_collection_t *col = mg_collection(impl, c, C_DEVICES);
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(token));
+    bson_t *filter = BCON_NEW("token", BCON_UTF8(token));
     if (account) {
         bson_oid_init_from_string(&acc, account);
         BSON_APPEND_OID(filter, "account", &acc);
@@ -140,7 +149,7 @@ static void doc_device(const bson_t *doc, struct device *d)
     if (bson_iter_init(&it, doc)) {
         while (bson_iter_next(&it)) {
             const char *k = bson_iter_key(&it);
-            if (strcmp(k, "_id") == 0 && BSON_ITER_HOLDS_UTF8(&it))
+            if (strcmp(k, "token") == 0 && BSON_ITER_HOLDS_UTF8(&it))
                 snprintf(d->token, sizeof d->token, "%s", bson_iter_utf8(&it, NULL));
             else if (strcmp(k, "seq") == 0 && BSON_ITER_HOLDS_OID(&it))
                 bson_oid_to_string(bson_iter_oid(&it), d->id);

@@ -201,6 +201,8 @@ def test_offer_to_rest_operator_and_operator_found(node_factory, fcm, apns):
         assert m["android"]["collapse_key"] == "gig-" + gig["id"]
         assert fcm.errors == []
     run(go())
+    log = node.read_log()
+    assert device not in log and "cust-phone" not in log and "bearer" not in log.lower()
 
 
 def test_unregistered_token_removed_and_503_retried(node_factory, fcm):
