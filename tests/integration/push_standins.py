@@ -54,6 +54,10 @@ class _Waitable:
                 self.received.append(rec)
             self.cond.notify_all()
 
+    def wait_arrived(self, n, timeout=15):
+        with self.cond:
+            assert self.cond.wait_for(lambda: self.arrived >= n, timeout), self.arrived
+
     def wait_for(self, pred, timeout=15):
         """Waits until pred(received) is true; returns received."""
         with self.cond:
@@ -70,6 +74,9 @@ class FcmStandin(_Waitable):
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.unregistered = set()
         self.fail_next = 0
+        self.hold = threading.Event()  # cleared: messages:send waits for it
+        self.hold.set()
+        self.arrived = 0               # messages:send requests seen, held ones included
         self.tokens = set()
         self.token_requests = 0
         outer = self
@@ -132,6 +139,10 @@ class FcmStandin(_Waitable):
         h._reply(200, {"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
 
     def _send(self, h, body):
+        with self.cond:
+            self.arrived += 1
+            self.cond.notify_all()
+        self.hold.wait(30)
         auth = h.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             self.errors.append("send: bad bearer")

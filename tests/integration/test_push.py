@@ -279,6 +279,65 @@ def test_push_send_not_found_and_events(node_factory, fcm):
     run(go())
 
 
+def wait_metric(node, name, value, timeout=15):
+    deadline = time.time() + timeout
+    while metric(node, name) < value:
+        assert time.time() < deadline, "%s stayed below %s" % (name, value)
+        time.sleep(0.05)
+
+
+def test_bounded_queue_drops_oldest_offer_first(node_factory, fcm):
+    """push_queue 2, one push in flight at a time, the provider held: the
+    queue never holds more than 2; over it the oldest offer push goes
+    first, and with no offer queued the new push is dropped; all counted."""
+    node = node_factory(push_args(fcm) + ["--push_queue", "2", "--push_max_inflight", "1",
+                                          "--offer_ttl", "60s"])
+
+    async def go():
+        adm = await admin(node)
+        op, oacct, otok = await new_session(node, "operator")
+        await op.close()
+        await wait_offline(adm, oacct["id"])
+        for i in (1, 2, 3):
+            assert rest(node, "POST", "/devices", otok,
+                        {"platform": "fcm", "token": "op-%d" % i}).ok
+        lat, lon = off(500)
+        assert rest(node, "POST", "/location", otok, {"lat": lat, "long": lon}).ok
+        cust, cacct, ctok = await new_session(node, "user")
+        deadline = time.time() + 10
+        while not await cust.ok("map.nearby", {"latitude": LAT, "longitude": LON}):
+            assert time.time() < deadline
+            await asyncio.sleep(0.05)
+
+        fcm.hold.clear()
+        gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
+        # three offer pushes, newest device first (op-3, op-2, op-1): the
+        # third finds the queue full and the oldest offer (op-3) goes
+        fcm.wait_arrived(1)
+        assert metric(node, 'dropin_push_failed_total{reason="queue_full"}') == 1
+        assert metric(node, "dropin_push_queue_depth") == 2  # one held, one queued
+        # a push.send (op-3, op-2, op-1): the first takes the free place,
+        # the second evicts the queued offer (op-1), the third is dropped
+        # (no offer left to evict)
+        await adm.send({"op": "push.send", "id": 99,
+                        "data": {"recipientId": oacct["id"], "data": {"n": 1}}})
+        await asyncio.to_thread(wait_metric, node,
+                                'dropin_push_failed_total{reason="queue_full"}', 3)
+        fcm.hold.set()
+        reply = await adm.recv()
+        assert reply["re"] == 99 and reply["data"] == {"delivered": "push"}, reply
+        got = fcm.wait_for(lambda r: len(r) >= 3)
+        sent = sorted((x["message"]["data"]["event"], x["message"]["token"]) for x in got)
+        assert sent == [("gig.offer", "op-2"), ("push", "op-2"), ("push", "op-3")], sent
+        offer = [x["message"] for x in got if x["message"]["data"]["event"] == "gig.offer"][0]
+        assert offer["data"]["gigId"] == gig["id"] and offer["android"]["priority"] == "HIGH"
+        assert offer["android"]["collapse_key"] == "gig-" + gig["id"]
+        assert 30 < float(offer["android"]["ttl"][:-1]) <= 60  # the offer's remaining life
+        assert metric(node, 'dropin_push_failed_total{reason="queue_full"}') == 3
+        assert metric(node, "dropin_push_queue_depth") == 0
+    run(go())
+
+
 # ---- a cluster: offline means no session on ANY node ----
 
 from test_cluster import cluster, mongo, redis_server  # noqa: E402,F401 (fixtures)
