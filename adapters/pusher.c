@@ -71,6 +71,7 @@ struct pusher {
     bool timer_closed;
     int jobs;                        /* store jobs in flight */
     bool closing, pumping, again;
+    uint64_t rng;                    /* xorshift state of the backoff jitter */
 };
 
 /* ---- helpers shared with the providers (push_internal.h) ---- */
@@ -288,12 +289,17 @@ static void del_done(struct engine *e, struct req *r, void *arg)
     maybe_free(p);
 }
 
-static int64_t backoff_ms(int attempts)
+/* BACKOFF_BASE_MS doubling per attempt up to BACKOFF_MAX_MS, times a
+ * jitter of 0.5 .. 1.5 (per node, so nodes do not retry in step). */
+static int64_t backoff_ms(struct pusher *p, int attempts)
 {
     int64_t d = BACKOFF_BASE_MS;
     for (int i = 1; i < attempts && d < BACKOFF_MAX_MS; i++) d *= 2;
     if (d > BACKOFF_MAX_MS) d = BACKOFF_MAX_MS;
-    return d / 2 + (int64_t)(rand() % (int)(d > 1 ? d : 1)); /* jitter: 0.5 .. 1.5 x */
+    p->rng ^= p->rng << 13;
+    p->rng ^= p->rng >> 7;
+    p->rng ^= p->rng << 17;
+    return d / 2 + (int64_t)(p->rng % (uint64_t)d);
 }
 
 static const char *const KIND[] = {"fcm", "apns", "webhook"};
@@ -329,7 +335,7 @@ static void on_outcome(void *ud, enum push_outcome o, int64_t retry_after_ms)
         break;
     }
     case PUSH_RETRY: {
-        int64_t delay = backoff_ms(it->attempts);
+        int64_t delay = backoff_ms(p, it->attempts);
         if (retry_after_ms > delay) delay = retry_after_ms;
         int64_t exp = it->msg->note.expires_at;
         if (it->attempts >= PUSHER_ATTEMPTS) {
@@ -548,6 +554,7 @@ drop_err pusher_new(uv_loop_t *loop, struct engine *eng, struct metrics *m,
     p->m = m;
     p->max_inflight = c->max_inflight > 0 ? c->max_inflight : 1;
     p->queue_max = c->queue_max > 0 ? c->queue_max : 1;
+    p->rng = uv_hrtime() ^ ((uint64_t)(uintptr_t)p << 16) ^ 0x9e3779b97f4a7c15ULL;
     uv_timer_init(loop, &p->timer);
     p->timer.data = p;
     if (c->fcm_credentials && c->fcm_credentials[0] &&
