@@ -54,6 +54,12 @@ class _Waitable:
                 self.received.append(rec)
             self.cond.notify_all()
 
+    def wait_requests(self, n, timeout=15):
+        """Waits until n requests (whatever their answer) were seen."""
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.requests) >= n, timeout), self.requests
+            return list(self.requests)
+
     def wait_arrived(self, n, timeout=15):
         with self.cond:
             assert self.cond.wait_for(lambda: self.arrived >= n, timeout), self.arrived
@@ -238,13 +244,20 @@ class ApnsStandin(_Waitable):
     TEAM_ID = "DEF123GHIJ"
     TOPIC = "com.example.dropin"
 
-    def __init__(self, tmpdir):
+    def __init__(self, tmpdir, like=None):
+        """like: another stand-in whose certificate and .p8 key to share
+        (a second endpoint, e.g. the sandbox)."""
         super().__init__()
-        self.ca, cert, key = make_tls(tmpdir)
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.p8 = os.path.join(tmpdir, "AuthKey_%s.p8" % self.KEY_ID)
-        with open(self.p8, "w") as f:
-            f.write(_pem_private(self.key))
+        if like:
+            self.ca, cert, key = like.ca, like.cert, like.tls_key
+            self.key, self.p8 = like.key, like.p8
+        else:
+            self.ca, cert, key = make_tls(tmpdir)
+            self.key = ec.generate_private_key(ec.SECP256R1())
+            self.p8 = os.path.join(tmpdir, "AuthKey_%s.p8" % self.KEY_ID)
+            with open(self.p8, "w") as f:
+                f.write(_pem_private(self.key))
+        self.cert, self.tls_key = cert, key
         self.proc = subprocess.Popen(["node", os.path.join(HERE, "apns_standin.js"), cert, key],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         line = self.proc.stdout.readline()

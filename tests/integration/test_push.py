@@ -338,6 +338,60 @@ def test_bounded_queue_drops_oldest_offer_first(node_factory, fcm):
     run(go())
 
 
+def test_apns_sandbox_devices_and_bad_token(node_factory, apns, tmp_path):
+    """sandbox: true devices go to apns_sandbox_url, the others to apns_url;
+    400 BadDeviceToken and 410 Unregistered delete the device."""
+    sandbox = ApnsStandin(str(tmp_path), like=apns)
+    args = push_args(apns=apns)
+    args[args.index("--apns_sandbox_url") + 1] = sandbox.url
+    node = node_factory(args)
+    try:
+        async def go():
+            adm = await admin(node)
+            c, acct, tok = await new_session(node, "user")
+            for d in ({"token": "prod-1"}, {"token": "dev-1", "sandbox": True},
+                      {"token": "bad-1"}, {"token": "gone-1", "sandbox": True}):
+                assert await c.ok("device.register", dict(d, platform="apns")) == {}
+            await c.close()
+            await wait_offline(adm, acct["id"])
+            assert push_offline(node, acct["id"], {"title": "T"}) == "push"
+            prod = apns.wait_for(lambda r: len(r) >= 1)
+            dev = sandbox.wait_for(lambda r: len(r) >= 1)
+            assert [r["path"] for r in prod] == ["/3/device/prod-1"]
+            assert [r["path"] for r in dev] == ["/3/device/dev-1"]
+            await asyncio.to_thread(wait_metric, node, "dropin_push_devices_removed_total", 2)
+            got = apns.wait_requests(2) + sandbox.wait_requests(2)
+            assert sorted((r["path"], r["status"]) for r in got) == [
+                ("/3/device/bad-1", 400), ("/3/device/dev-1", 200), ("/3/device/gone-1", 410),
+                ("/3/device/prod-1", 200)]
+            # the two removed tokens are not tried again
+            assert push_offline(node, acct["id"], {"title": "T2"}) == "push"
+            apns.wait_for(lambda r: len(r) >= 2)
+            sandbox.wait_for(lambda r: len(r) >= 2)
+            paths = [r["path"] for r in apns.requests + sandbox.requests]
+            assert paths.count("/3/device/bad-1") == 1 and paths.count("/3/device/gone-1") == 1
+            assert apns.errors == [] and sandbox.errors == []
+        run(go())
+    finally:
+        sandbox.close()
+
+
+def test_bad_provider_config_stops_the_node(node_factory, tmp_path):
+    key = tmp_path / "AuthKey.p8"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nnot a key secret-material\n-----END PRIVATE KEY-----\n")
+    for args, says in [
+            (["--fcm_credentials", str(tmp_path / "missing.json")], "fcm_credentials"),
+            (["--apns_key", str(key)], "apns_key_id"),
+            (["--apns_key", str(key), "--apns_key_id", "K", "--apns_team_id", "T",
+              "--apns_topic", "com.x"], "not an EC P-256 private key")]:
+        n = node_factory(args, start=False)
+        with pytest.raises(RuntimeError) as e:
+            n.start()
+        assert n.proc.returncode == 1 and says in str(e.value), str(e.value)
+        assert "secret-material" not in n.read_log()
+        n.proc = None  # exited: nothing for the fixture to stop
+
+
 # ---- a cluster: offline means no session on ANY node ----
 
 from test_cluster import cluster, mongo, redis_server  # noqa: E402,F401 (fixtures)
