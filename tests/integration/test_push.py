@@ -238,6 +238,8 @@ def test_unregistered_token_removed_and_503_retried(node_factory, fcm):
         assert [x["status"] for x in fcm.requests if x["message"]["data"]["n"] == "3"] == [503, 200]
         # the removed token was never used again
         assert [x["message"]["token"] for x in fcm.requests].count("gone-1") == 1
+        # the stand-in records before it answers: wait for dropind to hear it
+        wait_metric(node, 'dropin_push_sent_total{provider="fcm"}', 2)
         assert metric(node, 'dropin_push_sent_total{provider="fcm"}') == 2
         assert metric(node, "dropin_push_queue_depth") == 0
         assert fcm.errors == [] and fcm.token_requests == 1  # the access token is cached
@@ -334,6 +336,7 @@ def test_bounded_queue_drops_oldest_offer_first(node_factory, fcm):
         assert offer["android"]["collapse_key"] == "gig-" + gig["id"]
         assert 30 < float(offer["android"]["ttl"][:-1]) <= 60  # the offer's remaining life
         assert metric(node, 'dropin_push_failed_total{reason="queue_full"}') == 3
+        await asyncio.to_thread(wait_metric, node, 'dropin_push_sent_total{provider="fcm"}', 3)
         assert metric(node, "dropin_push_queue_depth") == 0
     run(go())
 
