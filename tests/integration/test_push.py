@@ -277,6 +277,16 @@ def test_push_send_not_found_and_events(node_factory, fcm):
         assert m["notification"]["body"].startswith("See you at the cafe")
         assert len(m["notification"]["body"]) <= 100
         assert m["data"] == {"event": "inbox.message", "messageId": msg["id"], "from": aacct["id"]}
+
+        # a job for the offline account: job.updated (and its automated message)
+        job = await a.ok("job.save", {"title": "Paint the fence", "description": "white",
+                                      "worker": bacct["id"]})
+        got = fcm.wait_for(lambda r: any(x["message"]["data"]["event"] == "job.updated"
+                                         for x in r))
+        m = [x["message"] for x in got if x["message"]["data"]["event"] == "job.updated"][0]
+        assert m["notification"] == {"title": "Job requested", "body": "Paint the fence"}
+        assert m["data"] == {"event": "job.updated", "jobId": job["id"], "status": "REQUESTED"}
+        assert m["android"]["collapse_key"] == "job-" + job["id"]
         assert fcm.errors == []
     run(go())
 
