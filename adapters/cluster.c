@@ -218,6 +218,21 @@ void cluster_deliver(struct node *n, const char *account, json_t *event)
     publish_json(n, ch, json_pack("{s:s,s:o}", "t", "ev", "e", event));
 }
 
+void cluster_deliver_counted(struct node *n, const char *account, json_t *event,
+                             void (*cb)(void *ud, drop_err err, int64_t nodes), void *ud)
+{
+    char ch[64];
+    acct_channel(ch, account);
+    json_t *msg = json_pack("{s:s,s:o}", "t", "ev", "e", event);
+    char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(msg);
+    drop_err rc = bus_publish_counted(n->bus, ch, text, strlen(text), cb, ud);
+    if (rc == DROP_EUNAVAIL && bus_publish(n->bus, ch, text, strlen(text)) != DROP_OK)
+        log_debug("event=bus_publish_dropped channel=%s", ch);
+    free(text);
+    if (rc != DROP_OK) cb(ud, DROP_EUNAVAIL, 0);
+}
+
 void cluster_close_account(struct node *n, const char *account)
 {
     char ch[64];

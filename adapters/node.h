@@ -23,6 +23,7 @@ struct bus;
 struct dirty;
 struct peer;
 struct admin_state;
+struct pusher;
 
 struct node {
     uv_loop_t loop;
@@ -60,6 +61,7 @@ struct node {
     int64_t probe_at;
     const char *store_status;      /* "ok" or the failure, for /healthz */
     const char *bus_status;
+    struct pusher *pusher;         /* push to phones (adapters/pusher.c) */
 };
 
 /* Builds the node and binds the listener. Returns 0, or -1 with why set

@@ -79,4 +79,9 @@ void op_job_status(struct req *r);
 void op_storage_sign(struct req *r);
 void op_push_send(struct req *r);
 
+/* ops_device.c */
+void op_device_register(struct req *r);
+void op_device_unregister(struct req *r);
+void op_offer_list(struct req *r);
+
 #endif

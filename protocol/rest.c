@@ -52,6 +52,10 @@ static const struct route routes[] = {
     {REST_POST, "/job", "job.save"},
     {REST_GET, "/jobs", "job.list"},
     {REST_POST, "/job/:id/status", "job.status"},
+    /* devices and push to phones; a REST-only operator's open offers */
+    {REST_POST, "/devices", "device.register"},
+    {REST_DELETE, "/devices/:token", "device.unregister"},
+    {REST_GET, "/offers", "offer.list"},
 };
 
 /* Legacy spellings of fields, mapped to the protocol's names. */
