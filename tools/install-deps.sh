@@ -3,7 +3,7 @@
 # Checks first and installs only what is missing: a second run costs nothing.
 #   tools/install-deps.sh          build + run dependencies
 #   tools/install-deps.sh --test   also the test dependencies (pytest, redis, ...)
-#   tools/install-deps.sh --bench  also the socket benchmark's peers (bench/socket.sh):
+#   tools/install-deps.sh --bench  also the socket benchmark's peers (bench/wsbench.sh):
 #                                  Debian's node-ws for bench/peers/node-ws.js
 set -euo pipefail
 

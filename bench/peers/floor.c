@@ -21,7 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BUF 16384
+#define BUF 16384 /* replies of one read */
+#define IN 2048    /* a connection's input buffer */
 
 /* the size of dropind's reply to sys.ping */
 static const char reply[] = "{\"re\":1,\"ok\":true,\"data\":{\"time\":\"2026-11-29T12:00:00.000Z\"}}";
@@ -30,7 +31,7 @@ struct c {
     int fd;
     int open;
     size_t len;
-    unsigned char in[BUF];
+    unsigned char in[IN];
 };
 
 static void drop(int ep, struct c *c)
@@ -48,7 +49,7 @@ static int handle(struct c *c, unsigned char *out, size_t *outlen)
         char *e = memmem(c->in, c->len, "\r\n\r\n", 4), *k;
         unsigned char sha[20];
         char key[128], acc[64];
-        if (!e) return c->len == BUF ? -1 : 0;
+        if (!e) return c->len == IN ? -1 : 0;
         *e = '\0';
         k = strcasestr((char *)c->in, "Sec-WebSocket-Key:");
         if (!k || sscanf(k + 18, " %60s", key) != 1) return -1;
@@ -126,8 +127,7 @@ int main(int argc, char **argv)
             if (!c) {
                 int fd;
                 while ((fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
-                    c = calloc(1, sizeof *c - BUF + 1024); /* small until it reads */
-                    c = realloc(c, sizeof *c);
+                    c = calloc(1, sizeof *c);
                     c->fd = fd;
                     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                     ev.events = EPOLLIN;
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
                 }
                 continue;
             }
-            ssize_t r = recv(c->fd, c->in + c->len, BUF - c->len, 0);
+            ssize_t r = recv(c->fd, c->in + c->len, IN - c->len, 0);
             if (r <= 0) {
                 if (r < 0 && errno == EAGAIN) continue;
                 drop(ep, c);

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""socket.py - dropind against its peers on the socket path, with dropbench.
+"""wsbench.py - dropind against its peers on the socket path, with dropbench.
 
 Runs tools/dropbench against three servers in turn, alternating round by
 round so that the shared machine's load falls on all of them alike:
@@ -96,7 +96,7 @@ def main():
     ap.add_argument("--duration", type=float, default=4)
     ap.add_argument("--conns", type=int, default=100)
     ap.add_argument("--inflight", type=int, default=16)
-    ap.add_argument("--rate", type=float, default=40000)
+    ap.add_argument("--rate", type=float, default=10000)
     ap.add_argument("--idle", type=int, default=10000)
     ap.add_argument("--sources", type=int, default=4)
     ap.add_argument("--presence-rate", type=float, default=20000)
