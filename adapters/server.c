@@ -45,6 +45,12 @@
 #define ACCEPT_BACKOFF_MIN_MS 100
 #define ACCEPT_BACKOFF_MAX_MS 1000
 #define MAX_LISTENERS 4
+#define WS_RX_BUFFER 1024
+/* Descriptors kept out of the session capacity: the listen socket, the loop,
+ * the store's files and threads, Redis, HTTP clients (curl), logs, the
+ * accept reserve, and HTTP requests in flight. */
+#define FD_RESERVE 256
+#define NOFILE_CAP 1048576
 
 /* One HTTP connection (or a WebSocket before its upgrade), by wsi. */
 struct conn_deadline {
@@ -69,7 +75,9 @@ static struct {
     int nlisteners;
     bool ws_proto_error;    /* lws just refused a frame without a close reason */
     struct conn_deadline *conns;
-} srv = {.reserve_fd = -1};
+    int64_t nofile;         /* RLIMIT_NOFILE in force */
+    int64_t capacity;       /* sessions this node accepts (then 1013) */
+} srv = {.reserve_fd = -1, .nofile = 1024, .capacity = 1};
 
 struct ws_pss {
     struct session *s;
@@ -397,8 +405,14 @@ static int refuse_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 static struct lws_protocols protocols[] = {
     {"http", conn_callback, sizeof(struct http_conn), 0, 0, NULL, 0},
     {"http-refuse", refuse_callback, 0, 0, 0, NULL, 0},
-    {"dropin.v1.json", ws_callback, sizeof(struct ws_pss), 1024, 0, NULL, 0},
-    {"dropin.v1.msgpack", ws_callback, sizeof(struct ws_pss), 1024, 0, NULL, 0},
+    /* rx_buffer_size: lws allocates it per connection; larger messages come
+     * in fragments that session_on_rx reassembles (bounded by
+     * max_message_bytes). tx_packet_size: lws_issue_raw sends at most this
+     * much at once (rx_buffer_size otherwise): room for a corked batch. */
+    {"dropin.v1.json", ws_callback, sizeof(struct ws_pss), WS_RX_BUFFER, 0, NULL,
+     SESSION_BATCH_BYTES},
+    {"dropin.v1.msgpack", ws_callback, sizeof(struct ws_pss), WS_RX_BUFFER, 0, NULL,
+     SESSION_BATCH_BYTES},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -406,6 +420,11 @@ static struct lws_protocols protocols[] = {
 static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", ""};
 static const struct lws_protocol_vhost_options pvo_json = {NULL, &pvo_default, "dropin.v1.json",
                                                            ""};
+
+int64_t server_capacity(void)
+{
+    return srv.capacity;
+}
 
 void server_tick(struct node *n, int64_t now)
 {
@@ -418,11 +437,27 @@ int server_start(struct node *n, char *why, size_t whylen)
     void *foreign[1] = {&n->loop};
     struct rlimit rl;
 
-    /* lws sizes its fd tables from RLIMIT_NOFILE: raise it first */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    /* lws sizes its fd tables from RLIMIT_NOFILE at context creation: raise
+     * the soft limit to the hard one first (an unlimited hard limit is
+     * capped, lws would allocate tables for it) */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rlim_t want = rl.rlim_max > NOFILE_CAP ? NOFILE_CAP : rl.rlim_max;
+            if (want > rl.rlim_cur) {
+                rl.rlim_cur = want;
+                if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+            }
+        }
+        srv.nofile = (int64_t)rl.rlim_cur;
     }
+    srv.capacity = srv.nofile - FD_RESERVE;
+    if (srv.capacity > n->cfg->max_sessions) srv.capacity = n->cfg->max_sessions;
+    if (srv.capacity < 1) srv.capacity = 1;
+    log_info("event=capacity sessions=%lld nofile=%lld nofile_hard=%lld reserve=%d "
+             "max_sessions=%lld%s",
+             (long long)srv.capacity, (long long)srv.nofile, (long long)rl.rlim_max, FD_RESERVE,
+             (long long)n->cfg->max_sessions,
+             srv.capacity < n->cfg->max_sessions ? " limit=descriptors" : " limit=max_sessions");
     /* warnings are always on: the hook learns of refused frames from them */
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_sink);
     srv.n = n;
@@ -447,6 +482,7 @@ int server_start(struct node *n, char *why, size_t whylen)
     info.pcontext = &n->lws;
     info.user = n;
     info.timeout_secs = 10;
+    info.fd_limit_per_thread = (unsigned int)srv.nofile; /* lws's fd tables */
     if (n->cfg->tls_cert[0]) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = n->cfg->tls_cert;

@@ -5,6 +5,7 @@
 
 #include "adapters/cluster.h"
 #include "adapters/node.h"
+#include "adapters/server.h"
 #include "adapters/session.h"
 #include "engine/log.h"
 #include "engine/mem.h"
@@ -490,7 +491,8 @@ struct session *session_open(struct node *n, struct lws *wsi, enum codec codec,
         session_close(s, 1008, "origin not allowed");
     } else if (n->draining) {
         session_close(s, 1001, "going away");
-    } else if (n->metrics.connections > n->cfg->max_sessions) {
+    } else if (n->metrics.connections > server_capacity()) {
+        /* max_sessions, or the descriptors left (server_capacity) */
         session_close(s, 1013, "too many sessions");
     } else if (bearer && *bearer) {
         const struct op_def *op = ops_find("auth.token");
@@ -505,18 +507,80 @@ struct session *session_open(struct node *n, struct lws *wsi, enum codec codec,
     return s;
 }
 
+/* Server frame header for a payload of len (no mask): returns its size. */
+static size_t ws_header(unsigned char *h, enum lws_write_protocol kind, size_t len)
+{
+    h[0] = (unsigned char)(0x80 | (kind == LWS_WRITE_BINARY ? 0x2 : 0x1));
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++) h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+static void frame_pop(struct session *s, struct frame *f)
+{
+    s->out_head = f->next;
+    if (!s->out_head) s->out_tail = NULL;
+    s->out_bytes -= f->len;
+    s->node->metrics.bytes_out += (int64_t)f->len;
+    frame_free(f);
+}
+
+/* Corked write: the queued frames, framed here, leave in one lws_write of
+ * LWS_WRITE_HTTP, which the ws role hands to lws_issue_raw untouched (no
+ * framing of its own): one send() for everything queued in this loop turn,
+ * and no poll() per frame as lws_send_pipe_choked() would cost. lws_issue_raw
+ * keeps what the kernel did not take (lws_partial_buffered) and drains it
+ * before it calls WRITEABLE again, so frames keep their order and a slow
+ * reader costs at most one batch on top of the session's own bounded queue;
+ * the protocol's tx_packet_size (server.c) lets one send() carry the whole
+ * batch. A frame bigger than the batch goes alone through lws's framing.
+ * Returns -1 when the connection must close. */
+static int write_corked(struct session *s)
+{
+    static unsigned char batch[LWS_PRE + SESSION_BATCH_BYTES];
+    struct frame *f;
+
+    while ((f = s->out_head) && !lws_partial_buffered(s->wsi)) {
+        size_t used = 0;
+        if (f->len + 10 > SESSION_BATCH_BYTES) {
+            int w = lws_write(s->wsi, f->buf + LWS_PRE, f->len, f->kind);
+            frame_pop(s, f);
+            if (w < 0) return -1;
+            continue;
+        }
+        while ((f = s->out_head) && used + f->len + 10 <= SESSION_BATCH_BYTES) {
+            used += ws_header(batch + LWS_PRE + used, f->kind, f->len);
+            memcpy(batch + LWS_PRE + used, f->buf + LWS_PRE, f->len);
+            used += f->len;
+            frame_pop(s, f);
+        }
+        if (lws_write(s->wsi, batch + LWS_PRE, used, LWS_WRITE_HTTP) < 0) return -1;
+    }
+    return 0;
+}
+
 int session_on_writeable(struct session *s)
 {
     struct frame *f;
     s->want_write = false;
-    while ((f = s->out_head) && !lws_send_pipe_choked(s->wsi)) {
-        int w = lws_write(s->wsi, f->buf + LWS_PRE, f->len, f->kind);
-        s->out_head = f->next;
-        if (!s->out_head) s->out_tail = NULL;
-        s->out_bytes -= f->len;
-        s->node->metrics.bytes_out += (int64_t)f->len;
-        frame_free(f);
-        if (w < 0) return -1;
+    if (lws_get_network_wsi(s->wsi) == s->wsi) { /* not a stream inside HTTP/2 */
+        if (write_corked(s) < 0) return -1;
+    } else {
+        while ((f = s->out_head) && !lws_send_pipe_choked(s->wsi)) {
+            int w = lws_write(s->wsi, f->buf + LWS_PRE, f->len, f->kind);
+            frame_pop(s, f);
+            if (w < 0) return -1;
+        }
     }
     if (s->out_head) {
         want_write(s);
@@ -533,7 +597,7 @@ int session_on_writeable(struct session *s)
         unsigned char cf[LWS_PRE + 2 + sizeof s->close_reason];
         size_t rl = strlen(s->close_reason);
         if (s->close_sent) return 0;
-        if (lws_send_pipe_choked(s->wsi)) {
+        if (lws_partial_buffered(s->wsi)) {
             want_write(s);
             return 0;
         }

@@ -6,7 +6,7 @@
  * FIFO, and a slot's frame is queued only once every earlier slot is done.
  * Events skip the FIFO. Outbound frames wait in a queue bounded by
  * session_queue_bytes (over it: close 4408) and are written only from the
- * WRITEABLE callback, several per callback while the pipe is not choked.
+ * WRITEABLE callback, corked: everything queued leaves in one send().
  * A closed session is unlinked at once and freed later by the node's reaper,
  * never inside its own callback. */
 #ifndef DROP_SESSION_H
@@ -19,6 +19,10 @@
 
 #include "engine/req.h"
 #include "protocol/codec.h"
+
+/* Bytes of frames one corked write carries at most (one send()); the
+ * protocols' tx_packet_size in server.c lets lws send them at once. */
+#define SESSION_BATCH_BYTES 65536
 
 struct node;
 struct slot;

@@ -542,11 +542,11 @@ static int scenario_ping(void)
                          cpu / 1e4 / secs);
     printf("\nresult scenario=ping mode=%s conns=%d inflight=%d rate=%.0f secs=%.2f rt=%llu "
            "rtps=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f cpu_us_per_rt=%.3f errors=%llu "
-           "lost=%llu\n",
+           "lost=%llu replies_total=%llu\n",
            open_loop ? "open" : "closed", B.nc, B.inflight, B.rate, secs, (unsigned long long)rt,
            (double)rt / secs, hist_pct(50), hist_pct(99), hist_pct(99.9),
            cpu >= 0 ? cpu / (double)rt : -1.0, (unsigned long long)B.errors,
-           (unsigned long long)B.lost);
+           (unsigned long long)B.lost, (unsigned long long)B.replies);
     return B.lost || rt == 0 ? 1 : 0;
 }
 
