@@ -75,6 +75,9 @@ static struct {
     int nlisteners;
     bool ws_proto_error;    /* lws just refused a frame without a close reason */
     struct conn_deadline *conns;
+    uv_check_t flush;       /* after the I/O phase: session_flush_all */
+    uv_prepare_t flush_pre; /* and before polling (what timers and idle queued) */
+    bool flush_init;
     int64_t nofile;         /* RLIMIT_NOFILE in force */
     int64_t capacity;       /* sessions this node accepts (then 1013) */
 } srv = {.reserve_fd = -1, .nofile = 1024, .capacity = 1};
@@ -421,6 +424,18 @@ static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "defau
 static const struct lws_protocol_vhost_options pvo_json = {NULL, &pvo_default, "dropin.v1.json",
                                                            ""};
 
+static void flush_cb(uv_check_t *h)
+{
+    (void)h;
+    session_flush_all();
+}
+
+static void flush_pre_cb(uv_prepare_t *h)
+{
+    (void)h;
+    session_flush_all();
+}
+
 int64_t server_capacity(void)
 {
     return srv.capacity;
@@ -495,6 +510,13 @@ int server_start(struct node *n, char *why, size_t whylen)
         return -1;
     }
     reserve_open();
+    uv_check_init(&n->loop, &srv.flush);
+    uv_check_start(&srv.flush, flush_cb);
+    uv_unref((uv_handle_t *)&srv.flush); /* does not keep the loop alive */
+    uv_prepare_init(&n->loop, &srv.flush_pre);
+    uv_prepare_start(&srv.flush_pre, flush_pre_cb);
+    uv_unref((uv_handle_t *)&srv.flush_pre);
+    srv.flush_init = true;
     uv_timer_init(&n->loop, &srv.timer);
     srv.timer_init = true;
     /* on a foreign loop lws returns a context even when the bind failed
@@ -517,6 +539,13 @@ void server_stop(struct node *n)
         srv.paused = false;
         uv_close((uv_handle_t *)&srv.timer, NULL);
         srv.timer_init = false;
+    }
+    if (srv.flush_init) {
+        uv_check_stop(&srv.flush);
+        uv_close((uv_handle_t *)&srv.flush, NULL);
+        uv_prepare_stop(&srv.flush_pre);
+        uv_close((uv_handle_t *)&srv.flush_pre, NULL);
+        srv.flush_init = false;
     }
     if (n->lws) lws_context_destroy(n->lws);
 }

@@ -57,12 +57,45 @@ static void handle_root(struct session *s, json_t *root);
 
 /* ---- outbound queue ---- */
 
-static void want_write(struct session *s)
+/* Sessions with frames to write at the end of this loop turn
+ * (session_flush_all), linked through flush_next. One loop thread: static. */
+static struct session *flush_head;
+static const struct op_def *ping_op; /* sys.ping, found once */
+
+/* Asks lws for a WRITEABLE callback (POLLOUT): the path of a socket whose
+ * kernel buffer is full, of the close frame and of keepalive pings. */
+static void request_writable(struct session *s)
 {
     if (s->wsi && !s->want_write) {
         s->want_write = true;
         lws_callback_on_writable(s->wsi);
     }
+}
+
+/* Frames were queued. Like Redis's beforeSleep, the session is written at
+ * the end of the loop turn (session_flush_all) without waiting for POLLOUT:
+ * asking lws for WRITEABLE costs two epoll_ctl calls each way through
+ * libuv (a DEL and an ADD), more than the send() itself. */
+static void want_write(struct session *s)
+{
+    if (!s->wsi || s->want_write || s->flush_queued) return;
+    if (s->close_code || lws_get_network_wsi(s->wsi) != s->wsi) {
+        request_writable(s);
+        return;
+    }
+    s->flush_queued = true;
+    s->flush_next = flush_head;
+    flush_head = s;
+}
+
+static void flush_unlink(struct session *s)
+{
+    struct session **pp = &flush_head;
+    if (!s->flush_queued) return;
+    while (*pp && *pp != s) pp = &(*pp)->flush_next;
+    if (*pp) *pp = s->flush_next;
+    s->flush_next = NULL;
+    s->flush_queued = false;
 }
 
 static void frame_free(struct frame *f)
@@ -134,7 +167,7 @@ void session_close(struct session *s, int code, const char *reason)
         /* a peer that never reads again cannot take the close frame: drop it */
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 5);
         s->want_write = false;
-        want_write(s);
+        request_writable(s);
     }
 }
 
@@ -326,7 +359,10 @@ static void dispatch(struct session *s, const struct op_def *op, json_t *id, jso
     r->eng = &s->node->eng;
     r->sink = &ws_sink;
     r->conn = sl;
-    if (s->wsi && r->who.role == ROLE_ANON) /* sign-in ops: the brake counts per address */
+    /* sign-in ops: the brake counts per address (two getpeername() calls:
+     * not for sys.ping, which needs none and is what idle clients send) */
+    if (!ping_op) ping_op = ops_find("sys.ping");
+    if (s->wsi && r->who.role == ROLE_ANON && op != ping_op)
         lws_get_peer_simple(s->wsi, r->addr, sizeof r->addr);
     s->node->metrics.msgs_in[ops_index(op)]++;
     if (op->flags & OPF_AUTH) s->auth_inflight = true;
@@ -583,7 +619,7 @@ int session_on_writeable(struct session *s)
         }
     }
     if (s->out_head) {
-        want_write(s);
+        request_writable(s);
         return 0;
     }
     if (s->close_code) {
@@ -598,7 +634,7 @@ int session_on_writeable(struct session *s)
         size_t rl = strlen(s->close_reason);
         if (s->close_sent) return 0;
         if (lws_partial_buffered(s->wsi)) {
-            want_write(s);
+            request_writable(s);
             return 0;
         }
         cf[LWS_PRE] = (unsigned char)(s->close_code >> 8);
@@ -620,6 +656,27 @@ int session_on_writeable(struct session *s)
     return 0;
 }
 
+void session_flush_all(void)
+{
+    struct session *s;
+    while ((s = flush_head)) {
+        flush_head = s->flush_next;
+        s->flush_next = NULL;
+        s->flush_queued = false;
+        if (!s->wsi || s->dead) continue;
+        if (s->close_code || s->want_write || lws_partial_buffered(s->wsi)) {
+            request_writable(s);
+            continue;
+        }
+        if (write_corked(s) < 0) {
+            /* the socket failed: lws closes it on its next service */
+            lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            continue;
+        }
+        if (s->out_head) request_writable(s); /* the kernel took part: wait for POLLOUT */
+    }
+}
+
 void session_tick(struct session *s, int64_t now)
 {
     const struct config *c = s->node->cfg;
@@ -634,7 +691,7 @@ void session_tick(struct session *s, int64_t now)
     }
     if (now - s->last_rx >= c->idle_timeout_ms / 2 && !s->ping_due) {
         s->ping_due = true;
-        want_write(s);
+        request_writable(s);
     }
 }
 
@@ -642,6 +699,7 @@ void session_on_closed(struct session *s)
 {
     struct node *n = s->node;
     s->wsi = NULL;
+    flush_unlink(s);
     if (s->dead) return;
     s->dead = true;
     n->metrics.connections--;
