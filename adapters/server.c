@@ -45,7 +45,7 @@
 #define ACCEPT_BACKOFF_MIN_MS 100
 #define ACCEPT_BACKOFF_MAX_MS 1000
 #define MAX_LISTENERS 4
-#define WS_RX_BUFFER 1024
+#define WS_RX_BUFFER 512
 /* Descriptors kept out of the session capacity: the listen socket, the loop,
  * the store's files and threads, Redis, HTTP clients (curl), logs, the
  * accept reserve, and HTTP requests in flight. */
@@ -82,10 +82,12 @@ static struct {
     int64_t capacity;       /* sessions this node accepts (then 1013) */
 } srv = {.reserve_fd = -1, .nofile = 1024, .capacity = 1};
 
+/* lws allocates this per connection for its whole life: keep it small.
+ * The bearer token is read in ESTABLISHED, where lws 4.1 still holds the
+ * upgrade request's headers (it drops them right after: server-ws.c). */
 struct ws_pss {
     struct session *s;
     bool origin_ok;
-    char bearer[256];
 };
 
 static bool origin_allowed(const char *list, const char *origin)
@@ -118,20 +120,22 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         pss->origin_ok = true;
         if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_ORIGIN) > 0)
             pss->origin_ok = origin_allowed(n->cfg->allowed_origins, buf);
-        pss->bearer[0] = '\0';
-        if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
-            strncasecmp(buf, "Bearer ", 7) == 0)
-            snprintf(pss->bearer, sizeof pss->bearer, "%.*s", (int)sizeof pss->bearer - 1, buf + 7);
         return 0;
 
-    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_ESTABLISHED: {
+        char bearer[256] = "";
         server_conn_forget(wsi); /* a session has deadlines of its own */
+        if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
+            strncasecmp(buf, "Bearer ", 7) == 0)
+            snprintf(bearer, sizeof bearer, "%.*s", (int)sizeof bearer - 1, buf + 7);
         pss->s = session_open(n, wsi,
                               strcmp(proto->name, "dropin.v1.msgpack") == 0 ? CODEC_MSGPACK
                                                                             : CODEC_JSON,
-                              pss->bearer, pss->origin_ok);
-        memset(pss->bearer, 0, sizeof pss->bearer);
+                              bearer, pss->origin_ok);
+        memset(bearer, 0, sizeof bearer);
+        memset(buf, 0, sizeof buf);
         return 0;
+    }
 
     case LWS_CALLBACK_RECEIVE:
         if (!pss->s) return 0;

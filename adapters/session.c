@@ -497,11 +497,11 @@ void session_on_rx(struct session *s, const void *in, size_t len)
         size_t n = s->rx_len;
         s->rx_len = 0;
         on_message(s, s->rx, n);
-        if (s->rx_cap > 4096) { /* do not keep a big buffer around for idle sessions */
-            free(s->rx);
-            s->rx = NULL;
-            s->rx_cap = 0;
-        }
+        /* an idle session holds no reassembly buffer (messages over the
+         * rx buffer of server.c are the rare ones) */
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_cap = 0;
     }
 }
 

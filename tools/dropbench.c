@@ -424,20 +424,22 @@ static double open_conns(int from, int to, bool want_first)
     int batch = 256, started = from;
     for (;;) {
         int live = 0, ready = 0;
-        /* keep at most `batch` handshakes pending at once */
-        int pending = started - from - (want_first ? B.first_frames : B.upgraded);
-        while (started < to && pending < batch) {
-            conn_start(&B.c[started], started);
-            started++;
-            pending++;
-        }
         for (int i = from; i < started; i++) {
             struct conn *c = &B.c[i];
             if (c->st == C_DEAD) continue;
             live++;
             if (c->st == C_OPEN && (!want_first || c->got_first)) ready++;
         }
+        /* keep at most `batch` handshakes pending at once */
+        for (int pending = live - ready; started < to && pending < batch; pending++, live++) {
+            conn_start(&B.c[started], started);
+            started++;
+        }
         if (started == to && ready == live) break;
+        if (live == 0 && started > from) {
+            fprintf(stderr, "dropbench: every connection failed\n");
+            break;
+        }
         if ((now_ns() - t0) / 1e9 > 120) {
             fprintf(stderr, "dropbench: gave up opening after 120 s (%d ready)\n", ready);
             break;
@@ -552,7 +554,7 @@ static int scenario_ping(void)
 
 static int scenario_idle(void)
 {
-    long long rss0, rss1;
+    long long rss0, rss1, rss_half;
     double open_s, secs;
     struct window w;
     int n = B.idle_n;
@@ -567,7 +569,17 @@ static int scenario_idle(void)
     /* settle, then the baseline RSS */
     usleep(200000);
     rss0 = B.pid ? proc_rss(B.pid) : -1;
-    open_s = open_conns(0, n, authed);
+    /* two halves: the second half's growth is the marginal cost of a
+     * session, without what fills once whatever the count (store caches,
+     * the first pages of lws's descriptor tables, allocator arenas) */
+    open_s = open_conns(0, n / 2, authed);
+    for (uint64_t end = now_ns() + 300000000ull; now_ns() < end;) pump(10, false);
+    rss_half = B.pid ? proc_rss(B.pid) : -1;
+    {
+        uint64_t t = now_ns();
+        open_conns(n / 2, n, authed);
+        open_s += (double)(now_ns() - t) / 1e9;
+    }
     int ready = 0;
     for (int i = 0; i < n; i++)
         if (B.c[i].st == C_OPEN && (!authed || B.c[i].got_first)) ready++;
@@ -583,13 +595,15 @@ static int scenario_idle(void)
     }
     secs = (double)(now_ns() - w.t0) / 1e9;
     double per = rss0 >= 0 && rss1 >= 0 && ready ? (double)(rss1 - rss0) / ready : -1;
+    double marginal = rss_half >= 0 && rss1 >= 0 && n - n / 2 > 0
+                          ? (double)(rss1 - rss_half) / (n - n / 2) : -1;
     printf("idle: %d/%d sessions %s in %.2f s (%.0f/s); server RSS %.1f -> %.1f MB, %.0f B per "
-           "session; probe sys.ping p50 %.0f µs p99 %.0f µs over %.1f s (%llu pings)\n",
+           "session (%.0f B marginal, second half); probe sys.ping p50 %.0f µs p99 %.0f µs over %.1f s (%llu pings)\n",
            ready, n, authed ? "authenticated" : "open", open_s, ready / open_s, rss0 / 1e6,
-           rss1 / 1e6, per, hist_pct(50), hist_pct(99), secs, (unsigned long long)B.nlat);
+           rss1 / 1e6, per, marginal, hist_pct(50), hist_pct(99), secs, (unsigned long long)B.nlat);
     printf("result scenario=idle sessions=%d ready=%d authed=%d open_s=%.3f rss0=%lld rss1=%lld "
-           "bytes_per_session=%.0f probe_p50_us=%.0f probe_p99_us=%.0f lost=%llu\n",
-           n, ready, authed, open_s, rss0, rss1, per, hist_pct(50), hist_pct(99),
+           "bytes_per_session=%.0f marginal_bytes=%.0f probe_p50_us=%.0f probe_p99_us=%.0f lost=%llu\n",
+           n, ready, authed, open_s, rss0, rss1, per, marginal, hist_pct(50), hist_pct(99),
            (unsigned long long)B.lost);
     return ready == n && !B.lost && B.nlat ? 0 : 1;
 }
