@@ -100,10 +100,14 @@ def main():
     ap.add_argument("--idle", type=int, default=10000)
     ap.add_argument("--sources", type=int, default=4)
     ap.add_argument("--presence-rate", type=float, default=20000)
+    ap.add_argument("--before", help="another dropind binary, run as the server 'before' "
+                    "(e.g. the previous commit's build) in the same rotation")
     ap.add_argument("--only", default="dropind,node,floor")
     ap.add_argument("--scenarios", default="closed,open,idle,presence")
     a = ap.parse_args()
     only = a.only.split(",")
+    if a.before and "before" not in only:
+        only.insert(1, "before")
     scen = a.scenarios.split(",")
 
     tmp = tempfile.mkdtemp(prefix="dropin-socket-")
@@ -116,12 +120,15 @@ def main():
         f.write("\n".join(ops_tok) + "\n")
 
     env = dict(os.environ, NODE_PATH="/usr/share/nodejs")
-    servers = {
-        "dropind": lambda port: [binary, "-c", os.path.join(ROOT, "conf", "dropind.conf"),
+    def dropind_cmd(binary):
+        return lambda port: [binary, "-c", os.path.join(ROOT, "conf", "dropind.conf"),
                                  "--listen", "127.0.0.1:%d" % port, "--store", "sqlite:" + store,
                                  "--rate_limit", "1000000", "--rate_burst", "1000000",
                                  "--auth_timeout", "1h", "--idle_timeout", "1h",
-                                 "--presence_ttl", "1h", "--log_level", "warn"],
+                                 "--presence_ttl", "1h", "--log_level", "warn"]
+    servers = {
+        "dropind": dropind_cmd(binary),
+        "before": dropind_cmd(a.before),
         "node": lambda port: ["node", os.path.join(ROOT, "bench", "peers", "node-ws.js"),
                               str(port)],
         "floor": lambda port: [os.path.join(a.bin, "floor"), str(port)],
@@ -129,7 +136,7 @@ def main():
     results = {s: {n: [] for n in only} for s in scen}
     print("date: %s  machine: %d cores, %s; load average before: %s" % (
         time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), os.cpu_count(),
-        open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": "),
+        open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].split(":", 1)[1].strip(),
         open("/proc/loadavg").read().split()[:3]), flush=True)
     for rnd in range(a.rounds):
         for name in only:
@@ -147,11 +154,11 @@ def main():
                         "--conns", str(a.conns), "--rate", str(a.rate),
                         "--duration", str(a.duration), "ping"]))
                 if "idle" in scen:
-                    auth = ["--tokens", tokfile] if name == "dropind" else []
+                    auth = ["--tokens", tokfile] if name in ("dropind", "before") else []
                     results["idle"][name].append(bench(a.bin, port, p.pid, auth + [
                         "--sources", str(a.sources), "--hold", str(a.duration),
                         "idle", str(a.idle)]))
-                if "presence" in scen and name == "dropind":
+                if "presence" in scen and name in ("dropind", "before"):
                     results["presence"][name].append(bench(a.bin, port, p.pid, [
                         "--tokens", tokfile, "--conns", str(min(a.idle, 1000)),
                         "--rate", str(a.presence_rate), "--duration", str(a.duration),
@@ -184,13 +191,15 @@ def main():
     if "idle" in scen:
         table("idle: %d sessions (dropind authenticated; peers plain), %d source addresses" % (
             a.idle, a.sources),
-            [("bytes_per_session", "RSS B/session"), ("open_s", "open s"),
+            [("bytes_per_session", "RSS B/session"),
+             ("marginal_bytes", "marginal B/session"), ("open_s", "open s"),
              ("probe_p50_us", "ping p50 µs"), ("probe_p99_us", "ping p99 µs")],
             results["idle"], lambda v: f2(v) if v < 100 else f0(v))
     if "presence" in scen and "dropind" in only:
         table("presence.update: 1000 operators, %g updates/s" % a.presence_rate,
               [("cpu_us_per_update", "server CPU µs/update"), ("updates", "updates"),
-               ("errors", "errors")], {"dropind": results["presence"]["dropind"]}, f2)
+               ("errors", "errors")],
+              {k: v for k, v in results["presence"].items() if k in ("dropind", "before")}, f2)
     print("\n(tmp: %s)" % tmp)
 
 
