@@ -148,6 +148,12 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         }
         return 0;
 
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* after our own close frame (session_on_writeable) this is the peer's
+         * answer: echoing it would send a second close frame, and a browser
+         * fails such a connection (1006, the close code lost) */
+        return pss->s && pss->s->close_sent ? -1 : 0;
+
     case LWS_CALLBACK_RECEIVE_PONG:
         if (pss->s) pss->s->last_rx = node_now();
         return 0;

@@ -197,8 +197,10 @@ static void load_customer(struct engine *e, struct gig_job *j)
 /* Whether operator is already the operator of a live gig other than
  * gig_id (past pendingOperator): one live gig at a time. An offer may still
  * be open on another gig when the operator accepts one; accepting that too
- * is refused. (Two accepts racing from two sessions of one operator can
- * both pass: the store has no per-operator lock.) */
+ * is refused. This read is only the plain early answer: two accepts racing
+ * from two sessions (or nodes) can both pass it, and the reservation of the
+ * operator in the store (store_operator_reserve, before the gig's CAS) is
+ * what decides. */
 static drop_err in_other_live_gig(struct engine *e, const char *operator, const char *gig_id,
                                   bool *busy)
 {
@@ -296,14 +298,36 @@ static void apply_work(struct engine *e, void *arg)
             gig_free(&next);
             return;
         }
+        /* an accept first reserves its operator: one live gig each,
+         * exactly once across sessions and nodes */
+        bool reserved = false;
+        int64_t ticket = 0;
+        if (j->kind == GIG_CLAIM_ACCEPT && next.operator[0] && gig_status_busy(next.status)) {
+            rc = store_operator_reserve(e->store, next.operator, next.id, &ticket);
+            if (rc) {
+                if (rc == DROP_ECONFLICT)
+                    job_fail(j, rc, "you are the operator of another live gig");
+                else
+                    store_fail(j, rc);
+                gig_free(&cur);
+                gig_free(&next);
+                return;
+            }
+            reserved = true;
+        }
         rc = j->kind == GIG_CREATE ? store_gig_create(e->store, &next)
                                    : store_gig_cas(e->store, &next, cur.version);
         if (rc == DROP_ECONFLICT && j->kind != GIG_CREATE) { /* lost the race: decide again */
+            /* nothing was written: the reservation goes (were the release
+             * to fail, it lasts until the gig lets the operator go) */
+            if (reserved) store_operator_release(e->store, next.operator, next.id, ticket);
             gig_free(&cur);
             gig_free(&next);
             continue;
         }
         if (rc) {
+            /* a reservation stays: the write may have happened (a timeout);
+             * if not, it is stale once the offer is no longer open */
             store_fail(j, rc);
             gig_free(&cur);
             gig_free(&next);

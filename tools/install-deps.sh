@@ -16,7 +16,8 @@ if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev redis-server valgrind
          python3 python3-pytest python3-websockets python3-redis python3-msgpack
          python3-pymongo python3-requests
-         python3-jwt python3-cryptography)
+         python3-jwt python3-cryptography
+         chromium)  # the JS client's browser test (clients/js), headless
 fi
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(redis-server python3 nodejs node-ws)
@@ -51,4 +52,12 @@ if [ "${1:-}" = "--test" ]; then
   # skips that one test without it
   sh "$(dirname "$0")/opentok-ref/install.sh" ||
     echo "install-deps: npm opentok not installed; the T1 byte-for-byte test will skip"
+
+  # The JS client's test packages (clients/js/package-lock.json), when changed.
+  js="$(dirname "$0")/../clients/js"
+  if [ ! -f "$js/node_modules/.package-lock.json" ] ||
+     [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in clients/js"
+    (cd "$js" && npm ci --no-audit --no-fund)
+  fi
 fi
