@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "adapters/store_mongo.h"
+#include "adapters/store_mongo_internal.h"
 #include "engine/gig_record.h"
 #include "engine/log.h"
 #include "engine/mem.h"
@@ -1796,7 +1797,24 @@ static const struct store_ops MONGO_OPS = {
     .job_get = mg_job_get,
     .job_cas = mg_job_cas,
     .job_list = mg_job_list,
+    /* identity codes and account changes: store_mongo_codes.c */
+    .code_get = mg_code_get,
+    .code_cas = mg_code_cas,
+    .identity_verify = mg_identity_verify,
+    .password_set = mg_password_set,
+    .account_type_set = mg_account_type_set,
 };
+
+/* ---- for store_mongo_codes.c (store_mongo_internal.h) ---- */
+
+mongoc_client_t *mg_pop(void *impl, const char *op) { return pop(impl, op); }
+void mg_push(void *impl, mongoc_client_t *c) { push(impl, c); }
+mongoc_collection_t *mg_coll(void *impl, mongoc_client_t *c, const char *name)
+{
+    return coll(impl, c, name);
+}
+drop_err mg_map(const bson_error_t *err, const char *op) { return map_err(err, op); }
+bool mg_oid(const char *id, bson_oid_t *oid) { return to_oid(id, oid); }
 
 /* ---- open ------------------------------------------------------------------------- */
 

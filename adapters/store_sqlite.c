@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "adapters/store_sqlite.h"
+#include "adapters/store_sqlite_internal.h"
 #include "engine/gig_record.h"
 #include "engine/log.h"
 #include "engine/mem.h"
@@ -1334,7 +1335,19 @@ static const struct store_ops SQLITE_OPS = {
     .job_get = sq_job_get,
     .job_cas = sq_job_cas,
     .job_list = sq_job_list,
+    /* identity codes and account changes: store_sqlite_codes.c */
+    .code_get = sq_code_get,
+    .code_cas = sq_code_cas,
+    .identity_verify = sq_identity_verify,
+    .password_set = sq_password_set,
+    .account_type_set = sq_account_type_set,
 };
+
+/* ---- for store_sqlite_codes.c (store_sqlite_internal.h) ---- */
+
+sqlite3 *sq_db(void *impl) { return ((struct sq *)impl)->db; }
+pthread_mutex_t *sq_mutex(void *impl) { return &((struct sq *)impl)->mu; }
+drop_err sq_map(void *impl, int rc, const char *op) { return map_rc(impl, rc, op); }
 
 /* ---- open --------------------------------------------------------------- */
 
@@ -1522,6 +1535,11 @@ drop_err store_sqlite_open(const char *path, struct store **out, char *why, size
     rc = sqlite3_exec(db, "BEGIN IMMEDIATE; COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         e = fail(DROP_EUNAVAIL, why, whylen, "%s: not writable: %s", path, sqlite3_errmsg(db));
+        goto fail;
+    }
+    if ((rc = sq_codes_schema(db)) != SQLITE_OK) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: cannot create the identity codes table: %s",
+                 path, sqlite3_errmsg(db));
         goto fail;
     }
 

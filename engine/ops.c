@@ -12,6 +12,11 @@ static const struct op_def op_table[] = {
     {"auth.login", WHO_ANON, OPF_AUTH, op_auth_login},
     {"auth.token", WHO_ANON, OPF_AUTH, op_auth_token},
     {"auth.logout", WHO_AUTHED, 0, op_auth_logout},
+    /* identity codes (ops_code.c) */
+    {"auth.code.send", WHO_ANY, 0, op_auth_code_send},
+    {"auth.code.verify", WHO_ANY, OPF_AUTH, op_auth_code_verify},
+    {"auth.password.reset", WHO_ANON, OPF_AUTH, op_auth_password_reset},
+    {"auth.password.change", WHO_AUTHED, 0, op_auth_password_change},
     {"account.get", WHO_AUTHED, 0, op_account_get},
     {"account.update", WHO_AUTHED, 0, op_account_update},
     {"account.delete", WHO_AUTHED, 0, op_account_delete},

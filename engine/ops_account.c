@@ -17,29 +17,13 @@
 #include "engine/log.h"
 #include "engine/login_throttle.h"
 #include "engine/mem.h"
+#include "engine/ops_account.h"
 #include "engine/ops_handlers.h"
 #include "engine/session_state.h"
 #include "engine/store.h"
 #include "engine/timefmt.h"
 
-/* Shared job state of the account handlers. */
-struct acct_job {
-    struct req *r;
-    drop_err err;
-    char why[200];
-    struct account a;            /* the subject account */
-    const char *password;        /* borrowed from r->data */
-    char identity[ACCOUNT_IDENTITY_SIZE];
-    char token[64];
-    unsigned char hash[32];
-    int64_t expires_at;
-    char target[DROP_ID_SIZE];   /* account.get/update/delete: whose */
-    struct account_filter filter;
-    json_t *out;                 /* reply data built on the worker */
-    json_t *state;               /* session.state data */
-};
-
-static struct acct_job *acct_job_new(struct req *r)
+struct acct_job *acct_job_new(struct req *r)
 {
     struct acct_job *j = xcalloc(1, sizeof *j);
     j->r = r;
@@ -47,7 +31,7 @@ static struct acct_job *acct_job_new(struct req *r)
     return j;
 }
 
-static void acct_job_free(struct acct_job *j)
+void acct_job_free(struct acct_job *j)
 {
     account_free(&j->a);
     json_decref(j->out);
@@ -55,29 +39,29 @@ static void acct_job_free(struct acct_job *j)
     free(j);
 }
 
-static void fail_job(struct acct_job *j, drop_err e, const char *msg)
+void acct_fail(struct acct_job *j, drop_err e, const char *msg)
 {
     j->err = e;
     snprintf(j->why, sizeof j->why, "%s", msg);
 }
 
 /* Maps a store failure to its protocol answer. */
-static void store_fail(struct acct_job *j, drop_err e, const char *what)
+void acct_store_fail(struct acct_job *j, drop_err e, const char *what)
 {
-    if (e == DROP_EUNAVAIL) fail_job(j, e, "the store is unavailable, retry later");
-    else if (e == DROP_ENOTFOUND) fail_job(j, e, what);
-    else fail_job(j, e, "store error");
+    if (e == DROP_EUNAVAIL) acct_fail(j, e, "the store is unavailable, retry later");
+    else if (e == DROP_ENOTFOUND) acct_fail(j, e, what);
+    else acct_fail(j, e, "store error");
 }
 
 /* Answers r from a finished job: the error, or j->out. */
-static void finish(struct acct_job *j)
+void acct_finish(struct acct_job *j)
 {
     req_answer(j->r, j->err, j->why, j->out);
     j->out = NULL;
     acct_job_free(j);
 }
 
-static enum role role_of_type(const char *type)
+enum role role_of_type(const char *type)
 {
     if (strcmp(type, "operator") == 0) return ROLE_OPERATOR;
     if (strcmp(type, "admin") == 0) return ROLE_ADMIN;
@@ -92,7 +76,7 @@ static int64_t slide(struct engine *e, int64_t now, int64_t created_at)
 
 /* Marks r as authenticating its connection as account a with token hash,
  * with session.state to follow the reply. */
-static void authenticate(struct acct_job *j)
+void acct_authenticate(struct acct_job *j)
 {
     struct req *r = j->r;
     r->authenticated = true;
@@ -114,8 +98,11 @@ static void register_work(struct engine *e, void *arg)
     int64_t now = engine_now(e);
     drop_err rc;
 
-    if (e->crypto.password_hash(j->password, hash, sizeof hash) != DROP_OK) {
-        fail_job(j, DROP_EINTERNAL, "password hashing failed");
+    /* without a password the account signs in by code (ops_code.c): its
+     * stored hash is "", which no password verifies */
+    hash[0] = '\0';
+    if (j->password && e->crypto.password_hash(j->password, hash, sizeof hash) != DROP_OK) {
+        acct_fail(j, DROP_EINTERNAL, "password hashing failed");
         return;
     }
     e->crypto.oid_new(j->a.id);
@@ -123,8 +110,8 @@ static void register_work(struct engine *e, void *arg)
     e->crypto.referral_code(j->a.referral_code);
     account_stamp_new(&j->a, now);
     rc = store_account_create(e->store, &j->a, hash);
-    if (rc == DROP_ECONFLICT) fail_job(j, rc, "identity already registered");
-    else if (rc) store_fail(j, rc, "no such account");
+    if (rc == DROP_ECONFLICT) acct_fail(j, rc, "identity already registered");
+    else if (rc) acct_store_fail(j, rc, "no such account");
     else j->out = account_to_json(&j->a, false);
 }
 
@@ -132,7 +119,7 @@ static void register_done(struct engine *e, struct req *r, void *arg)
 {
     (void)e;
     (void)r;
-    finish(arg);
+    acct_finish(arg);
 }
 
 void op_account_register(struct req *r)
@@ -150,7 +137,7 @@ void op_account_register(struct req *r)
 /* ---- auth.login ---- */
 
 /* Returns the account's live token (extended) or issues a new one. */
-static drop_err issue_token(struct engine *e, struct acct_job *j, int64_t now)
+drop_err acct_issue_token(struct engine *e, struct acct_job *j, int64_t now)
 {
     struct store_token t;
     drop_err rc = store_token_get_by_account(e->store, j->a.id, now, &t);
@@ -182,20 +169,25 @@ static void login_work(struct engine *e, void *arg)
 
     if (rc == DROP_ENOTFOUND) {
         e->crypto.password_dummy_verify(j->password); /* same time as a wrong password */
-        fail_job(j, DROP_EUNAUTH, "unknown identity or wrong password");
+        acct_fail(j, DROP_EUNAUTH, "unknown identity or wrong password");
         return;
     }
     if (rc) {
-        store_fail(j, rc, "");
+        acct_store_fail(j, rc, "");
         return;
     }
-    if (!e->crypto.password_verify(pwhash, j->password)) {
-        fail_job(j, DROP_EUNAUTH, "unknown identity or wrong password");
+    if (!pwhash || !pwhash[0]) { /* signs in by code only: same time as a wrong password */
+        e->crypto.password_dummy_verify(j->password);
+        acct_fail(j, DROP_EUNAUTH, "unknown identity or wrong password");
         goto done;
     }
-    rc = issue_token(e, j, now);
+    if (!e->crypto.password_verify(pwhash, j->password)) {
+        acct_fail(j, DROP_EUNAUTH, "unknown identity or wrong password");
+        goto done;
+    }
+    rc = acct_issue_token(e, j, now);
     if (rc) {
-        store_fail(j, rc, "account gone");
+        acct_store_fail(j, rc, "account gone");
         goto done;
     }
     j->state = session_state_build(e, &j->a);
@@ -208,7 +200,7 @@ done:
 /* The failure is counted: now the client may hear of it. */
 static void login_failure_counted(void *arg)
 {
-    finish(arg);
+    acct_finish(arg);
 }
 
 static void login_done(struct engine *e, struct req *r, void *arg)
@@ -220,9 +212,9 @@ static void login_done(struct engine *e, struct req *r, void *arg)
     }
     if (!j->err) {
         login_throttle_succeeded(e, j->identity);
-        authenticate(j);
+        acct_authenticate(j);
     }
-    finish(j);
+    acct_finish(j);
 }
 
 /* The sign-in brake answered: a locked identity or address is refused
@@ -264,21 +256,21 @@ static void token_work(struct engine *e, void *arg)
     drop_err rc = store_token_lookup(e->store, j->hash, now, &t);
 
     if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) {
-        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
         return;
     }
     if (rc) {
-        store_fail(j, rc, "");
+        acct_store_fail(j, rc, "");
         return;
     }
     rc = store_account_get(e->store, t.account, &j->a);
     if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) {
-        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
         return;
     }
     if (rc == DROP_OK) rc = store_token_touch(e->store, j->hash, slide(e, now, t.created_at));
     if (rc) {
-        store_fail(j, rc, "");
+        acct_store_fail(j, rc, "");
         return;
     }
     j->state = session_state_build(e, &j->a);
@@ -337,7 +329,7 @@ static void logout_work(struct engine *e, void *arg)
 {
     struct acct_job *j = arg;
     drop_err rc = store_token_delete(e->store, j->hash);
-    if (rc) store_fail(j, rc, "");
+    if (rc) acct_store_fail(j, rc, "");
 }
 
 static void logout_done(struct engine *e, struct req *r, void *arg)
@@ -347,7 +339,7 @@ static void logout_done(struct engine *e, struct req *r, void *arg)
     bool ok = !j->err;
     (void)r;
     memcpy(hash, j->hash, 32);
-    finish(j); /* the reply is queued before the close frame */
+    acct_finish(j); /* the reply is queued before the close frame */
     if (ok) e->ports.close_token(e->ports.ctx, hash);
 }
 
@@ -396,7 +388,7 @@ static void get_work(struct engine *e, void *arg)
     bool admin = j->r->who.role == ROLE_ADMIN;
     if (rc == DROP_OK && !admin && !self && strcmp(j->a.status, "active") != 0)
         rc = DROP_ENOTFOUND;
-    if (rc) store_fail(j, rc, "no such account");
+    if (rc) acct_store_fail(j, rc, "no such account");
     else j->out = account_to_json(&j->a, !(self || admin));
 }
 
@@ -404,7 +396,7 @@ static void simple_done(struct engine *e, struct req *r, void *arg)
 {
     (void)e;
     (void)r;
-    finish(arg);
+    acct_finish(arg);
 }
 
 /* Starts a job on the account data.id names (see target_of). */
@@ -430,7 +422,7 @@ static void update_work(struct engine *e, void *arg)
     drop_err rc = store_account_get(e->store, j->target, &j->a);
     if (rc == DROP_OK && strcmp(j->a.status, "active") != 0) rc = DROP_ENOTFOUND;
     if (rc) {
-        store_fail(j, rc, "no such account");
+        acct_store_fail(j, rc, "no such account");
         return;
     }
     rc = account_validate_update(j->r->data, &j->a, &changed, j->why, sizeof j->why);
@@ -442,7 +434,7 @@ static void update_work(struct engine *e, void *arg)
         j->a.updated_at = engine_now(e);
         rc = store_account_update(e->store, &j->a);
         if (rc) {
-            store_fail(j, rc, "no such account");
+            acct_store_fail(j, rc, "no such account");
             return;
         }
     }
@@ -451,6 +443,12 @@ static void update_work(struct engine *e, void *arg)
 
 void op_account_update(struct req *r)
 {
+    /* the Freelancer seed changes a password with POST /user {password,
+     * newPassword} */
+    if (json_object_get(r->data, "newPassword")) {
+        op_auth_password_change(r);
+        return;
+    }
     target_job(r, false, update_work, simple_done);
 }
 
@@ -458,7 +456,7 @@ static void delete_work(struct engine *e, void *arg)
 {
     struct acct_job *j = arg;
     drop_err rc = store_account_archive(e->store, j->target, engine_now(e));
-    if (rc) store_fail(j, rc, "no such account");
+    if (rc) acct_store_fail(j, rc, "no such account");
 }
 
 static void delete_done(struct engine *e, struct req *r, void *arg)
@@ -468,7 +466,7 @@ static void delete_done(struct engine *e, struct req *r, void *arg)
     bool ok = !j->err;
     (void)r;
     memcpy(target, j->target, DROP_ID_SIZE);
-    finish(j);
+    acct_finish(j);
     if (ok) e->ports.close_account(e->ports.ctx, target);
 }
 
@@ -484,7 +482,7 @@ static void list_work(struct engine *e, void *arg)
     size_t n = 0;
     drop_err rc = store_account_list(e->store, &j->filter, &arr, &n);
     if (rc) {
-        store_fail(j, rc, "");
+        acct_store_fail(j, rc, "");
         return;
     }
     j->out = account_array_to_json(arr, n, false);
@@ -519,16 +517,16 @@ static void resolve_work(struct engine *e, void *arg)
     int64_t now = engine_now(e);
     drop_err rc = store_token_lookup(e->store, j->hash, now, &t);
     if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) {
-        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
         return;
     }
     if (rc == DROP_OK) rc = store_account_get(e->store, t.account, &j->a);
     if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) {
-        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
         return;
     }
     if (rc == DROP_OK) rc = store_token_touch(e->store, j->hash, slide(e, now, t.created_at));
-    if (rc) store_fail(j, rc, "");
+    if (rc) acct_store_fail(j, rc, "");
 }
 
 static void resolve_done(struct engine *e, struct req *r, void *arg)

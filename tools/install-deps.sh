@@ -12,7 +12,7 @@ pkgs=(build-essential cmake pkg-config
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev redis-server valgrind
          python3 python3-pytest python3-websockets python3-redis python3-msgpack
-         python3-pymongo python3-requests)
+         python3-pymongo python3-requests python3-aiosmtpd)
 fi
 
 missing=()
