@@ -416,3 +416,49 @@ drop_err account_validate_identity(json_t *data, char identity[ACCOUNT_IDENTITY_
         return fail(DROP_EBADREQ, why, whylen, "identity must be an email or a phone number");
     return DROP_OK;
 }
+
+bool account_is_freelancer_shape(json_t *data)
+{
+    return json_object_get(data, "first_name") || json_object_get(data, "last_name") ||
+           json_object_get(data, "roles");
+}
+
+drop_err account_from_freelancer(json_t *data, json_t **out, char *why, size_t whylen)
+{
+    static const char *const strs[][2] = {
+        {"first_name", "firstName"}, {"last_name", "lastName"}, {"email", NULL}};
+    const char *type = "user";
+    json_t *roles = json_object_get(data, "roles");
+    *out = NULL;
+    for (size_t i = 0; i < 3; i++)
+        if (!json_is_string(json_object_get(data, strs[i][0])))
+            return fail(DROP_EBADREQ, why, whylen, "%s is required (a string)", strs[i][0]);
+    if (roles && !json_is_null(roles)) {
+        bool client = false, worker = false;
+        size_t k;
+        json_t *v;
+        if (!json_is_array(roles) || json_array_size(roles) == 0)
+            return fail(DROP_EBADREQ, why, whylen, "roles must be [\"CLIENT\"] or [\"WORKER\"]");
+        json_array_foreach(roles, k, v) {
+            const char *r = json_is_string(v) ? json_string_value(v) : "";
+            if (strcmp(r, "CLIENT") == 0) client = true;
+            else if (strcmp(r, "WORKER") == 0) worker = true;
+            else return fail(DROP_EBADREQ, why, whylen, "roles[%zu] must be \"CLIENT\" or \"WORKER\"", k);
+        }
+        if (client && worker)
+            return fail(DROP_EBADREQ, why, whylen,
+                        "roles: an account is a CLIENT or a WORKER, not both");
+        if (worker) type = "operator";
+    }
+    json_t *d = json_pack("{s:O,s:O,s:s,s:[{s:s,s:O}]}", "firstName",
+                          json_object_get(data, "first_name"), "lastName",
+                          json_object_get(data, "last_name"), "type", type, "identities", "type",
+                          "email", "value", json_object_get(data, "email"));
+    static const char *const keep[] = {"password", "picture", "organization"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        json_t *v = json_object_get(data, keep[i]);
+        if (v) json_object_set(d, keep[i], v);
+    }
+    *out = d;
+    return DROP_OK;
+}

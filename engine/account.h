@@ -139,6 +139,17 @@ drop_err account_validate_login(json_t *data, char identity[ACCOUNT_IDENTITY_SIZ
  * (>= 0, default 0). Returns DROP_OK, DROP_EBADREQ or DROP_ETOOLARGE. */
 drop_err account_validate_list(json_t *data, struct account_filter *f, char *why, size_t whylen);
 
+/* True when a registration body is in the Freelancer seed's shape
+ * (first_name, last_name, email, password, roles). */
+bool account_is_freelancer_shape(json_t *data);
+
+/* Translates a Freelancer-shaped registration body into the Dropin shape
+ * (*out, a new object): first_name/last_name -> firstName/lastName, email
+ * -> identities [{type: "email", value}], roles ["CLIENT"] -> type "user",
+ * ["WORKER"] -> "operator" (absent: CLIENT), password and picture kept.
+ * DROP_OK or DROP_EBADREQ naming the snake_case field. */
+drop_err account_from_freelancer(json_t *data, json_t **out, char *why, size_t whylen);
+
 /* Checks the password in data[field]: a string of 8..1024 (bytes) characters,
  * borrowed into *password. DROP_OK, DROP_EBADREQ or DROP_ETOOLARGE. */
 drop_err account_validate_password(json_t *data, const char *field, const char **password,

@@ -3,12 +3,13 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/log.h"
 #include "engine/ops.h"
 #include "engine/ops_handlers.h"
 
 static const struct op_def op_table[] = {
     {"sys.ping", WHO_ANY, 0, op_sys_ping},
-    {"account.register", WHO_ANON, 0, op_account_register},
+    {"account.register", WHO_ANON | WHO_ADMIN, 0, op_account_register},
     {"auth.login", WHO_ANON, OPF_AUTH, op_auth_login},
     {"auth.token", WHO_ANON, OPF_AUTH, op_auth_token},
     {"auth.logout", WHO_AUTHED, 0, op_auth_logout},
@@ -20,7 +21,7 @@ static const struct op_def op_table[] = {
     {"account.get", WHO_AUTHED, 0, op_account_get},
     {"account.update", WHO_AUTHED, 0, op_account_update},
     {"account.delete", WHO_AUTHED, 0, op_account_delete},
-    {"account.list", WHO_ADMIN, 0, op_account_list},
+    {"account.list", WHO_AUTHED, 0, op_account_list},
     {"presence.update", WHO_OPERATOR, OPF_BUS, op_presence_update},
     {"presence.offline", WHO_OPERATOR, OPF_BUS, op_presence_offline},
     {"map.nearby", WHO_AUTHED, 0, op_map_nearby},
@@ -84,5 +85,8 @@ void ops_dispatch(struct req *r)
         req_fail(r, DROP_EUNAVAIL, "the bus is down, retry later");
         return;
     }
+    if (r->who.role == ROLE_ADMIN) /* the audit trail of admin rights */
+        log_info("event=admin_op op=%s by=%s", r->op->name,
+                 r->who.account[0] ? r->who.account : "admin_token");
     r->op->handler(r);
 }

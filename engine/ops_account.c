@@ -7,6 +7,7 @@
  * live token (one token per account) while a stolen database yields none.
  * Expiry slides: every login and auth.token moves it to
  * min(now + token_ttl, created_at + token_max_age). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,10 @@ static void register_work(struct engine *e, void *arg)
     rc = store_account_create(e->store, &j->a, hash);
     if (rc == DROP_ECONFLICT) acct_fail(j, rc, "identity already registered");
     else if (rc) acct_store_fail(j, rc, "no such account");
-    else j->out = account_to_json(&j->a, false);
+    else j->out = j->freelancer ? account_to_freelancer_json(&j->a) : account_to_json(&j->a, false);
+    if (!rc && j->r->who.role == ROLE_ADMIN)
+        log_info("event=admin_account_created account=%s type=%s by=%s", j->a.id, j->a.type,
+                 j->r->who.account[0] ? j->r->who.account : "admin_token");
 }
 
 static void register_done(struct engine *e, struct req *r, void *arg)
@@ -125,7 +129,26 @@ static void register_done(struct engine *e, struct req *r, void *arg)
 void op_account_register(struct req *r)
 {
     struct acct_job *j = acct_job_new(r);
-    drop_err rc = account_validate_register(r->data, &j->a, &j->password, j->why, sizeof j->why);
+    drop_err rc = DROP_OK;
+    bool as_admin = false;
+    if (account_is_freelancer_shape(r->data)) { /* the Freelancer seed's /signup body */
+        json_t *d = NULL;
+        j->freelancer = true;
+        rc = account_from_freelancer(r->data, &d, j->why, sizeof j->why);
+        if (!rc) {
+            json_decref(r->data);
+            r->data = d;
+        }
+    }
+    /* an admin (admin_token or an admin account) may create admin accounts */
+    json_t *t = json_object_get(r->data, "type");
+    if (!rc && r->who.role == ROLE_ADMIN && json_is_string(t) &&
+        strcmp(json_string_value(t), "admin") == 0) {
+        as_admin = true;
+        json_object_set_new(r->data, "type", json_string("user"));
+    }
+    if (!rc) rc = account_validate_register(r->data, &j->a, &j->password, j->why, sizeof j->why);
+    if (!rc && as_admin) strcpy(j->a.type, "admin");
     if (rc) {
         req_fail(r, rc, "%s", j->why);
         acct_job_free(j);
@@ -430,6 +453,19 @@ static void update_work(struct engine *e, void *arg)
         j->err = rc;
         return;
     }
+    if (j->new_type[0] && strcmp(j->new_type, j->a.type) != 0) {
+        rc = store_account_type_set(e->store, j->a.id, j->new_type, engine_now(e));
+        if (rc) {
+            acct_store_fail(j, rc, "no such account");
+            return;
+        }
+        log_info("event=admin_account_type account=%s type=%s was=%s by=%s", j->a.id,
+                 j->new_type, j->a.type, j->r->who.account[0] ? j->r->who.account : "admin_token");
+        snprintf(j->a.type, sizeof j->a.type, "%s", j->new_type);
+        j->a.updated_at = engine_now(e);
+    } else {
+        j->new_type[0] = '\0'; /* nothing changed: nobody to sign out */
+    }
     if (changed) {
         j->a.updated_at = engine_now(e);
         rc = store_account_update(e->store, &j->a);
@@ -441,6 +477,18 @@ static void update_work(struct engine *e, void *arg)
     j->out = account_to_json(&j->a, false);
 }
 
+static void update_done(struct engine *e, struct req *r, void *arg)
+{
+    struct acct_job *j = arg;
+    char target[DROP_ID_SIZE];
+    bool retyped = !j->err && j->new_type[0];
+    (void)r;
+    memcpy(target, j->a.id, DROP_ID_SIZE);
+    acct_finish(j);
+    /* its sessions hold the old role: they sign in again */
+    if (retyped) e->ports.close_account(e->ports.ctx, target);
+}
+
 void op_account_update(struct req *r)
 {
     /* the Freelancer seed changes a password with POST /user {password,
@@ -449,7 +497,28 @@ void op_account_update(struct req *r)
         op_auth_password_change(r);
         return;
     }
-    target_job(r, false, update_work, simple_done);
+    json_t *type = json_object_get(r->data, "type");
+    char new_type[12] = "";
+    if (type) {
+        const char *ts = json_is_string(type) ? json_string_value(type) : "";
+        if (r->who.role != ROLE_ADMIN) {
+            req_fail(r, DROP_EFORBIDDEN, "type: only an admin may change an account's type");
+            return;
+        }
+        if (strcmp(ts, "user") != 0 && strcmp(ts, "operator") != 0 && strcmp(ts, "admin") != 0) {
+            req_fail(r, DROP_EBADREQ, "type must be \"user\", \"operator\" or \"admin\"");
+            return;
+        }
+        snprintf(new_type, sizeof new_type, "%s", ts);
+        json_object_del(r->data, "type");
+    }
+    struct acct_job *j = acct_job_new(r);
+    memcpy(j->new_type, new_type, sizeof new_type);
+    if (!target_of(r, j, false)) {
+        acct_job_free(j);
+        return;
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, update_work, update_done, j);
 }
 
 static void delete_work(struct engine *e, void *arg)
@@ -475,6 +544,20 @@ void op_account_delete(struct req *r)
     target_job(r, false, delete_work, delete_done);
 }
 
+/* Case-insensitive (ASCII) substring test. */
+static bool ci_contains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (!hay) return false;
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n) return true;
+    }
+    return n == 0;
+}
+
 static void list_work(struct engine *e, void *arg)
 {
     struct acct_job *j = arg;
@@ -485,7 +568,20 @@ static void list_work(struct engine *e, void *arg)
         acct_store_fail(j, rc, "");
         return;
     }
-    j->out = account_array_to_json(arr, n, false);
+    bool admin = j->r->who.role == ROLE_ADMIN;
+    if (admin) {
+        j->out = account_array_to_json(arr, n, false);
+    } else {
+        /* others see public profiles of active accounts, and q matches names
+         * only: a search must not reveal who holds an email or a phone */
+        j->out = json_array();
+        for (size_t i = 0; i < n; i++) {
+            if (j->filter.q && !ci_contains(arr[i].first_name, j->filter.q) &&
+                !ci_contains(arr[i].last_name, j->filter.q))
+                continue;
+            json_array_append_new(j->out, account_to_json(&arr[i], true));
+        }
+    }
     account_array_free(arr, n);
 }
 
@@ -493,6 +589,7 @@ void op_account_list(struct req *r)
 {
     struct acct_job *j = acct_job_new(r);
     drop_err rc = account_validate_list(r->data, &j->filter, j->why, sizeof j->why);
+    if (!rc && r->who.role != ROLE_ADMIN) j->filter.status = "active";
     if (rc) {
         req_fail(r, rc, "%s", j->why);
         acct_job_free(j);

@@ -24,6 +24,8 @@ struct acct_job {
     struct account_filter filter;
     json_t *out;                 /* reply data built on the worker */
     json_t *state;               /* session.state data */
+    bool freelancer;             /* register: answer in the Freelancer shape */
+    char new_type[12];           /* account.update by an admin: the new type */
 };
 
 /* A new job for r (owns nothing of r). */

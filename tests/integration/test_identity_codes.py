@@ -529,3 +529,88 @@ def test_password_change_and_unknown_update_fields(node):
     r = requests.post(node.url + "/authorize", json={"email": addr, "password": "third one!"},
                       timeout=20)
     assert r.status_code == 200, r.text
+
+
+# ---- the Freelancer registration shape, admin accounts, GET /users -----------
+
+ADMIN = "admin-token-for-the-identity-tests-0123456789"
+
+
+def test_freelancer_signup_shape(node):
+    addr = unique_email("free")
+    r = requests.post(node.url + "/signup", json={
+        "first_name": "Ninh", "last_name": "Vo", "email": addr, "password": PW,
+        "roles": ["WORKER"]}, timeout=20)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["first_name"] == "Ninh" and out["last_name"] == "Vo" and out["email"] == addr
+    assert out["roles"] == ["WORKER"] and "firstName" not in out and out["id"]
+    # it is an operator that signs in with that password
+    r = requests.post(node.url + "/authorize", json={"email": addr, "password": PW}, timeout=20)
+    assert r.status_code == 200 and r.json()["account"]["type"] == "operator", r.text
+    r = requests.post(node.url + "/signup", json={
+        "first_name": "C", "last_name": "L", "email": unique_email("cl"), "password": PW,
+        "roles": ["CLIENT"]}, timeout=20)
+    assert r.status_code == 200 and r.json()["roles"] == ["CLIENT"], r.text
+    r = requests.post(node.url + "/signup", json={
+        "first_name": "C", "last_name": "L", "email": unique_email("bad"), "password": PW,
+        "roles": ["BOSS"]}, timeout=20)
+    assert r.status_code == 400 and "roles" in r.json()["error"]["message"], r.text
+    r = requests.post(node.url + "/signup", json={"first_name": "C", "email": unique_email("x"),
+                                                  "password": PW}, timeout=20)
+    assert r.status_code == 400 and "last_name" in r.json()["error"]["message"], r.text
+    # the Dropin shape keeps working there, answered in the Dropin shape
+    r = requests.post(node.url + "/signup", json=seed_body(unique_email("dropin"), "84900000012"),
+                      timeout=20)
+    assert r.status_code == 200 and r.json()["firstName"] == "Nguyen", r.text
+
+
+def test_admin_accounts(node_factory):
+    node = node_factory(["--admin_token", ADMIN])
+    boss = unique_email("boss")
+    h = {"Authorization": "Bearer " + ADMIN}
+    # the admin_token creates an admin account
+    r = requests.post(node.url + "/accounts", headers=h, json={
+        "firstName": "Boss", "lastName": "B", "type": "admin", "password": PW,
+        "identities": [{"type": "email", "value": boss}]}, timeout=20)
+    assert r.status_code == 200 and r.json()["type"] == "admin", r.text
+    boss_id = r.json()["id"]
+    # nobody else may register an admin
+    r = requests.post(node.url + "/accounts", json={
+        "firstName": "X", "lastName": "Y", "type": "admin", "password": PW,
+        "identities": [{"type": "email", "value": unique_email("wannabe")}]}, timeout=20)
+    assert r.status_code == 400, r.text
+
+    async def body():
+        adm = await Client.connect(node.ws_url)
+        await adm.ok("auth.login", {"identity": boss, "password": PW})
+        await adm.event("session.state")
+        # an admin account has the admin rights: inspector ops, other accounts
+        assert "sessions" in await adm.ok("admin.stats", {})
+        u = await Client.connect(node.ws_url)
+        uid = (await u.ok("account.register", {
+            "firstName": "Una", "lastName": "U", "type": "user", "password": PW,
+            "identities": [{"type": "email", "value": unique_email("una")}]}))["id"]
+        lst = await adm.ok("account.list", {"q": "una"})
+        assert [x["id"] for x in lst] == [uid] and "identities" in lst[0]
+        # and changes an account's type; the account's sessions sign in again
+        c = await Client.connect(node.ws_url)
+        email = lst[0]["identities"][0]["value"]
+        await c.ok("auth.login", {"identity": email, "password": PW})
+        out = await adm.ok("account.update", {"id": uid, "type": "operator"})
+        assert out["type"] == "operator"
+        assert (await c.closed())[0] == 4401
+        d = await Client.connect(node.ws_url)
+        await d.ok("auth.login", {"identity": email, "password": PW})
+        await d.ok("presence.update", {"latitude": 10.0, "longitude": 106.0})  # operators only
+        r = await d.call("account.update", {"type": "admin"})
+        assert r["error"]["code"] == "forbidden", r
+        # any signed-in account lists public profiles; q matches names only
+        pub = await d.ok("account.list", {"type": "admin"})
+        assert [x["id"] for x in pub] == [boss_id] and "identities" not in pub[0]
+        assert await d.ok("account.list", {"q": boss}) == []
+        return uid
+    uid = run(body())
+    log = node.read_log()
+    assert "event=admin_op op=account.update by=%s" % boss_id in log
+    assert "event=admin_account_type account=%s type=operator" % uid in log
