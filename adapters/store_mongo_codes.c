@@ -1,23 +1,45 @@
 /* store_mongo_codes.c - identity codes on MongoDB, and the account changes
  * that codes and admins make (identity verified, password, type).
  *
- * identity_codes {_id: the normalized identity, account, purpose, live,
- * hash, salt (binary), attempts, expiresAt, sentAt, windowStart, sends,
- * version}. _id is the identity, so a racing create is a duplicate key
- * (DROP_ECONFLICT); the compare-and-set is one update whose filter holds the
- * expected version and must match one document. */
+ * identity_codes {_id, identity (the normalized value), account, purpose,
+ * live, hash, salt (hex strings), attempts, expiresAt, sentAt, windowStart,
+ * sends, version}. _id is an ObjectId made from the identity (the first 12
+ * bytes of its SHA-256; ids must be ObjectIds on some servers), so one
+ * identity has one document and a racing create is a duplicate key
+ * (DROP_ECONFLICT) without relying on a secondary unique index; the
+ * compare-and-set is one update whose filter holds the expected version and
+ * must match one document. */
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "adapters/store_mongo_internal.h"
 
+/* The document id of an identity's record. */
+static void code_oid(const char *identity, bson_oid_t *oid)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)identity, strlen(identity), h);
+    bson_oid_init_from_data(oid, h);
+}
+
+/* hash and salt are hex strings, not binary: the CongoDB test server
+ * mangles a binary value written by $set (it comes back as a document). */
+static void append_hex(bson_t *d, const char *key, const unsigned char *b, size_t n)
+{
+    char hex[2 * 64 + 1];
+    for (size_t i = 0; i < n && i < 64; i++) snprintf(hex + 2 * i, 3, "%02x", b[i]);
+    BSON_APPEND_UTF8(d, key, hex);
+}
+
 static void code_doc(const struct store_code *c, bson_t *d)
 {
+    BSON_APPEND_UTF8(d, "identity", c->identity);
     BSON_APPEND_UTF8(d, "account", c->account);
     BSON_APPEND_UTF8(d, "purpose", c->purpose);
     BSON_APPEND_BOOL(d, "live", c->live);
-    BSON_APPEND_BINARY(d, "hash", BSON_SUBTYPE_BINARY, c->hash, sizeof c->hash);
-    BSON_APPEND_BINARY(d, "salt", BSON_SUBTYPE_BINARY, c->salt, sizeof c->salt);
+    append_hex(d, "hash", c->hash, sizeof c->hash);
+    append_hex(d, "salt", c->salt, sizeof c->salt);
     BSON_APPEND_INT64(d, "attempts", c->attempts);
     BSON_APPEND_INT64(d, "expiresAt", c->expires_at);
     BSON_APPEND_INT64(d, "sentAt", c->sent_at);
@@ -26,15 +48,27 @@ static void code_doc(const struct store_code *c, bson_t *d)
     BSON_APPEND_INT64(d, "version", c->version);
 }
 
-static void it_bin(bson_iter_t *it, unsigned char *out, size_t n)
+static int hexval(char c)
 {
-    const uint8_t *b = NULL;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Reads a hex string of exactly n bytes; zeros for anything else. */
+static void it_hex(bson_iter_t *it, unsigned char *out, size_t n)
+{
     uint32_t len = 0;
-    bson_subtype_t sub;
+    const char *s = BSON_ITER_HOLDS_UTF8(it) ? bson_iter_utf8(it, &len) : NULL;
     memset(out, 0, n);
-    if (BSON_ITER_HOLDS_BINARY(it)) {
-        bson_iter_binary(it, &sub, &len, &b);
-        if (len == n) memcpy(out, b, n);
+    if (!s || len != 2 * n) return;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            memset(out, 0, n);
+            return;
+        }
+        out[i] = (unsigned char)(hi << 4 | lo);
     }
 }
 
@@ -57,12 +91,12 @@ static void doc_code(const bson_t *doc, struct store_code *c)
     if (!bson_iter_init(&it, doc)) return;
     while (bson_iter_next(&it)) {
         const char *k = bson_iter_key(&it);
-        if (!strcmp(k, "_id")) it_str(&it, c->identity, sizeof c->identity);
+        if (!strcmp(k, "identity")) it_str(&it, c->identity, sizeof c->identity);
         else if (!strcmp(k, "account")) it_str(&it, c->account, sizeof c->account);
         else if (!strcmp(k, "purpose")) it_str(&it, c->purpose, sizeof c->purpose);
         else if (!strcmp(k, "live")) c->live = BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
-        else if (!strcmp(k, "hash")) it_bin(&it, c->hash, sizeof c->hash);
-        else if (!strcmp(k, "salt")) it_bin(&it, c->salt, sizeof c->salt);
+        else if (!strcmp(k, "hash")) it_hex(&it, c->hash, sizeof c->hash);
+        else if (!strcmp(k, "salt")) it_hex(&it, c->salt, sizeof c->salt);
         else if (!strcmp(k, "attempts")) c->attempts = (int)it_int(&it);
         else if (!strcmp(k, "expiresAt")) c->expires_at = it_int(&it);
         else if (!strcmp(k, "sentAt")) c->sent_at = it_int(&it);
@@ -80,7 +114,9 @@ drop_err mg_code_get(void *impl, const char *identity, struct store_code *out)
     mongoc_client_t *c = mg_pop(impl, "code_get");
     if (!c) return DROP_EUNAVAIL;
     mongoc_collection_t *col = mg_coll(impl, c, MG_C_CODES);
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(identity));
+    bson_oid_t oid;
+    code_oid(identity, &oid);
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&oid));
     bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(col, filter, opts, NULL);
     if (mongoc_cursor_next(cur, &doc)) {
@@ -108,14 +144,16 @@ drop_err mg_code_cas(void *impl, const struct store_code *code, int64_t expected
     if (!c) return DROP_EUNAVAIL;
     mongoc_collection_t *col = mg_coll(impl, c, MG_C_CODES);
     bson_t doc = BSON_INITIALIZER;
+    bson_oid_t oid;
+    code_oid(code->identity, &oid);
     if (expected_version == 0) {
-        BSON_APPEND_UTF8(&doc, "_id", code->identity);
+        BSON_APPEND_OID(&doc, "_id", &oid);
         code_doc(code, &doc);
         ok = mongoc_collection_insert_one(col, &doc, NULL, &reply, &err);
         if (!ok) e = mg_map(&err, "code_cas");
     } else {
         bson_t set;
-        bson_t *filter = BCON_NEW("_id", BCON_UTF8(code->identity), "version",
+        bson_t *filter = BCON_NEW("_id", BCON_OID(&oid), "version",
                                   BCON_INT64(expected_version));
         BSON_APPEND_DOCUMENT_BEGIN(&doc, "$set", &set);
         code_doc(code, &set);
