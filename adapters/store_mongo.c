@@ -1966,6 +1966,10 @@ drop_err store_mongo_open(const char *uri_s, int64_t timeout_ms, struct store **
         goto fail;
     }
     if ((e = create_indexes(m, c, why, whylen)) != DROP_OK) goto fail;
+    if (mg_codes_open(m, c) != DROP_OK) { /* store_mongo_codes.c */
+        e = fail(DROP_EUNAVAIL, why, whylen, "mongodb: cannot prepare the identity codes");
+        goto fail;
+    }
     push(m, c);
     log_info("event=store_open backend=mongodb hosts=%s db=%s timeout_ms=%lld", hosts, m->db,
              (long long)timeout_ms);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "adapters/store_mongo_internal.h"
+#include "engine/log.h"
 
 /* The document id of an identity's record. */
 static void code_oid(const char *identity, bson_oid_t *oid)
@@ -270,5 +271,79 @@ drop_err mg_account_type_set(void *impl, const char *account, const char *type, 
     drop_err e = account_update1(impl, f, u, "account_type_set");
     bson_destroy(u);
     bson_destroy(f);
+    return e;
+}
+
+/* The E.164 form of an old phone value, or NULL when it needs no change. */
+static const char *e164_of(const char *v)
+{
+    if (v[0] == '+') return v + 1;
+    if (v[0] == '0' && v[1] == '0' && strlen(v) > 8) return v + 2;
+    return NULL;
+}
+
+drop_err mg_codes_open(void *impl, mongoc_client_t *c)
+{
+    bson_error_t err;
+    const bson_t *doc;
+    bson_oid_t marker;
+    drop_err e = DROP_OK;
+    int changed = 0;
+    code_oid("#phones-e164", &marker); /* never a normalized identity */
+    mongoc_collection_t *codes = mg_coll(impl, c, MG_C_CODES);
+    bson_t *mf = BCON_NEW("_id", BCON_OID(&marker));
+    int64_t seen = mongoc_collection_count_documents(codes, mf, NULL, NULL, NULL, &err);
+    if (seen < 0) e = mg_map(&err, "codes_open");
+    if (seen != 0) goto done;
+
+    mongoc_collection_t *acc = mg_coll(impl, c, "accounts");
+    bson_t *all = BCON_NEW("identities.type", BCON_UTF8("phone"));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(acc, all, NULL, NULL);
+    while (mongoc_cursor_next(cur, &doc)) {
+        bson_iter_t it, arr, idn;
+        bson_oid_t id;
+        int pos = 0;
+        if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it)) continue;
+        bson_oid_copy(bson_iter_oid(&it), &id);
+        if (!bson_iter_init_find(&it, doc, "identities") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+            !bson_iter_recurse(&it, &arr))
+            continue;
+        for (; bson_iter_next(&arr); pos++) {
+            char type[8] = "", value[300] = "";
+            if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &idn)) continue;
+            while (bson_iter_next(&idn)) {
+                if (!strcmp(bson_iter_key(&idn), "type")) it_str(&idn, type, sizeof type);
+                else if (!strcmp(bson_iter_key(&idn), "value")) it_str(&idn, value, sizeof value);
+            }
+            const char *nv = strcmp(type, "phone") == 0 ? e164_of(value) : NULL;
+            if (!nv) continue;
+            char kv[48];
+            snprintf(kv, sizeof kv, "identities.%d.value", pos);
+            bson_t *f = BCON_NEW("_id", BCON_OID(&id), kv, BCON_UTF8(value));
+            bson_t *u = BCON_NEW("$set", "{", kv, BCON_UTF8(nv), "}");
+            /* a value another active account holds is a duplicate key: kept */
+            if (account_update1(impl, f, u, "codes_open") == DROP_OK) changed++;
+            bson_destroy(u);
+            bson_destroy(f);
+        }
+    }
+    if (mongoc_cursor_error(cur, &err)) e = mg_map(&err, "codes_open");
+    mongoc_cursor_destroy(cur);
+    bson_destroy(all);
+    mongoc_collection_destroy(acc);
+    if (e == DROP_OK) {
+        bson_t *m = BCON_NEW("_id", BCON_OID(&marker), "identity", BCON_UTF8("#phones-e164"),
+                             "version", BCON_INT64(0));
+        if (!mongoc_collection_insert_one(codes, m, NULL, NULL, &err)) {
+            drop_err me = mg_map(&err, "codes_open");
+            if (me != DROP_ECONFLICT) e = me; /* another node did it at once */
+        }
+        bson_destroy(m);
+        log_info("event=store_migrated backend=mongodb what=identity_codes phones_e164=%d",
+                 changed);
+    }
+done:
+    bson_destroy(mf);
+    mongoc_collection_destroy(codes);
     return e;
 }

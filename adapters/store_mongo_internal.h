@@ -25,6 +25,10 @@ drop_err mg_map(const bson_error_t *err, const char *op);
 /* Parses a 24-hex id; false for anything else. */
 bool mg_oid(const char *id, bson_oid_t *oid);
 
+/* At open: once per database, rewrites phone identities stored before
+ * issue 15 (a leading '+' or '00') to E.164 digits. Blocking. */
+drop_err mg_codes_open(void *impl, mongoc_client_t *c);
+
 drop_err mg_code_get(void *impl, const char *identity, struct store_code *out);
 drop_err mg_code_cas(void *impl, const struct store_code *c, int64_t expected_version);
 drop_err mg_identity_verify(void *impl, const char *account, const char *value, int64_t now);

@@ -81,7 +81,8 @@ static void mask(const char *identity, const char *type, char *out, size_t outle
 {
     if (strcmp(type, "email") == 0) {
         const char *at = strchr(identity, '@');
-        snprintf(out, outlen, "%c***%s", identity[0], at ? at : "");
+        char first = (unsigned char)identity[0] < 0x80 ? identity[0] : '*'; /* whole UTF-8 only */
+        snprintf(out, outlen, "%c***%s", first, at ? at : "");
         return;
     }
     size_t n = strlen(identity);

@@ -614,3 +614,39 @@ def test_admin_accounts(node_factory):
     log = node.read_log()
     assert "event=admin_op op=account.update by=%s" % boss_id in log
     assert "event=admin_account_type account=%s type=operator" % uid in log
+
+
+def test_phone_values_of_an_older_database_become_e164(node_factory):
+    """A database written before issue 15 holds phones as "+8490..." (the old
+    normalization kept the '+'): on open they are rewritten once, so the
+    number signs in however it is typed."""
+    import os
+    node = node_factory()
+    addr = unique_email("old")
+    body = seed_body(addr, "84900000077")
+    body["password"] = PW
+    r = requests.post(node.url + "/accounts", json=body, timeout=20)
+    assert r.status_code == 200, r.text
+    acct_id = r.json()["id"]
+    assert node.stop() == 0
+    if os.environ.get("DROPIN_TEST_STORE") == "mongodb":
+        import bson
+        import pymongo
+        uri = os.environ["DROPIN_TEST_MONGO_URI"] + "_%d" % node.port
+        db = pymongo.MongoClient(uri).get_default_database()
+        res = db.accounts.update_one({"_id": bson.ObjectId(acct_id)},
+                                     {"$set": {"identities.1.value": "+84900000077"}})
+        assert res.matched_count == 1
+        db.identity_codes.delete_many({})  # as before issue 15: no codes, no marker
+    else:
+        import sqlite3
+        db = sqlite3.connect(os.path.join(node.tmpdir, "dropin.db"))
+        db.execute("UPDATE identities SET value = '+84900000077' WHERE value = '84900000077'")
+        db.execute("DROP TABLE identity_codes")
+        db.commit()
+        db.close()
+    node.start()
+    r = requests.post(node.url + "/authorize", json={"phone": "+84 900 000 077", "password": PW},
+                      timeout=20)
+    assert r.status_code == 200, r.text
+    assert r.json()["account"]["identities"][1]["value"] == "84900000077"
