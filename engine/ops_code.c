@@ -346,14 +346,12 @@ static void verify_work(struct engine *e, void *arg)
         if ((rc = store_token_delete_by_account(e->store, j->a.id))) goto store;
         log_info("event=password_reset account=%s", j->a.id);
     }
-    if (!cj->stay) {
-        if ((rc = acct_issue_token(e, j, now))) goto store;
-        j->state = session_state_build(e, &j->a);
-        j->out = json_pack("{s:s,s:o,s:o}", "token", j->token, "expiresAt",
-                           timefmt_json(j->expires_at), "account", account_to_json(&j->a, false));
-    } else {
-        j->out = json_pack("{s:o}", "account", account_to_json(&j->a, false));
-    }
+    /* the same reply either way; a signed-in session keeps its token (the
+     * account's one live token) and gets no new session.state */
+    if ((rc = acct_issue_token(e, j, now))) goto store;
+    if (!cj->stay) j->state = session_state_build(e, &j->a);
+    j->out = json_pack("{s:s,s:o,s:o}", "token", j->token, "expiresAt",
+                       timefmt_json(j->expires_at), "account", account_to_json(&j->a, false));
     return;
 store:
     acct_store_fail(j, rc, "account gone");

@@ -403,6 +403,7 @@ def test_verify_an_identity_from_a_signed_in_session(node_factory, smtp):
         assert "verify this address" in smtp.last()["msg"].get_content()
         out = await c.ok("auth.code.verify", {"identity": addr, "code": code_of(smtp.last())})
         assert out["account"]["identities"][0]["status"] == "verified"
+        assert out["token"] == login["token"]  # still signed in on its token
         me = await c.ok("account.get", {})
         assert me["identities"][0]["status"] == "verified"
         assert me["id"] == login["account"]["id"]
