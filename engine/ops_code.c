@@ -23,6 +23,7 @@
 
 #include "engine/account.h"
 #include "engine/account_json.h"
+#include "engine/code.h"
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/login_throttle.h"
@@ -34,11 +35,6 @@
 #include "engine/throttle.h"
 #include "engine/timefmt.h"
 
-#define CODE_DIGITS 6
-#define CODE_MAX_TRIES 5
-#define CODE_GAP_MS 30000          /* one send per identity per 30 s */
-#define CODE_WINDOW_MS 3600000     /* and at most CODE_WINDOW_SENDS an hour */
-#define CODE_WINDOW_SENDS 10
 #define CODE_CAS_TRIES 8
 
 enum code_op { CODE_SEND, CODE_VERIFY, CODE_RESET, CODE_CHANGE };
@@ -129,22 +125,7 @@ static void send_work(struct engine *e, void *arg)
         } else {
             snprintf(c.identity, sizeof c.identity, "%s", j->identity);
         }
-        if (expected && now - c.sent_at < CODE_GAP_MS) {
-            cj->retry_ms = CODE_GAP_MS - (now - c.sent_at);
-            return;
-        }
-        if (expected && now - c.window_start < CODE_WINDOW_MS) {
-            if (c.sends >= CODE_WINDOW_SENDS) {
-                cj->retry_ms = CODE_WINDOW_MS - (now - c.window_start);
-                return;
-            }
-            c.sends++;
-        } else {
-            c.window_start = now;
-            c.sends = 1;
-        }
-        c.sent_at = now;
-        c.attempts = 0;
+        if ((cj->retry_ms = code_send_admit(&c, expected != 0, now)) > 0) return;
         snprintf(c.purpose, sizeof c.purpose, "%s", cj->purpose);
         c.live = known; /* a new code replaces the previous one */
         memset(c.account, 0, sizeof c.account);
@@ -286,17 +267,11 @@ static drop_err spend_code(struct engine *e, struct code_job *cj, int64_t now)
         rc = store_code_get(e->store, j->identity, &c);
         if (rc == DROP_ENOTFOUND) return DROP_EUNAUTH;
         if (rc) return rc;
-        if (!c.live || c.expires_at <= now || c.attempts >= CODE_MAX_TRIES ||
-            strcmp(c.account, j->a.id) != 0)
-            return DROP_EUNAUTH;
         e->crypto.code_hash(c.salt, sizeof c.salt, c.identity, cj->code, h);
-        bool right = hash_equal(h, c.hash);
         int64_t expected = c.version;
-        if (right) {
-            c.live = false; /* spent by its first use */
-        } else if (++c.attempts >= CODE_MAX_TRIES) {
-            c.live = false; /* void */
-        }
+        enum code_try t = code_try(&c, j->a.id, hash_equal(h, c.hash), now);
+        if (t == CODE_TRY_DEAD) return DROP_EUNAUTH;
+        bool right = t == CODE_TRY_RIGHT;
         c.version = expected + 1;
         rc = store_code_cas(e->store, &c, expected);
         if (rc == DROP_ECONFLICT) continue; /* someone else tried it: decide again */
