@@ -53,6 +53,8 @@ static const struct ckey keys[] = {
     {"http_max_body", K_SIZE, OFF(http_max_body), "64k", 256, 16 << 20, false},
     {"login_max_failures", K_INT, OFF(login_max_failures), "5", 1, 1000, false},
     {"login_lockout_max", K_DUR, OFF(login_lockout_max_ms), "15m", 1000, DAY, false},
+    {"http_header_timeout", K_DUR, OFF(http_header_timeout_ms), "10s", 100, DAY, false},
+    {"http_body_timeout", K_DUR, OFF(http_body_timeout_ms), "30s", 100, DAY, false},
     {"presence_ttl", K_DUR, OFF(presence_ttl_ms), "30s", 100, DAY, false},
     {"grid_cell", K_REAL, OFF(grid_cell_m), "1000", 10, 1e6, false},
     {"wave_size", K_INT, OFF(wave_size), "5", 1, 50, false},
@@ -66,6 +68,15 @@ static const struct ckey keys[] = {
     {"price_per_minute", K_REAL, OFF(price_per_minute), "1.00", 0, 1e6, false},
     {"operator_share", K_REAL, OFF(operator_share), "0.5", 0, 1, false},
     {"video", K_STR, OFF(video), "dev", 0, 0, false},
+    {"video_media_mode", K_STR, OFF(video_media_mode), "routed", 0, 0, false},
+    {"video_archive", K_STR, OFF(video_archive), "off", 0, 0, false},
+    {"video_timeout", K_DUR, OFF(video_timeout_ms), "5s", 100, 600000, false},
+    {"opentok_api_key", K_STR, OFF(opentok_api_key), "", 0, 0, false},
+    {"opentok_api_secret", K_STR, OFF(opentok_api_secret), "", 0, 0, true},
+    {"opentok_url", K_STR, OFF(opentok_url), "https://api.opentok.com", 0, 0, false},
+    {"vonage_application_id", K_STR, OFF(vonage_application_id), "", 0, 0, false},
+    {"vonage_private_key", K_STR, OFF(vonage_private_key), "", 0, 0, false},
+    {"vonage_url", K_STR, OFF(vonage_url), "https://video.api.vonage.com", 0, 0, false},
     {"store_timeout", K_DUR, OFF(store_timeout_ms), "2s", 50, 600000, false},
     {"s3_bucket", K_STR, OFF(s3_bucket), "", 0, 0, false},
     {"s3_region", K_STR, OFF(s3_region), "us-east-1", 0, 0, false},
@@ -100,6 +111,8 @@ static const struct {
     const char *says; /* for the error */
 } enums[] = {
     {"video", {"dev", "opentok", "vonage", NULL}, "dev, opentok or vonage"},
+    {"video_media_mode", {"routed", "relayed", NULL, NULL}, "routed or relayed"},
+    {"video_archive", {"off", "always", NULL, NULL}, "off or always"},
     {"bus", {"local", "redis://*", NULL, NULL}, "local or redis://HOST:PORT"},
     {"store", {"sqlite:*", "mongodb://*", "mongodb+srv://*", NULL}, "sqlite:PATH or mongodb://..."},
     {"sms_provider", {"", "twilio", NULL, NULL}, "twilio, or empty for none"},
@@ -172,8 +185,11 @@ drop_err config_set(struct config *c, const char *key, const char *value, char *
         char **slot = (char **)(base + k->off);
         const char *says;
         if (!enum_ok(key, value, &says)) {
-            /* the value is not echoed: a mistyped URL may hold a password */
-            snprintf(why, whylen, "config key '%s': expected %s", key, says);
+            /* a URL is not echoed: a mistyped one may hold a password */
+            if (strstr(says, "://"))
+                snprintf(why, whylen, "config key '%s': expected %s", key, says);
+            else
+                snprintf(why, whylen, "config key '%s': expected %s, got '%.64s'", key, says, value);
             return DROP_EBADREQ;
         }
         if (strcmp(key, "node_id") == 0 &&

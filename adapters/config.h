@@ -45,6 +45,8 @@ struct config {
     int64_t http_max_body;
     int64_t login_max_failures;   /* sign-in brake (engine/throttle.h) */
     int64_t login_lockout_max_ms;
+    int64_t http_header_timeout_ms; /* headers complete within, from the first byte */
+    int64_t http_body_timeout_ms;   /* request read and answered within */
     /* presence and dispatch */
     int64_t presence_ttl_ms;
     double grid_cell_m;
@@ -59,6 +61,15 @@ struct config {
     double price_per_minute;
     double operator_share;
     char *video;
+    char *video_media_mode;      /* routed | relayed */
+    char *video_archive;         /* off | always */
+    int64_t video_timeout_ms;
+    char *opentok_api_key;
+    char *opentok_api_secret;    /* secret: masked; also DROPIN_OPENTOK_API_SECRET */
+    char *opentok_url;
+    char *vonage_application_id;
+    char *vonage_private_key;    /* path to the PEM file */
+    char *vonage_url;
     int64_t store_timeout_ms;
     /* uploads (S3 presigned URLs) and push notifications */
     char *s3_bucket;

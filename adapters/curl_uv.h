@@ -1,43 +1,64 @@
-/* curl_uv.h - libcurl's multi interface on the node's libuv loop: the one
- * place where curl transfers are driven, shared by the push sender
- * (push_http.c), the mailer (mail_smtp.c) and the SMS sender (sms_twilio.c).
+/* curl_uv.h - outgoing transfers with libcurl's multi interface on the
+ * node's libuv loop: HTTP POSTs for the push sender, the video providers and
+ * the SMS sender, and caller-configured transfers (the SMTP mailer).
  *
  * Nothing blocks the loop: curl tells us which sockets to watch
  * (CURLMOPT_SOCKETFUNCTION, one uv_poll per socket) and when to wake it
  * (CURLMOPT_TIMERFUNCTION, one uv_timer); readiness and timeouts are fed back
  * with curl_multi_socket_action, and finished transfers are collected with
- * curl_multi_info_read. A caller configures an easy handle (URL, protocol,
- * body, timeout) and hands it over; its callback runs once with the outcome.
- * Everything here runs on the loop thread. */
+ * curl_multi_info_read. At most max_inflight POSTs run at once; each has its
+ * own total timeout. Everything here runs on the loop thread. */
 #ifndef DROP_CURL_UV_H
 #define DROP_CURL_UV_H
 
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
+
+#include "engine/err.h"
+
+#define CURL_UV_BODY_MAX (64 * 1024) /* answer bytes kept; the rest is dropped */
 
 struct curl_uv;
 
-/* The end of one transfer: res is curl's result, status the protocol's
- * response code (HTTP status, SMTP reply code; 0 when none). The easy
- * handle is already cleaned up. Called exactly once, on the loop thread. */
-typedef void (*curl_uv_done_fn)(void *ud, CURLcode res, long status);
+/* The outcome of one POST, called exactly once on the loop thread. curl_rc
+ * is 0 when the server answered (status is its HTTP status), else a libcurl
+ * error code (-1: refused before starting, busy or closing). body holds the
+ * first CURL_UV_BODY_MAX bytes of the answer (NUL-terminated, borrowed for
+ * the call; "" unless keep_body was asked for). */
+typedef void (*curl_uv_done_fn)(void *ud, int curl_rc, long status, const char *body, size_t len);
 
-/* A driver on loop, or NULL when libcurl fails to initialize (logged). */
-struct curl_uv *curl_uv_new(uv_loop_t *loop);
+/* Makes a client on loop; at most max_inflight POSTs at once. Returns
+ * DROP_OK and *out, or DROP_EINTERNAL when libcurl cannot start. */
+drop_err curl_uv_new(uv_loop_t *loop, int max_inflight, struct curl_uv **out);
 
-/* Runs easy (configured by the caller; takes ownership: it is cleaned up
- * after the transfer). CURLOPT_PRIVATE and CURLOPT_NOSIGNAL are set here.
- * done runs once, before this returns when the driver is closing or curl
- * refuses the handle. */
-void curl_uv_add(struct curl_uv *cu, CURL *easy, curl_uv_done_fn done, void *ud);
+/* Starts a POST of body (len bytes, copied) to url with the given header
+ * lines ("Name: value", copied; n may be 0), bounded by timeout_ms from start
+ * to end. done runs once; before this returns (curl_rc -1) when max_inflight
+ * POSTs are running or the client is closing. */
+void curl_uv_post(struct curl_uv *c, const char *url, const char *const *headers, size_t n,
+                  const char *body, size_t len, int64_t timeout_ms, bool keep_body,
+                  curl_uv_done_fn done, void *ud);
 
-/* Transfers running now. */
-int curl_uv_running(const struct curl_uv *cu);
+/* Runs a transfer the caller configured on easy (URL, protocols, upload,
+ * credentials; takes ownership: cleaned up once done), bounded by
+ * timeout_ms. done runs once as for a POST: curl_rc 0 when the transfer
+ * completed, status the protocol's last reply code (HTTP status, SMTP
+ * code), body "". It counts against max_inflight like a POST. */
+void curl_uv_perform(struct curl_uv *c, CURL *easy, int64_t timeout_ms, curl_uv_done_fn done,
+                     void *ud);
 
-/* Aborts the running transfers (their done runs with CURLE_ABORTED_BY_CALLBACK
- * before this returns), closes the loop handles and frees cu once libuv has
+/* POSTs running now. */
+int curl_uv_inflight(const struct curl_uv *c);
+
+/* True for an http:// or https:// URL of at most max printable bytes. */
+bool curl_uv_url_ok(const char *s, size_t max);
+
+/* Aborts the running POSTs (their done runs with CURLE_ABORTED_BY_CALLBACK,
+ * before this returns), closes the loop handles and frees c once libuv has
  * closed them: the loop must run afterwards. NULL is fine. */
-void curl_uv_close(struct curl_uv *cu);
+void curl_uv_close(struct curl_uv *c);
 
 #endif

@@ -361,12 +361,64 @@ static void read_request(struct lws *wsi, struct http_conn *c, const char *path)
         snprintf(c->bearer, sizeof c->bearer, "%.*s", (int)sizeof c->bearer - 1, auth + 7);
 }
 
+/* ---- CORS ----
+ * A page on an origin that allowed_origins lists (space or comma separated;
+ * "*" any) may call the REST shim from a browser: its preflight (OPTIONS with
+ * an Origin) is answered 204 with the methods and headers allowed, and every
+ * response to it carries Access-Control-Allow-Origin. Other origins get no
+ * CORS headers, so the browser keeps the answer from the page. */
+static bool cors_allowed(const char *list, const char *origin)
+{
+    size_t ol = strlen(origin);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        size_t l = strcspn(p, " ,");
+        if ((l == 1 && *p == '*') || (l && l == ol && strncasecmp(p, origin, l) == 0)) return true;
+        p += l;
+    }
+    return false;
+}
+
+/* Notes the request's Origin when it is allowed; true for a preflight of it. */
+static bool cors_read(struct lws *wsi, struct http_conn *c)
+{
+    char origin[sizeof c->cors_origin];
+    c->cors_origin[0] = '\0';
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) >= (int)sizeof origin ||
+        lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0 ||
+        !cors_allowed(node_of(wsi)->cfg->allowed_origins, origin))
+        return false;
+    snprintf(c->cors_origin, sizeof c->cors_origin, "%s", origin);
+    return c->method == LWSHUMETH_OPTIONS;
+}
+
+static int cors_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                       unsigned char *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value, (int)strlen(value), p, end);
+}
+
+/* Adds the CORS response headers (none for an origin not allowed). */
+static int cors_headers(struct lws *wsi, struct http_conn *c, unsigned char **p, unsigned char *end)
+{
+    if (!c->cors_origin[0]) return 0;
+    if (cors_header(wsi, "access-control-allow-origin:", c->cors_origin, p, end) ||
+        cors_header(wsi, "vary:", "Origin", p, end))
+        return 1;
+    if (c->method != LWSHUMETH_OPTIONS) return 0;
+    return cors_header(wsi, "access-control-allow-methods:", "GET, POST, PUT, DELETE, PATCH", p, end) ||
+           cors_header(wsi, "access-control-allow-headers:", "Authorization, Content-Type", p, end) ||
+           cors_header(wsi, "access-control-max-age:", "600", p, end);
+}
+
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len)
 {
     struct http_conn *c = user;
     struct node *n;
     unsigned char hdr[LWS_PRE + 1024], *p, *end;
+    bool preflight;
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
@@ -378,9 +430,14 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         free(c->reqbody);
         memset(c, 0, sizeof *c);
         read_request(wsi, c, in ? (const char *)in : "/");
+        preflight = cors_read(wsi, c); /* before any answer: it carries CORS headers */
         if (c->path_too_long || c->headers_too_big || c->query_too_long) {
             c->close_after = true; /* a body may follow: not read, so close */
             route(wsi, c);
+            return 0;
+        }
+        if (preflight) {
+            http_respond(wsi, c, 204, "text/plain", xstrdup(""), 0);
             return 0;
         }
         if (c->method == LWSHUMETH_POST || c->method == LWSHUMETH_PUT ||
@@ -437,6 +494,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                  lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
                                               (unsigned char *)c->retry_after,
                                               (int)strlen(c->retry_after), &p, end)) ||
+                cors_headers(wsi, c, &p, end) ||
                 lws_finalize_write_http_header(wsi, hdr + LWS_PRE, &p, end))
                 return 1;
             c->phase = 2;

@@ -30,6 +30,7 @@ struct http_conn {
     char bearer[256];
     char allow[40];        /* the Allow header of a 405, "" otherwise */
     char retry_after[16];  /* the Retry-After header of a 429, "" otherwise */
+    char cors_origin[256]; /* the request's Origin when allowed_origins lists it */
     bool too_big;
     bool query_too_long;   /* the query string does not fit query[] (413) */
     bool path_too_long;    /* the path does not fit path[] (414) */

@@ -100,12 +100,14 @@ static size_t read_msg(char *buf, size_t size, size_t nitems, void *ud)
     return n;
 }
 
-static void xfer_done(void *ud, CURLcode res, long status)
+static void xfer_done(void *ud, int curl_rc, long status, const char *body, size_t len)
 {
     struct mail_xfer *x = ud;
-    bool ok = res == CURLE_OK;
+    bool ok = curl_rc == 0;
+    (void)body;
+    (void)len;
     /* no address, no body: the reply code and curl's result are enough */
-    log_info("event=mail_sent ok=%d smtp=%ld curl=%d", ok, status, (int)res);
+    log_info("event=mail_sent ok=%d smtp=%ld curl=%d", ok, status, curl_rc);
     curl_slist_free_all(x->rcpt);
     memset(x->msg, 0, x->len);
     free(x->msg);
@@ -179,10 +181,9 @@ void mail_smtp_send(struct mail_smtp *m, const char *to, const char *subject, co
     curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_msg);
     curl_easy_setopt(easy, CURLOPT_READDATA, x);
     curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->len);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)m->timeout_ms);
     if (m->user[0]) {
         curl_easy_setopt(easy, CURLOPT_USERNAME, m->user);
         curl_easy_setopt(easy, CURLOPT_PASSWORD, m->password);
     }
-    curl_uv_add(m->cu, easy, xfer_done, x);
+    curl_uv_perform(m->cu, easy, m->timeout_ms, xfer_done, x);
 }

@@ -23,7 +23,7 @@
 #include "adapters/store_mongo.h"
 #include "adapters/store_sqlite.h"
 #include "adapters/token.h"
-#include "adapters/video_dev.h"
+#include "adapters/video.h"
 #include "engine/bus.h"
 #include "engine/login_throttle.h"
 #include "engine/presence.h"
@@ -263,6 +263,32 @@ static void push_send(void *ctx, const char *body, size_t len, void (*done)(void
     push_http_send(ctx, body, len, done, ud);
 }
 
+/* Makes the video provider of `video` (dev, opentok, vonage). The API
+ * secret comes from the config or DROPIN_OPENTOK_API_SECRET and is never
+ * logged. Returns 0, or -1 with why set. */
+static int video_start(struct node *n, char *why, size_t whylen)
+{
+    const struct config *c = n->cfg;
+    const char *secret = c->opentok_api_secret[0] ? c->opentok_api_secret
+                                                  : getenv("DROPIN_OPENTOK_API_SECRET");
+    struct video_config vc = {
+        .provider = c->video,
+        .opentok_api_key = c->opentok_api_key,
+        .opentok_api_secret = secret ? secret : "",
+        .opentok_url = c->opentok_url,
+        .vonage_application_id = c->vonage_application_id,
+        .vonage_private_key = c->vonage_private_key,
+        .vonage_url = c->vonage_url,
+        .relayed = strcmp(c->video_media_mode, "relayed") == 0,
+        .archive_always = strcmp(c->video_archive, "always") == 0,
+        .timeout_ms = c->video_timeout_ms,
+    };
+    struct video *v;
+    if (video_new(&n->loop, &vc, &v, why, whylen) != DROP_OK) return -1;
+    video_port(v, &n->eng.video);
+    return 0;
+}
+
 /* Makes the signer (s3_bucket set) and the push sender (push_url set).
  * Secrets come from the config or the environment and are never logged.
  * Returns 0, or -1 with why set. */
@@ -285,9 +311,10 @@ static int media_start(struct node *n, char *why, size_t whylen)
             return -1;
         n->eng.push = (struct engine_push){.ctx = p, .send = push_send};
     }
+    if (video_start(n, why, whylen) != 0) return -1;
     if (notify_start(&n->loop, c, &n->metrics, &n->eng.notify, why, whylen) != 0) return -1;
-    log_info("event=media storage=%s push=%s", n->eng.blob.sign_put ? "s3" : "off",
-             n->eng.push.send ? "http" : "off");
+    log_info("event=media storage=%s push=%s video=%s", n->eng.blob.sign_put ? "s3" : "off",
+             n->eng.push.send ? "http" : "off", n->eng.video.provider);
     return 0;
 }
 
@@ -296,8 +323,11 @@ static int media_start(struct node *n, char *why, size_t whylen)
 static void media_stop(struct node *n)
 {
     struct push_http *p = n->eng.push.ctx;
+    struct video *v = n->eng.video.ctx;
     n->eng.push = (struct engine_push){0};
     push_http_close(p);
+    n->eng.video = (struct engine_video){.provider = "none", .api_key = ""};
+    video_close(v); /* session creations in flight end unavailable */
     notify_stop(&n->eng.notify);
 }
 
@@ -378,6 +408,8 @@ static void on_tick(uv_timer_t *t)
     struct node *n = t->data;
     int64_t now = node_now();
     for (struct session *s = n->sessions; s; s = s->next) session_tick(s, now);
+    server_tick(n, now);
+    log_flush_repeats();
     presence_expire(n->eng.presence, now, n->cfg->presence_ttl_ms, presence_gone, n);
     if (!n->draining) cluster_tick(n, now);
     if (!n->draining && now - n->sweep_at >= n->cfg->sweep_interval_ms) {
@@ -541,12 +573,6 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .counter_incr = port_counter_incr,
         .counter_get = port_counter_get,
         .counter_del = port_counter_del,
-    };
-    n->eng.video = (struct engine_video){
-        .provider = "dev",
-        .api_key = "dev",
-        .new_session = video_dev_session,
-        .token = video_dev_token,
     };
     n->eng.policy = (struct gig_policy){
         .pending_ttl_ms = cfg->pending_ttl_ms,

@@ -78,8 +78,7 @@ int notify_start(uv_loop_t *loop, const struct config *c, struct metrics *m,
     }
     struct notify *n = xcalloc(1, sizeof *n);
     n->m = m;
-    n->cu = curl_uv_new(loop);
-    if (!n->cu) {
+    if (curl_uv_new(loop, NOTIFY_MAX_INFLIGHT, &n->cu) != DROP_OK) {
         snprintf(why, whylen, "mail/sms: libcurl failed to initialize");
         free(n);
         return -1;

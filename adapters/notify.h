@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 
 #define NOTIFY_TIMEOUT_MS 15000 /* longest SMTP conversation or provider POST */
+#define NOTIFY_MAX_INFLIGHT 64  /* sends at once; more: `unavailable` */
 
 /* Fills *out from the config (secrets also from DROPIN_MAIL_PASSWORD and
  * DROPIN_TWILIO_AUTH_TOKEN); out->send stays NULL when neither channel is

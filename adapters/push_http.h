@@ -1,12 +1,7 @@
 /* push_http.h - the push sender: JSON POSTs to a push provider's HTTP
- * endpoint, with libcurl's multi interface on the node's libuv loop.
- *
- * Nothing blocks the loop: curl tells us which sockets to watch
- * (CURLMOPT_SOCKETFUNCTION, one uv_poll per socket) and when to wake it
- * (CURLMOPT_TIMERFUNCTION, one uv_timer); readiness and timeouts are fed back
- * with curl_multi_socket_action, and finished transfers are collected with
- * curl_multi_info_read. At most max_inflight POSTs run at once; each has a
- * total timeout. Everything here runs on the loop thread. */
+ * endpoint, through the shared libcurl-multi-on-libuv client (curl_uv.h), so
+ * nothing blocks the loop. At most max_inflight POSTs run at once; each has
+ * a total timeout. Everything here runs on the loop thread. */
 #ifndef DROP_PUSH_HTTP_H
 #define DROP_PUSH_HTTP_H
 
@@ -42,8 +37,8 @@ void push_http_send(struct push_http *p, const char *body, size_t len, push_http
 int push_http_inflight(const struct push_http *p);
 
 /* Aborts the running POSTs (their done runs with ok false, before this
- * returns), closes the loop handles and frees p once libuv has closed them:
- * the loop must run afterwards. NULL is fine. */
+ * returns) and frees p; the client's loop handles close with the loop's
+ * next run, so the loop must run afterwards. NULL is fine. */
 void push_http_close(struct push_http *p);
 
 #endif

@@ -3,16 +3,73 @@
  * Origin and path checks happen in FILTER_PROTOCOL_CONNECTION: a request for
  * another path than /ws is refused there; a refused Origin is accepted and
  * then closed with 1008, as the protocol promises. The bearer token of the
- * upgrade request is read there too, while the headers are still attached. */
+ * upgrade request is read there too, while the headers are still attached.
+ *
+ * Three guards sit here because lws 4.1 leaves them to the application:
+ * - Accept back-off. When accept() fails (EMFILE, ENFILE, ENOBUFS) lws logs
+ *   "accept: errno N" and returns with the listen socket still readable, so
+ *   the loop would spin on it. The lws log hook sees that line: the listen
+ *   socket's poll is stopped for a back-off (100 ms doubling to 1 s), and
+ *   one waiting connection is answered 503 and closed with the help of a
+ *   reserve descriptor held for that purpose. lws itself restarts the poll
+ *   whenever one of its sockets closes (a descriptor came free), and the
+ *   back-off timer restarts it in any case.
+ * - HTTP deadlines. lws re-arms its timeouts on every byte, so a client that
+ *   trickles headers or a body could hold a connection for ever. Every
+ *   connection is tracked from its creation: its headers must be complete
+ *   within http_header_timeout and its request answered within
+ *   http_body_timeout, both counted from the connection's start or from the
+ *   end of its previous request (keep-alive); past them it is closed.
+ * - WebSocket framing. lws closes a frame with a 64-bit length whose top bit
+ *   is set, or a control frame with an extended length, without a close
+ *   frame; it logs a warning first, which the log hook turns into a 1002
+ *   close reason just before lws closes the socket. Text frames are checked
+ *   for UTF-8 by lws (LWS_SERVER_OPTION_VALIDATE_UTF8: 1007); reserved
+ *   opcodes and bits get 1002 from lws. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uthash.h>
 
 #include "adapters/http.h"
 #include "adapters/node.h"
 #include "adapters/server.h"
 #include "adapters/session.h"
 #include "engine/log.h"
+#include "engine/mem.h"
+
+#define ACCEPT_BACKOFF_MIN_MS 100
+#define ACCEPT_BACKOFF_MAX_MS 1000
+#define MAX_LISTENERS 4
+
+/* One HTTP connection (or a WebSocket before its upgrade), by wsi. */
+struct conn_deadline {
+    struct lws *wsi;
+    int64_t since;          /* connection start, or end of the previous request */
+    bool in_request;        /* headers complete, answer not yet written */
+    bool killed;
+    UT_hash_handle hh;
+};
+
+/* Process-wide: the lws log hook has no user pointer. */
+static struct {
+    struct node *n;
+    uv_timer_t timer;       /* ends an accept back-off */
+    bool timer_init;
+    bool paused;
+    int64_t backoff_ms;
+    int64_t last_fail;      /* node_now() of the last accept failure */
+    int reserve_fd;         /* /dev/null, closed to make room for a 503 */
+    uv_poll_t *listeners[MAX_LISTENERS];
+    uv_poll_cb listen_cb[MAX_LISTENERS];
+    int nlisteners;
+    bool ws_proto_error;    /* lws just refused a frame without a close reason */
+    struct conn_deadline *conns;
+} srv = {.reserve_fd = -1};
 
 struct ws_pss {
     struct session *s;
@@ -42,6 +99,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     const struct lws_protocols *proto = lws_get_protocol(wsi);
     char buf[512];
 
+    if (reason != LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL) srv.ws_proto_error = false;
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_GET_URI) <= 0 || strcmp(buf, "/ws") != 0)
@@ -56,6 +114,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
 
     case LWS_CALLBACK_ESTABLISHED:
+        server_conn_forget(wsi); /* a session has deadlines of its own */
         pss->s = session_open(n, wsi,
                               strcmp(proto->name, "dropin.v1.msgpack") == 0 ? CODEC_MSGPACK
                                                                             : CODEC_JSON,
@@ -74,12 +133,33 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         }
         return 0;
 
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* after our own close frame (session_on_writeable) this is the peer's
+         * answer: echoing it would send a second close frame, and a browser
+         * fails such a connection (1006, the close code lost) */
+        return pss->s && pss->s->close_sent ? -1 : 0;
+
     case LWS_CALLBACK_RECEIVE_PONG:
         if (pss->s) pss->s->last_rx = node_now();
         return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return pss->s ? session_on_writeable(pss->s) : 0;
+
+    case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+        /* lws is closing the socket; when it refused a frame without a
+         * reason (see the log hook), give the peer a close frame with one */
+        if (srv.ws_proto_error) {
+            static const char why[] = "protocol error";
+            srv.ws_proto_error = false;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)why,
+                             sizeof why - 1);
+            if (pss && pss->s && !pss->s->close_code) {
+                pss->s->close_code = LWS_CLOSE_STATUS_PROTOCOL_ERR;
+                metrics_close(&n->metrics, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+            }
+        }
+        return 0;
 
     case LWS_CALLBACK_CLOSED:
         if (pss->s) session_on_closed(pss->s);
@@ -89,6 +169,205 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     default:
         return 0;
     }
+}
+
+/* ---- HTTP deadlines ---- */
+
+void server_conn_forget(struct lws *wsi)
+{
+    struct conn_deadline *c;
+    HASH_FIND_PTR(srv.conns, &wsi, c);
+    if (c) {
+        HASH_DEL(srv.conns, c);
+        free(c);
+    }
+}
+
+static void conn_track(struct lws *wsi)
+{
+    struct conn_deadline *c;
+    HASH_FIND_PTR(srv.conns, &wsi, c);
+    if (!c) {
+        c = xcalloc(1, sizeof *c);
+        c->wsi = wsi;
+        HASH_ADD_PTR(srv.conns, wsi, c);
+    }
+    c->since = node_now();
+    c->in_request = false;
+    c->killed = false;
+}
+
+static struct conn_deadline *conn_find(struct lws *wsi)
+{
+    struct conn_deadline *c;
+    HASH_FIND_PTR(srv.conns, &wsi, c);
+    return c;
+}
+
+/* protocols[0]: tracks each connection's deadlines around http_callback,
+ * which does the HTTP work. lws sends WSI_CREATE / WSI_DESTROY to
+ * protocols[0] for every accepted connection. */
+static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct conn_deadline *c;
+    int r;
+
+    switch (reason) {
+    case LWS_CALLBACK_WSI_CREATE:
+        conn_track(wsi);
+        break;
+    case LWS_CALLBACK_WSI_DESTROY:
+        server_conn_forget(wsi);
+        break;
+    case LWS_CALLBACK_HTTP:
+        if ((c = conn_find(wsi))) c->in_request = true;
+        /* an HTTP/2 stream: its deadlines are its own, not its connection's
+         * (which carries many requests and has lws's own timeouts) */
+        if (lws_get_network_wsi(wsi) != wsi) server_conn_forget(lws_get_network_wsi(wsi));
+        break;
+    default:
+        break;
+    }
+    /* the body due is the last write of a request (http_callback then
+     * completes the transaction, which may free user: look before) */
+    bool answering = reason == LWS_CALLBACK_HTTP_WRITEABLE && user &&
+                     ((struct http_conn *)user)->phase == 2;
+    r = http_callback(wsi, reason, user, in, len);
+    if (answering && r == 0 && (c = conn_find(wsi))) {
+        /* answered: the next request on this connection starts its clock now */
+        c->in_request = false;
+        c->since = node_now();
+    }
+    return r;
+}
+
+/* Closes the connections past their deadline. */
+static void deadlines_check(struct node *n, int64_t now)
+{
+    struct conn_deadline *c, *tmp;
+    HASH_ITER(hh, srv.conns, c, tmp) {
+        if (c->killed) continue;
+        bool headers = !c->in_request && now - c->since >= n->cfg->http_header_timeout_ms;
+        if (!headers && now - c->since < n->cfg->http_body_timeout_ms) continue;
+        c->killed = true;
+        log_info("event=http_deadline phase=%s", headers ? "headers" : "request");
+        /* may free c (WSI_DESTROY) before returning: c is not used after */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    }
+}
+
+/* ---- accept back-off ---- */
+
+struct listen_walk {
+    uv_poll_t **found;
+    int max, n;
+};
+
+static void find_listener(uv_handle_t *h, void *arg)
+{
+    struct listen_walk *w = arg;
+    uv_os_fd_t fd;
+    int on = 0;
+    socklen_t sl = sizeof on;
+    if (h->type != UV_POLL || uv_is_closing(h) || w->n >= w->max) return;
+    if (uv_fileno(h, &fd) != 0) return;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &sl) == 0 && on)
+        w->found[w->n++] = (uv_poll_t *)h;
+}
+
+static void reserve_open(void)
+{
+    if (srv.reserve_fd < 0) srv.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* With the reserve descriptor given up for a moment, accepts one waiting
+ * connection and answers it 503, so that clients learn the node is full
+ * instead of waiting in the backlog. */
+static void shed_one(int lfd)
+{
+    static const char body[] =
+        "{\"error\":{\"code\":\"unavailable\",\"message\":\"no connections available\"}}";
+    char resp[320], drain[2048];
+    int rl = snprintf(resp, sizeof resp,
+                      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                      sizeof body - 1, body);
+    if (srv.reserve_fd < 0) return;
+    close(srv.reserve_fd);
+    srv.reserve_fd = -1;
+    int fd = accept(lfd, NULL, NULL); /* lws made the listen socket non-blocking */
+    if (fd >= 0) {
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        /* read what the client sent, so that closing does not reset it */
+        while (recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0) {}
+        (void)!send(fd, resp, (size_t)rl, MSG_DONTWAIT | MSG_NOSIGNAL); /* best effort */
+        shutdown(fd, SHUT_WR);
+        close(fd);
+    }
+    reserve_open();
+}
+
+static void accept_resume(uv_timer_t *t)
+{
+    (void)t;
+    srv.paused = false;
+    for (int i = 0; i < srv.nlisteners; i++)
+        if (!uv_is_closing((uv_handle_t *)srv.listeners[i]))
+            uv_poll_start(srv.listeners[i], UV_READABLE, srv.listen_cb[i]);
+    srv.nlisteners = 0;
+}
+
+/* Called from the lws log hook, inside lws's handling of the listen socket,
+ * when accept() failed with err. lws may have restarted the poll during a
+ * back-off (one of its sockets closed): then it is only stopped again, and
+ * the back-off runs on. */
+static void accept_failed(int err)
+{
+    struct node *n = srv.n;
+    uv_poll_t *found[MAX_LISTENERS];
+    struct listen_walk w = {found, MAX_LISTENERS, 0};
+    int64_t now;
+
+    if (!n || !srv.timer_init) return;
+    if (srv.paused) {
+        for (int i = 0; i < srv.nlisteners; i++) uv_poll_stop(srv.listeners[i]);
+        return;
+    }
+    now = node_now();
+    srv.backoff_ms = now - srv.last_fail < 2 * ACCEPT_BACKOFF_MAX_MS && srv.backoff_ms
+                         ? (srv.backoff_ms * 2 > ACCEPT_BACKOFF_MAX_MS ? ACCEPT_BACKOFF_MAX_MS
+                                                                       : srv.backoff_ms * 2)
+                         : ACCEPT_BACKOFF_MIN_MS;
+    srv.last_fail = now;
+    uv_walk(&n->loop, find_listener, &w);
+    for (int i = 0; i < w.n; i++) {
+        uv_os_fd_t fd;
+        srv.listeners[i] = found[i];
+        srv.listen_cb[i] = found[i]->poll_cb;
+        uv_poll_stop(found[i]);
+        if ((err == EMFILE || err == ENFILE) && uv_fileno((uv_handle_t *)found[i], &fd) == 0)
+            shed_one(fd);
+    }
+    srv.nlisteners = w.n;
+    srv.paused = true;
+    uv_timer_start(&srv.timer, accept_resume, (uint64_t)srv.backoff_ms, 0);
+    log_warn("event=accept_paused errno=%d reason=\"%s\"", err, strerror(err));
+}
+
+/* ---- the lws log hook ---- */
+
+static void lws_log_sink(int level, const char *line)
+{
+    size_t l = strlen(line);
+    int err;
+    while (l && (line[l - 1] == '\n' || line[l - 1] == '\r')) l--;
+    if ((level & LLL_ERR) && sscanf(line, "accept: errno %d", &err) == 1) accept_failed(err);
+    if ((level & LLL_WARN) && (strncmp(line, "b63 of length must be zero", 26) == 0 ||
+                               strncmp(line, "Control frame with xtended length", 33) == 0))
+        srv.ws_proto_error = true;
+    if (level & LLL_ERR) log_warn("event=lws msg=\"%.*s\"", (int)l, line);
+    else log_debug("event=lws msg=\"%.*s\"", (int)l, line);
 }
 
 /* A request whose method lws does not know (TRACE, FOO, ...) is handed over
@@ -122,7 +401,7 @@ static int refuse_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 }
 
 static struct lws_protocols protocols[] = {
-    {"http", http_callback, sizeof(struct http_conn), 0, 0, NULL, 0},
+    {"http", conn_callback, sizeof(struct http_conn), 0, 0, NULL, 0},
     {"http-refuse", refuse_callback, 0, 0, 0, NULL, 0},
     {"dropin.v1.json", ws_callback, sizeof(struct ws_pss), 1024, 0, NULL, 0},
     {"dropin.v1.msgpack", ws_callback, sizeof(struct ws_pss), 1024, 0, NULL, 0},
@@ -134,12 +413,9 @@ static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "defau
 static const struct lws_protocol_vhost_options pvo_json = {NULL, &pvo_default, "dropin.v1.json",
                                                            ""};
 
-static void lws_log_sink(int level, const char *line)
+void server_tick(struct node *n, int64_t now)
 {
-    size_t l = strlen(line);
-    while (l && (line[l - 1] == '\n' || line[l - 1] == '\r')) l--;
-    if (level & LLL_ERR) log_warn("event=lws msg=\"%.*s\"", (int)l, line);
-    else log_debug("event=lws msg=\"%.*s\"", (int)l, line);
+    deadlines_check(n, now);
 }
 
 int server_start(struct node *n, char *why, size_t whylen)
@@ -153,7 +429,9 @@ int server_start(struct node *n, char *why, size_t whylen)
         rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    lws_set_log_level(LLL_ERR | (log_min_level <= LOG_DEBUG ? LLL_WARN : 0), lws_log_sink);
+    /* warnings are always on: the hook learns of refused frames from them */
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_sink);
+    srv.n = n;
 
     memset(&info, 0, sizeof info);
     info.port = n->cfg->listen_port;
@@ -163,7 +441,8 @@ int server_start(struct node *n, char *why, size_t whylen)
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6 |
                    LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
                    LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG |
-                   LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+                   LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.listen_accept_role = "raw-skt";
     info.listen_accept_protocol = "http-refuse";
     /* room for the request line and headers: what is over our own limits
@@ -185,6 +464,9 @@ int server_start(struct node *n, char *why, size_t whylen)
                  n->cfg->listen_host, n->cfg->listen_port);
         return -1;
     }
+    reserve_open();
+    uv_timer_init(&n->loop, &srv.timer);
+    srv.timer_init = true;
     /* on a foreign loop lws returns a context even when the bind failed
      * (it is being destroyed): the missing vhost tells */
     struct lws_vhost *vh = lws_get_vhost_by_name(n->lws, "default");
@@ -199,11 +481,26 @@ int server_start(struct node *n, char *why, size_t whylen)
 
 void server_stop(struct node *n)
 {
+    if (srv.timer_init) {
+        uv_timer_stop(&srv.timer);
+        srv.nlisteners = 0;
+        srv.paused = false;
+        uv_close((uv_handle_t *)&srv.timer, NULL);
+        srv.timer_init = false;
+    }
     if (n->lws) lws_context_destroy(n->lws);
 }
 
 void server_finish(struct node *n)
 {
+    struct conn_deadline *c, *tmp;
     if (n->lws) lws_context_destroy(n->lws);
     n->lws = NULL;
+    HASH_ITER(hh, srv.conns, c, tmp) {
+        HASH_DEL(srv.conns, c);
+        free(c);
+    }
+    if (srv.reserve_fd >= 0) close(srv.reserve_fd);
+    srv.reserve_fd = -1;
+    srv.n = NULL;
 }

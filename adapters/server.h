@@ -5,7 +5,9 @@
 #define DROP_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+struct lws;
 struct node;
 
 /* Creates the lws context on n->loop and binds cfg->listen. Returns 0, or
@@ -16,5 +18,12 @@ int server_start(struct node *n, char *why, size_t whylen);
  * only after the loop ran once more; call server_finish() then). */
 void server_stop(struct node *n);
 void server_finish(struct node *n);
+
+/* Periodic work (the node's tick): closes HTTP connections past
+ * http_header_timeout / http_body_timeout. */
+void server_tick(struct node *n, int64_t now);
+
+/* Stops watching wsi's HTTP deadlines (it became a WebSocket session). */
+void server_conn_forget(struct lws *wsi);
 
 #endif

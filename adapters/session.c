@@ -14,7 +14,7 @@
 
 #define MAX_INFLIGHT 64     /* requests awaiting their reply per session */
 #define MAX_HELD 64         /* requests held while an earlier one runs */
-#define STRIKES_TO_CLOSE 20 /* rate-limited requests in a row before 4429 */
+#define STRIKES_TO_CLOSE 20 /* refused requests in a row before 4429 */
 
 struct frame {
     struct frame *next;
@@ -346,6 +346,20 @@ static bool rate_ok(struct session *s, int64_t now)
     return true;
 }
 
+/* Refuses a request with `rate_limited`, whatever the limit that was hit
+ * (rate, requests waiting, requests in flight): each refusal is a strike,
+ * and STRIKES_TO_CLOSE of them in a row close the session with 4429. A
+ * request that gets past every limit clears the strikes (a request put on
+ * hold behind a running one is checked when it leaves the hold). */
+static void refuse(struct session *s, json_t *id, const char *msg)
+{
+    if (++s->strikes >= STRIKES_TO_CLOSE) {
+        session_close(s, 4429, "rate limit exceeded repeatedly");
+        return;
+    }
+    reply_error_now(s, id, DROP_ERATELIMIT, msg);
+}
+
 static void handle_root(struct session *s, json_t *root)
 {
     struct envelope env;
@@ -358,7 +372,7 @@ static void handle_root(struct session *s, json_t *root)
     }
     if (s->running) { /* one request at a time, in order: wait for the running one */
         if (s->held_count >= MAX_HELD) {
-            reply_error_now(s, env.id, DROP_ERATELIMIT, "too many requests waiting");
+            refuse(s, env.id, "too many requests waiting");
             return;
         }
         struct held *h = xcalloc(1, sizeof *h);
@@ -370,18 +384,14 @@ static void handle_root(struct session *s, json_t *root)
         return;
     }
     if (!rate_ok(s, node_now())) {
-        if (++s->strikes >= STRIKES_TO_CLOSE) {
-            session_close(s, 4429, "rate limit exceeded repeatedly");
-            return;
-        }
-        reply_error_now(s, env.id, DROP_ERATELIMIT, "rate limit exceeded");
+        refuse(s, env.id, "rate limit exceeded");
+        return;
+    }
+    if (s->inflight >= MAX_INFLIGHT) {
+        refuse(s, env.id, "too many requests in flight");
         return;
     }
     s->strikes = 0;
-    if (s->inflight >= MAX_INFLIGHT) {
-        reply_error_now(s, env.id, DROP_ERATELIMIT, "too many requests in flight");
-        return;
-    }
     op = ops_find(env.op);
     if (!op) {
         s->node->metrics.msgs_in[METRICS_MAX_OPS]++;

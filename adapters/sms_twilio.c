@@ -1,4 +1,6 @@
 /* sms_twilio.c - Twilio's Messages API on the loop (see sms_twilio.h). */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,14 +12,12 @@
 struct sms_twilio {
     struct curl_uv *cu;
     char *endpoint; /* {url}/2010-04-01/Accounts/{sid}/Messages.json */
-    char *sid;
-    char *token;
+    char *auth;     /* "Authorization: Basic base64(sid:token)"; wiped before free */
     char *from;
     int64_t timeout_ms;
 };
 
-struct sms_xfer {
-    char *form;
+struct sms_call {
     void (*done)(void *ud, bool ok);
     void *ud;
 };
@@ -58,8 +58,15 @@ drop_err sms_twilio_new(struct curl_uv *cu, const char *url, const char *sid, co
     snprintf(t->endpoint, n, "%s%s2010-04-01/Accounts/%s/Messages.json", url,
              url[strlen(url) - 1] == '/' ? "" : "/", sid);
     t->cu = cu;
-    t->sid = xstrdup(sid);
-    t->token = xstrdup(token);
+    size_t cl = strlen(sid) + 1 + strlen(token);
+    char *cred = xmalloc(cl + 1);
+    snprintf(cred, cl + 1, "%s:%s", sid, token);
+    size_t al = 32 + 4 * (cl / 3 + 1);
+    t->auth = xmalloc(al);
+    int hl = snprintf(t->auth, al, "Authorization: Basic ");
+    EVP_EncodeBlock((unsigned char *)t->auth + hl, (const unsigned char *)cred, (int)cl);
+    OPENSSL_cleanse(cred, cl);
+    free(cred);
     t->from = xstrdup(from);
     t->timeout_ms = timeout_ms;
     *out = t;
@@ -70,30 +77,22 @@ void sms_twilio_free(struct sms_twilio *t)
 {
     if (!t) return;
     free(t->endpoint);
-    free(t->sid);
-    if (t->token) memset(t->token, 0, strlen(t->token));
-    free(t->token);
+    if (t->auth) OPENSSL_cleanse(t->auth, strlen(t->auth));
+    free(t->auth);
     free(t->from);
     free(t);
 }
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
+static void post_done(void *ud, int curl_rc, long status, const char *body, size_t len)
 {
-    (void)ptr;
-    (void)ud;
-    return size * nmemb;
-}
-
-static void xfer_done(void *ud, CURLcode res, long status)
-{
-    struct sms_xfer *x = ud;
-    bool ok = res == CURLE_OK && status >= 200 && status < 300;
-    log_info("event=sms_sent provider=twilio ok=%d status=%ld curl=%d", ok, status, (int)res);
-    memset(x->form, 0, strlen(x->form));
-    free(x->form);
-    void (*done)(void *, bool) = x->done;
-    void *cb = x->ud;
-    free(x);
+    struct sms_call *c = ud;
+    bool ok = curl_rc == 0 && status >= 200 && status < 300;
+    (void)body;
+    (void)len;
+    log_info("event=sms_sent provider=twilio ok=%d status=%ld curl=%d", ok, status, curl_rc);
+    void (*done)(void *, bool) = c->done;
+    void *cb = c->ud;
+    free(c);
     done(cb, ok);
 }
 
@@ -112,28 +111,24 @@ void sms_twilio_send(struct sms_twilio *t, const char *to, const char *text,
                      void (*done)(void *ud, bool ok), void *ud)
 {
     char num[40];
-    CURL *easy = curl_easy_init();
-    if (!easy || strlen(to) > 20) {
-        if (easy) curl_easy_cleanup(easy);
+    CURL *esc = curl_easy_init(); /* only for curl_easy_escape */
+    if (!esc || strlen(to) > 20) {
+        if (esc) curl_easy_cleanup(esc);
         done(ud, false);
         return;
     }
     snprintf(num, sizeof num, "+%s", to);
-    struct sms_xfer *x = xcalloc(1, sizeof *x);
+    char *form = NULL;
     size_t len = 0;
-    field(easy, &x->form, &len, "To", num);
-    field(easy, &x->form, &len, "From", t->from);
-    field(easy, &x->form, &len, "Body", text);
-    x->done = done;
-    x->ud = ud;
-    curl_easy_setopt(easy, CURLOPT_URL, t->endpoint);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, x->form);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-    curl_easy_setopt(easy, CURLOPT_USERNAME, t->sid);
-    curl_easy_setopt(easy, CURLOPT_PASSWORD, t->token);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
-    curl_uv_add(t->cu, easy, xfer_done, x);
+    field(esc, &form, &len, "To", num);
+    field(esc, &form, &len, "From", t->from);
+    field(esc, &form, &len, "Body", text);
+    curl_easy_cleanup(esc);
+    const char *headers[] = {"Content-Type: application/x-www-form-urlencoded", t->auth};
+    struct sms_call *c = xcalloc(1, sizeof *c);
+    c->done = done;
+    c->ud = ud;
+    curl_uv_post(t->cu, t->endpoint, headers, 2, form, len, t->timeout_ms, false, post_done, c);
+    OPENSSL_cleanse(form, len); /* curl_uv copied it */
+    free(form);
 }

@@ -23,6 +23,10 @@
  *   jobs     {_id, title, description, client, worker (ObjectIds), status,
  *             statusLog [{status, at, by (ObjectId or null)}], createdAt,
  *             updatedAt, version}; job_cas is a findAndModify like gig_cas.
+ *   operator_locks {_id (the operator's ObjectId), gig (ObjectId or null),
+ *             version}: the booking records of store_operator_reserve;
+ *             inserted once (a duplicate _id loses), then replaced by a
+ *             findAndModify on the version like gig_cas.
  * Uniqueness: identity values are unique among ACTIVE accounts through a
  * unique multikey index on identities.value with a partialFilterExpression
  * {status: "active"}: archiving an account (one document update) takes its
@@ -52,6 +56,7 @@
 #define C_GIGS "gigs"
 #define C_MESSAGES "messages"
 #define C_JOBS "jobs"
+#define C_OPLOCKS "operator_locks"
 #define RATING_CAS_TRIES 64   /* contention on one account's votes, bounded */
 #define BSON_JSON_DEPTH 16    /* nesting read back from a gig document */
 
@@ -1765,6 +1770,67 @@ static drop_err mg_job_list(void *impl, const struct job_filter *f, struct job *
     return DROP_OK;
 }
 
+/* ---- ops: operator booking records ------------------------------------------------ */
+
+static drop_err mg_operator_lock_get(void *impl, const char *operator,
+                                     struct store_operator_lock *out)
+{
+    struct mg *m = impl;
+    bson_oid_t oid;
+    bson_t *doc = NULL;
+    bson_iter_t it;
+    if (!to_oid(operator, &oid)) return DROP_ENOTFOUND;
+    mongoc_client_t *c = pop(m, "operator_lock_get");
+    if (!c) return DROP_EUNAVAIL;
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&oid));
+    drop_err e = find_one(m, c, C_OPLOCKS, filter, NULL, &doc, "operator_lock_get");
+    push(m, c);
+    bson_destroy(filter);
+    if (e == DROP_OK && !doc) e = DROP_ENOTFOUND;
+    if (e == DROP_OK) {
+        struct store_operator_lock l;
+        memset(&l, 0, sizeof l);
+        snprintf(l.operator, sizeof l.operator, "%s", operator);
+        if (bson_iter_init_find(&it, doc, "gig")) oid_hex(&it, l.gig);
+        if (bson_iter_init_find(&it, doc, "version")) l.version = it_i64(&it);
+        if (l.version < 1 || (l.gig[0] && !id_valid(l.gig))) {
+            log_error("event=store_error backend=mongodb op=operator_lock_get"
+                      " reason=bad_document");
+            e = DROP_EINTERNAL;
+        } else {
+            *out = l;
+        }
+    }
+    if (doc) bson_destroy(doc);
+    return e;
+}
+
+static drop_err mg_operator_lock_cas(void *impl, const struct store_operator_lock *l,
+                                     int64_t expected)
+{
+    struct mg *m = impl;
+    bson_oid_t oid, gig;
+    if (!to_oid(l->operator, &oid) || (l->gig[0] && !to_oid(l->gig, &gig)) || expected < 0 ||
+        l->version <= expected)
+        return DROP_EBADREQ;
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_OID(&doc, "_id", &oid);
+    if (l->gig[0]) BSON_APPEND_OID(&doc, "gig", &gig);
+    else BSON_APPEND_NULL(&doc, "gig");
+    BSON_APPEND_INT64(&doc, "version", l->version);
+    drop_err e;
+    if (expected == 0) {
+        mongoc_client_t *c = pop(m, "operator_lock_cas");
+        e = c ? write1(m, c, C_OPLOCKS, WR_INSERT, NULL, &doc, NULL, "operator_lock_cas")
+              : DROP_EUNAVAIL;
+        push(m, c);
+    } else {
+        e = versioned_replace(m, C_OPLOCKS, &oid, expected, &doc, "operator_lock_cas");
+    }
+    bson_destroy(&doc);
+    return e;
+}
+
 static const struct store_ops MONGO_OPS = {
     .name = "mongodb",
     .close = mg_close,
@@ -1803,6 +1869,8 @@ static const struct store_ops MONGO_OPS = {
     .identity_verify = mg_identity_verify,
     .password_set = mg_password_set,
     .account_type_set = mg_account_type_set,
+    .operator_lock_get = mg_operator_lock_get,
+    .operator_lock_cas = mg_operator_lock_cas,
 };
 
 /* ---- for store_mongo_codes.c (store_mongo_internal.h) ---- */

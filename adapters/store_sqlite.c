@@ -124,6 +124,13 @@ static const char *const MIGRATIONS[] = {
     "  doc TEXT NOT NULL);"
     "CREATE INDEX jobs_by_client ON jobs(client, created_at, id);"
     "CREATE INDEX jobs_by_worker ON jobs(worker, created_at, id);",
+    /* 3 -> 4: operator booking records (store_operator_reserve): the gig
+     * the operator is reserved for (NULL = none), written by CAS on
+     * version. */
+    "CREATE TABLE operator_locks ("
+    "  operator TEXT PRIMARY KEY,"
+    "  gig TEXT,"
+    "  version INTEGER NOT NULL) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 _Static_assert(N_MIGRATIONS == STORE_SQLITE_SCHEMA_VERSION, "schema version");
@@ -150,6 +157,7 @@ enum stmt {
     ST_MSG_INSERT, ST_MSG_LIST, ST_MSG_READ, ST_MSG_UNREAD,
     ST_JOB_INSERT, ST_JOB_UPDATE, ST_JOB_EXISTS, ST_JOB_GET,
     ST_JOB_LIST_ANY, ST_JOB_LIST_CLIENT, ST_JOB_LIST_WORKER,
+    ST_OPLOCK_GET, ST_OPLOCK_INSERT, ST_OPLOCK_UPDATE,
     ST__COUNT
 };
 
@@ -257,6 +265,10 @@ static const char *const SQL[ST__COUNT] = {
                            " ORDER BY created_at DESC, id DESC LIMIT ?4",
     [ST_JOB_LIST_WORKER] = "SELECT doc FROM jobs WHERE worker = ?1 AND " GIG_LIST_FILTER
                            " ORDER BY created_at DESC, id DESC LIMIT ?4",
+    [ST_OPLOCK_GET] = "SELECT gig, version FROM operator_locks WHERE operator = ?1",
+    [ST_OPLOCK_INSERT] = "INSERT INTO operator_locks (operator, gig, version) VALUES (?1, ?2, ?3)",
+    [ST_OPLOCK_UPDATE] = "UPDATE operator_locks SET gig = ?2, version = ?3"
+                         " WHERE operator = ?1 AND version = ?4",
 };
 
 #define CKPT_PAGES 1000 /* SQLite's own auto-checkpoint threshold */
@@ -1303,6 +1315,65 @@ static drop_err sq_job_list(void *impl, const struct job_filter *f, struct job *
     return DROP_OK;
 }
 
+/* ---- operator booking records ---------------------------------------------- */
+
+static drop_err sq_operator_lock_get(void *impl, const char *operator,
+                                     struct store_operator_lock *out)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    struct store_operator_lock l;
+    if (!operator || !id_valid(operator)) return DROP_ENOTFOUND;
+    memset(&l, 0, sizeof l);
+    snprintf(l.operator, sizeof l.operator, "%s", operator);
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, ST_OPLOCK_GET);
+    bind_text(st, 1, operator);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        col_copy(st, 0, l.gig, sizeof l.gig);
+        l.version = sqlite3_column_int64(st, 1);
+    } else if (rc == SQLITE_DONE) {
+        e = DROP_ENOTFOUND;
+    } else {
+        e = map_rc(s, rc, "operator_lock_get");
+    }
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&s->mu);
+    if (e == DROP_OK) *out = l;
+    return e;
+}
+
+static drop_err sq_operator_lock_cas(void *impl, const struct store_operator_lock *l,
+                                     int64_t expected)
+{
+    struct sq *s = impl;
+    drop_err e = DROP_OK;
+    if (!id_valid(l->operator) || (l->gig[0] && !id_valid(l->gig)) || expected < 0 ||
+        l->version <= expected)
+        return DROP_EBADREQ;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = stmt(s, expected == 0 ? ST_OPLOCK_INSERT : ST_OPLOCK_UPDATE);
+    bind_text(st, 1, l->operator);
+    bind_text(st, 2, l->gig[0] ? l->gig : NULL);
+    sqlite3_bind_int64(st, 3, l->version);
+    if (expected > 0) sqlite3_bind_int64(st, 4, expected);
+    int rc = run(st);
+    if (rc != SQLITE_DONE) {
+        e = map_rc(s, sqlite3_extended_errcode(s->db), "operator_lock_cas");
+    } else if (expected > 0 && sqlite3_changes(s->db) == 0) {
+        st = stmt(s, ST_OPLOCK_GET);
+        bind_text(st, 1, l->operator);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_ROW) e = DROP_ECONFLICT;
+        else if (rc == SQLITE_DONE) e = DROP_ENOTFOUND;
+        else e = map_rc(s, rc, "operator_lock_cas");
+    }
+    pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
 static const struct store_ops SQLITE_OPS = {
     .name = "sqlite",
     .close = sq_close,
@@ -1341,6 +1412,8 @@ static const struct store_ops SQLITE_OPS = {
     .identity_verify = sq_identity_verify,
     .password_set = sq_password_set,
     .account_type_set = sq_account_type_set,
+    .operator_lock_get = sq_operator_lock_get,
+    .operator_lock_cas = sq_operator_lock_cas,
 };
 
 /* ---- for store_sqlite_codes.c (store_sqlite_internal.h) ---- */

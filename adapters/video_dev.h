@@ -1,7 +1,7 @@
 /* video_dev.h - the development video provider (`video dev`). It mints
  * random session ids and tokens that no real video service accepts; every
  * reply names the provider "dev" so it cannot pass for a real one. The
- * OpenTok provider comes with its own issue. */
+ * real providers (OpenTok, Vonage) and the engine port are in video.h. */
 #ifndef DROP_VIDEO_DEV_H
 #define DROP_VIDEO_DEV_H
 

@@ -72,14 +72,24 @@ struct engine_ports {
     drop_err (*counter_del)(void *ctx, const char *key);
 };
 
-/* The video provider (PROTOCOL.md: handshake). The development provider is
- * named "dev" in every reply so it can never pass for a real one. */
+/* The video provider (PROTOCOL.md section 7; adapters/video.c). The
+ * development provider is named "dev" in every reply so it can never pass
+ * for a real one. */
+typedef void (*engine_video_session_fn)(void *ud, drop_err rc, const char *session);
 struct engine_video {
-    const char *provider;
-    const char *api_key;
-    void (*new_session)(char out[128]);
-    /* A token for account on session: publisher (the operator) or subscriber. */
-    void (*token)(const char *session, const char *account, bool publisher, char out[256]);
+    void *ctx;
+    const char *provider; /* "dev", "opentok" or "vonage" */
+    const char *api_key;  /* the OpenTok API key or the Vonage application id */
+    bool ahead;           /* create the session when the customer confirms */
+    /* Starts creating a session. done(ud, rc, session) runs once on the loop
+     * (possibly before this returns): DROP_OK and the session id (borrowed
+     * for the call), or DROP_EUNAVAIL when the provider is down or refuses. */
+    void (*new_session)(void *ctx, engine_video_session_fn done, void *ud);
+    /* The token of account on session: publisher (the operator) or
+     * subscriber, working until expires_ms. Returns DROP_OK with out set, or
+     * DROP_EINTERNAL (signing failed, out too small). */
+    drop_err (*token)(void *ctx, const char *session, const char *account, bool publisher,
+                      int64_t now_ms, int64_t expires_ms, char *out, size_t outlen);
 };
 
 /* The blob signer (adapters/blob_s3.c): a presigned PUT URL for an object

@@ -80,7 +80,7 @@ enum gig_action_kind {
     GIG_DEADLINE,     /* system timer: the deadline of the waiting state passed */
     GIG_OFFER_EXPIRE, /* system timer: open offers passed offer_ttl */
     GIG_LATE_JOIN,    /* system: free operators (the candidates) near a pending gig */
-    GIG_VIDEO_FAIL,   /* system or admin: the video session failed */
+    GIG_VIDEO_FAIL,   /* a party, the system or an admin: the video session failed */
     GIG_INVOICE,      /* admin or billing: voted -> invoiceGenerated -> invoiceSent -> compensated */
     GIG_TERMINATE,    /* admin: any live state -> terminated */
     GIG_ACTION__COUNT
@@ -130,7 +130,7 @@ struct gig {
     int customer_rating; /* received by the customer (from the operator); 0 = none */
     int operator_rating; /* received by the operator (from the customer); 0 = none */
     bool customer_handshaken, operator_handshaken;
-    char video_session[GIG_VIDEO_SESSION_SIZE]; /* "" until the first handshake */
+    char video_session[GIG_VIDEO_SESSION_SIZE]; /* "" until confirm (ahead) or the first handshake */
     int64_t created_at, updated_at;
     int64_t deadline; /* expiresAt of the current waiting state; 0 = none */
     int64_t started_at, ended_at; /* 0 = not yet */

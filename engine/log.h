@@ -1,7 +1,14 @@
 /* log.h - level-filtered logging: one line an event, key=value fields.
  *
  * The macros test the level before any formatting happens, so a disabled
- * debug line costs one comparison. Never log secrets (passwords, tokens). */
+ * debug line costs one comparison. Never log secrets (passwords, tokens).
+ *
+ * Repeated lines are rate-limited everywhere: the same text (after the
+ * timestamp) is written at most LOG_REPEAT_BURST times per
+ * LOG_REPEAT_INTERVAL_MS; the rest are counted, and the count is written as
+ * one line, `<the line> repeated=N`, when the interval is over (on the next
+ * occurrence or on log_flush_repeats(), whichever comes first). A flood of
+ * one event costs a few lines an interval, not one line each. */
 #ifndef DROP_LOG_H
 #define DROP_LOG_H
 
@@ -12,8 +19,20 @@ extern int log_min_level;
 /* Parses "debug" / "info" / "warn" / "error"; returns -1 when unknown. */
 int log_level_parse(const char *s);
 
-/* Writes one line: time, level, then the formatted text. Thread-safe. */
+#define LOG_REPEAT_INTERVAL_MS 10000
+#define LOG_REPEAT_BURST 5
+
+/* The repeat interval in use (LOG_REPEAT_INTERVAL_MS; tests shorten it). */
+extern int log_repeat_interval_ms;
+
+/* Writes one line: time, level, then the formatted text, unless the same
+ * text was already written LOG_REPEAT_BURST times in this interval (then it
+ * is only counted). Thread-safe. */
 void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes the counts of repeated lines whose interval is over. Call it
+ * periodically (the node's tick); thread-safe. */
+void log_flush_repeats(void);
 
 /* The last LOG_RING_LINES lines written (each cut to LOG_RING_LINE - 1
  * bytes) stay in memory for admin.tail; each has a sequence number from 1. */

@@ -34,6 +34,7 @@ static const struct op_def op_table[] = {
     {"gig.start", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_start},
     {"gig.stop", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_stop},
     {"gig.rate", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_rate},
+    {"gig.video_failed", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_video_failed},
     {"gig.get", WHO_AUTHED, 0, op_gig_get},
     {"gig.list", WHO_AUTHED, 0, op_gig_list},
     {"inbox.send", WHO_AUTHED, 0, op_inbox_send},

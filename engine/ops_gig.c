@@ -28,10 +28,12 @@
 #include "engine/ops_handlers.h"
 #include "engine/presence.h"
 #include "engine/store.h"
+#include "engine/timefmt.h"
 
 #define CAS_RETRIES 16
 #define MAX_CANDIDATES 64
 #define MAX_PENDING 100000 /* pending gigs cached for late join */
+#define VIDEO_TOKEN_SIZE 4096 /* a Vonage JWT is about 1 KiB */
 
 /* A pendingOperator gig this node knows of: enough to match late joiners. */
 struct pending_gig {
@@ -54,6 +56,7 @@ struct gig_job {
     int rating;
     bool handshake_reply;
     bool need_candidates;
+    bool need_session;             /* GIG_HANDSHAKE: the gig has no video session yet */
     struct dispatch_candidate cands[MAX_CANDIDATES];
     size_t n_cands;
     char video_session[GIG_VIDEO_SESSION_SIZE];
@@ -194,8 +197,10 @@ static void load_customer(struct engine *e, struct gig_job *j)
 /* Whether operator is already the operator of a live gig other than
  * gig_id (past pendingOperator): one live gig at a time. An offer may still
  * be open on another gig when the operator accepts one; accepting that too
- * is refused. (Two accepts racing from two sessions of one operator can
- * both pass: the store has no per-operator lock.) */
+ * is refused. This read is only the plain early answer: two accepts racing
+ * from two sessions (or nodes) can both pass it, and the reservation of the
+ * operator in the store (store_operator_reserve, before the gig's CAS) is
+ * what decides. */
 static drop_err in_other_live_gig(struct engine *e, const char *operator, const char *gig_id,
                                   bool *busy)
 {
@@ -293,14 +298,36 @@ static void apply_work(struct engine *e, void *arg)
             gig_free(&next);
             return;
         }
+        /* an accept first reserves its operator: one live gig each,
+         * exactly once across sessions and nodes */
+        bool reserved = false;
+        int64_t ticket = 0;
+        if (j->kind == GIG_CLAIM_ACCEPT && next.operator[0] && gig_status_busy(next.status)) {
+            rc = store_operator_reserve(e->store, next.operator, next.id, &ticket);
+            if (rc) {
+                if (rc == DROP_ECONFLICT)
+                    job_fail(j, rc, "you are the operator of another live gig");
+                else
+                    store_fail(j, rc);
+                gig_free(&cur);
+                gig_free(&next);
+                return;
+            }
+            reserved = true;
+        }
         rc = j->kind == GIG_CREATE ? store_gig_create(e->store, &next)
                                    : store_gig_cas(e->store, &next, cur.version);
         if (rc == DROP_ECONFLICT && j->kind != GIG_CREATE) { /* lost the race: decide again */
+            /* nothing was written: the reservation goes (were the release
+             * to fail, it lasts until the gig lets the operator go) */
+            if (reserved) store_operator_release(e->store, next.operator, next.id, ticket);
             gig_free(&cur);
             gig_free(&next);
             continue;
         }
         if (rc) {
+            /* a reservation stays: the write may have happened (a timeout);
+             * if not, it is stale once the offer is no longer open */
             store_fail(j, rc);
             gig_free(&cur);
             gig_free(&next);
@@ -410,16 +437,26 @@ static void apply_effects(struct engine *e, struct gig_job *j)
     e->ports.gig_timer(e->ports.ctx, g->id, gig_next_timer(g));
 }
 
+/* The caller's video keys (PROTOCOL.md section 7). The token works until
+ * the latest moment streaming can end: the handshake deadline (start must
+ * come before it) plus max_stream. NULL when the provider failed to sign. */
 static json_t *handshake_reply(struct engine *e, struct gig_job *j)
 {
     const struct gig *g = &j->after;
-    char token[256];
+    char token[VIDEO_TOKEN_SIZE];
     bool publisher = strcmp(j->actor, g->operator) == 0;
-    e->video.token(g->video_session, j->actor, publisher, token);
-    return json_pack("{s:o,s:{s:s,s:s,s:s,s:s,s:s}}", "gig", gig_to_json(g), "video", "provider",
-                     e->video.provider, "apiKey", e->video.api_key, "sessionId", g->video_session,
-                     "token", token, "role", publisher ? "publisher" : "subscriber");
+    int64_t now = engine_now(e);
+    int64_t expires = (g->deadline > now ? g->deadline : now) + e->policy.max_stream_ms;
+    if (!e->video.token || e->video.token(e->video.ctx, g->video_session, j->actor, publisher,
+                                          now, expires, token, sizeof token) != DROP_OK)
+        return NULL;
+    return json_pack("{s:o,s:{s:s,s:s,s:s,s:s,s:s,s:o}}", "gig", gig_to_json(g), "video",
+                     "provider", e->video.provider, "apiKey", e->video.api_key, "sessionId",
+                     g->video_session, "token", token, "role",
+                     publisher ? "publisher" : "subscriber", "expiresAt", timefmt_json(expires));
 }
+
+static void video_ahead(struct engine *e, const struct gig *g);
 
 static void apply_done(struct engine *e, struct req *r, void *arg)
 {
@@ -433,7 +470,14 @@ static void apply_done(struct engine *e, struct req *r, void *arg)
         return;
     }
     apply_effects(e, j);
-    if (r) req_reply(r, j->handshake_reply ? handshake_reply(e, j) : gig_to_json(&j->after));
+    if (j->kind == GIG_CONFIRM && j->fx.changed) video_ahead(e, &j->after);
+    if (r && j->handshake_reply) {
+        json_t *hs = handshake_reply(e, j);
+        if (hs) req_reply(r, hs);
+        else req_fail(r, DROP_EINTERNAL, "the video token could not be signed");
+    } else if (r) {
+        req_reply(r, gig_to_json(&j->after));
+    }
     gig_job_free(j);
 }
 
@@ -460,11 +504,139 @@ static void locate_done(struct engine *e, struct req *r, void *arg)
     e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
 }
 
+/* ---- the video session (PROTOCOL.md section 7) ----
+ *
+ * A gig's session is created once and kept on the gig. With a remote
+ * provider it is created ahead, when the customer confirms (video_ahead),
+ * and attached to the gig by its own compare-and-set; a handshake that finds
+ * none creates it first (handshake_read_*). Two creations racing for one gig
+ * (two nodes, or a handshake overtaking the one ahead) end with one session
+ * on the gig: the first CAS wins, the other session is dropped. */
+
+static bool wants_session(const struct gig *g)
+{
+    return !g->video_session[0] &&
+           (g->status == GIG_OPERATOR_ENROUTE || g->status == GIG_HANDSHAKING);
+}
+
+struct video_attach {
+    struct engine *e;
+    char gig_id[DROP_ID_SIZE];
+    char session[GIG_VIDEO_SESSION_SIZE];
+    bool attached;
+    drop_err err;
+};
+
+/* On a worker: puts the session on the gig unless it has one already. */
+static void attach_work(struct engine *e, void *arg)
+{
+    struct video_attach *a = arg;
+    for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
+        struct gig cur, next;
+        gig_init(&cur);
+        gig_init(&next);
+        a->err = store_gig_get(e->store, a->gig_id, &cur);
+        if (a->err || !wants_session(&cur)) {
+            gig_free(&cur);
+            return;
+        }
+        gig_copy(&next, &cur);
+        snprintf(next.video_session, sizeof next.video_session, "%s", a->session);
+        next.version = cur.version + 1;
+        next.updated_at = engine_now(e);
+        a->err = store_gig_cas(e->store, &next, cur.version);
+        gig_free(&cur);
+        gig_free(&next);
+        if (a->err == DROP_ECONFLICT) continue;
+        a->attached = a->err == DROP_OK;
+        return;
+    }
+    a->err = DROP_ECONFLICT;
+}
+
+static void attach_done(struct engine *e, struct req *r, void *arg)
+{
+    struct video_attach *a = arg;
+    (void)e;
+    (void)r;
+    log_info("event=video_session_ahead gig=%s attached=%d err=%s", a->gig_id, a->attached,
+             a->err ? err_code(a->err) : "none");
+    free(a);
+}
+
+static void ahead_created(void *ud, drop_err rc, const char *session)
+{
+    struct video_attach *a = ud;
+    if (rc != DROP_OK) {
+        /* nothing lost: the first handshake tries again */
+        log_warn("event=video_session_ahead gig=%s attached=0 err=%s", a->gig_id, err_code(rc));
+        free(a);
+        return;
+    }
+    snprintf(a->session, sizeof a->session, "%s", session);
+    a->e->ports.job(a->e->ports.ctx, NULL, attach_work, attach_done, a);
+}
+
+/* The customer confirmed: create the session now, so handshakes need not
+ * wait on the provider. */
+static void video_ahead(struct engine *e, const struct gig *g)
+{
+    struct video_attach *a;
+    if (!e->video.ahead || !e->video.new_session || !wants_session(g)) return;
+    a = xcalloc(1, sizeof *a);
+    a->e = e;
+    memcpy(a->gig_id, g->id, DROP_ID_SIZE);
+    e->video.new_session(e->video.ctx, ahead_created, a);
+}
+
+/* A handshake, on a worker: does the gig still need a session? */
+static void handshake_read_work(struct engine *e, void *arg)
+{
+    struct gig_job *j = arg;
+    struct gig g;
+    gig_init(&g);
+    if (store_gig_get(e->store, j->gig_id, &g) == DROP_OK) {
+        enum gig_role role = role_in(j, &g);
+        j->located = true;
+        j->need_session = wants_session(&g) &&
+                             (role == GIG_ROLE_CUSTOMER || role == GIG_ROLE_OPERATOR);
+    }
+    gig_free(&g);
+}
+
+static void handshake_created(void *ud, drop_err rc, const char *session)
+{
+    struct gig_job *j = ud;
+    if (rc != DROP_OK) {
+        /* the gig keeps its state and deadline; the next handshake retries */
+        req_fail(j->r, DROP_EUNAVAIL, "the video provider is unavailable, retry later");
+        gig_job_free(j);
+        return;
+    }
+    snprintf(j->video_session, sizeof j->video_session, "%s", session);
+    j->e->ports.job(j->e->ports.ctx, j->r, apply_work, apply_done, j);
+}
+
+static void handshake_read_done(struct engine *e, struct req *r, void *arg)
+{
+    struct gig_job *j = arg;
+    if (j->located && j->need_session) {
+        if (e->video.new_session) e->video.new_session(e->video.ctx, handshake_created, j);
+        else handshake_created(j, DROP_EUNAVAIL, NULL); /* the node is stopping */
+        return;
+    }
+    /* a session on the gig, or a refusal that apply_work words */
+    e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
+}
+
 /* Starts a transition on an existing gig. Takes ownership of j. */
 static void transition(struct engine *e, struct gig_job *j)
 {
     struct pending_gig *p = NULL;
-    if (j->kind == GIG_HANDSHAKE) e->video.new_session(j->video_session);
+    if (j->kind == GIG_HANDSHAKE) {
+        e->ports.job(e->ports.ctx, j->r, handshake_read_work, handshake_read_done, j);
+        return;
+    }
     if (kind_offers(j->kind)) {
         HASH_FIND_STR(e->pending, j->gig_id, p);
         if (p) {
@@ -599,6 +771,25 @@ void op_gig_rate(struct req *r)
     }
     j->rating = (int)json_integer_value(v);
     transition(r->eng, j);
+}
+
+/* gig.video_failed {gigId, reason}: a party reports that the stream broke;
+ * a streaming gig moves to failed (PROTOCOL.md section 2, "video failure").
+ * reason is a short text for the log's reader; it is not stored. */
+void op_gig_video_failed(struct req *r)
+{
+    json_t *why = json_object_get(r->data, "reason");
+    if (why && !json_is_null(why) && !json_is_string(why)) {
+        req_fail(r, DROP_EBADREQ, "reason: a string is expected");
+        return;
+    }
+    if (json_is_string(why) && json_string_length(why) > 256) {
+        req_fail(r, DROP_ETOOLARGE, "reason: at most 256 bytes");
+        return;
+    }
+    log_info("event=gig_video_failed account=%s reason_bytes=%zu", r->who.account,
+             json_is_string(why) ? json_string_length(why) : (size_t)0);
+    simple_transition(r, GIG_VIDEO_FAIL);
 }
 
 /* admin.gig {gigId, action: "terminate" | "invoice" | "video_fail"} -> gig:

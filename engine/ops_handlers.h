@@ -51,6 +51,7 @@ void op_gig_handshake(struct req *r);
 void op_gig_start(struct req *r);
 void op_gig_stop(struct req *r);
 void op_gig_rate(struct req *r);
+void op_gig_video_failed(struct req *r);
 void op_gig_get(struct req *r);
 void op_gig_list(struct req *r);
 

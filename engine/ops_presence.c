@@ -14,6 +14,7 @@
 
 #include "engine/account.h"
 #include "engine/engine.h"
+#include "engine/gig.h"
 #include "engine/mem.h"
 #include "engine/ops_handlers.h"
 #include "engine/presence.h"
@@ -53,6 +54,7 @@ struct profile_job {
     char name[48];
     double rating;
     bool locked;
+    bool busy;   /* the operator of a live gig (known to the store, e.g. after a restart) */
     drop_err rc;
 };
 
@@ -67,6 +69,16 @@ static void profile_work(struct engine *e, void *arg)
         p->rating = a.operator_rating;
         p->rc = store_gig_unrated(e->store, p->account, &p->locked);
     }
+    if (p->rc == DROP_OK) {
+        struct gig *arr = NULL;
+        size_t n = 0;
+        if (store_gig_for_account(e->store, p->account, &arr, &n) == DROP_OK) {
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(arr[i].operator, p->account) == 0 && gig_status_busy(arr[i].status))
+                    p->busy = true;
+            gig_array_free(arr, n);
+        }
+    }
     account_free(&a);
 }
 
@@ -78,6 +90,7 @@ static void profile_done(struct engine *e, struct req *r, void *arg)
         presence_set_name(e->presence, p->account, p->name);
         presence_set_rating(e->presence, p->account, p->rating >= 0 ? p->rating : 0);
         presence_set_locked(e->presence, p->account, p->locked);
+        presence_set_busy(e->presence, p->account, p->busy);
         e->ports.presence_changed(e->ports.ctx, p->account);
         gig_operator_free(e, p->account);
     }

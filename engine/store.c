@@ -1,6 +1,8 @@
 /* store.c - the backend-independent part of the store port: wrapping a
- * backend's vtable and state into a struct store, and closing it. */
+ * backend's vtable and state into a struct store, and closing it; operator
+ * exclusivity on the backends' booking-record calls. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/mem.h"
 #include "engine/store.h"
@@ -24,4 +26,70 @@ void gig_array_free(struct gig *arr, size_t n)
 {
     for (size_t i = 0; i < n; i++) gig_free(&arr[i]);
     free(arr);
+}
+
+#define RESERVE_TRIES 16 /* lost CAS on one operator's record, bounded */
+
+/* Whether g still holds operator (see store_operator_reserve). */
+static bool gig_holds(const struct gig *g, const char *operator)
+{
+    if (gig_status_busy(g->status)) return strcmp(g->operator, operator) == 0;
+    if (g->status != GIG_PENDING_OPERATOR) return false;
+    int i = gig_find_offer(g, operator);
+    return i >= 0 && g->offers[i].state == OFFER_OPEN;
+}
+
+drop_err store_operator_reserve(struct store *st, const char *operator, const char *gig_id,
+                                int64_t *ticket)
+{
+    if (!operator || !gig_id || !id_valid(operator) || !id_valid(gig_id)) return DROP_EBADREQ;
+    for (int attempt = 0; attempt < RESERVE_TRIES; attempt++) {
+        struct store_operator_lock cur, next;
+        drop_err rc = store_operator_lock_get(st, operator, &cur);
+        if (rc == DROP_ENOTFOUND) {
+            memset(&cur, 0, sizeof cur);
+        } else if (rc != DROP_OK) {
+            return rc;
+        }
+        if (cur.gig[0]) {
+            struct gig g;
+            rc = store_gig_get(st, cur.gig, &g);
+            if (rc == DROP_OK) {
+                bool holds = gig_holds(&g, operator);
+                gig_free(&g);
+                if (holds) return DROP_ECONFLICT;
+            } else if (rc != DROP_ENOTFOUND) {
+                return rc;
+            }
+            /* stale: taken over below */
+        }
+        memset(&next, 0, sizeof next);
+        memcpy(next.operator, operator, strlen(operator) + 1);
+        memcpy(next.gig, gig_id, strlen(gig_id) + 1);
+        next.version = cur.version + 1;
+        rc = store_operator_lock_cas(st, &next, cur.version);
+        if (rc == DROP_OK) {
+            *ticket = next.version;
+            return DROP_OK;
+        }
+        if (rc != DROP_ECONFLICT && rc != DROP_ENOTFOUND) return rc;
+        /* another writer moved the record on: look again */
+    }
+    return DROP_EUNAVAIL;
+}
+
+drop_err store_operator_release(struct store *st, const char *operator, const char *gig_id,
+                                int64_t ticket)
+{
+    struct store_operator_lock cur;
+    if (!operator || !gig_id || !id_valid(operator) || !id_valid(gig_id) || ticket < 1)
+        return DROP_EBADREQ;
+    drop_err rc = store_operator_lock_get(st, operator, &cur);
+    if (rc == DROP_ENOTFOUND) return DROP_OK;
+    if (rc != DROP_OK) return rc;
+    if (cur.version != ticket || strcmp(cur.gig, gig_id) != 0) return DROP_OK; /* not ours now */
+    cur.gig[0] = '\0';
+    cur.version = ticket + 1;
+    rc = store_operator_lock_cas(st, &cur, ticket);
+    return rc == DROP_ECONFLICT || rc == DROP_ENOTFOUND ? DROP_OK : rc;
 }

@@ -93,6 +93,15 @@ struct store_code {
     int64_t version;             /* 1 at creation, +1 at every write */
 };
 
+/* An operator's booking record (exclusivity: one live gig per operator):
+ * the gig the operator is reserved for ("" = none) and the record's version
+ * (0 = no record stored yet). Written only by compare-and-set on version. */
+struct store_operator_lock {
+    char operator[DROP_ID_SIZE];
+    char gig[DROP_ID_SIZE];
+    int64_t version;
+};
+
 struct store_ops {
     const char *name; /* "sqlite", "mongodb" */
     void (*close)(void *impl);
@@ -146,6 +155,10 @@ struct store_ops {
     drop_err (*password_set)(void *impl, const char *account, const char *password_hash,
                              int64_t now);
     drop_err (*account_type_set)(void *impl, const char *account, const char *type, int64_t now);
+    drop_err (*operator_lock_get)(void *impl, const char *operator,
+                                  struct store_operator_lock *out);
+    drop_err (*operator_lock_cas)(void *impl, const struct store_operator_lock *l,
+                                  int64_t expected_version);
 };
 
 struct store {
@@ -449,5 +462,50 @@ static inline drop_err store_account_type_set(struct store *st, const char *acco
 {
     return st->ops->account_type_set(st->impl, account, type, now);
 }
+
+/* The booking record of an operator into out. DROP_ENOTFOUND when the
+ * operator has none yet (as good as a free one of version 0). */
+static inline drop_err store_operator_lock_get(struct store *st, const char *operator,
+                                               struct store_operator_lock *out)
+{
+    return st->ops->operator_lock_get(st->impl, operator, out);
+}
+
+/* Writes l (l->gig "" or a gig id; l->version the new version, above
+ * expected_version) only when the stored record of l->operator is still at
+ * expected_version, atomically; expected_version 0 inserts the first
+ * record. DROP_ECONFLICT when another writer won (or, for 0, a record
+ * exists), DROP_ENOTFOUND when expected_version > 0 and there is no record,
+ * DROP_EBADREQ for invalid ids or a version that does not move on. */
+static inline drop_err store_operator_lock_cas(struct store *st,
+                                               const struct store_operator_lock *l,
+                                               int64_t expected_version)
+{
+    return st->ops->operator_lock_cas(st->impl, l, expected_version);
+}
+
+/* Operator exclusivity, the same code on every backend (store.c), on the
+ * two calls above. An accept reserves the operator before its gig's
+ * compare-and-set and releases the reservation when that CAS loses.
+ *
+ * A reservation of gig G holds while G keeps the operator: G is busy
+ * (gig_status_busy) with the operator as its operator, or G is still
+ * pendingOperator with the operator's offer OPEN (an accept in flight: its
+ * CAS may yet win). Otherwise it is stale (G ended, went to someone else,
+ * the offer was rejected or expired, G is gone) and may be taken over; so
+ * a gig that ends needs no release, and a node dying between reserve and
+ * CAS blocks the operator only until the offer's expiry is swept.
+ *
+ * Reserves operator for gig_id: DROP_OK with *ticket (pass it to release)
+ * when the record was free or stale, DROP_ECONFLICT when a reservation that
+ * holds is in the way (another gig's, or a concurrent accept of this same
+ * gig), or a store error. */
+drop_err store_operator_reserve(struct store *st, const char *operator, const char *gig_id,
+                                int64_t *ticket);
+
+/* Releases the reservation that store_operator_reserve made (ticket):
+ * DROP_OK also when it was already taken over or released. */
+drop_err store_operator_release(struct store *st, const char *operator, const char *gig_id,
+                                int64_t ticket);
 
 #endif

@@ -8,11 +8,14 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
       libhiredis-dev libmongoc-dev libbson-dev libmsgpack-dev libjansson-dev
-      libcurl4-openssl-dev libssl-dev libsqlite3-dev libargon2-dev uthash-dev)
+      libcurl4-openssl-dev libssl-dev libsqlite3-dev libargon2-dev uthash-dev
+      libjwt-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev redis-server valgrind
          python3 python3-pytest python3-websockets python3-redis python3-msgpack
-         python3-pymongo python3-requests python3-aiosmtpd)
+         python3-pymongo python3-requests python3-aiosmtpd
+         python3-jwt python3-cryptography
+         chromium)  # the JS client's browser test (clients/js), headless
 fi
 
 missing=()
@@ -40,4 +43,16 @@ if [ "${1:-}" = "--test" ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nodejs npm
   fi
   sh "$(dirname "$0")/mongo-test-server/install.sh"
+  # optional: test_video.py compares T1 tokens with the official SDK's, and
+  # skips that one test without it
+  sh "$(dirname "$0")/opentok-ref/install.sh" ||
+    echo "install-deps: npm opentok not installed; the T1 byte-for-byte test will skip"
+
+  # The JS client's test packages (clients/js/package-lock.json), when changed.
+  js="$(dirname "$0")/../clients/js"
+  if [ ! -f "$js/node_modules/.package-lock.json" ] ||
+     [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in clients/js"
+    (cd "$js" && npm ci --no-audit --no-fund)
+  fi
 fi

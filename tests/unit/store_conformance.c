@@ -1483,6 +1483,219 @@ static void test_conf_codes(void **state)
     account_free(&a);
 }
 
+/* ---- operator exclusivity ------------------------------------------------- */
+
+static void test_conf_operator_lock(void **state)
+{
+    struct store *st = *state;
+    struct store_operator_lock l, got;
+    char op[DROP_ID_SIZE], g1[DROP_ID_SIZE], g2[DROP_ID_SIZE];
+    oid_new(op);
+    oid_new(g1);
+    oid_new(g2);
+
+    assert_int_equal(store_operator_lock_get(st, op, &got), DROP_ENOTFOUND);
+    /* the first record is an insert (expected version 0) */
+    memset(&l, 0, sizeof l);
+    strcpy(l.operator, op);
+    strcpy(l.gig, g1);
+    l.version = 1;
+    assert_int_equal(store_operator_lock_cas(st, &l, 0), DROP_OK);
+    assert_int_equal(store_operator_lock_get(st, op, &got), DROP_OK);
+    assert_string_equal(got.operator, op);
+    assert_string_equal(got.gig, g1);
+    assert_true(got.version == 1);
+    /* a second insert loses */
+    strcpy(l.gig, g2);
+    assert_int_equal(store_operator_lock_cas(st, &l, 0), DROP_ECONFLICT);
+    /* CAS from the stored version wins, from another one loses */
+    l.version = 2;
+    assert_int_equal(store_operator_lock_cas(st, &l, 1), DROP_OK);
+    l.gig[0] = '\0';
+    l.version = 3;
+    assert_int_equal(store_operator_lock_cas(st, &l, 1), DROP_ECONFLICT);
+    assert_int_equal(store_operator_lock_get(st, op, &got), DROP_OK);
+    assert_string_equal(got.gig, g2);
+    assert_true(got.version == 2);
+    /* to no gig */
+    assert_int_equal(store_operator_lock_cas(st, &l, 2), DROP_OK);
+    assert_int_equal(store_operator_lock_get(st, op, &got), DROP_OK);
+    assert_string_equal(got.gig, "");
+    assert_true(got.version == 3);
+    /* the caller's bugs, and no record */
+    l.version = 3;
+    assert_int_equal(store_operator_lock_cas(st, &l, 3), DROP_EBADREQ);
+    strcpy(l.gig, "not-an-id");
+    l.version = 4;
+    assert_int_equal(store_operator_lock_cas(st, &l, 3), DROP_EBADREQ);
+    assert_int_equal(store_operator_lock_get(st, op, &got), DROP_OK);
+    assert_true(got.version == 3);
+    oid_new(l.operator);
+    l.gig[0] = '\0';
+    assert_int_equal(store_operator_lock_cas(st, &l, 3), DROP_ENOTFOUND);
+    assert_int_equal(store_operator_lock_get(st, l.operator, &got), DROP_ENOTFOUND);
+}
+
+/* A pendingOperator gig offering op (an open offer) and another operator. */
+static void conf_offered_gig(struct store *st, struct gig *g, const char *op, int64_t T)
+{
+    char c[DROP_ID_SIZE], other[DROP_ID_SIZE];
+    oid_new(c);
+    oid_new(other);
+    conf_gig(g, c, GIG_PENDING_OPERATOR, T);
+    conf_offer(g, op, OFFER_OPEN, T, T + 15000);
+    conf_offer(g, other, OFFER_OPEN, T, T + 15000);
+    g->deadline = T + 120000;
+    conf_create(st, g);
+}
+
+/* g's offer i accepted: operatorFound with that operator. */
+static void conf_accept(struct store *st, struct gig *g, int i)
+{
+    strcpy(g->operator, g->offers[i].operator);
+    g->offers[i].state = OFFER_ACCEPTED;
+    for (int k = 0; k < g->n_offers; k++)
+        if (g->offers[k].state == OFFER_OPEN) g->offers[k].state = OFFER_REVOKED;
+    g->status = GIG_OPERATOR_FOUND;
+    conf_cas(st, g);
+}
+
+static void test_conf_operator_reserve(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    struct gig g1, g2, g3, g4;
+    struct store_operator_lock got;
+    char op[DROP_ID_SIZE];
+    int64_t t1 = 0, t2 = 0, t3 = 0, t4 = 0, tx = 0;
+    oid_new(op);
+    conf_offered_gig(st, &g1, op, T);
+    conf_offered_gig(st, &g2, op, T + 1);
+    conf_offered_gig(st, &g3, op, T + 2);
+    conf_offered_gig(st, &g4, op, T + 3);
+
+    /* free: the first reservation wins */
+    assert_int_equal(store_operator_reserve(st, op, g1.id, &t1), DROP_OK);
+    assert_true(t1 >= 1);
+    assert_int_equal(store_operator_lock_get(st, op, &got), DROP_OK);
+    assert_string_equal(got.gig, g1.id);
+    /* an accept of g1 in flight (its offer still open) holds the operator:
+     * neither another gig nor a second accept of g1 gets it */
+    assert_int_equal(store_operator_reserve(st, op, g2.id, &tx), DROP_ECONFLICT);
+    assert_int_equal(store_operator_reserve(st, op, g1.id, &tx), DROP_ECONFLICT);
+    /* g1 taken by op: still held */
+    conf_accept(st, &g1, 0);
+    assert_int_equal(store_operator_reserve(st, op, g2.id, &tx), DROP_ECONFLICT);
+    /* g1 ends: the reservation is stale and is taken over */
+    conf_retire(st, &g1);
+    assert_int_equal(store_operator_reserve(st, op, g2.id, &t2), DROP_OK);
+    assert_true(t2 > t1);
+    /* a late release of the old reservation does not touch the new one */
+    assert_int_equal(store_operator_release(st, op, g1.id, t1), DROP_OK);
+    assert_int_equal(store_operator_lock_get(st, op, &got), DROP_OK);
+    assert_string_equal(got.gig, g2.id);
+    /* g2's CAS lost: the release frees the operator at once */
+    assert_int_equal(store_operator_reserve(st, op, g3.id, &tx), DROP_ECONFLICT);
+    assert_int_equal(store_operator_release(st, op, g2.id, t2), DROP_OK);
+    assert_int_equal(store_operator_lock_get(st, op, &got), DROP_OK);
+    assert_string_equal(got.gig, "");
+    assert_int_equal(store_operator_release(st, op, g2.id, t2), DROP_OK); /* twice: no-op */
+
+    /* stale when the gig went to another operator */
+    assert_int_equal(store_operator_reserve(st, op, g3.id, &t3), DROP_OK);
+    conf_accept(st, &g3, 1);
+    assert_int_equal(store_operator_reserve(st, op, g4.id, &t4), DROP_OK);
+    /* stale when the operator's offer is no longer open (rejected) */
+    g4.offers[0].state = OFFER_REJECTED;
+    conf_cas(st, &g4);
+    assert_int_equal(store_operator_reserve(st, op, g2.id, &t2), DROP_OK);
+    /* stale when the gig does not exist */
+    struct store_operator_lock ghost;
+    assert_int_equal(store_operator_lock_get(st, op, &got), DROP_OK);
+    ghost = got;
+    oid_new(ghost.gig);
+    ghost.version = got.version + 1;
+    assert_int_equal(store_operator_lock_cas(st, &ghost, got.version), DROP_OK);
+    assert_int_equal(store_operator_reserve(st, op, g2.id, &t2), DROP_OK);
+    assert_int_equal(store_operator_lock_get(st, op, &got), DROP_OK);
+    assert_string_equal(got.gig, g2.id);
+    assert_true(got.version == t2);
+    /* the caller's bugs */
+    assert_int_equal(store_operator_reserve(st, op, "nope", &tx), DROP_EBADREQ);
+    assert_int_equal(store_operator_release(st, op, g2.id, 0), DROP_EBADREQ);
+
+    conf_retire(st, &g2);
+    conf_retire(st, &g3);
+    conf_retire(st, &g4);
+    gig_free(&g1);
+    gig_free(&g2);
+    gig_free(&g3);
+    gig_free(&g4);
+}
+
+struct conf_reserver {
+    struct store *st;
+    pthread_barrier_t *go;
+    const char *op;
+    const char *gig;
+    int64_t ticket;
+    drop_err result;
+};
+
+static void *conf_reserve_thread(void *arg)
+{
+    struct conf_reserver *r = arg;
+    pthread_barrier_wait(r->go);
+    r->result = store_operator_reserve(r->st, r->op, r->gig, &r->ticket);
+    return NULL;
+}
+
+/* 8 threads reserve one operator for 8 gigs at once, for several rounds:
+ * exactly one wins each round (the others see its accept in flight). */
+static void test_conf_operator_reserve_race(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    enum { N = 8, ROUNDS = 5 };
+    struct gig g[N];
+    char op[DROP_ID_SIZE];
+    oid_new(op);
+    for (int i = 0; i < N; i++) conf_offered_gig(st, &g[i], op, T + i);
+    struct conf_reserver rs[N];
+    for (int round = 0; round < ROUNDS; round++) {
+        pthread_t th[N];
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, N);
+        for (int i = 0; i < N; i++) {
+            rs[i] = (struct conf_reserver){st, &go, op, g[i].id, 0, DROP_EINTERNAL};
+            pthread_create(&th[i], NULL, conf_reserve_thread, &rs[i]);
+        }
+        for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&go);
+        int ok = 0, conflict = 0, winner = -1;
+        for (int i = 0; i < N; i++) {
+            if (rs[i].result == DROP_OK) {
+                ok++;
+                winner = i;
+            } else if (rs[i].result == DROP_ECONFLICT) {
+                conflict++;
+            }
+        }
+        if (ok != 1 || conflict != N - 1)
+            fail_msg("round %d: %d winners, %d conflicts", round, ok, conflict);
+        struct store_operator_lock got;
+        assert_int_equal(store_operator_lock_get(st, op, &got), DROP_OK);
+        assert_string_equal(got.gig, g[winner].id);
+        /* the winner's gig CAS lost: released for the next round */
+        assert_int_equal(store_operator_release(st, op, g[winner].id, rs[winner].ticket),
+                         DROP_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        conf_retire(st, &g[i]);
+        gig_free(&g[i]);
+    }
+}
+
 int store_conformance_run(const struct conformance_backend *b)
 {
     conf_backend = b;
@@ -1502,6 +1715,9 @@ int store_conformance_run(const struct conformance_backend *b)
         CONF_CASE(test_conf_inbox),
         CONF_CASE(test_conf_jobs),
         CONF_CASE(test_conf_codes),
+        CONF_CASE(test_conf_operator_lock),
+        CONF_CASE(test_conf_operator_reserve),
+        CONF_CASE(test_conf_operator_reserve_race),
     };
 #undef CONF_CASE
     return _cmocka_run_group_tests(b->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);

@@ -1,7 +1,9 @@
 /* store_conformance.h - one cmocka suite that every store backend must pass
  * (engine/store.h): accounts, unique identities, tokens, gig round trips,
  * compare-and-set (also from 8 racing threads), listings, the reconnect
- * query, the overdue sweep, the rating lock, exact numbers and times.
+ * query, the overdue sweep, the rating lock, exact numbers and times,
+ * operator booking records and their reservation (stale takeover, release,
+ * 8 racing threads).
  *
  * How to use it: tests/unit/test_store_conformance_<backend>.c includes
  * "tests/unit/store_conformance.c" (each test_*.c is built alone, so the

@@ -1,7 +1,8 @@
 /* test_log.c - the log ring behind admin.tail: sequence numbers, the newest
  * lines for a plain tail, paging forward after a sequence number, the ring
- * wrapping (old lines dropped), long lines cut, and nothing kept below the
- * level (the macros filter before log_write). */
+ * wrapping (old lines dropped), long lines cut, nothing kept below the
+ * level (the macros filter before log_write), and a repeated line written
+ * LOG_REPEAT_BURST times, then once with its count. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -73,11 +74,45 @@ static void test_wrap_and_cut(void **state)
     assert_non_null(strstr(seen.line[LOG_RING_LINES - 1], "event=long text=xxx"));
 }
 
+static int count_lines(const char *needle)
+{
+    int k = 0;
+    memset(&seen, 0, sizeof seen);
+    log_tail(0, LOG_RING_LINES, keep, &seen);
+    for (int i = 0; i < seen.n; i++)
+        if (strstr(seen.line[i], needle)) k++;
+    return k;
+}
+
+static void test_repeats(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 1000; i++) log_warn("event=flood errno=%d", 24);
+    assert_int_equal(count_lines("event=flood errno=24"), LOG_REPEAT_BURST);
+    log_flush_repeats(); /* the interval is not over: nothing yet */
+    assert_int_equal(count_lines("repeated="), 0);
+    /* other lines in between are written as usual, and do not end the
+     * holding back of the flood */
+    log_warn("event=other");
+    assert_int_equal(count_lines("event=other"), 1);
+    for (int i = 0; i < 200; i++) log_warn("event=distinct n=%d", i);
+    assert_int_equal(count_lines("event=distinct"), 200);
+    for (int i = 0; i < 1000; i++) log_warn("event=flood errno=%d", 24);
+    assert_int_equal(count_lines("event=flood errno=24"), LOG_REPEAT_BURST);
+    log_repeat_interval_ms = 0; /* the interval is over */
+    log_flush_repeats();
+    assert_int_equal(count_lines("event=flood errno=24 repeated=1995"), 1);
+    log_flush_repeats(); /* counted once */
+    assert_int_equal(count_lines("repeated="), 1);
+    log_repeat_interval_ms = LOG_REPEAT_INTERVAL_MS;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tail),
         cmocka_unit_test(test_wrap_and_cut),
+        cmocka_unit_test(test_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

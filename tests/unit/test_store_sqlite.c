@@ -757,7 +757,7 @@ static void test_migrate_v1(void **state)
     assert_int_equal(store_account_create(st, &a, HASH), DROP_OK);
     store_close(st);
     raw_exec("v1.db", "BEGIN; DROP TABLE gig_open_offers; DROP TABLE gigs;"
-                      " DROP TABLE messages; DROP TABLE jobs;"
+                      " DROP TABLE messages; DROP TABLE jobs; DROP TABLE operator_locks;"
                       " PRAGMA user_version = 1; COMMIT");
     assert_int_equal(raw_int("v1.db", "SELECT count(*) FROM sqlite_master WHERE name = 'gigs'"),
                      0);
