@@ -3,9 +3,10 @@
 #   make run    install, build Release in build/, start dropind on 127.0.0.1:8080
 #   make test   install (+ test deps), build with -Werror and ASan+UBSan in
 #               build-asan/, run every unit and integration test through ctest
+#   make mutants  the mutant suite (tests/mutants/run.sh), not part of test
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test build build-asan deps test-deps clean chaos
+.PHONY: run test build build-asan deps test-deps clean chaos mutants
 
 deps:
 	@tools/install-deps.sh
@@ -53,6 +54,11 @@ chaos: build-asan
 	  DROPIND_PREFIX="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 	  DROPIND_START_TIMEOUT=120 DROPIND_STOP_TIMEOUT=120 \
 	  $(PYTEST) -m "not slow" tests/integration/test_foundation.py
+
+# The mutant suite (tests/mutants/, README "Mutants"): each mutant patched
+# into a scratch copy, built and tested; prints killed/survived and a total.
+mutants: test-deps
+	tests/mutants/run.sh
 
 clean:
 	rm -rf build build-asan build-tsan build-vg

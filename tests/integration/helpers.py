@@ -8,6 +8,14 @@ from conftest import Client
 _seq = itertools.count(1)
 
 
+def ms(iso):
+    """Milliseconds since the epoch of an ISO-8601 UTC time with milliseconds
+    (the node's clock, for structural checks of deadlines and durations)."""
+    import datetime
+    t = datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return round(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+
+
 def unique_email(prefix="u"):
     return "%s%d.%s@example.com" % (prefix, next(_seq), uuid.uuid4().hex[:8])
 

@@ -44,6 +44,38 @@ def real_mongo_uri():
     return uri or None
 
 
+def with_database(uri, database):
+    """uri with its database (the path) replaced by database; the query
+    string (authSource, replicaSet, ...) is kept."""
+    from urllib.parse import urlsplit, urlunsplit
+    p = urlsplit(uri)
+    return urlunsplit((p.scheme, p.netloc, "/" + database, p.query, p.fragment))
+
+
+class RealMongo:
+    """The real mongod of MONGO_URI, with MongoTestServer's uri() and
+    stop() (a no-op: it is not ours to stop)."""
+
+    def __init__(self, uri):
+        self.base = uri
+
+    def uri(self, database="dropin_test"):
+        return with_database(self.base, database)
+
+    def start(self, port=None):
+        return self
+
+    def stop(self):
+        pass
+
+
+def mongo_for_test():
+    """What a test that only needs a MongoDB uses: the real mongod of
+    MONGO_URI when set, else a freshly started test server. Call stop()."""
+    real = real_mongo_uri()
+    return RealMongo(real) if real else MongoTestServer().start()
+
+
 def install():
     """Runs install.sh once per process. Raises RuntimeError on failure."""
     global _installed

@@ -3,7 +3,7 @@ import asyncio
 
 from conftest import Client, run
 from helpers import new_session
-from test_gig_flow import LAT, LON, off
+from test_gig_flow import LAT, LON, off, wait_free
 
 ADMIN = "admin-token-of-the-admin-tests-0123456789"
 
@@ -21,6 +21,8 @@ def test_inspect_kick_terminate(node_factory):
         cust, cacct, _ = await new_session(node, "user")
         op, oacct, _ = await new_session(node, "operator")
         await op.ok("presence.update", {"latitude": off(100)[0], "longitude": off(100)[1]})
+        # free once his profile (and rating lock) is known: only then offered
+        assert len(await wait_free(None, cust, 1)) == 1
         a = await admin(node)
 
         st = await a.ok("admin.stats")

@@ -14,7 +14,7 @@ import requests
 
 from conftest import Client, free_port, run
 from helpers import new_session
-from mongo_server import MongoTestServer
+from mongo_server import mongo_for_test
 from test_gig_flow import LAT, LON, off
 
 SECRET = "cluster-test-token-secret-0123456789abcdef"
@@ -53,7 +53,7 @@ def redis_server():
 
 @pytest.fixture
 def mongo():
-    srv = MongoTestServer().start()
+    srv = mongo_for_test()  # MONGO_URI's mongod when set
     yield srv
     srv.stop()
 
@@ -156,9 +156,9 @@ def test_killed_node_operators_leave_and_gigs_still_end(cluster):
         await op.event("gig.offer")
         b.proc.send_signal(signal.SIGKILL)
         b.proc.wait(10)
-        t0 = time.time()
+        deadline = time.time() + 60  # a bound on the wait, not a speed
         while await cust.ok("map.nearby", {"latitude": LAT, "longitude": LON}):
-            assert time.time() - t0 < 5, "operator still on node a's grid"
+            assert time.time() < deadline, "operator still on node a's grid"
             await asyncio.sleep(0.2)
         await cust.update("expired", timeout=10)
     run(go())

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -29,6 +30,7 @@
 #include "adapters/store_sqlite.h"
 #include "adapters/token.h"
 #include "engine/inbox.h"
+#include "engine/log.h"
 #include "engine/store.h"
 
 static char tmpdir[] = "/tmp/dropin-store-XXXXXX";
@@ -806,26 +808,69 @@ static void write_messages(struct store *st, int n, const char *text)
     }
 }
 
+/* log_tail callback: notes a checkpoint pass that copied the whole WAL. */
+static void saw_checkpoint(unsigned long long seq, const char *line, void *ud)
+{
+    (void)seq;
+    const char *c = strstr(line, "event=store_checkpoint backend=sqlite wal_pages=");
+    if (!c) return;
+    int logged = atoi(c + strlen("event=store_checkpoint backend=sqlite wal_pages="));
+    const char *d = strstr(c, " copied=");
+    if (d && logged > 0 && atoi(d + 8) == logged) *(bool *)ud = true;
+}
+
 static void test_wal_checkpointed(void **state)
 {
     (void)state;
+    int level = log_min_level;
+    log_min_level = LOG_DEBUG;
     struct store *st = open_db("wal.db");
     char text[3000];
     memset(text, 'w', sizeof text - 1);
     text[sizeof text - 1] = 0;
     write_messages(st, 1200, text);
-    usleep(1500 * 1000); /* > the checkpointer's 1 s idle wake-up */
-    write_messages(st, 50, text);
 
     char path[512];
     db_path(path, sizeof path, "wal.db");
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
-    int frames = -1, copied = -1;
-    assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied),
-                     SQLITE_OK);
-    print_message("wal: %d frames after 1200 + 50 messages\n", frames);
+    /* Wait for the checkpointer's pass over the whole WAL (its log line),
+     * not for a time; then 50 more messages must restart the WAL from its
+     * start: its file does not grow (measured without checkpointing here).
+     * A pass already running when a round began may log a full copy of an
+     * older WAL; then the WAL does not restart yet and a next round shows
+     * it (each write to a WAL over CKPT_PAGES wakes the checkpointer). */
+    char wal[520];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    bool restarted = false;
+    for (int round = 0; round < 10 && !restarted; round++) {
+        unsigned long long mark = log_tail(0, 0, saw_checkpoint, NULL);
+        bool seen = false;
+        for (int i = 0; i < 6000 && !seen; i++) {
+            log_tail(mark, LOG_RING_LINES, saw_checkpoint, &seen);
+            if (!seen) usleep(10 * 1000);
+        }
+        assert_true(seen);
+        struct stat before, after;
+        assert_int_equal(stat(wal, &before), 0);
+        write_messages(st, 50, text);
+        assert_int_equal(stat(wal, &after), 0);
+        print_message("wal: %lld bytes, %lld after 50 more (round %d)\n",
+                      (long long)before.st_size, (long long)after.st_size, round);
+        restarted = after.st_size == before.st_size;
+    }
+    assert_true(restarted);
+    int frames = -1, copied = -1, rc = SQLITE_OK;
+    /* BUSY: the checkpointer's own pass is running; ask again */
+    for (int i = 0; i < 6000; i++) {
+        rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+        if (rc != SQLITE_BUSY) break;
+        usleep(10 * 1000);
+    }
+    assert_int_equal(rc, SQLITE_OK);
+    print_message("wal: %d frames at the end\n", frames);
+    log_min_level = level;
     assert_true(frames > 0);
     assert_true(frames < 1000);
     sqlite3_close(db);

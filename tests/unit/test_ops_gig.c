@@ -1,0 +1,286 @@
+/* test_ops_gig.c - the gig ops under the op harness (op_harness.h): who may
+ * call what, who receives which event with which version, the errors, the
+ * deadlines from the policy, the rating lock, and the system's moves (timer
+ * and sweep) on a clock the test sets. */
+#include "op_harness.h"
+
+#define LAT "10.787859"
+#define LON "106.70653"
+
+static char cust[DROP_ID_SIZE], op1[DROP_ID_SIZE], op2[DROP_ID_SIZE], stranger[DROP_ID_SIZE];
+
+static struct caller C(void) { return as(ROLE_USER, cust); }
+static struct caller O1(void) { return as(ROLE_OPERATOR, op1); }
+static struct caller O2(void) { return as(ROLE_OPERATOR, op2); }
+static struct caller S(void) { return as(ROLE_USER, stranger); }
+
+/* operator at about metres north of (LAT, LON), free */
+static void place(struct caller who, double metres)
+{
+    assert_int_equal(callf(who, "presence.update", "{\"latitude\": %.7f, \"longitude\": " LON "}",
+                           10.787859 + metres / 111195.0),
+                     DROP_OK);
+}
+
+static int setup(void **state)
+{
+    if (harness_setup(state)) return -1;
+    new_account("user", "Cus", cust);
+    new_account("operator", "One", op1);
+    new_account("operator", "Two", op2);
+    new_account("user", "Str", stranger);
+    place(O1(), 100);
+    place(O2(), 200);
+    json_decref(take_events());
+    return 0;
+}
+
+static void gig_create(char id[DROP_ID_SIZE])
+{
+    assert_int_equal(call(C(), "gig.create", "{\"latitude\": " LAT ", \"longitude\": " LON
+                                              ", \"deviceId\": \"d\"}"),
+                     DROP_OK);
+    snprintf(id, DROP_ID_SIZE, "%s", got_s("id"));
+}
+
+static drop_err on(struct caller who, const char *op, const char *gig)
+{
+    return callf(who, op, "{\"gigId\": \"%s\"}", gig);
+}
+
+static drop_err claim(struct caller who, const char *gig, const char *resp)
+{
+    return callf(who, "gig.claim", "{\"gigId\": \"%s\", \"response\": \"%s\"}", gig, resp);
+}
+
+static int64_t timer_of(const char *gig)
+{
+    return json_integer_value(json_object_get(H->timers, gig));
+}
+
+/* pendingOperator -> operatorFound (op1) */
+static void found(char g[DROP_ID_SIZE])
+{
+    gig_create(g);
+    assert_int_equal(claim(O1(), g, "accept"), DROP_OK);
+}
+
+static void to_purchased(char g[DROP_ID_SIZE])
+{
+    found(g);
+    assert_int_equal(on(C(), "gig.confirm", g), DROP_OK);
+    assert_int_equal(on(O1(), "gig.handshake", g), DROP_OK);
+    assert_int_equal(on(C(), "gig.handshake", g), DROP_OK);
+    assert_int_equal(on(C(), "gig.start", g), DROP_OK);
+    H->now += 1000; /* within offer_ttl: offers made before stay open */
+    assert_int_equal(on(O1(), "gig.stop", g), DROP_OK);
+    assert_string_equal(got_s("status"), "purchased");
+}
+
+static void rate(struct caller who, const char *g, int rating)
+{
+    assert_int_equal(callf(who, "gig.rate", "{\"gigId\": \"%s\", \"rating\": %d}", g, rating),
+                     DROP_OK);
+}
+
+static void test_authorisation(void **state)
+{
+    (void)state;
+    char g[DROP_ID_SIZE];
+    const char *create = "{\"latitude\": " LAT ", \"longitude\": " LON ", \"deviceId\": \"d\"}";
+    assert_int_equal(call(as(ROLE_ANON, ""), "gig.create", create), DROP_EUNAUTH);
+    assert_int_equal(call(O1(), "gig.create", create), DROP_EFORBIDDEN);
+    assert_int_equal(call(C(), "presence.update", "{\"latitude\": 1, \"longitude\": 1}"),
+                     DROP_EFORBIDDEN);
+    gig_create(g);
+    /* only the customer confirms, rejects; strangers do not see the gig */
+    assert_int_equal(on(S(), "gig.cancel", g), DROP_ENOTFOUND);
+    assert_int_equal(on(S(), "gig.get", g), DROP_ENOTFOUND);
+    assert_int_equal(claim(as(ROLE_OPERATOR, stranger), g, "accept"), DROP_ENOTFOUND);
+    assert_int_equal(callf(S(), "gig.list", "{\"accountId\": \"%s\"}", cust), DROP_EFORBIDDEN);
+    assert_int_equal(callf(C(), "admin.gig", "{\"gigId\": \"%s\", \"action\": \"terminate\"}", g),
+                     DROP_EFORBIDDEN);
+    assert_int_equal(claim(O1(), g, "accept"), DROP_OK);
+    assert_int_equal(on(O1(), "gig.confirm", g), DROP_EFORBIDDEN);
+    assert_int_equal(claim(O2(), g, "accept"), DROP_ECONFLICT); /* taken */
+    assert_int_equal(on(C(), "gig.start", g), DROP_ECONFLICT);
+    assert_int_equal(on(C(), "gig.reject", g), DROP_OK);
+    assert_int_equal(on(C(), "gig.reject", g), DROP_ECONFLICT);
+    assert_int_equal(on(C(), "gig.confirm", "nope"), DROP_EBADREQ);
+    assert_int_equal(on(C(), "gig.confirm", "000000000000000000000000"), DROP_ENOTFOUND);
+    json_decref(take_events());
+}
+
+static void test_effects_and_versions(void **state)
+{
+    (void)state;
+    char g[DROP_ID_SIZE];
+    gig_create(g);
+    json_int_t v = got_i("version");
+    assert_int_equal(timer_of(g), H->now + H_POLICY.offer_ttl_ms); /* the offers' expiry first */
+    json_t *ev = take_events();
+    assert_int_equal(count_ev(ev, op1, "gig.offer", g), 1);
+    assert_int_equal(count_ev(ev, op2, "gig.offer", g), 1);
+    assert_int_equal(count_ev(ev, cust, "gig.updated", g), 1); /* the actor too */
+    json_decref(ev);
+
+    H->now += 1000;
+    assert_int_equal(claim(O1(), g, "accept"), DROP_OK);
+    assert_true(got_i("version") > v);
+    v = got_i("version");
+    assert_string_equal(got_s("operator"), op1);
+    assert_int_equal(timer_of(g), H->now + H_POLICY.confirm_ttl_ms);
+    /* op1 is busy now: off the map; op2 is free again */
+    assert_int_equal(callf(S(), "map.nearby", "{\"latitude\": " LAT ", \"longitude\": " LON "}"),
+                     DROP_OK);
+    assert_int_equal(json_array_size(H->data), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(H->data, 0), "id")), op2);
+    ev = take_events();
+    /* both parties, the actor included, with the reply's version */
+    assert_int_equal(count_ev(ev, cust, "gig.updated", g), 1);
+    assert_int_equal(count_ev(ev, op1, "gig.updated", g), 1);
+    assert_int_equal(count_ev(ev, op2, "gig.offer_revoked", g), 1);
+    assert_int_equal(count_ev(ev, op2, "gig.updated", g), 0);
+    size_t i;
+    json_t *e;
+    json_array_foreach(ev, i, e) {
+        json_t *d = json_object_get(json_array_get(e, 1), "data");
+        assert_int_equal(json_integer_value(json_object_get(d, "version")), v);
+    }
+    json_decref(ev);
+
+    assert_int_equal(on(C(), "gig.confirm", g), DROP_OK);
+    assert_int_equal(timer_of(g), H->now + H_POLICY.handshake_ttl_ms);
+    assert_int_equal(on(O1(), "gig.handshake", g), DROP_OK);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(H->data, "video"),
+                                                           "role")),
+                        "publisher");
+    assert_int_equal(on(C(), "gig.start", g), DROP_ECONFLICT); /* the customer has not */
+    assert_int_equal(on(C(), "gig.handshake", g), DROP_OK);
+    assert_int_equal(on(C(), "gig.start", g), DROP_OK);
+    assert_int_equal(timer_of(g), H->now + H_POLICY.max_stream_ms);
+    H->now += 61500; /* two started minutes */
+    assert_int_equal(on(C(), "gig.stop", g), DROP_OK);
+    assert_int_equal(got_i("duration"), 61);
+    assert_int_equal(timer_of(g), 0);
+    json_decref(take_events());
+    rate(C(), g, 4);
+    assert_string_equal(got_s("status"), "purchased");
+    assert_int_equal(callf(C(), "gig.rate", "{\"gigId\": \"%s\", \"rating\": 5}", g),
+                     DROP_ECONFLICT); /* once */
+    rate(O1(), g, 5);
+    assert_string_equal(got_s("status"), "voted");
+    assert_int_equal(on(C(), "gig.get", g), DROP_OK);
+    json_t *pur = json_object_get(H->data, "purchase");
+    json_t *pay = json_object_get(H->data, "payment");
+    assert_true(json_number_value(json_object_get(pur, "amount")) == 2.0);
+    assert_true(json_number_value(json_object_get(pay, "amount")) == 1.0);
+    json_decref(take_events());
+}
+
+static void test_cancel_revokes_open_offers(void **state)
+{
+    (void)state;
+    char g[DROP_ID_SIZE];
+    gig_create(g);
+    json_decref(take_events());
+    assert_int_equal(on(O1(), "gig.cancel", g), DROP_EFORBIDDEN); /* offered, not a party yet */
+    assert_int_equal(on(C(), "gig.cancel", g), DROP_OK);
+    json_int_t v = got_i("version");
+    json_t *ev = take_events();
+    assert_int_equal(count_ev(ev, op1, "gig.offer_revoked", g), 1);
+    assert_int_equal(count_ev(ev, op2, "gig.offer_revoked", g), 1);
+    assert_int_equal(count_ev(ev, cust, "gig.updated", g), 1);
+    json_t *d = json_object_get(json_array_get(json_array_get(ev, 0), 1), "data");
+    assert_int_equal(json_integer_value(json_object_get(d, "version")), v);
+    assert_string_equal(json_string_value(json_object_get(d, "reason")), "cancelled");
+    json_decref(ev);
+    assert_int_equal(timer_of(g), 0);
+    assert_int_equal(claim(O1(), g, "accept"), DROP_ECONFLICT);
+}
+
+static void test_rating_lock(void **state)
+{
+    (void)state;
+    char g[DROP_ID_SIZE], g2[DROP_ID_SIZE], g3[DROP_ID_SIZE];
+    gig_create(g2); /* both operators hold an offer for g2 */
+    to_purchased(g);
+    /* unrated: the customer may not create, op1 may not claim what he holds */
+    assert_int_equal(call(C(), "gig.create", "{\"latitude\": " LAT ", \"longitude\": " LON
+                                             ", \"deviceId\": \"d\"}"),
+                     DROP_ERATING);
+    rate(C(), g, 5);
+    assert_int_equal(claim(O1(), g2, "accept"), DROP_ERATING);
+    /* op1 is locked: off the map; op2 (offered g2 already) stays on it */
+    assert_int_equal(callf(S(), "map.nearby", "{\"latitude\": " LAT ", \"longitude\": " LON "}"),
+                     DROP_OK);
+    assert_int_equal(json_array_size(H->data), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(H->data, 0), "id")), op2);
+    json_decref(take_events());
+    assert_int_equal(call(S(), "gig.create", "{\"latitude\": " LAT ", \"longitude\": " LON
+                                             ", \"deviceId\": \"d\"}"),
+                     DROP_OK);
+    snprintf(g3, sizeof g3, "%s", got_s("id"));
+    json_t *ev = take_events();
+    assert_int_equal(count_ev(ev, op1, "gig.offer", g3), 0);
+    assert_int_equal(count_ev(ev, op2, "gig.offer", g3), 1);
+    json_decref(ev);
+    /* rating frees him: the pending gigs reach him (late join) */
+    rate(O1(), g, 5);
+    ev = take_events();
+    assert_int_equal(count_ev(ev, op1, "gig.offer", g3), 1);
+    json_decref(ev);
+    assert_int_equal(claim(O1(), g2, "accept"), DROP_OK);
+    /* clean up: the live gigs end */
+    assert_int_equal(on(C(), "gig.reject", g2), DROP_OK);
+    assert_int_equal(on(S(), "gig.cancel", g3), DROP_OK);
+    json_decref(take_events());
+}
+
+static void test_deadlines_timer_and_sweep(void **state)
+{
+    (void)state;
+    char g[DROP_ID_SIZE], g2[DROP_ID_SIZE];
+    found(g);
+    int64_t due = timer_of(g);
+    assert_int_equal(due, H->now + H_POLICY.confirm_ttl_ms);
+    /* early: nothing moves, the timer is armed again */
+    H->now = due - 1;
+    gig_timer_fired(&H->eng, g);
+    assert_int_equal(on(C(), "gig.get", g), DROP_OK);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(H->data, "gig"),
+                                                          "status")),
+                        "operatorFound");
+    json_decref(take_events());
+    H->now = due;
+    gig_timer_fired(&H->eng, g);
+    json_t *ev = take_events();
+    assert_int_equal(count_ev(ev, cust, "gig.updated", g), 1);
+    assert_int_equal(count_ev(ev, op1, "gig.updated", g), 1);
+    json_decref(ev);
+    assert_int_equal(on(C(), "gig.get", g), DROP_OK);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(H->data, "gig"),
+                                                          "status")),
+                        "expired");
+    /* the sweep finds a gig whose timer never fires (its node died) */
+    found(g2);
+    H->now = timer_of(g2);
+    gig_sweep(&H->eng);
+    assert_int_equal(on(C(), "gig.get", g2), DROP_OK);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(H->data, "gig"),
+                                                          "status")),
+                        "expired");
+    json_decref(take_events());
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_authorisation),
+        cmocka_unit_test(test_effects_and_versions),
+        cmocka_unit_test(test_cancel_revokes_open_offers),
+        cmocka_unit_test(test_rating_lock),
+        cmocka_unit_test(test_deadlines_timer_and_sweep),
+    };
+    return cmocka_run_group_tests(tests, setup, harness_teardown);
+}
