@@ -131,6 +131,9 @@ static const char *const MIGRATIONS[] = {
     "  operator TEXT PRIMARY KEY,"
     "  gig TEXT,"
     "  version INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 4 -> 5: identity codes (store_sqlite_codes.c), and phone identities
+     * rewritten to E.164 digits (SQLITE_CODES_MIGRATION there). */
+    SQLITE_CODES_MIGRATION,
 };
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 _Static_assert(N_MIGRATIONS == STORE_SQLITE_SCHEMA_VERSION, "schema version");
@@ -1608,11 +1611,6 @@ drop_err store_sqlite_open(const char *path, struct store **out, char *why, size
     rc = sqlite3_exec(db, "BEGIN IMMEDIATE; COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         e = fail(DROP_EUNAVAIL, why, whylen, "%s: not writable: %s", path, sqlite3_errmsg(db));
-        goto fail;
-    }
-    if ((rc = sq_codes_schema(db)) != SQLITE_OK) {
-        e = fail(DROP_EUNAVAIL, why, whylen, "%s: cannot create the identity codes table: %s",
-                 path, sqlite3_errmsg(db));
         goto fail;
     }
 

@@ -1,9 +1,8 @@
 /* store_sqlite_codes.c - identity codes on SQLite, and the account changes
  * that codes and admins make (identity verified, password, type).
  *
- * The codes table is made with CREATE TABLE IF NOT EXISTS at open rather
- * than a numbered migration, so it stands apart from the schema versions
- * (issue 14 folds it into the record store). One row per normalized
+ * The codes table comes with schema version 5 (SQLITE_CODES_MIGRATION in
+ * store_sqlite_internal.h; issue 14 folds it into the record store). One row per normalized
  * identity; the compare-and-set is an UPDATE ... WHERE version = expected
  * that must change one row, a create an INSERT that a racing create turns
  * into a unique violation (DROP_ECONFLICT). Statements are prepared per
@@ -13,61 +12,10 @@
 #include <string.h>
 
 #include "adapters/store_sqlite_internal.h"
-#include "engine/log.h"
 
 #define CODE_COLS                                                                     \
     "identity, account, purpose, live, hash, salt, attempts, expires_at, sent_at, "  \
     "window_start, sends, version"
-
-/* Phone identities written before issue 15 kept a leading '+' or '00';
- * they become E.164 digits, as account_identity_normalize now makes them.
- * OR IGNORE leaves a value whose digits another active identity already
- * holds (those were two accounts before; the older form stays reachable
- * only by an admin). Runs once: when the codes table is created. */
-static const char *const E164_REWRITE =
-    "UPDATE OR IGNORE identities SET value = substr(value, 2)"
-    " WHERE type = 'phone' AND value LIKE '+%';"
-    "UPDATE OR IGNORE identities SET value = substr(value, 3)"
-    " WHERE type = 'phone' AND value LIKE '00%' AND length(value) > 8;";
-
-int sq_codes_schema(sqlite3 *db)
-{
-    sqlite3_stmt *st = NULL;
-    bool had = false;
-    int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                                    " AND name = 'identity_codes'", -1, &st, NULL);
-    if (rc != SQLITE_OK) return rc;
-    had = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    if (had) return SQLITE_OK;
-    rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db,
-                          "CREATE TABLE identity_codes ("
-                          "  identity TEXT PRIMARY KEY,"
-                          "  account TEXT NOT NULL,"
-                          "  purpose TEXT NOT NULL,"
-                          "  live INTEGER NOT NULL,"
-                          "  hash BLOB NOT NULL,"
-                          "  salt BLOB NOT NULL,"
-                          "  attempts INTEGER NOT NULL,"
-                          "  expires_at INTEGER NOT NULL,"
-                          "  sent_at INTEGER NOT NULL,"
-                          "  window_start INTEGER NOT NULL,"
-                          "  sends INTEGER NOT NULL,"
-                          "  version INTEGER NOT NULL)",
-                          NULL, NULL, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, E164_REWRITE, NULL, NULL, NULL);
-    int changed = sqlite3_total_changes(db);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        rc = sqlite3_extended_errcode(db);
-        if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
-    log_info("event=store_migrated backend=sqlite what=identity_codes phones_e164=%d", changed);
-    return SQLITE_OK;
-}
 
 /* Prepares sql on the store's connection (mutex held). */
 static int prep(void *impl, const char *sql, sqlite3_stmt **st)

@@ -17,9 +17,29 @@ pthread_mutex_t *sq_mutex(void *impl);
 /* Maps a failed SQLite result to the port's codes (logged); mutex held. */
 drop_err sq_map(void *impl, int rc, const char *op);
 
-/* store_sqlite_codes.c: creates its tables when missing (at open, before
- * any thread uses db). Returns an SQLite code. */
-int sq_codes_schema(sqlite3 *db);
+/* The schema migration of the identity codes (one entry of store_sqlite.c's
+ * MIGRATIONS): the codes table, and phone identities written before issue
+ * 15 (a leading '+' or '00') rewritten to E.164 digits. OR IGNORE leaves a
+ * value whose digits another active identity already holds (two accounts
+ * before; the older form stays reachable by an admin). */
+#define SQLITE_CODES_MIGRATION                                                        \
+    "CREATE TABLE identity_codes ("                                                   \
+    "  identity TEXT PRIMARY KEY,"                                                    \
+    "  account TEXT NOT NULL,"                                                        \
+    "  purpose TEXT NOT NULL,"                                                        \
+    "  live INTEGER NOT NULL,"                                                        \
+    "  hash BLOB NOT NULL,"                                                           \
+    "  salt BLOB NOT NULL,"                                                           \
+    "  attempts INTEGER NOT NULL,"                                                    \
+    "  expires_at INTEGER NOT NULL,"                                                  \
+    "  sent_at INTEGER NOT NULL,"                                                     \
+    "  window_start INTEGER NOT NULL,"                                                \
+    "  sends INTEGER NOT NULL,"                                                       \
+    "  version INTEGER NOT NULL);"                                                    \
+    "UPDATE OR IGNORE identities SET value = substr(value, 2)"                        \
+    " WHERE type = 'phone' AND value LIKE '+%';"                                      \
+    "UPDATE OR IGNORE identities SET value = substr(value, 3)"                        \
+    " WHERE type = 'phone' AND value LIKE '00%' AND length(value) > 8;"
 
 drop_err sq_code_get(void *impl, const char *identity, struct store_code *out);
 drop_err sq_code_cas(void *impl, const struct store_code *c, int64_t expected_version);

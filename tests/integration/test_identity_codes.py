@@ -643,7 +643,8 @@ def test_phone_values_of_an_older_database_become_e164(node_factory):
         import sqlite3
         db = sqlite3.connect(os.path.join(node.tmpdir, "dropin.db"))
         db.execute("UPDATE identities SET value = '+84900000077' WHERE value = '84900000077'")
-        db.execute("DROP TABLE identity_codes")
+        db.execute("DROP TABLE identity_codes")  # schema 4: before issue 15
+        db.execute("PRAGMA user_version = 4")
         db.commit()
         db.close()
     node.start()
