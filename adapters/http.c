@@ -482,7 +482,9 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         /* lws 4.1 completes a body once. When more requests are buffered
          * behind it (pipelining) its buffered-input service calls this
          * again and again and never lets the answer be written: a busy loop
-         * that stops the whole node. A request completed twice is closed. */
+         * that stops the whole node. A request completed twice is closed,
+         * unless it was refused before its body was read (close_after: its
+         * answer goes out, then the connection closes). */
         if (++c->completions > 1 && !c->close_after) return -1;
         if (!c->responded) route(wsi, c);
         return 0;
