@@ -38,9 +38,12 @@ def test_concurrent_wrong_passwords_are_braked(node):
     run(body())
 
 
-def test_concurrent_wrong_passwords_over_many_identities_brake_the_address(node):
+def test_concurrent_wrong_passwords_over_many_identities_brake_the_address(node_factory):
     """One address spraying 30 identities at once (one wrong password each):
     at most 4 x login_max_failures (20) are checked."""
+    # 30 registrations on one anonymous socket may outlast the default auth_timeout
+    node = node_factory(["--auth_timeout", "120s"])
+
     async def body():
         c = await Client.connect(node.ws_url)
         victims = [(await register(c))[1] for _ in range(30)]
