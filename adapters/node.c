@@ -189,18 +189,21 @@ static drop_err port_counter_incr(void *ctx, const char *key, int64_t ttl_ms, bu
                                   void *ud)
 {
     struct node *n = ctx;
+    if (!n->bus) return DROP_EUNAVAIL; /* stopped */
     return bus_counter_incr(n->bus, key, ttl_ms, cb, ud);
 }
 
 static drop_err port_counter_get(void *ctx, const char *key, bus_counter_cb cb, void *ud)
 {
     struct node *n = ctx;
+    if (!n->bus) return DROP_EUNAVAIL; /* stopped */
     return bus_counter_get(n->bus, key, cb, ud);
 }
 
 static drop_err port_counter_del(void *ctx, const char *key)
 {
     struct node *n = ctx;
+    if (!n->bus) return DROP_EUNAVAIL; /* stopped */
     return bus_counter_del(n->bus, key);
 }
 

@@ -492,8 +492,10 @@ void session_on_rx(struct session *s, const void *in, size_t len)
         s->rx = xrealloc(s->rx, cap);
         s->rx_cap = cap;
     }
-    memcpy(s->rx + s->rx_len, in, len);
-    s->rx_len += len;
+    if (len) { /* an empty fragment (legal) comes as in == NULL, s->rx maybe NULL */
+        memcpy(s->rx + s->rx_len, in, len);
+        s->rx_len += len;
+    }
     if (final && remaining == 0) {
         size_t n = s->rx_len;
         s->rx_len = 0;

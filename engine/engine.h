@@ -22,6 +22,7 @@
 struct store;
 struct presence;
 struct pending_gig;
+struct lt_inflight;
 
 /* A blocking step run on a worker thread; it may use the store. */
 typedef void (*job_work_fn)(struct engine *eng, void *arg);
@@ -186,6 +187,7 @@ struct engine {
     struct gig_policy policy;
     struct pending_gig *pending;    /* pendingOperator gigs known here (ops_gig.c) */
     struct throttle_table *login_failures; /* node-local sign-in counters (login_throttle.c) */
+    struct lt_inflight *login_inflight;    /* sign-ins in flight per key (login_throttle.c) */
     int64_t started_at;
 };
 

@@ -223,7 +223,9 @@ done:
 /* The failure is counted: now the client may hear of it. */
 static void login_failure_counted(void *arg)
 {
-    acct_finish(arg);
+    struct acct_job *j = arg;
+    login_throttle_release(j->r->eng, j->identity, j->r->addr);
+    acct_finish(j);
 }
 
 static void login_done(struct engine *e, struct req *r, void *arg)
@@ -233,6 +235,7 @@ static void login_done(struct engine *e, struct req *r, void *arg)
         login_throttle_failed(e, j->identity, r->addr, login_failure_counted, j);
         return;
     }
+    login_throttle_release(e, j->identity, r->addr);
     if (!j->err) {
         login_throttle_succeeded(e, j->identity);
         acct_authenticate(j);

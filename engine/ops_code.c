@@ -334,7 +334,9 @@ store:
 
 static void counted(void *arg)
 {
-    acct_finish(arg);
+    struct acct_job *j = arg;
+    login_throttle_release(j->r->eng, j->identity, j->r->addr);
+    acct_finish(j);
 }
 
 static void verify_done(struct engine *e, struct req *r, void *arg)
@@ -348,6 +350,7 @@ static void verify_done(struct engine *e, struct req *r, void *arg)
         login_throttle_failed(e, j->identity, r->addr, counted, j);
         return;
     }
+    login_throttle_release(e, j->identity, r->addr); /* the check reserved it */
     if (!j->err) {
         login_throttle_succeeded(e, j->identity);
         if (!cj->stay) acct_authenticate(j);
