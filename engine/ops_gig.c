@@ -432,6 +432,15 @@ static void apply_effects(struct engine *e, struct gig_job *j)
     if (g->operator[0]) operator_flags(e, g->operator, g, false);
     if (g->status == GIG_PENDING_OPERATOR) pending_put(e, g);
     else pending_del(e, g->id);
+    if (j->kind == GIG_CREATE && g->status == GIG_PENDING_OPERATOR) {
+        /* operators whose profile arrived while this gig was being written
+         * were locked when its candidates were chosen and found no pending
+         * gig when they were freed: offered now (late join; an operator
+         * already offered, busy, locked or out of range is skipped) */
+        for (int i = 0; i < 16; i++)
+            if (e->recent_free[i][0] && e->recent_free_at[i] >= g->created_at)
+                gig_operator_free(e, e->recent_free[i]);
+    }
     if (g->status == GIG_PENDING_OPERATOR || j->before.status == GIG_PENDING_OPERATOR)
         e->ports.gig_pending(e->ports.ctx, g);
     e->ports.gig_timer(e->ports.ctx, g->id, gig_next_timer(g));

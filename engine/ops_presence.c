@@ -93,6 +93,11 @@ static void profile_done(struct engine *e, struct req *r, void *arg)
         presence_set_busy(e->presence, p->account, p->busy);
         e->ports.presence_changed(e->ports.ctx, p->account);
         gig_operator_free(e, p->account);
+        /* a gig created meanwhile is not in the pending cache yet: it
+         * offers this operator when it lands there */
+        unsigned k = e->recent_free_next++ % 16;
+        memcpy(e->recent_free[k], p->account, DROP_ID_SIZE);
+        e->recent_free_at[k] = engine_now(e);
     }
     free(p);
 }

@@ -15,7 +15,7 @@ import time
 from conftest import DROPIND, run
 from helpers import new_session
 from test_cluster import cluster, mongo, redis_server  # noqa: F401 (fixtures)
-from test_gig_flow import LAT, LON, off
+from test_gig_flow import LAT, LON, off, wait_free
 
 ADMIN = "admin-token-of-the-dropctl-tests-0123456789"
 DROPCTL = os.path.join(os.path.dirname(DROPIND), "dropctl")
@@ -82,6 +82,9 @@ async def fixed_data(node):
     await olga.ok("presence.update", {"latitude": off(-300, 250)[0], "longitude": off(-300, 250)[1]})
     await omar.ok("presence.update", {"latitude": off(500)[0], "longitude": off(500)[1],
                                       "available": False})
+    # both free operators on the map before the gig: one that is still being
+    # read when the gig is created joins late, a version more (timing)
+    assert len(await wait_free(None, cust, 2, timeout=60)) == 2
     gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d1"})
     await otto.event("gig.offer")
     await olga.event("gig.offer")
