@@ -317,18 +317,19 @@ drop_err mg_token_touch(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LE
                                int64_t expires_at);
 drop_err mg_token_delete(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LEN]);
 drop_err mg_token_delete_by_account(void *impl, const char *account);
-drop_err mg_gig_create(void *impl, const struct gig *g);
-drop_err mg_gig_get(void *impl, const char *id, struct gig *out);
-drop_err mg_gig_cas(void *impl, const struct gig *g, int64_t expected_version);
+drop_err mg_record_create(void *impl, const struct record_kind *k, const void *rec);
+drop_err mg_record_get(void *impl, const struct record_kind *k, const char *id, void *out);
+drop_err mg_record_cas(void *impl, const struct record_kind *k, const void *rec,
+                       int64_t expected_version);
+drop_err mg_record_delete(void *impl, const struct record_kind *k, const char *id);
+drop_err mg_record_list(void *impl, const struct record_kind *k, const struct record_page *p,
+                        void **out, size_t *n);
 drop_err mg_gig_list(void *impl, const struct gig_filter *f, struct gig **out,
                             size_t *nout);
 drop_err mg_gig_for_account(void *impl, const char *account, struct gig **out,
                                    size_t *nout);
 drop_err mg_gig_due(void *impl, int64_t now, int limit, struct gig **out, size_t *nout);
 drop_err mg_gig_unrated(void *impl, const char *account, bool *unrated);
-drop_err mg_job_create(void *impl, const struct job *j);
-drop_err mg_job_get(void *impl, const char *id, struct job *out);
-drop_err mg_job_cas(void *impl, const struct job *j, int64_t expected_version);
 drop_err mg_job_list(void *impl, const struct job_filter *f, struct job **out,
                             size_t *nout);
 drop_err mg_operator_lock_get(void *impl, const char *operator,

@@ -3,15 +3,16 @@
  * its version (see store_mongo.c's header and store_mongo_internal.h). */
 #include "adapters/store_mongo_internal.h"
 
-/* ---- gigs: record <-> document ------------------------------------------------ */
+#include "engine/gig_record.h"
 
-/* Appends a JSON value of the gig record as BSON. as_oid: a 24-hex string
- * becomes an ObjectId (ids); null stays null. */
+/* Appends a JSON value of a record as BSON. as_oid: a 24-hex string
+ * becomes an ObjectId (ids), "" and null become null. */
 static bool json_append(bson_t *d, const char *key, const json_t *v, bool as_oid)
 {
     bson_oid_t oid;
     switch (json_typeof(v)) {
     case JSON_STRING:
+        if (as_oid && !json_string_length(v)) return bson_append_null(d, key, -1);
         if (as_oid) {
             if (!to_oid(json_string_value(v), &oid)) return false;
             return bson_append_oid(d, key, -1, &oid);
@@ -31,60 +32,7 @@ static bool json_append(bson_t *d, const char *key, const json_t *v, bool as_oid
     }
 }
 
-/* The gig document: the record's fields, ids as ObjectIds, metaData as
- * text, plus nextTimer. False when g cannot be stored (a caller bug). */
-static bool gig_doc(const struct gig *g, bson_t *d)
-{
-    json_t *rec = gig_record_to_json(g);
-    const char *key;
-    json_t *v;
-    bool ok = rec != NULL;
-    if (!ok) return false;
-    json_t *id = json_object_get(rec, "id");
-    ok = json_is_string(id) && json_append(d, "_id", id, true);
-    json_object_foreach(rec, key, v) {
-        if (!ok) break;
-        if (!strcmp(key, "id")) continue;
-        if (!strcmp(key, "customer") || !strcmp(key, "operator")) {
-            ok = json_append(d, key, v, true);
-        } else if (!strcmp(key, "metaData")) {
-            if (json_is_null(v)) {
-                ok = bson_append_null(d, key, -1);
-            } else {
-                char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-                ok = text && bson_append_utf8(d, key, -1, text, -1);
-                free(text);
-            }
-        } else if (!strcmp(key, "offers") && json_is_array(v)) {
-            bson_t arr, off;
-            size_t i;
-            json_t *o;
-            ok = BSON_APPEND_ARRAY_BEGIN(d, key, &arr);
-            json_array_foreach(v, i, o) {
-                char ik[16];
-                const char *k;
-                const char *ok2;
-                json_t *f;
-                if (!ok || !json_is_object(o)) { ok = false; break; }
-                bson_uint32_to_string((uint32_t)i, &k, ik, sizeof ik);
-                BSON_APPEND_DOCUMENT_BEGIN(&arr, k, &off);
-                json_object_foreach(o, ok2, f) {
-                    if (!ok) break;
-                    ok = json_append(&off, ok2, f, !strcmp(ok2, "operator"));
-                }
-                bson_append_document_end(&arr, &off);
-            }
-            bson_append_array_end(d, &arr);
-        } else {
-            ok = json_append(d, key, v, false);
-        }
-    }
-    if (ok) ok = BSON_APPEND_INT64(d, "nextTimer", gig_next_timer(g));
-    json_decref(rec);
-    return ok;
-}
-
-/* A BSON value of a gig document as JSON (ObjectIds as hex, numbers as they
+/* A BSON value of a record document as JSON (ObjectIds as hex, numbers as they
  * come: gig_record_from_json accepts retyped numbers), or NULL for a type a
  * record never holds. depth bounds nesting. */
 static json_t *bson_to_json(bson_iter_t *it, int depth)
@@ -130,74 +78,163 @@ static json_t *bson_to_json(bson_iter_t *it, int depth)
     }
 }
 
-/* Reads a gig document into out via its record. DROP_EINTERNAL (logged)
- * for a document that is not a valid gig. */
-static drop_err doc_gig(const bson_t *doc, struct gig *out)
+/* ---- records: every kind the same way ---------------------------------------
+ * A record is one document of its kind's collection: the codec's object with
+ * id -> _id, the keys of id_keys as ObjectIds, those of text_keys as JSON
+ * text, plus the derived indexed fields (a gig's nextTimer). The
+ * compare-and-set is one findAndModify whose filter holds the version. */
+
+static bool in_list(const char *const *list, const char *key)
+{
+    for (; list && *list; list++)
+        if (!strcmp(*list, key)) return true;
+    return false;
+}
+
+/* Whether "outer.inner" is in list. */
+static bool in_list2(const char *const *list, const char *outer, const char *inner)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", outer, inner);
+    return in_list(list, key);
+}
+
+/* Appends an array of objects (offers, a status log). */
+static bool append_objects(const struct record_kind *k, bson_t *d, const char *key,
+                           const json_t *v)
+{
+    bson_t arr, sub;
+    size_t i;
+    json_t *o;
+    bool ok = BSON_APPEND_ARRAY_BEGIN(d, key, &arr);
+    json_array_foreach(v, i, o) {
+        char ik[16];
+        const char *ks, *sk;
+        json_t *f;
+        if (!ok || !json_is_object(o)) {
+            ok = false;
+            break;
+        }
+        bson_uint32_to_string((uint32_t)i, &ks, ik, sizeof ik);
+        BSON_APPEND_DOCUMENT_BEGIN(&arr, ks, &sub);
+        json_object_foreach(o, sk, f) {
+            if (!ok) break;
+            ok = json_append(&sub, sk, f, in_list2(k->id_keys, key, sk));
+        }
+        bson_append_document_end(&arr, &sub);
+    }
+    bson_append_array_end(d, &arr);
+    return ok;
+}
+
+/* The document of rec. False when rec cannot be stored (a caller bug). */
+static bool record_doc(const struct record_kind *k, const void *rec, bson_t *d)
+{
+    json_t *j = k->encode(rec);
+    const char *key;
+    json_t *v;
+    if (!j) return false;
+    json_t *id = json_object_get(j, "id");
+    bool ok = json_is_string(id) && json_append(d, "_id", id, true);
+    json_object_foreach(j, key, v) {
+        if (!ok) break;
+        if (!strcmp(key, "id")) continue;
+        if (in_list(k->text_keys, key) && !json_is_null(v)) {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+            ok = text && bson_append_utf8(d, key, -1, text, -1);
+            free(text);
+        } else if (json_is_array(v)) {
+            ok = append_objects(k, d, key, v);
+        } else {
+            ok = json_append(d, key, v, in_list(k->id_keys, key));
+        }
+    }
+    json_decref(j);
+    struct record_value iv[RECORD_FIELDS_MAX];
+    if (ok) k->index(rec, iv);
+    for (int i = 0; ok && i < k->n_fields; i++) {
+        if (!k->fields[i].derived) continue;
+        if (k->fields[i].type == RECORD_INT) ok = BSON_APPEND_INT64(d, k->fields[i].key, iv[i].i);
+        else ok = BSON_APPEND_UTF8(d, k->fields[i].key, iv[i].text ? iv[i].text : "");
+    }
+    return ok;
+}
+
+static bool derived_key(const struct record_kind *k, const char *key)
+{
+    for (int i = 0; i < k->n_fields; i++)
+        if (k->fields[i].derived && !strcmp(k->fields[i].key, key)) return true;
+    return false;
+}
+
+/* Reads a document of kind k into out via its record. DROP_EINTERNAL
+ * (logged) for a document that is not a valid record. */
+static drop_err doc_record(const struct record_kind *k, const bson_t *doc, void *out)
 {
     bson_iter_t it;
     drop_err e = DROP_EINTERNAL;
+    char why[128] = "";
     const char *bad = "";
     json_t *rec = json_object();
     if (!bson_iter_init(&it, doc)) goto done;
     while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
-        if (!strcmp(k, "nextTimer")) continue;
-        if (!strcmp(k, "metaData") && BSON_ITER_HOLDS_UTF8(&it)) {
+        const char *key = bson_iter_key(&it);
+        if (derived_key(k, key)) continue;
+        if (in_list(k->text_keys, key) && BSON_ITER_HOLDS_UTF8(&it)) {
             uint32_t len;
             const char *s = bson_iter_utf8(&it, &len);
-            json_t *meta = json_loadb(s, len, JSON_DECODE_ANY, NULL);
-            if (!meta) { bad = k; goto done; }
-            json_object_set_new(rec, k, meta);
+            json_t *v = json_loadb(s, len, JSON_DECODE_ANY, NULL);
+            if (!v) { bad = key; goto done; }
+            json_object_set_new(rec, key, v);
             continue;
         }
         json_t *v = bson_to_json(&it, BSON_JSON_DEPTH);
-        if (!v) { bad = k; goto done; }
-        json_object_set_new(rec, !strcmp(k, "_id") ? "id" : k, v);
+        if (!v) { bad = key; goto done; }
+        json_object_set_new(rec, !strcmp(key, "_id") ? "id" : key, v);
     }
-    e = gig_record_from_json(rec, out);
+    e = k->decode(rec, out, why, sizeof why);
 done:
     if (e != DROP_OK)
-        log_error("event=store_error backend=mongodb op=gig_read reason=bad_document field=%s",
-                  bad[0] ? bad : "record");
+        log_error("event=store_error backend=mongodb op=%s_read reason=bad_document field=%s"
+                  " why=\"%s\"", k->name, bad[0] ? bad : "record", why);
     json_decref(rec);
     return e;
 }
 
-/* ---- ops: gigs -------------------------------------------------------------------- */
-
-drop_err mg_gig_create(void *impl, const struct gig *g)
+drop_err mg_record_create(void *impl, const struct record_kind *k, const void *rec)
 {
     struct mg *m = impl;
     bson_t doc = BSON_INITIALIZER;
     drop_err e = DROP_EBADREQ;
-    if (g->version >= 1 && gig_doc(g, &doc)) {
-        mongoc_client_t *c = pop(m, "gig_create");
-        e = c ? write1(m, c, C_GIGS, WR_INSERT, NULL, &doc, NULL, "gig_create") : DROP_EUNAVAIL;
+    if (k->version(rec) >= 1 && record_doc(k, rec, &doc)) {
+        mongoc_client_t *c = pop(m, "record_create");
+        e = c ? write1(m, c, k->table, WR_INSERT, NULL, &doc, NULL, "record_create")
+              : DROP_EUNAVAIL;
         push(m, c);
     }
     bson_destroy(&doc);
     return e;
 }
 
-drop_err mg_gig_get(void *impl, const char *id, struct gig *out)
+drop_err mg_record_get(void *impl, const struct record_kind *k, const char *id, void *out)
 {
     struct mg *m = impl;
     bson_oid_t oid;
     bson_t *doc = NULL;
-    if (!to_oid(id, &oid)) return DROP_ENOTFOUND;
-    mongoc_client_t *c = pop(m, "gig_get");
+    if (!id || !to_oid(id, &oid)) return DROP_ENOTFOUND;
+    mongoc_client_t *c = pop(m, "record_get");
     if (!c) return DROP_EUNAVAIL;
     bson_t *filter = BCON_NEW("_id", BCON_OID(&oid));
-    drop_err e = find_one(m, c, C_GIGS, filter, NULL, &doc, "gig_get");
+    drop_err e = find_one(m, c, k->table, filter, NULL, &doc, "record_get");
     push(m, c);
     bson_destroy(filter);
     if (e == DROP_OK && !doc) e = DROP_ENOTFOUND;
-    if (e == DROP_OK) e = doc_gig(doc, out);
+    if (e == DROP_OK) e = doc_record(k, doc, out);
     if (doc) bson_destroy(doc);
     return e;
 }
 
-/* The compare-and-set of gigs and jobs: one findAndModify replacing the
+/* The compare-and-set of every record kind: one findAndModify replacing the
  * document of oid in collection name only where {_id, version: expected}.
  * No match: the object is either gone (DROP_ENOTFOUND) or another writer
  * moved the version on (DROP_ECONFLICT). Takes nothing; doc is borrowed. */
@@ -235,56 +272,116 @@ static drop_err versioned_replace(struct mg *m, const char *name, const bson_oid
     return e;
 }
 
-drop_err mg_gig_cas(void *impl, const struct gig *g, int64_t expected_version)
+drop_err mg_record_cas(void *impl, const struct record_kind *k, const void *rec,
+                       int64_t expected_version)
 {
     struct mg *m = impl;
     bson_oid_t oid;
     bson_t doc = BSON_INITIALIZER;
     drop_err e = DROP_EBADREQ;
     /* a version that does not move forward is the caller's bug */
-    if (to_oid(g->id, &oid) && expected_version >= 1 && g->version > expected_version &&
-        gig_doc(g, &doc))
-        e = versioned_replace(m, C_GIGS, &oid, expected_version, &doc, "gig_cas");
+    if (to_oid(k->id(rec), &oid) && expected_version >= 1 && k->version(rec) > expected_version &&
+        record_doc(k, rec, &doc))
+        e = versioned_replace(m, k->table, &oid, expected_version, &doc, "record_cas");
     bson_destroy(&doc);
     return e;
 }
 
-struct gig_list {
-    struct gig *arr;
+drop_err mg_record_delete(void *impl, const struct record_kind *k, const char *id)
+{
+    struct mg *m = impl;
+    bson_oid_t oid;
+    if (!id || !to_oid(id, &oid)) return DROP_OK;
+    mongoc_client_t *c = pop(m, "record_delete");
+    if (!c) return DROP_EUNAVAIL;
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&oid));
+    drop_err e = write1(m, c, k->table, WR_DELETE_ONE, filter, NULL, NULL, "record_delete");
+    push(m, c);
+    bson_destroy(filter);
+    return e;
+}
+
+struct record_acc {
+    const struct record_kind *k;
+    char *arr;
     size_t n, cap;
 };
 
-static drop_err collect_gig(const bson_t *doc, void *ctx)
+static drop_err collect_record(const bson_t *doc, void *ctx)
 {
-    struct gig_list *l = ctx;
+    struct record_acc *l = ctx;
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 16;
-        l->arr = xrealloc(l->arr, l->cap * sizeof *l->arr);
+        l->arr = xrealloc(l->arr, l->cap * l->k->size);
     }
-    /* a corrupt document is logged (doc_gig) and skipped: one bad record
+    /* a corrupt document is logged (doc_record) and skipped: one bad record
      * must not hide the others, the sweep's above all */
-    if (doc_gig(doc, &l->arr[l->n]) == DROP_OK) l->n++;
+    if (doc_record(l->k, doc, l->arr + l->n * l->k->size) == DROP_OK) l->n++;
     return DROP_OK;
 }
 
-/* Runs a gig query and hands out the array (gig_array_free). */
-static drop_err gig_query(struct mg *m, const bson_t *filter, const bson_t *opts,
-                          struct gig **out, size_t *nout, const char *op)
+/* Runs a query on k's collection and hands out the array
+ * (record_array_free; NULL when empty). */
+static drop_err record_query(struct mg *m, const struct record_kind *k, const bson_t *filter,
+                             const bson_t *opts, void **out, size_t *nout, const char *op)
 {
-    struct gig_list l = {0};
+    struct record_acc l = {k, NULL, 0, 0};
     drop_err e = DROP_EUNAVAIL;
     mongoc_client_t *c = pop(m, op);
-    if (c) e = find_each(m, c, C_GIGS, filter, opts, collect_gig, &l, op);
+    if (c) e = find_each(m, c, k->table, filter, opts, collect_record, &l, op);
     push(m, c);
     if (e == DROP_OK) {
         *out = l.n ? l.arr : NULL;
         *nout = l.n;
         if (!l.n) free(l.arr);
     } else {
-        gig_array_free(l.arr, l.n);
+        record_array_free(k, l.arr, l.n);
     }
     return e;
 }
+
+drop_err mg_record_list(void *impl, const struct record_kind *k, const struct record_page *p,
+                        void **out, size_t *nout)
+{
+    int f = -1;
+    bson_oid_t oid;
+    for (int i = 0; p->field && i < k->n_fields; i++)
+        if (!strcmp(k->fields[i].column, p->field)) f = i;
+    if (p->limit < 1 || p->limit > RECORD_LIST_MAX || p->before < 0 || (p->field && f < 0))
+        return DROP_EBADREQ;
+    bson_t filter = BSON_INITIALIZER, lt;
+    if (f >= 0) {
+        const char *key = k->fields[f].key;
+        if (k->fields[f].type == RECORD_INT) {
+            BSON_APPEND_INT64(&filter, key, strtoll(p->value ? p->value : "0", NULL, 10));
+        } else if (!p->value) {
+            BSON_APPEND_NULL(&filter, key);
+        } else if (in_list(k->id_keys, key)) {
+            if (!to_oid(p->value, &oid)) {
+                bson_destroy(&filter);
+                *out = NULL;
+                *nout = 0;
+                return DROP_OK;
+            }
+            BSON_APPEND_OID(&filter, key, &oid);
+        } else {
+            BSON_APPEND_UTF8(&filter, key, p->value);
+        }
+    }
+    if (p->before > 0) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "createdAt", &lt);
+        BSON_APPEND_INT64(&lt, "$lt", p->before);
+        bson_append_document_end(&filter, &lt);
+    }
+    bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
+                            "limit", BCON_INT64(p->limit));
+    drop_err e = record_query(impl, k, &filter, opts, out, nout, "record_list");
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    return e;
+}
+
+/* ---- gigs: the named queries -------------------------------------------------- */
 
 static void append_party(bson_t *d, const char *key, const bson_oid_t *acc)
 {
@@ -320,7 +417,7 @@ drop_err mg_gig_list(void *impl, const struct gig_filter *f, struct gig **out,
     }
     bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
                             "limit", BCON_INT64(f->limit));
-    drop_err e = gig_query(impl, &filter, opts, out, nout, "gig_list");
+    drop_err e = record_query(impl, &GIG_KIND, &filter, opts, (void **)out, nout, "gig_list");
     bson_destroy(opts);
     bson_destroy(&filter);
     return e;
@@ -369,7 +466,7 @@ drop_err mg_gig_for_account(void *impl, const char *account, struct gig **out,
     bson_append_array_end(&filter, &or);
     bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
                             "limit", BCON_INT64(GIG_LIST_MAX));
-    drop_err e = gig_query(impl, &filter, opts, out, nout, "gig_for_account");
+    drop_err e = record_query(impl, &GIG_KIND, &filter, opts, (void **)out, nout, "gig_for_account");
     bson_destroy(opts);
     bson_destroy(&filter);
     return e;
@@ -381,7 +478,7 @@ drop_err mg_gig_due(void *impl, int64_t now, int limit, struct gig **out, size_t
     bson_t *filter = BCON_NEW("nextTimer", "{", "$gt", BCON_INT64(0), "$lte", BCON_INT64(now), "}");
     bson_t *opts = BCON_NEW("sort", "{", "nextTimer", BCON_INT32(1), "_id", BCON_INT32(1), "}",
                             "limit", BCON_INT64(limit));
-    drop_err e = gig_query(impl, filter, opts, out, nout, "gig_due");
+    drop_err e = record_query(impl, &GIG_KIND, filter, opts, (void **)out, nout, "gig_due");
     bson_destroy(opts);
     bson_destroy(filter);
     return e;
@@ -414,151 +511,7 @@ drop_err mg_gig_unrated(void *impl, const char *account, bool *unrated)
     return e;
 }
 
-/* ---- jobs ------------------------------------------------------------------------- */
-
-/* The job document. False when j is not a valid job (a caller bug). */
-static bool job_doc(const struct job *j, bson_t *d)
-{
-    bson_oid_t id, client, worker, by;
-    bson_t arr, en;
-    if (!to_oid(j->id, &id) || !to_oid(j->client, &client) || !to_oid(j->worker, &worker) ||
-        !j->title || (unsigned)j->status >= JOB_STATUS__COUNT || j->n_log < 0 ||
-        j->n_log > JOB_LOG_MAX || j->version < 1)
-        return false;
-    BSON_APPEND_OID(d, "_id", &id);
-    BSON_APPEND_UTF8(d, "title", j->title);
-    BSON_APPEND_UTF8(d, "description", j->description ? j->description : "");
-    BSON_APPEND_OID(d, "client", &client);
-    BSON_APPEND_OID(d, "worker", &worker);
-    BSON_APPEND_UTF8(d, "status", job_status_name(j->status));
-    BSON_APPEND_ARRAY_BEGIN(d, "statusLog", &arr);
-    for (int i = 0; i < j->n_log; i++) {
-        char key[16];
-        const char *ks;
-        bson_uint32_to_string((uint32_t)i, &ks, key, sizeof key);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, ks, &en);
-        BSON_APPEND_UTF8(&en, "status", job_status_name(j->log[i].status));
-        BSON_APPEND_INT64(&en, "at", j->log[i].at);
-        if (to_oid(j->log[i].by, &by)) BSON_APPEND_OID(&en, "by", &by);
-        else BSON_APPEND_NULL(&en, "by");
-        bson_append_document_end(&arr, &en);
-    }
-    bson_append_array_end(d, &arr);
-    BSON_APPEND_INT64(d, "createdAt", j->created_at);
-    BSON_APPEND_INT64(d, "updatedAt", j->updated_at);
-    BSON_APPEND_INT64(d, "version", j->version);
-    return true;
-}
-
-/* Reads a job document into out (job_init'ed here). DROP_EINTERNAL
- * (logged) for a document that is not a valid job. */
-static drop_err doc_job(const bson_t *doc, struct job *out)
-{
-    bson_iter_t it, sub, en;
-    struct job j;
-    bool status_ok = false;
-    job_init(&j);
-    if (!bson_iter_init(&it, doc)) goto fail;
-    while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
-        if (!strcmp(k, "_id")) oid_hex(&it, j.id);
-        else if (!strcmp(k, "title") && !j.title) j.title = it_dup(&it);
-        else if (!strcmp(k, "description") && !j.description) j.description = it_dup(&it);
-        else if (!strcmp(k, "client")) oid_hex(&it, j.client);
-        else if (!strcmp(k, "worker")) oid_hex(&it, j.worker);
-        else if (!strcmp(k, "status") && BSON_ITER_HOLDS_UTF8(&it))
-            status_ok = job_status_parse(bson_iter_utf8(&it, NULL), &j.status) == DROP_OK;
-        else if (!strcmp(k, "createdAt")) j.created_at = it_i64(&it);
-        else if (!strcmp(k, "updatedAt")) j.updated_at = it_i64(&it);
-        else if (!strcmp(k, "version")) j.version = it_i64(&it);
-        else if (!strcmp(k, "statusLog") && BSON_ITER_HOLDS_ARRAY(&it) &&
-                 bson_iter_recurse(&it, &sub)) {
-            while (bson_iter_next(&sub)) {
-                if (j.n_log == JOB_LOG_MAX || !BSON_ITER_HOLDS_DOCUMENT(&sub) ||
-                    !bson_iter_recurse(&sub, &en))
-                    goto fail;
-                struct job_log_entry *le = &j.log[j.n_log];
-                bool st_ok = false;
-                while (bson_iter_next(&en)) {
-                    const char *ek = bson_iter_key(&en);
-                    if (!strcmp(ek, "status") && BSON_ITER_HOLDS_UTF8(&en))
-                        st_ok = job_status_parse(bson_iter_utf8(&en, NULL), &le->status) == DROP_OK;
-                    else if (!strcmp(ek, "at")) le->at = it_i64(&en);
-                    else if (!strcmp(ek, "by")) oid_hex(&en, le->by);
-                }
-                if (!st_ok) goto fail;
-                j.n_log++;
-            }
-        }
-    }
-    if (!id_valid(j.id) || !id_valid(j.client) || !id_valid(j.worker) || !j.title || !status_ok)
-        goto fail;
-    if (!j.description) j.description = xstrdup("");
-    *out = j;
-    return DROP_OK;
-fail:
-    job_free(&j);
-    log_error("event=store_error backend=mongodb op=job_read reason=bad_document");
-    return DROP_EINTERNAL;
-}
-
-drop_err mg_job_create(void *impl, const struct job *j)
-{
-    struct mg *m = impl;
-    bson_t doc = BSON_INITIALIZER;
-    drop_err e = DROP_EBADREQ;
-    if (job_doc(j, &doc)) {
-        mongoc_client_t *c = pop(m, "job_create");
-        e = c ? write1(m, c, C_JOBS, WR_INSERT, NULL, &doc, NULL, "job_create") : DROP_EUNAVAIL;
-        push(m, c);
-    }
-    bson_destroy(&doc);
-    return e;
-}
-
-drop_err mg_job_get(void *impl, const char *id, struct job *out)
-{
-    struct mg *m = impl;
-    bson_oid_t oid;
-    bson_t *doc = NULL;
-    if (!to_oid(id, &oid)) return DROP_ENOTFOUND;
-    mongoc_client_t *c = pop(m, "job_get");
-    if (!c) return DROP_EUNAVAIL;
-    bson_t *filter = BCON_NEW("_id", BCON_OID(&oid));
-    drop_err e = find_one(m, c, C_JOBS, filter, NULL, &doc, "job_get");
-    push(m, c);
-    bson_destroy(filter);
-    if (e == DROP_OK && !doc) e = DROP_ENOTFOUND;
-    if (e == DROP_OK) e = doc_job(doc, out);
-    if (doc) bson_destroy(doc);
-    return e;
-}
-
-drop_err mg_job_cas(void *impl, const struct job *j, int64_t expected_version)
-{
-    struct mg *m = impl;
-    bson_oid_t oid;
-    bson_t doc = BSON_INITIALIZER;
-    drop_err e = DROP_EBADREQ;
-    if (to_oid(j->id, &oid) && expected_version >= 1 && j->version > expected_version &&
-        job_doc(j, &doc))
-        e = versioned_replace(m, C_JOBS, &oid, expected_version, &doc, "job_cas");
-    bson_destroy(&doc);
-    return e;
-}
-
-struct job_list {
-    struct job *arr;
-    size_t n, cap;
-};
-
-static drop_err collect_job(const bson_t *doc, void *ctx)
-{
-    struct job_list *l = ctx;
-    if (l->n == l->cap) return DROP_OK;
-    if (doc_job(doc, &l->arr[l->n]) == DROP_OK) l->n++; /* a bad one is logged and skipped */
-    return DROP_OK;
-}
+/* ---- jobs: the named query ---------------------------------------------------- */
 
 drop_err mg_job_list(void *impl, const struct job_filter *f, struct job **out,
                             size_t *nout)
@@ -597,21 +550,10 @@ drop_err mg_job_list(void *impl, const struct job_filter *f, struct job **out,
     }
     bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
                             "limit", BCON_INT64(f->limit));
-    struct job_list l = {xcalloc((size_t)f->limit, sizeof(struct job)), 0, (size_t)f->limit};
-    drop_err e = DROP_EUNAVAIL;
-    mongoc_client_t *c = pop(m, "job_list");
-    if (c) e = find_each(m, c, C_JOBS, &filter, opts, collect_job, &l, "job_list");
-    push(m, c);
+    drop_err e = record_query(m, &JOB_KIND, &filter, opts, (void **)out, nout, "job_list");
     bson_destroy(opts);
     bson_destroy(&filter);
-    if (e != DROP_OK || l.n == 0) {
-        job_array_free(l.arr, l.n);
-        l.arr = NULL;
-        if (e != DROP_OK) return e;
-    }
-    *out = l.arr;
-    *nout = l.n;
-    return DROP_OK;
+    return e;
 }
 
 /* ---- ops: operator booking records ------------------------------------------------ */

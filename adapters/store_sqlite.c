@@ -192,15 +192,6 @@ static const char *const SQL[ST__COUNT] = {
     [ST_TOK_TOUCH] = "UPDATE tokens SET expires_at = ?2 WHERE hash = ?1",
     [ST_TOK_DEL] = "DELETE FROM tokens WHERE hash = ?1",
     [ST_TOK_DEL_ACC] = "DELETE FROM tokens WHERE account_id = ?1",
-    [ST_GIG_INSERT] = "INSERT INTO gigs (id, customer, operator, status, version, created_at,"
-                      " next_timer, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_GIG_UPDATE] = "UPDATE gigs SET customer = ?2, operator = ?3, status = ?4, version = ?5,"
-                      " created_at = ?6, next_timer = ?7, doc = ?8"
-                      " WHERE id = ?1 AND version = ?9",
-    [ST_GIG_EXISTS] = "SELECT 1 FROM gigs WHERE id = ?1",
-    [ST_GIG_GET] = "SELECT doc FROM gigs WHERE id = ?1",
-    [ST_OFFERS_DEL] = "DELETE FROM gig_open_offers WHERE gig_id = ?1",
-    [ST_OFFER_INSERT] = "INSERT OR IGNORE INTO gig_open_offers (gig_id, operator) VALUES (?1, ?2)",
     [ST_GIG_LIST_ALL] = "SELECT doc FROM gigs WHERE " GIG_LIST_FILTER
                         " ORDER BY created_at DESC, id DESC LIMIT ?4",
     /* Two branches so that each uses its index; a gig whose customer is
@@ -235,12 +226,6 @@ static const char *const SQL[ST__COUNT] = {
     [ST_MSG_READ] = "UPDATE messages SET read_at = ?3"
                     " WHERE id = ?1 AND recipient = ?2 AND read_at IS NULL",
     [ST_MSG_UNREAD] = "SELECT count(*) FROM messages WHERE recipient = ?1 AND read_at IS NULL",
-    [ST_JOB_INSERT] = "INSERT INTO jobs (id, client, worker, status, version, created_at, doc)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_JOB_UPDATE] = "UPDATE jobs SET client = ?2, worker = ?3, status = ?4, version = ?5,"
-                      " created_at = ?6, doc = ?7 WHERE id = ?1 AND version = ?8",
-    [ST_JOB_EXISTS] = "SELECT 1 FROM jobs WHERE id = ?1",
-    [ST_JOB_GET] = "SELECT doc FROM jobs WHERE id = ?1",
     [ST_JOB_LIST_ANY] =
         "SELECT doc, created_at, id FROM jobs WHERE client = ?1 AND " GIG_LIST_FILTER
         " UNION ALL"
@@ -356,6 +341,7 @@ void sq_close(void *impl)
     if (!s) return;
     checkpointer_stop(s);
     for (int i = 0; i < ST__COUNT; i++) sqlite3_finalize(s->st[i]);
+    sq_record_close(s);
     int rc = sqlite3_close(s->db);
     if (rc != SQLITE_OK) log_error("event=store_close_failed backend=sqlite rc=%d", rc);
     pthread_mutex_destroy(&s->mu);
@@ -389,9 +375,11 @@ static const struct store_ops SQLITE_OPS = {
     .token_touch = sq_token_touch,
     .token_delete = sq_token_delete,
     .token_delete_by_account = sq_token_delete_by_account,
-    .gig_create = sq_gig_create,
-    .gig_get = sq_gig_get,
-    .gig_cas = sq_gig_cas,
+    .record_create = sq_record_create,
+    .record_get = sq_record_get,
+    .record_cas = sq_record_cas,
+    .record_delete = sq_record_delete,
+    .record_list = sq_record_list,
     .gig_list = sq_gig_list,
     .gig_for_account = sq_gig_for_account,
     .gig_due = sq_gig_due,
@@ -400,9 +388,6 @@ static const struct store_ops SQLITE_OPS = {
     .message_list = sq_message_list,
     .message_mark_read = sq_message_mark_read,
     .message_unread = sq_message_unread,
-    .job_create = sq_job_create,
-    .job_get = sq_job_get,
-    .job_cas = sq_job_cas,
     .job_list = sq_job_list,
     .operator_lock_get = sq_operator_lock_get,
     .operator_lock_cas = sq_operator_lock_cas,

@@ -23,19 +23,28 @@ enum stmt {
     ST_ACC_INSERT, ST_IDN_INSERT, ST_ACC_GET, ST_IDN_BY_ACC, ST_ACC_BY_IDN,
     ST_ACC_UPDATE, ST_ACC_ARCHIVE, ST_IDN_RELEASE, ST_ACC_LIST, ST_RATE_OP, ST_RATE_CU,
     ST_TOK_INSERT, ST_TOK_BY_ACC, ST_TOK_BY_HASH, ST_TOK_TOUCH, ST_TOK_DEL, ST_TOK_DEL_ACC,
-    ST_GIG_INSERT, ST_GIG_UPDATE, ST_GIG_EXISTS, ST_GIG_GET, ST_OFFERS_DEL, ST_OFFER_INSERT,
     ST_GIG_LIST_ALL, ST_GIG_LIST_ACC, ST_GIG_FOR_ACC, ST_GIG_DUE, ST_GIG_UNRATED,
     ST_MSG_INSERT, ST_MSG_LIST, ST_MSG_READ, ST_MSG_UNREAD,
-    ST_JOB_INSERT, ST_JOB_UPDATE, ST_JOB_EXISTS, ST_JOB_GET,
     ST_JOB_LIST_ANY, ST_JOB_LIST_CLIENT, ST_JOB_LIST_WORKER,
     ST_OPLOCK_GET, ST_OPLOCK_INSERT, ST_OPLOCK_UPDATE,
     ST__COUNT
+};
+
+/* The statements of one record kind, prepared on its first use. */
+enum rstmt { RS_INSERT, RS_UPDATE, RS_EXISTS, RS_GET, RS_DELETE, RS_SET_DEL, RS_SET_INS,
+             RS__COUNT };
+#define SQ_KINDS_MAX 8
+struct sq_kind {
+    const struct record_kind *k;
+    sqlite3_stmt *st[RS__COUNT]; /* NULL: none (no set) */
 };
 
 struct sq {
     sqlite3 *db;
     pthread_mutex_t mu;
     sqlite3_stmt *st[ST__COUNT];
+    struct sq_kind kinds[SQ_KINDS_MAX];
+    int n_kinds;
 
     /* The checkpointer: ck is its connection, ck_mu guards wal_pages/ck_stop. */
     sqlite3 *ck;
@@ -149,16 +158,18 @@ drop_err sq_token_touch(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LE
                                int64_t expires_at);
 drop_err sq_token_delete(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LEN]);
 drop_err sq_token_delete_by_account(void *impl, const char *account);
-drop_err sq_gig_create(void *impl, const struct gig *g);
-drop_err sq_gig_cas(void *impl, const struct gig *g, int64_t expected_version);
-drop_err sq_gig_get(void *impl, const char *id, struct gig *out);
+drop_err sq_record_create(void *impl, const struct record_kind *k, const void *rec);
+drop_err sq_record_get(void *impl, const struct record_kind *k, const char *id, void *out);
+drop_err sq_record_cas(void *impl, const struct record_kind *k, const void *rec,
+                       int64_t expected_version);
+drop_err sq_record_delete(void *impl, const struct record_kind *k, const char *id);
+drop_err sq_record_list(void *impl, const struct record_kind *k, const struct record_page *p,
+                        void **out, size_t *n);
+void sq_record_close(struct sq *s);
 drop_err sq_gig_list(void *impl, const struct gig_filter *f, struct gig **out, size_t *n);
 drop_err sq_gig_for_account(void *impl, const char *account, struct gig **out, size_t *n);
 drop_err sq_gig_due(void *impl, int64_t now, int limit, struct gig **out, size_t *n);
 drop_err sq_gig_unrated(void *impl, const char *account, bool *unrated);
-drop_err sq_job_create(void *impl, const struct job *j);
-drop_err sq_job_cas(void *impl, const struct job *j, int64_t expected_version);
-drop_err sq_job_get(void *impl, const char *id, struct job *out);
 drop_err sq_job_list(void *impl, const struct job_filter *f, struct job **out,
                             size_t *nout);
 drop_err sq_operator_lock_get(void *impl, const char *operator,
