@@ -24,7 +24,6 @@
 #include "engine/ops_handlers.h"
 #include "engine/store.h"
 
-#define CAS_RETRIES 16
 #define NO_PICTURE_WARNING "worker has no picture: they cannot accept until they add one"
 
 struct job_op {
@@ -161,7 +160,7 @@ static bool job_txn_run(struct engine *e, struct job_op *j, struct store_txn *t)
     t->kind = &JOB_KIND;
     t->id = j->id;
     t->ctx = &ctx;
-    t->tries = CAS_RETRIES;
+    t->tries = STORE_TXN_TRIES;
     drop_err rc = store_txn_run(e->store, t, &before, &j->after, &res);
     if (rc == DROP_OK) {
         job_free(&before);
