@@ -4,9 +4,11 @@
 #   make test   install (+ test deps), build with -Werror and ASan+UBSan in
 #               build-asan/, run every unit and integration test through ctest
 #   make mutants  the mutant suite (tests/mutants/run.sh), not part of test
+#   make fuzz   build the libFuzzer targets with clang in build-fuzz/ and run
+#               each for FUZZ_SECONDS (default 600) over its corpus
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test build build-asan deps test-deps clean chaos mutants
+.PHONY: run test build build-asan deps test-deps clean chaos mutants fuzz
 
 deps:
 	@tools/install-deps.sh
@@ -60,5 +62,14 @@ chaos: build-asan
 mutants: test-deps
 	tests/mutants/run.sh
 
+FUZZ_SECONDS ?= 600
+FUZZERS = fuzz_codec fuzz_rest fuzz_http fuzz_record fuzz_bson fuzz_config fuzz_gig
+
+fuzz: test-deps
+	tests/fuzz/run.sh build
+	@rc=0; for f in $(FUZZERS); do \
+	  tests/fuzz/run.sh run $$f $(FUZZ_SECONDS) keep || { echo "fuzz: $$f FAILED"; rc=1; }; \
+	done; exit $$rc
+
 clean:
-	rm -rf build build-asan build-tsan build-vg
+	rm -rf build build-asan build-tsan build-vg build-fuzz

@@ -32,6 +32,9 @@ struct local_sub {
 struct local_msg {
     struct local_msg *next;
     char *channel;
+    bus_count_cb cb; /* a counted publish: told the receivers once handled */
+    void *ud;
+    int64_t receivers;
     size_t len;
     unsigned char payload[];
 };
@@ -72,22 +75,24 @@ static void on_idle(uv_idle_t *h)
         bl->queued--;
         bl->queued_bytes -= m->len;
         struct local_sub *s = sub_find(bl, m->channel);
-        if (s && s->refs > 0 && bl->cb.on_message) {
+        if (s && s->refs > 0 && bl->cb.on_message && m->receivers > 0) {
             bl->stats.delivered++;
             bl->cb.on_message(bl->cb.ud, m->channel, m->payload, m->len);
         }
+        if (m->cb) m->cb(m->ud, bl->closing ? DROP_EUNAVAIL : DROP_OK, m->receivers);
         msg_free(m);
     }
     if (!bl->closing && !bl->head) uv_idle_stop(&bl->idle);
 }
 
-static drop_err local_publish(void *impl, const char *channel, const void *payload, size_t len)
+static drop_err local_enqueue(struct bus_local *bl, const char *channel, const void *payload,
+                              size_t len, bus_count_cb cb, void *ud)
 {
-    struct bus_local *bl = impl;
     if (!bus_channel_valid(channel) || (!payload && len)) return DROP_EBADREQ;
     if (len > BUS_PAYLOAD_MAX) return DROP_ETOOLARGE;
     struct local_sub *s = sub_find(bl, channel);
-    if (!s || s->refs <= 0) {
+    int64_t receivers = s && s->refs > 0 ? 1 : 0;
+    if (!receivers && !cb) {
         bl->stats.published++; /* nobody listens: accepted and gone, as with Redis */
         return DROP_OK;
     }
@@ -100,6 +105,9 @@ static drop_err local_publish(void *impl, const char *channel, const void *paylo
     }
     struct local_msg *m = xmalloc(sizeof *m + len + 1);
     m->next = NULL;
+    m->cb = cb;
+    m->ud = ud;
+    m->receivers = receivers;
     m->channel = xstrdup(channel);
     m->len = len;
     if (len) memcpy(m->payload, payload, len);
@@ -112,6 +120,19 @@ static drop_err local_publish(void *impl, const char *channel, const void *paylo
     bl->stats.published++;
     uv_idle_start(&bl->idle, on_idle);
     return DROP_OK;
+}
+
+static drop_err local_publish(void *impl, const char *channel, const void *payload, size_t len)
+{
+    return local_enqueue(impl, channel, payload, len, NULL, NULL);
+}
+
+/* The receivers are counted now (1 when this process holds the channel);
+ * the message and the answer go out on the next turn, as any publish. */
+static drop_err local_publish_counted(void *impl, const char *channel, const void *payload,
+                                      size_t len, bus_count_cb cb, void *ud)
+{
+    return local_enqueue(impl, channel, payload, len, cb, ud);
 }
 
 static drop_err local_subscribe(void *impl, const char *channel)
@@ -169,6 +190,7 @@ static void local_close(void *impl)
     while (bl->head) {
         struct local_msg *m = bl->head;
         bl->head = m->next;
+        if (m->cb) m->cb(m->ud, DROP_EUNAVAIL, 0);
         msg_free(m);
     }
     bl->tail = NULL;
@@ -191,6 +213,7 @@ static const struct bus_ops local_ops = {
     .status = local_status,
     .stats = local_stats,
     .close = local_close,
+    .publish_counted = local_publish_counted,
 };
 
 struct bus *bus_local_open(uv_loop_t *loop, const struct bus_callbacks *cb, size_t queue_max)

@@ -402,6 +402,64 @@ static drop_err redis_publish(void *impl, const char *channel, const void *paylo
     return DROP_OK;
 }
 
+/* A counted publish in flight: its size (for the in-flight bounds) and
+ * the caller's callback. */
+struct pub_count {
+    size_t len;
+    bus_count_cb cb;
+    void *ud;
+};
+
+static void on_pub_count_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct link *l = ac->data;
+    struct bus_redis *br = l->br;
+    const redisReply *reply = r;
+    struct pub_count *pc = privdata;
+    br->inflight--;
+    br->inflight_bytes -= pc->len;
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        br->stats.dropped++;
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            log_warn("event=bus_redis_publish_error err=\"%s\"", reply->str);
+        pc->cb(pc->ud, DROP_EUNAVAIL, 0);
+    } else {
+        pc->cb(pc->ud, DROP_OK, (int64_t)reply->integer);
+    }
+    free(pc);
+}
+
+/* PUBLISH answers the number of clients that received the message: for
+ * "acct.<id>", the nodes holding a session of that account. */
+static drop_err redis_publish_counted(void *impl, const char *channel, const void *payload,
+                                      size_t len, bus_count_cb cb, void *ud)
+{
+    struct bus_redis *br = impl;
+    if (!bus_channel_valid(channel) || (!payload && len)) return DROP_EBADREQ;
+    if (len > BUS_PAYLOAD_MAX) return DROP_ETOOLARGE;
+    if (!br->pub.connected || br->inflight >= BUS_REDIS_INFLIGHT_MAX ||
+        br->inflight_bytes + len > BUS_REDIS_INFLIGHT_BYTES) {
+        br->stats.dropped++;
+        return DROP_EUNAVAIL;
+    }
+    char wire[WIRE_MAX];
+    size_t n = wire_name(br, channel, wire);
+    struct pub_count *pc = xcalloc(1, sizeof *pc);
+    pc->len = len;
+    pc->cb = cb;
+    pc->ud = ud;
+    if (redisAsyncCommand(br->pub.ac, on_pub_count_reply, pc, "PUBLISH %b %b", wire, n,
+                          payload ? payload : "", len) != REDIS_OK) {
+        free(pc);
+        br->stats.dropped++;
+        return DROP_EUNAVAIL;
+    }
+    br->inflight++;
+    br->inflight_bytes += len;
+    br->stats.published++;
+    return DROP_OK;
+}
+
 /* --- counters ------------------------------------------------------------ */
 
 struct counter_cmd {
@@ -580,6 +638,7 @@ static const struct bus_ops redis_ops = {
     .counter_incr = redis_counter_incr,
     .counter_get = redis_counter_get,
     .counter_del = redis_counter_del,
+    .publish_counted = redis_publish_counted,
 };
 
 /* Splits "redis://HOST[:PORT][/]" into host and port. */

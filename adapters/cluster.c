@@ -12,6 +12,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "adapters/admin.h"
 #include "adapters/bus_local.h"
 #include "adapters/bus_redis.h"
 #include "adapters/cluster.h"
@@ -217,6 +218,21 @@ void cluster_deliver(struct node *n, const char *account, json_t *event)
     publish_json(n, ch, json_pack("{s:s,s:o}", "t", "ev", "e", event));
 }
 
+void cluster_deliver_counted(struct node *n, const char *account, json_t *event,
+                             void (*cb)(void *ud, drop_err err, int64_t nodes), void *ud)
+{
+    char ch[64];
+    acct_channel(ch, account);
+    json_t *msg = json_pack("{s:s,s:o}", "t", "ev", "e", event);
+    char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(msg);
+    drop_err rc = bus_publish_counted(n->bus, ch, text, strlen(text), cb, ud);
+    if (rc == DROP_EUNAVAIL && bus_publish(n->bus, ch, text, strlen(text)) != DROP_OK)
+        log_debug("event=bus_publish_dropped channel=%s", ch);
+    free(text);
+    if (rc != DROP_OK) cb(ud, DROP_EUNAVAIL, 0);
+}
+
 void cluster_close_account(struct node *n, const char *account)
 {
     char ch[64];
@@ -253,6 +269,7 @@ static void on_account(struct node *n, const char *account, json_t *msg)
     if (strcmp(t, "ev") == 0 && json_is_object(ev)) {
         engine_account_event(&n->eng, account, ev);
         hub_deliver(n, account, ev);
+        admin_account_event(n, account, ev);
     } else if (strcmp(t, "close") == 0) {
         hub_close_account(n, account);
     }
@@ -318,6 +335,30 @@ json_t *cluster_nodes_json(struct node *n)
     return out;
 }
 
+static int by_id(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "id")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "id")));
+}
+
+json_t *cluster_peers_json(struct node *n)
+{
+    int64_t now = node_now();
+    struct peer *p, *tmp;
+    size_t k = 0, count = HASH_COUNT(n->peers);
+    json_t **arr = xcalloc(count + 1, sizeof *arr), *out = json_array();
+    HASH_ITER(hh, n->peers, p, tmp)
+    {
+        if (now - p->last_seen > 10 * PEER_DEAD_MS) continue;
+        arr[k++] = json_pack("{s:s,s:s,s:b}", "id", p->id, "addr", p->addr, "alive",
+                             now - p->last_seen <= PEER_DEAD_MS);
+    }
+    qsort(arr, k, sizeof *arr, by_id);
+    for (size_t i = 0; i < k; i++) json_array_append_new(out, arr[i]);
+    free(arr);
+    return out;
+}
+
 static void on_cluster(struct node *n, json_t *msg)
 {
     const char *t = json_string_value(json_object_get(msg, "t"));
@@ -352,6 +393,8 @@ static void on_message(void *ud, const char *channel, const void *payload, size_
     else if (strcmp(channel, "presence") == 0) on_presence(n, msg);
     else if (strcmp(channel, "gigs") == 0) on_gig(n, msg);
     else if (strcmp(channel, "cluster") == 0) on_cluster(n, msg);
+    else if (strncmp(channel, "node.", 5) == 0 && strcmp(channel + 5, n->node_id) == 0)
+        admin_on_directed(n, msg);
     json_decref(msg);
 }
 
@@ -386,12 +429,16 @@ int cluster_start(struct node *n, char *why, size_t whylen)
     bus_subscribe(n->bus, "presence");
     bus_subscribe(n->bus, "gigs");
     bus_subscribe(n->bus, "cluster");
+    char mine[64];
+    snprintf(mine, sizeof mine, "node.%s", n->node_id);
+    bus_subscribe(n->bus, mine); /* directed requests (adapters/admin.c) */
     return 0;
 }
 
 void cluster_stop(struct node *n)
 {
     struct peer *p, *ptmp;
+    admin_stop(n);
     HASH_ITER(hh, n->peers, p, ptmp)
     {
         HASH_DEL(n->peers, p);
@@ -415,6 +462,7 @@ const char *cluster_status(struct node *n)
 void cluster_tick(struct node *n, int64_t now)
 {
     if (!n->bus) return;
+    admin_tick(n, now);
     if (now >= n->heartbeat_at) {
         n->heartbeat_at = now + HEARTBEAT_MS;
         heartbeat(n);

@@ -18,6 +18,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "engine/err.h"
 
 struct node;
 struct gig;
@@ -33,6 +36,12 @@ const char *cluster_status(struct node *n);
 
 /* Sends event (an envelope; ownership taken) to every session of account. */
 void cluster_deliver(struct node *n, const char *account, json_t *event);
+/* As cluster_deliver, and tells how many nodes hold a session of account
+ * (Redis PUBLISH's count; the local bus: this node): cb(ud, err, nodes)
+ * runs once on the loop; err DROP_EUNAVAIL when the bus could not say (the
+ * event may still have gone out). */
+void cluster_deliver_counted(struct node *n, const char *account, json_t *event,
+                             void (*cb)(void *ud, drop_err err, int64_t nodes), void *ud);
 void cluster_close_token(struct node *n, const unsigned char hash[32]);
 void cluster_close_account(struct node *n, const char *account);
 
@@ -50,6 +59,9 @@ void cluster_gig_pending(struct node *n, const struct gig *g);
 /* This node and the peers its heartbeats know: [{id, addr, sessions,
  * operators, startedAt, self, alive}]. */
 json_t *cluster_nodes_json(struct node *n);
+
+/* The peers heartbeats know (not long gone), by id: [{id, addr, alive}]. */
+json_t *cluster_peers_json(struct node *n);
 
 /* Periodic: flushes the presence batch, re-announces when due. */
 void cluster_tick(struct node *n, int64_t now);

@@ -88,6 +88,18 @@ static const struct ckey keys[] = {
     {"push_key", K_STR, OFF(push_key), "", 0, 0, true},
     {"push_timeout", K_DUR, OFF(push_timeout_ms), "5s", 100, 600000, false},
     {"push_max_inflight", K_INT, OFF(push_max_inflight), "256", 1, 100000, false},
+    /* push to phones (adapters/pusher.c) */
+    {"fcm_credentials", K_STR, OFF(fcm_credentials), "", 0, 0, false},
+    {"fcm_url", K_STR, OFF(fcm_url), "https://fcm.googleapis.com", 0, 0, false},
+    {"apns_key", K_STR, OFF(apns_key), "", 0, 0, false},
+    {"apns_key_id", K_STR, OFF(apns_key_id), "", 0, 0, false},
+    {"apns_team_id", K_STR, OFF(apns_team_id), "", 0, 0, false},
+    {"apns_topic", K_STR, OFF(apns_topic), "", 0, 0, false},
+    {"apns_url", K_STR, OFF(apns_url), "https://api.push.apple.com", 0, 0, false},
+    {"apns_sandbox_url", K_STR, OFF(apns_sandbox_url), "https://api.sandbox.push.apple.com", 0, 0,
+     false},
+    {"push_ca_file", K_STR, OFF(push_ca_file), "", 0, 0, false},
+    {"push_queue", K_INT, OFF(push_queue), "10000", 1, 10000000, false},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -216,6 +228,8 @@ drop_err config_set(struct config *c, const char *key, const char *value, char *
         long port;
         size_t hl = colon ? (size_t)(colon - value) : 0;
         if (!colon || hl == 0 || hl >= sizeof c->listen_host) goto bad_listen;
+        for (size_t i = 0; i < hl; i++) /* no host has blanks; a conf file could not hold them */
+            if (isspace((unsigned char)value[i]) || iscntrl((unsigned char)value[i])) goto bad_listen;
         errno = 0;
         port = strtol(colon + 1, &end, 10);
         if (errno || *end || end == colon + 1 || port < 0 || port > 65535) goto bad_listen;

@@ -82,6 +82,17 @@ struct config {
     char *push_key;
     int64_t push_timeout_ms;
     int64_t push_max_inflight;
+    /* push to phones (adapters/pusher.c): FCM HTTP v1, APNs, the queue */
+    char *fcm_credentials;       /* path to a Google service-account JSON */
+    char *fcm_url;
+    char *apns_key;              /* path to the .p8 key */
+    char *apns_key_id;
+    char *apns_team_id;
+    char *apns_topic;
+    char *apns_url;
+    char *apns_sandbox_url;
+    char *push_ca_file;          /* extra CA bundle (PEM) for the providers */
+    int64_t push_queue;
 };
 
 /* Fills every field with its default. */

@@ -8,6 +8,8 @@
  * multi handle, close the polls curl left behind, close the timer; the
  * timer's close callback frees the client. */
 #include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,9 @@ struct curl_uv {
     struct cu_xfer *xfers;
     struct cu_sock *socks;
     bool closing;
+    char *ca_file;          /* extra CAs (curl_uv_set_options), or NULL */
+    bool http2;
+    int64_t retry_after_s;  /* of the answer being reported */
 };
 
 static void check_done(struct curl_uv *c);
@@ -161,6 +166,20 @@ static void finish(struct curl_uv *c, struct cu_xfer *x, int curl_rc, long statu
     free(x);
 }
 
+/* CURLOPT_SSL_CTX_FUNCTION: adds the extra CA bundle to the trust store
+ * curl built from the system's (CURLOPT_CAINFO would replace it). */
+static CURLcode on_ssl_ctx(CURL *easy, void *sslctx, void *ud)
+{
+    struct curl_uv *c = ud;
+    (void)easy;
+    X509_STORE *st = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
+    if (!st || X509_STORE_load_file(st, c->ca_file) != 1) {
+        log_warn("event=http_ca_file_unreadable");
+        return CURLE_SSL_CACERT_BADFILE;
+    }
+    return CURLE_OK;
+}
+
 static void check_done(struct curl_uv *c)
 {
     CURLMsg *m;
@@ -173,7 +192,11 @@ static void check_done(struct curl_uv *c)
         long status = 0;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_off_t ra = 0;
+        if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra < 0) ra = 0;
+        c->retry_after_s = (int64_t)ra;
         if (x) finish(c, x, (int)res, status);
+        c->retry_after_s = 0;
     }
 }
 
@@ -217,6 +240,16 @@ void curl_uv_post(struct curl_uv *c, const char *url, const char *const *headers
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+    if (c->ca_file) {
+        curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+        curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, c);
+    }
+    if (c->http2) {
+        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, strncmp(url, "http://", 7) == 0
+                                                         ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                                                         : (long)CURL_HTTP_VERSION_2TLS);
+        curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L); /* wait to multiplex on one connection */
+    }
     x->next = c->xfers;
     if (c->xfers) c->xfers->prev = x;
     c->xfers = x;
@@ -226,6 +259,18 @@ void curl_uv_post(struct curl_uv *c, const char *url, const char *const *headers
         log_error("event=http_add_failed err=\"%s\"", curl_multi_strerror(mc));
         finish(c, x, -1, 0);
     }
+}
+
+void curl_uv_set_options(struct curl_uv *c, const char *ca_file, bool http2)
+{
+    free(c->ca_file);
+    c->ca_file = ca_file && *ca_file ? xstrdup(ca_file) : NULL;
+    c->http2 = http2;
+}
+
+int64_t curl_uv_retry_after(const struct curl_uv *c)
+{
+    return c->retry_after_s;
 }
 
 int curl_uv_inflight(const struct curl_uv *c)
@@ -247,7 +292,9 @@ bool curl_uv_url_ok(const char *s, size_t max)
 
 static void timer_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct curl_uv *c = h->data;
+    free(c->ca_file);
+    free(c);
     curl_global_cleanup();
 }
 

@@ -40,6 +40,16 @@ void curl_uv_post(struct curl_uv *c, const char *url, const char *const *headers
                   const char *body, size_t len, int64_t timeout_ms, bool keep_body,
                   curl_uv_done_fn done, void *ud);
 
+/* Options of every later POST of c (push providers): ca_file (copied; ""
+ * or NULL = none) is a PEM bundle of extra CAs trusted besides the
+ * system's; http2 asks for HTTP/2 (ALPN over TLS, prior knowledge over
+ * cleartext http://), one connection per host multiplexing the POSTs. */
+void curl_uv_set_options(struct curl_uv *c, const char *ca_file, bool http2);
+
+/* The Retry-After of the answer whose done callback is running, in
+ * seconds (0 = none). Valid only inside that callback. */
+int64_t curl_uv_retry_after(const struct curl_uv *c);
+
 /* POSTs running now. */
 int curl_uv_inflight(const struct curl_uv *c);
 

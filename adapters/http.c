@@ -452,7 +452,6 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                 return 0;
             }
             if (chunked) { /* lws 4.1 gives no body callbacks for chunked requests */
-                c->close_after = true;
                 respond_error(wsi, c, 411, "bad_request", "a request body needs Content-Length");
                 return 0;
             }

@@ -98,5 +98,30 @@ char *metrics_render(const struct metrics *m, const char *node, double uptime_s)
     sb_printf(&b, "# HELP dropin_loop_lag_max_seconds Largest loop timer drift seen.\n"
                   "# TYPE dropin_loop_lag_max_seconds gauge\ndropin_loop_lag_max_seconds %.6f\n",
               m->loop_lag_max_s);
+    {
+        static const char *const providers[3] = {"fcm", "apns", "webhook"};
+        static const char *const reasons[6] = METRICS_PUSH_REASONS;
+        sb_printf(&b, "# HELP dropin_push_sent_total Pushes a provider accepted, by provider.\n"
+                      "# TYPE dropin_push_sent_total counter\n");
+        for (int i = 0; i < 3; i++)
+            sb_printf(&b, "dropin_push_sent_total{provider=\"%s\"} %lld\n", providers[i],
+                      (long long)m->push_sent[i]);
+        sb_printf(&b, "# HELP dropin_push_failed_total Pushes given up, by reason.\n"
+                      "# TYPE dropin_push_failed_total counter\n");
+        for (int i = 0; i < 6; i++)
+            sb_printf(&b, "dropin_push_failed_total{reason=\"%s\"} %lld\n", reasons[i],
+                      (long long)m->push_failed[i]);
+        sb_printf(&b, "# HELP dropin_push_retried_total Push attempts retried after a transient "
+                      "failure.\n# TYPE dropin_push_retried_total counter\n"
+                      "dropin_push_retried_total %lld\n", (long long)m->push_retried);
+        sb_printf(&b, "# HELP dropin_push_devices_removed_total Devices deleted because the "
+                      "provider said their token is invalid or unregistered.\n"
+                      "# TYPE dropin_push_devices_removed_total counter\n"
+                      "dropin_push_devices_removed_total %lld\n",
+                  (long long)m->push_devices_removed);
+        sb_printf(&b, "# HELP dropin_push_queue_depth Pushes waiting or in flight.\n"
+                      "# TYPE dropin_push_queue_depth gauge\ndropin_push_queue_depth %lld\n",
+                  (long long)m->push_queue_depth);
+    }
     return b.p;
 }

@@ -24,7 +24,19 @@ struct metrics {
     int64_t http_by_class[6];       /* 1xx..5xx */
     double loop_lag_s;              /* latest measured timer drift */
     double loop_lag_max_s;
+    /* push to phones (adapters/pusher.c) */
+    int64_t push_sent[3];          /* accepted by the provider: fcm, apns, webhook */
+    int64_t push_failed[6];        /* by reason, see METRICS_PUSH_REASONS */
+    int64_t push_retried;
+    int64_t push_devices_removed;
+    int64_t push_queue_depth;      /* waiting or in flight */
 };
+
+/* The reasons a push is given up, in push_failed's order. */
+#define METRICS_PUSH_REASONS                                                              \
+    {"invalid_token", "rejected", "unavailable", "queue_full", "expired", "auth"}
+enum { PUSH_FAIL_INVALID_TOKEN = 0, PUSH_FAIL_REJECTED, PUSH_FAIL_UNAVAILABLE,
+       PUSH_FAIL_QUEUE_FULL, PUSH_FAIL_EXPIRED, PUSH_FAIL_AUTH };
 
 /* Counts a close code (1001, 1008, 1009, 4400, 4401, 4408, 4429, other). */
 void metrics_close(struct metrics *m, int code);

@@ -12,11 +12,12 @@
 #include <sys/time.h>
 
 #include "adapters/blob_s3.h"
+#include "adapters/admin.h"
 #include "adapters/cluster.h"
 #include "adapters/node.h"
 #include "adapters/oid.h"
 #include "adapters/password.h"
-#include "adapters/push_http.h"
+#include "adapters/pusher.h"
 #include "adapters/server.h"
 #include "adapters/session.h"
 #include "adapters/store_mongo.h"
@@ -26,6 +27,7 @@
 #include "engine/bus.h"
 #include "engine/login_throttle.h"
 #include "engine/presence.h"
+#include "engine/push_note.h"
 #include <uthash.h>
 #include "engine/store.h"
 #include "engine/log.h"
@@ -88,9 +90,73 @@ static void port_job(void *ctx, struct req *r, job_work_fn work, job_done_fn don
     uv_queue_work(&n->loop, &j->w, job_work, job_after);
 }
 
+/* ---- delivery, and push to the devices of an account no node holds ---- */
+
+struct deliver_wait {
+    struct node *n;
+    char account[DROP_ID_SIZE];
+    json_t *event;
+    void (*done)(void *ud, const char *how); /* NULL: an engine event */
+    void *ud;
+};
+
+static void deliver_end(struct deliver_wait *w, const char *how)
+{
+    if (w->done) w->done(w->ud, how);
+    json_decref(w->event);
+    free(w);
+}
+
+static void on_pushed(void *ud, bool accepted)
+{
+    deliver_end(ud, accepted ? "push" : "none");
+}
+
+/* The bus said how many nodes hold a session of the account: none means
+ * it is offline cluster-wide (PROTOCOL.md section 6) and its devices get
+ * the event. When the bus could not count, this node's own sessions
+ * decide. */
+static void on_counted(void *ud, drop_err err, int64_t nodes)
+{
+    struct deliver_wait *w = ud;
+    struct node *n = w->n;
+    if (nodes > 0 || (err != DROP_OK && hub_has_account(n, w->account))) {
+        deliver_end(w, "socket");
+        return;
+    }
+    if (n->stopped || !pusher_active(n->pusher)) {
+        deliver_end(w, "none");
+        return;
+    }
+    pusher_notify(n->pusher, w->account, w->event, on_pushed, w);
+}
+
+static void deliver_counted(struct node *n, const char *account, json_t *event,
+                            void (*done)(void *ud, const char *how), void *ud)
+{
+    struct deliver_wait *w = xcalloc(1, sizeof *w);
+    w->n = n;
+    snprintf(w->account, sizeof w->account, "%s", account);
+    w->event = json_incref(event);
+    w->done = done;
+    w->ud = ud;
+    cluster_deliver_counted(n, account, event, on_counted, w);
+}
+
 static void port_deliver(void *ctx, const char *account, json_t *event)
 {
-    cluster_deliver(ctx, account, event);
+    struct node *n = ctx;
+    if (pusher_active(n->pusher) &&
+        push_note_wanted(json_string_value(json_object_get(event, "ev"))))
+        deliver_counted(n, account, event, NULL, NULL);
+    else
+        cluster_deliver(n, account, event);
+}
+
+static void push_deliver(void *ctx, const char *account, json_t *event,
+                         void (*done)(void *ud, const char *how), void *ud)
+{
+    deliver_counted(ctx, account, event, done, ud);
 }
 
 static void port_close_token(void *ctx, const unsigned char hash[32])
@@ -248,12 +314,6 @@ static drop_err blob_sign_put(void *ctx, const char *key, const char *content_ty
     return blob_s3_sign_put(ctx, key, content_type, now_ms, url, urllen, expires_at_ms);
 }
 
-static void push_send(void *ctx, const char *body, size_t len, void (*done)(void *ud, bool ok),
-                      void *ud)
-{
-    push_http_send(ctx, body, len, done, ud);
-}
-
 /* Makes the video provider of `video` (dev, opentok, vonage). The API
  * secret comes from the config or DROPIN_OPENTOK_API_SECRET and is never
  * logged. Returns 0, or -1 with why set. */
@@ -294,17 +354,30 @@ static int media_start(struct node *n, char *why, size_t whylen)
             return -1;
         n->eng.blob = (struct engine_blob){.ctx = b, .sign_put = blob_sign_put};
     }
-    if (c->push_url[0]) {
-        const char *key = c->push_key[0] ? c->push_key : getenv("DROPIN_PUSH_KEY");
-        struct push_http *p;
-        if (push_http_new(&n->loop, c->push_url, key ? key : "", c->push_timeout_ms,
-                          (int)c->push_max_inflight, &p, why, whylen) != DROP_OK)
-            return -1;
-        n->eng.push = (struct engine_push){.ctx = p, .send = push_send};
-    }
+    const char *key = c->push_key[0] ? c->push_key : getenv("DROPIN_PUSH_KEY");
+    struct pusher_config pc = {
+        .fcm_credentials = c->fcm_credentials,
+        .fcm_url = c->fcm_url,
+        .apns_key = c->apns_key,
+        .apns_key_id = c->apns_key_id,
+        .apns_team_id = c->apns_team_id,
+        .apns_topic = c->apns_topic,
+        .apns_url = c->apns_url,
+        .apns_sandbox_url = c->apns_sandbox_url,
+        .ca_file = c->push_ca_file,
+        .webhook_url = c->push_url,
+        .webhook_key = key ? key : "",
+        .timeout_ms = c->push_timeout_ms,
+        .max_inflight = (int)c->push_max_inflight,
+        .queue_max = (int)c->push_queue,
+    };
+    if (pusher_new(&n->loop, &n->eng, &n->metrics, &pc, &n->pusher, why, whylen) != DROP_OK)
+        return -1;
+    n->eng.push = (struct engine_push){.ctx = n, .deliver = push_deliver};
     if (video_start(n, why, whylen) != 0) return -1;
+    char providers[64];
     log_info("event=media storage=%s push=%s video=%s", n->eng.blob.sign_put ? "s3" : "off",
-             n->eng.push.send ? "http" : "off", n->eng.video.provider);
+             pusher_describe(n->pusher, providers, sizeof providers), n->eng.video.provider);
     return 0;
 }
 
@@ -312,10 +385,11 @@ static int media_start(struct node *n, char *why, size_t whylen)
  * signer holds no handles and is freed in node_free. */
 static void media_stop(struct node *n)
 {
-    struct push_http *p = n->eng.push.ctx;
+    struct pusher *p = n->pusher;
     struct video *v = n->eng.video.ctx;
     n->eng.push = (struct engine_push){0};
-    push_http_close(p);
+    n->pusher = NULL;
+    pusher_close(p); /* queued and running pushes end; freed once its jobs are back */
     n->eng.video = (struct engine_video){.provider = "none", .api_key = ""};
     video_close(v); /* session creations in flight end unavailable */
 }
@@ -562,6 +636,8 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .counter_incr = port_counter_incr,
         .counter_get = port_counter_get,
         .counter_del = port_counter_del,
+        .admin_cluster = admin_cluster,
+        .admin_watch = admin_watch,
     };
     n->eng.policy = (struct gig_policy){
         .pending_ttl_ms = cfg->pending_ttl_ms,

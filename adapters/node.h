@@ -22,6 +22,8 @@ struct gig_timer;
 struct bus;
 struct dirty;
 struct peer;
+struct admin_state;
+struct pusher;
 
 struct node {
     uv_loop_t loop;
@@ -52,12 +54,14 @@ struct node {
     int64_t reannounce_at;
     int64_t heartbeat_at;
     struct peer *peers;            /* other nodes, from heartbeats (uthash) */
+    struct admin_state *admin;     /* cluster requests and watches (adapters/admin.c) */
     struct gig_timer *gig_timers;  /* gig id -> its uv timer (uthash) */
     int64_t sweep_at;
     bool probe_running;            /* a store health probe is in flight */
     int64_t probe_at;
     const char *store_status;      /* "ok" or the failure, for /healthz */
     const char *bus_status;
+    struct pusher *pusher;         /* push to phones (adapters/pusher.c) */
 };
 
 /* Builds the node and binds the listener. Returns 0, or -1 with why set

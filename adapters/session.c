@@ -3,6 +3,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "adapters/admin.h"
 #include "adapters/cluster.h"
 #include "adapters/node.h"
 #include "adapters/session.h"
@@ -580,6 +581,7 @@ void session_on_closed(struct session *s)
     s->wsi = NULL;
     if (s->dead) return;
     s->dead = true;
+    admin_session_closed(n, s);
     n->metrics.connections--;
     if (s->authed) n->metrics.sessions_authed--;
     if (s->hub) {
@@ -645,4 +647,10 @@ json_t *session_list_json(struct node *n, json_t *args)
                            "inflight", s->inflight, "node", n->node_id));
     }
     return out;
+}
+
+struct session *session_of_req(struct req *r)
+{
+    struct slot *sl = r->conn;
+    return r->sink == &ws_sink && sl ? sl->s : NULL;
 }

@@ -88,6 +88,10 @@ void session_free(struct session *s);
  * NULL for bad arguments. */
 json_t *session_list_json(struct node *n, json_t *args);
 
+/* The session a WebSocket request came from (NULL for REST or when it
+ * closed); borrowed. */
+struct session *session_of_req(struct req *r);
+
 /* The hub: account id -> sessions, for event delivery. */
 void hub_deliver(struct node *n, const char *account, json_t *envelope);
 void hub_close_token(struct node *n, const unsigned char hash[32]);

@@ -90,6 +90,16 @@ drop_err mg_ping(void *impl)
     return DROP_EUNAVAIL;
 }
 
+/* ---- what the devices file uses (store_mongo_internal.h) ---- */
+
+mongoc_client_t *mg_client_pop(void *impl, const char *op) { return pop(impl, op); }
+void mg_client_push(void *impl, mongoc_client_t *c) { push(impl, c); }
+mongoc_collection_t *mg_collection(void *impl, mongoc_client_t *c, const char *name)
+{
+    return coll(impl, c, name);
+}
+drop_err mg_map_err(const bson_error_t *err, const char *op) { return map_err(err, op); }
+
 static const struct store_ops MONGO_OPS = {
     .name = "mongodb",
     .close = mg_close,
@@ -123,6 +133,9 @@ static const struct store_ops MONGO_OPS = {
     .job_list = mg_job_list,
     .operator_lock_get = mg_operator_lock_get,
     .operator_lock_cas = mg_operator_lock_cas,
+    .device_put = mg_device_put,
+    .device_delete = mg_device_delete,
+    .device_list = mg_device_list,
 };
 
 /* ---- open ------------------------------------------------------------------------- */
@@ -275,6 +288,7 @@ drop_err store_mongo_open(const char *uri_s, int64_t timeout_ms, struct store **
         goto fail;
     }
     if ((e = create_indexes(m, c, why, whylen)) != DROP_OK) goto fail;
+    if ((e = mg_devices_init(m, c, why, whylen)) != DROP_OK) goto fail;
     push(m, c);
     log_info("event=store_open backend=mongodb hosts=%s db=%s timeout_ms=%lld", hosts, m->db,
              (long long)timeout_ms);

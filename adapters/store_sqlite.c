@@ -358,6 +358,13 @@ drop_err sq_ping(void *impl)
     return e;
 }
 
+/* ---- what the devices file uses (store_sqlite_internal.h) ---- */
+
+sqlite3 *sq_db(void *impl) { return ((struct sq *)impl)->db; }
+void sq_lock(void *impl) { pthread_mutex_lock(&((struct sq *)impl)->mu); }
+void sq_unlock(void *impl) { pthread_mutex_unlock(&((struct sq *)impl)->mu); }
+drop_err sq_map_rc(void *impl, int rc, const char *op) { return map_rc(impl, rc, op); }
+
 static const struct store_ops SQLITE_OPS = {
     .name = "sqlite",
     .close = sq_close,
@@ -391,6 +398,9 @@ static const struct store_ops SQLITE_OPS = {
     .job_list = sq_job_list,
     .operator_lock_get = sq_operator_lock_get,
     .operator_lock_cas = sq_operator_lock_cas,
+    .device_put = sq_device_put,
+    .device_delete = sq_device_delete,
+    .device_list = sq_device_list,
 };
 
 /* ---- open --------------------------------------------------------------- */
@@ -572,6 +582,11 @@ drop_err store_sqlite_open(const char *path, struct store **out, char *why, size
     if ((rc = migrate(db, version)) != SQLITE_OK) {
         e = fail(DROP_EUNAVAIL, why, whylen, "%s: cannot create or migrate the schema: %s", path,
                  sqlite3_errstr(rc));
+        goto fail;
+    }
+    if ((rc = sq_devices_init(db)) != SQLITE_OK) {
+        e = fail(DROP_EUNAVAIL, why, whylen, "%s: cannot create the devices table: %s", path,
+                 sqlite3_errmsg(db));
         goto fail;
     }
     /* Prove that we can write (a read-only mount or file passes the checks

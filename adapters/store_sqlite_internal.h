@@ -183,4 +183,20 @@ drop_err sq_message_mark_read(void *impl, const char *to, const char (*ids)[DROP
                               size_t n, int64_t now);
 drop_err sq_message_unread(void *impl, const char *to, int64_t *count);
 
+/* ---- what the files that keep to their own statements use (devices) ------ */
+
+/* The serving connection of impl (a struct sq); use it with the lock held. */
+sqlite3 *sq_db(void *impl);
+void sq_lock(void *impl);
+void sq_unlock(void *impl);
+/* Maps a failed SQLite result to a drop_err, logging it. Lock held. */
+drop_err sq_map_rc(void *impl, int rc, const char *op);
+
+/* store_sqlite_devices.c: creates the devices table when missing (at open,
+ * before any op). Returns an SQLite result code. */
+int sq_devices_init(sqlite3 *db);
+drop_err sq_device_put(void *impl, const struct device *d, int max_per_account);
+drop_err sq_device_delete(void *impl, const char *account, const char *token);
+drop_err sq_device_list(void *impl, const char *account, struct device **out, size_t *n);
+
 #endif

@@ -11,9 +11,12 @@ static json_t *time_json(int64_t ms)
     return json_string(buf);
 }
 
+/* A string, or null when there is none or it is not valid UTF-8 (a corrupt
+ * or cut stored value): one bad field never drops a key or an identity. */
 static json_t *str_or_null(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    json_t *v = s ? json_string(s) : NULL;
+    return v ? v : json_null();
 }
 
 static json_t *rating_json(double r)
@@ -29,27 +32,28 @@ json_t *account_to_json(const struct account *a, bool public_view)
         json_t *ids = json_array();
         for (size_t i = 0; i < a->n_identities && i < ACCOUNT_MAX_IDENTITIES; i++) {
             const struct identity *id = &a->identities[i];
-            json_array_append_new(ids, json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}",
-                                                 "type", id->type, "value", id->value,
-                                                 "status", id->status,
+            json_array_append_new(ids, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+                                                 "type", str_or_null(id->type),
+                                                 "value", str_or_null(id->value),
+                                                 "status", str_or_null(id->status),
                                                  "createdAt", time_json(id->created_at),
                                                  "updatedAt", time_json(id->updated_at),
-                                                 "id", id->id));
+                                                 "id", str_or_null(id->id)));
         }
         json_object_set_new(o, "identities", ids);
     }
     json_object_set_new(o, "firstName", str_or_null(a->first_name));
     json_object_set_new(o, "lastName", str_or_null(a->last_name));
     json_object_set_new(o, "archive", json_boolean(a->archive));
-    json_object_set_new(o, "status", json_string(a->status));
-    json_object_set_new(o, "type", json_string(a->type));
+    json_object_set_new(o, "status", str_or_null(a->status));
+    json_object_set_new(o, "type", str_or_null(a->type));
     if (!public_view) json_object_set_new(o, "organization", str_or_null(a->organization));
     json_object_set_new(o, "picture", str_or_null(a->picture));
     json_object_set_new(o, "referralRate", json_integer(a->referral_rate));
     json_object_set_new(o, "createdAt", time_json(a->created_at));
     json_object_set_new(o, "updatedAt", time_json(a->updated_at));
-    json_object_set_new(o, "referralCode", json_string(a->referral_code));
-    json_object_set_new(o, "id", json_string(a->id));
+    json_object_set_new(o, "referralCode", str_or_null(a->referral_code));
+    json_object_set_new(o, "id", str_or_null(a->id));
     json_object_set_new(o, "operatorRating", rating_json(a->operator_rating));
     json_object_set_new(o, "customerRating", rating_json(a->customer_rating));
     return o;

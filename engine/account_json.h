@@ -15,7 +15,8 @@
  *   {identities: [{type, value, status, createdAt, updatedAt, id}], firstName,
  *    lastName, archive, status, type, organization, picture, referralRate,
  *    createdAt, updatedAt, referralCode, id, operatorRating, customerRating}
- * organization and picture are null when unset; times are ISO-8601 UTC with
+ * organization and picture are null when unset, and so is any string that
+ * is not valid UTF-8 (a corrupt stored value); times are ISO-8601 UTC with
  * milliseconds; a rating that is a whole number is a JSON integer (the seed
  * shows 5), otherwise a real. public_view (another account looking) leaves
  * out identities and organization. The caller owns the result. */

@@ -60,6 +60,12 @@ struct bus_stats {
  * exist), or DROP_EUNAVAIL (the bus went down or closed meanwhile). */
 typedef void (*bus_counter_cb)(void *ud, drop_err err, int64_t value, int64_t ttl_left_ms);
 
+/* The answer of a counted publish: DROP_OK with the number of subscribers
+ * that received the message (Redis PUBLISH's reply: nodes holding the
+ * channel; the local bus: 1 when this process holds it, else 0), or
+ * DROP_EUNAVAIL (the bus went down or closed before answering). */
+typedef void (*bus_count_cb)(void *ud, drop_err err, int64_t receivers);
+
 struct bus_ops {
     const char *name; /* "local", "redis" */
     drop_err (*publish)(void *impl, const char *channel, const void *payload, size_t len);
@@ -73,6 +79,9 @@ struct bus_ops {
                              void *ud);
     drop_err (*counter_get)(void *impl, const char *key, bus_counter_cb cb, void *ud);
     drop_err (*counter_del)(void *impl, const char *key);
+    /* Optional: publish and report the receivers (NULL: unknown). */
+    drop_err (*publish_counted)(void *impl, const char *channel, const void *payload, size_t len,
+                                bus_count_cb cb, void *ud);
 };
 
 struct bus {
@@ -113,6 +122,21 @@ static inline drop_err bus_publish(struct bus *b, const char *channel, const voi
                                    size_t len)
 {
     return b->ops->publish(b->impl, channel, payload, len);
+}
+
+/* As bus_publish, and tells how many subscribers received the message:
+ * on DROP_OK cb runs exactly once from the loop (never inside this call;
+ * with DROP_EUNAVAIL when the bus goes down or closes first, which may
+ * happen inside bus_close). Any other return: cb is never called.
+ * DROP_EUNAVAIL also when the bus cannot count (no publish_counted). This
+ * is how a node tells that an account is offline cluster-wide: 0 receivers
+ * on "acct.<id>". */
+static inline drop_err bus_publish_counted(struct bus *b, const char *channel,
+                                           const void *payload, size_t len, bus_count_cb cb,
+                                           void *ud)
+{
+    if (!b || !b->ops->publish_counted) return DROP_EUNAVAIL;
+    return b->ops->publish_counted(b->impl, channel, payload, len, cb, ud);
 }
 
 /* Adds one reference to channel; messages start arriving once the adapter

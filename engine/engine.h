@@ -57,6 +57,17 @@ struct engine_ports {
     json_t *(*inspect)(void *ctx, const char *what, json_t *args);
     /* Starts draining this node (as SIGTERM does). */
     void (*drain)(void *ctx);
+    /* admin.cluster: asks every node of the cluster (only `node` when not
+     * NULL) for `what` with args (borrowed; NULL = {}) and answers r once
+     * each has answered or timeout_ms have passed (ops_admin.c has the
+     * reply's shape). */
+    void (*admin_cluster)(void *ctx, struct req *r, const char *what, json_t *args,
+                          const char *node, int timeout_ms);
+    /* admin.watch: r's session gets, until it closes, the events of account
+     * (only those about gig when gig is not NULL), or when account is NULL
+     * this node's log lines after sequence number log_after. Answers r. */
+    void (*admin_watch)(void *ctx, struct req *r, const char *account, const char *gig,
+                        long long log_after);
     /* True when account has a session on this node (not on other nodes). */
     bool (*has_session)(void *ctx, const char *account);
     /* Counters shared by the cluster (the sign-in brake; engine/bus.h has
@@ -101,13 +112,18 @@ struct engine_blob {
                          char *url, size_t urllen, int64_t *expires_at_ms);
 };
 
-/* The push sender (adapters/push_http.c): POSTs a JSON body (borrowed for
- * the call) to the push provider; done(ud, ok) runs once on the loop, ok for
- * a 2xx answer, possibly before send returns. send NULL = no provider. */
+/* Push to phones (PROTOCOL.md section 6; adapters/pusher.c). Every event
+ * the engine delivers through ports.deliver reaches an offline account's
+ * devices on its own; push.send needs the outcome: deliver sends event
+ * (ownership taken) to every session of account on every node, and when
+ * no node holds one pushes it to the account's devices; done(ud, how)
+ * runs once on the loop with "socket" (a node holds a session), "push" (a
+ * provider accepted it) or "none". deliver NULL = no push support (then
+ * the caller falls back to ports.deliver and has_session). */
 struct engine_push {
     void *ctx;
-    void (*send)(void *ctx, const char *body, size_t len, void (*done)(void *ud, bool ok),
-                 void *ud);
+    void (*deliver)(void *ctx, const char *account, json_t *event,
+                    void (*done)(void *ud, const char *how), void *ud);
 };
 
 /* Crypto and ids, implemented in adapters/ (OpenSSL, libargon2, libbson).

@@ -12,6 +12,7 @@
 #include "engine/gig.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -433,6 +434,42 @@ static void add_notify(struct gig_effects *fx, const char *account)
         memcpy(fx->notify[fx->n_notify++], account, DROP_ID_SIZE);
 }
 
+static void timeline_push(struct gig *g, int64_t at, const char *what, enum gig_role role,
+                          const char *actor)
+{
+    if (g->n_events >= GIG_TIMELINE_MAX) { /* keep the creation, drop the next oldest */
+        memmove(&g->events[1], &g->events[2], (GIG_TIMELINE_MAX - 2) * sizeof g->events[0]);
+        g->n_events = GIG_TIMELINE_MAX - 1;
+    }
+    struct gig_event *e = &g->events[g->n_events++];
+    memset(e, 0, sizeof *e);
+    e->at = at;
+    snprintf(e->what, sizeof e->what, "%s", what);
+    e->status = g->status;
+    e->version = g->version;
+    e->role = role;
+    snprintf(e->actor, sizeof e->actor, "%s", actor ? actor : "");
+}
+
+/* Appends to out's timeline what the step from g to out did: the action,
+ * then the offers it sent and those that stopped being open without an
+ * answer (the answers are actions of their own). */
+static void timeline_record(const struct gig *g, struct gig *out, const struct gig_action *a,
+                            enum gig_role role)
+{
+    timeline_push(out, a->now, gig_action_name(a->kind), role, a->actor);
+    for (int i = 0; i < out->n_offers; i++) {
+        const struct gig_offer *o = &out->offers[i];
+        if (i >= g->n_offers || g->version == 0)
+            timeline_push(out, o->offered_at ? o->offered_at : a->now, "offer", GIG_ROLE_SYSTEM,
+                          o->operator);
+        else if (g->offers[i].state == OFFER_OPEN && o->state == OFFER_EXPIRED)
+            timeline_push(out, a->now, "offer_expired", GIG_ROLE_SYSTEM, o->operator);
+        else if (g->offers[i].state == OFFER_OPEN && o->state == OFFER_REVOKED)
+            timeline_push(out, a->now, "offer_revoked", GIG_ROLE_SYSTEM, o->operator);
+    }
+}
+
 drop_err gig_apply(const struct gig *g, const struct gig_action *a, const struct gig_policy *p,
                    struct gig *out, struct gig_effects *fx)
 {
@@ -485,6 +522,7 @@ drop_err gig_apply(const struct gig *g, const struct gig_action *a, const struct
     }
     out->version++;
     out->updated_at = a->now;
+    timeline_record(g, out, a, role);
     if (notify) {
         add_notify(fx, out->customer);
         add_notify(fx, out->operator);

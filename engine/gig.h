@@ -117,6 +117,21 @@ struct gig_offer {
     int64_t offered_at, expires_at;
 };
 
+/* One entry of a gig's timeline (admin.gig): an applied action, or an
+ * offer sent / expired / revoked. Kept on the gig record, at most
+ * GIG_TIMELINE_MAX (then the oldest after the creation are dropped). */
+#define GIG_TIMELINE_MAX 40
+#define GIG_EVENT_NAME_SIZE 24
+
+struct gig_event {
+    int64_t at;
+    char what[GIG_EVENT_NAME_SIZE]; /* gig_action_name(), or "offer", "offer_expired", "offer_revoked" */
+    enum gig_status status;         /* the gig's status after it */
+    int64_t version;                /* the gig's version after it */
+    enum gig_role role;             /* who did it */
+    char actor[DROP_ID_SIZE];       /* their account; "" for the system and the built-in admin */
+};
+
 struct gig {
     char id[DROP_ID_SIZE];
     char customer[DROP_ID_SIZE];
@@ -139,6 +154,8 @@ struct gig {
     int wave; /* number of dispatch waves offered so far */
     int n_offers;
     struct gig_offer offers[GIG_MAX_OFFERS]; /* never more; when full, no further offers */
+    int n_events;
+    struct gig_event events[GIG_TIMELINE_MAX]; /* oldest first */
 };
 
 struct gig_policy {

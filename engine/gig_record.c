@@ -95,6 +95,13 @@ static bool gig_valid(const struct gig *g, char *why, size_t whylen)
         return bad(why, whylen, "duration or money is negative");
     if (g->wave < 0) return bad(why, whylen, "wave");
     if (g->n_offers < 0 || g->n_offers > GIG_MAX_OFFERS) return bad(why, whylen, "offers: count");
+    if (g->n_events < 0 || g->n_events > GIG_TIMELINE_MAX) return bad(why, whylen, "timeline: count");
+    for (int i = 0; i < g->n_events; i++)
+        if (!terminated(g->events[i].what, sizeof g->events[i].what) ||
+            !terminated(g->events[i].actor, sizeof g->events[i].actor) ||
+            (unsigned)g->events[i].status >= GIG_STATUS__COUNT ||
+            (unsigned)g->events[i].role >= GIG_ROLE__COUNT)
+            return bad(why, whylen, "timeline[%d]", i);
     for (int i = 0; i < g->n_offers; i++) {
         const struct gig_offer *o = &g->offers[i];
         if (!terminated(o->operator, sizeof o->operator) || !id_valid(o->operator))
@@ -112,7 +119,7 @@ static bool gig_valid(const struct gig *g, char *why, size_t whylen)
 
 json_t *gig_record_to_json(const struct gig *g)
 {
-    json_t *meta = NULL, *offers = NULL, *rec = NULL;
+    json_t *meta = NULL, *offers = NULL, *rec = NULL, *timeline = NULL;
     if (!gig_valid(g, NULL, 0)) goto fail;
     if (g->meta_json) {
         meta = json_loads(g->meta_json, JSON_DECODE_ANY, NULL);
@@ -126,6 +133,15 @@ json_t *gig_record_to_json(const struct gig *g)
                                "distance", o->distance_m, "offeredAt", (json_int_t)o->offered_at,
                                "expiresAt", (json_int_t)o->expires_at);
         if (!jo || json_array_append_new(offers, jo) != 0) goto fail;
+    }
+    timeline = json_array();
+    for (int i = 0; i < g->n_events; i++) {
+        const struct gig_event *e = &g->events[i];
+        json_t *je = json_pack("{s:I, s:s, s:s, s:I, s:s, s:s}", "at", (json_int_t)e->at, "what",
+                               e->what, "status", gig_status_name(e->status), "version",
+                               (json_int_t)e->version, "role", gig_role_name(e->role), "actor",
+                               e->actor);
+        if (!je || json_array_append_new(timeline, je) != 0) goto fail;
     }
     /* json_pack steals meta and offers even when it fails. */
     rec = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:f, s:f, s:s, s:s, s:o?, s:i, s:i, s:b, s:b,"
@@ -145,10 +161,16 @@ json_t *gig_record_to_json(const struct gig *g)
                     "amountCents", (json_int_t)g->amount_cents,
                     "paymentCents", (json_int_t)g->payment_cents, "wave", g->wave,
                     "offers", offers);
+    if (rec && json_object_set_new(rec, "timeline", timeline) != 0) {
+        json_decref(rec);
+        rec = NULL;
+    }
+    else if (!rec) json_decref(timeline);
     return rec;
 fail:
     json_decref(meta);
     json_decref(offers);
+    json_decref(timeline);
     return NULL;
 }
 
@@ -251,6 +273,26 @@ static bool get_offer(const json_t *jo, int i, struct gig_offer *o, char *why, s
     return true;
 }
 
+static bool get_event(const json_t *je, int i, struct gig_event *e, char *why, size_t whylen)
+{
+    char status[32], role[16];
+    if (!json_is_object(je)) return bad(why, whylen, "timeline[%d]: not an object", i);
+    if (!get_time(je, "at", &e->at, why, whylen) ||
+        !get_str(je, "what", e->what, sizeof e->what, false, why, whylen) ||
+        !get_str(je, "status", status, sizeof status, false, why, whylen) ||
+        !get_int(je, "version", 0, INT64_MAX, &e->version, why, whylen) ||
+        !get_str(je, "role", role, sizeof role, false, why, whylen) ||
+        !get_str(je, "actor", e->actor, sizeof e->actor, false, why, whylen))
+        return false;
+    if (gig_status_parse(status, &e->status) != DROP_OK)
+        return bad(why, whylen, "timeline[%d].status: unknown", i);
+    int r = 0;
+    while (r < GIG_ROLE__COUNT && strcmp(gig_role_name((enum gig_role)r), role) != 0) r++;
+    if (r == GIG_ROLE__COUNT) return bad(why, whylen, "timeline[%d].role: unknown", i);
+    e->role = (enum gig_role)r;
+    return true;
+}
+
 /* Decodes j into g (initialized by the caller); range checks are gig_valid's. */
 static bool decode(const json_t *j, struct gig *g, char *why, size_t whylen)
 {
@@ -294,6 +336,15 @@ static bool decode(const json_t *j, struct gig *g, char *why, size_t whylen)
     for (int i = 0; i < g->n_offers; i++)
         if (!get_offer(json_array_get(offers, (size_t)i), i, &g->offers[i], why, whylen))
             return false;
+
+    const json_t *tl = json_object_get(j, "timeline"); /* optional: older records have none */
+    if (tl && !json_is_array(tl)) return bad(why, whylen, "timeline: not an array");
+    if (json_array_size(tl) > GIG_TIMELINE_MAX)
+        return bad(why, whylen, "timeline: more than %d", GIG_TIMELINE_MAX);
+    for (size_t i = 0; i < json_array_size(tl); i++) {
+        if (!get_event(json_array_get(tl, i), (int)i, &g->events[i], why, whylen)) return false;
+        g->n_events = (int)i + 1;
+    }
 
     const json_t *meta = json_object_get(j, "metaData");
     if (meta && !json_is_null(meta)) {

@@ -207,6 +207,10 @@ static drop_err job_record_decode(const json_t *rec, struct job *out, char *why,
         err_why(e, why, whylen, "bad id or status");
         goto fail;
     }
+    if (version < 1) { /* job_record_dump writes none: not a stored job */
+        err_why(e, why, whylen, "bad version");
+        goto fail;
+    }
     for (size_t i = 0; i < json_array_size(log); i++) {
         json_t *en = json_array_get(log, i);
         const char *st = NULL;

@@ -40,6 +40,10 @@ static const struct op_def op_table[] = {
     {"storage.sign", WHO_AUTHED, 0, op_storage_sign},
     {"push.send", WHO_AUTHED, OPF_BUS, op_push_send},
     {"log.write", WHO_AUTHED, 0, op_log_write},
+    /* devices and push to phones (ops_device.c) */
+    {"device.register", WHO_AUTHED, 0, op_device_register},
+    {"device.unregister", WHO_AUTHED, 0, op_device_unregister},
+    {"offer.list", WHO_OPERATOR, 0, op_offer_list},
     {"admin.stats", WHO_ADMIN, 0, op_admin_stats},
     {"admin.nodes", WHO_ADMIN, 0, op_admin_nodes},
     {"admin.sessions", WHO_ADMIN, 0, op_admin_sessions},
@@ -49,6 +53,9 @@ static const struct op_def op_table[] = {
     {"admin.tail", WHO_ADMIN, 0, op_admin_tail},
     {"admin.kick", WHO_ADMIN, 0, op_admin_kick},
     {"admin.drain", WHO_ADMIN, 0, op_admin_drain},
+    {"admin.cluster", WHO_ADMIN, 0, op_admin_cluster},
+    {"admin.watch", WHO_ADMIN, 0, op_admin_watch},
+    {"admin.map", WHO_ADMIN, 0, op_admin_map},
 };
 
 #define NOPS ((int)(sizeof op_table / sizeof op_table[0]))

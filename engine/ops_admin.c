@@ -1,22 +1,29 @@
 /* ops_admin.c - the inspector ops an admin (and dropctl) uses: stats, nodes,
- * sessions, operators, gigs, tail, kick, drain, and the admin-only gig actions
- * (terminate, invoice, video failure).
+ * sessions, operators, gigs, tail, kick, drain, one gig with its timeline,
+ * the whole cluster's answers (admin.cluster), live watches (admin.watch)
+ * and the density map (admin.map). The admin-only gig actions (terminate,
+ * invoice, video failure) are in ops_gig.c.
  *
  * What only the node knows (its sessions, its peers, its counters) comes
- * through the inspect port; operators come from this node's grid, which holds
- * the whole cluster's; gigs from the store. */
+ * through the inspect port; asking the other nodes and pushing watched
+ * events are the adapter's (the admin_cluster and admin_watch ports);
+ * operators come from this node's grid, which holds the whole cluster's;
+ * gigs from the store. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/geo.h"
 #include "engine/gig_json.h"
+#include "engine/gig_record.h"
 #include "engine/log.h"
 #include "engine/mem.h"
 #include "engine/ops_handlers.h"
 #include "engine/presence.h"
 #include "engine/store.h"
+#include "engine/timefmt.h"
 
 #define ADMIN_LIST_MAX 1000
 
@@ -185,4 +192,269 @@ void op_admin_gigs(struct req *r)
     return;
 fail:
     free(j);
+}
+
+/* ---- the whole cluster ---- */
+
+#define CLUSTER_TIMEOUT_DEFAULT 2000
+#define CLUSTER_TIMEOUT_MAX 60000
+
+/* admin.cluster {what: "stats"|"nodes"|"sessions"|"operators", args?, node?,
+ * timeout? (ms, 100..60000, default 2000)} -> [{node, status: "ok" |
+ * "timeout" | "error", data?, error?}]: what every node of the cluster (or
+ * only `node`) answers for itself, this node first. A directed request on
+ * node.<id> per node; a node that does not answer within the timeout is
+ * listed with status "timeout", never waited on longer. */
+void op_admin_cluster(struct req *r)
+{
+    static const char *whats[] = {"stats", "nodes", "sessions", "operators"};
+    json_t *what = json_object_get(r->data, "what"), *args = json_object_get(r->data, "args");
+    json_t *node = json_object_get(r->data, "node"), *to = json_object_get(r->data, "timeout");
+    int timeout = CLUSTER_TIMEOUT_DEFAULT;
+    bool known = false;
+    for (size_t i = 0; json_is_string(what) && i < sizeof whats / sizeof whats[0]; i++)
+        if (strcmp(json_string_value(what), whats[i]) == 0) known = true;
+    if (!known) {
+        req_fail(r, DROP_EBADREQ, "what: stats, nodes, sessions or operators is expected");
+        return;
+    }
+    if (args && !json_is_null(args) && !json_is_object(args)) {
+        req_fail(r, DROP_EBADREQ, "args: an object is expected");
+        return;
+    }
+    if (node && !json_is_null(node) &&
+        (!json_is_string(node) || !*json_string_value(node) ||
+         strlen(json_string_value(node)) >= DROP_ID_SIZE)) {
+        req_fail(r, DROP_EBADREQ, "node: a node id is expected");
+        return;
+    }
+    if (to && !json_is_null(to)) {
+        if (!json_is_integer(to) || json_integer_value(to) < 100 ||
+            json_integer_value(to) > CLUSTER_TIMEOUT_MAX) {
+            req_fail(r, DROP_EBADREQ, "timeout: milliseconds 100..%d are expected", CLUSTER_TIMEOUT_MAX);
+            return;
+        }
+        timeout = (int)json_integer_value(to);
+    }
+    r->eng->ports.admin_cluster(r->eng->ports.ctx, r, json_string_value(what),
+                                json_is_object(args) ? args : NULL,
+                                json_is_string(node) ? json_string_value(node) : NULL, timeout);
+}
+
+/* ---- live watching ---- */
+
+struct watch_job {
+    char gig[DROP_ID_SIZE];
+    struct gig g;
+    drop_err rc;
+};
+
+static void watch_work(struct engine *e, void *arg)
+{
+    struct watch_job *j = arg;
+    j->rc = store_gig_get(e->store, j->gig, &j->g);
+}
+
+static void watch_done(struct engine *e, struct req *r, void *arg)
+{
+    struct watch_job *j = arg;
+    if (j->rc == DROP_ENOTFOUND) req_fail(r, DROP_ENOTFOUND, "no gig %s", j->gig);
+    else if (j->rc) req_fail(r, j->rc, "store error");
+    else e->ports.admin_watch(e->ports.ctx, r, j->g.customer, j->gig, 0);
+    if (j->rc == DROP_OK) gig_free(&j->g);
+    free(j);
+}
+
+/* admin.watch {gigId} | {accountId} | {log: true, after?} -> {}: from now on
+ * this session gets the events of the gig (every gig event reaches its
+ * customer's channel), or of the account, as `admin.watch` events
+ * {account, event}; or this node's new log lines as `admin.log` events
+ * {lines: [{seq, line}]} (those after `after`). Pushed until the session
+ * closes; a session holds at most a few watches. */
+void op_admin_watch(struct req *r)
+{
+    json_t *gig = json_object_get(r->data, "gigId"), *acc = json_object_get(r->data, "accountId");
+    json_t *log = json_object_get(r->data, "log"), *after = json_object_get(r->data, "after");
+    int given = (gig != NULL) + (acc != NULL) + json_is_true(log);
+    if (given != 1) {
+        req_fail(r, DROP_EBADREQ, "one of gigId, accountId or log: true is expected");
+        return;
+    }
+    if (json_is_true(log)) {
+        if (after && !json_is_null(after) && (!json_is_integer(after) || json_integer_value(after) < 0)) {
+            req_fail(r, DROP_EBADREQ, "after: a sequence number >= 0 is expected");
+            return;
+        }
+        r->eng->ports.admin_watch(r->eng->ports.ctx, r, NULL, NULL,
+                                  json_is_integer(after) ? (long long)json_integer_value(after)
+                                                         : (long long)log_tail(0, 0, NULL, NULL));
+        return;
+    }
+    if (acc) {
+        if (!json_is_string(acc) || !id_valid(json_string_value(acc))) {
+            req_fail(r, DROP_EBADREQ, "accountId: an ObjectId string is expected");
+            return;
+        }
+        r->eng->ports.admin_watch(r->eng->ports.ctx, r, json_string_value(acc), NULL, 0);
+        return;
+    }
+    if (!json_is_string(gig) || !id_valid(json_string_value(gig))) {
+        req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is expected");
+        return;
+    }
+    struct watch_job *j = xcalloc(1, sizeof *j);
+    snprintf(j->gig, sizeof j->gig, "%s", json_string_value(gig));
+    gig_init(&j->g);
+    r->eng->ports.job(r->eng->ports.ctx, r, watch_work, watch_done, j);
+}
+
+/* ---- the density map ---- */
+
+#define MAP_CELLS_DEFAULT 21
+#define MAP_CELLS_MAX 61
+#define MAP_RADIUS_DEFAULT 2000.0
+#define MAP_RADIUS_MAX 200000.0
+
+static bool number_arg(json_t *data, const char *key, double *out)
+{
+    json_t *v = json_object_get(data, key);
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_number(v)) return false;
+    *out = json_number_value(v);
+    return isfinite(*out);
+}
+
+/* admin.map {lat, lng, radius? (m, default 2000, at most 200 km), cells?
+ * (per side, odd, 3..61, default 21)} -> {lat, lng, radius, cells,
+ * cellMeters, free: [[n]], busy: [[n]], totalFree, totalBusy}: counts of
+ * free and busy (or locked, or away) operators in a cells x cells square
+ * centred on the point, row 0 the northernmost, column 0 the westernmost,
+ * on a local flat projection. One within-radius query of the grid (its
+ * cost bounded by the grid's non-empty cells). */
+void op_admin_map(struct req *r)
+{
+    double lat = NAN, lng = NAN, radius = MAP_RADIUS_DEFAULT, cellsd = MAP_CELLS_DEFAULT;
+    if (!number_arg(r->data, "lat", &lat) || !number_arg(r->data, "lng", &lng) ||
+        geo_check(lat, lng) != DROP_OK) {
+        req_fail(r, DROP_EBADREQ, "lat, lng: a valid position is required");
+        return;
+    }
+    if (!number_arg(r->data, "radius", &radius) || radius < 10 || radius > MAP_RADIUS_MAX) {
+        req_fail(r, DROP_EBADREQ, "radius: metres 10..%.0f are expected", MAP_RADIUS_MAX);
+        return;
+    }
+    if (!number_arg(r->data, "cells", &cellsd) || cellsd < 3 || cellsd > MAP_CELLS_MAX ||
+        cellsd != floor(cellsd)) {
+        req_fail(r, DROP_EBADREQ, "cells: an integer 3..%d is expected", MAP_CELLS_MAX);
+        return;
+    }
+    int n = (int)cellsd | 1; /* odd: the point is a cell's centre */
+    if (n > MAP_CELLS_MAX) n -= 2;
+    double cell = 2 * radius / n;
+    int *fc = xcalloc((size_t)(n * n), sizeof *fc), *bc = xcalloc((size_t)(n * n), sizeof *bc);
+    struct presence_hit *hits = NULL;
+    size_t nh = 0;
+    json_int_t tf = 0, tb = 0;
+    /* the square's corners are radius * sqrt(2) away */
+    presence_within(r->eng->presence, lat, lng, radius * 1.4143, &hits, &nh);
+    for (size_t i = 0; i < nh; i++) {
+        const struct presence_state *s = hits[i].state;
+        double dlon = s->lon - lng;
+        if (dlon > 180) dlon -= 360;
+        if (dlon < -180) dlon += 360;
+        double dy = (s->lat - lat) * (M_PI / 180) * 6371008.8;
+        double dx = dlon * (M_PI / 180) * 6371008.8 * cos(lat * M_PI / 180);
+        int x = (int)floor((dx + radius) / cell), y = (int)floor((radius - dy) / cell);
+        if (x < 0 || x >= n || y < 0 || y >= n) continue;
+        bool fr = s->available && !s->busy && !s->locked;
+        if (fr) fc[y * n + x]++, tf++;
+        else bc[y * n + x]++, tb++;
+    }
+    free(hits);
+    json_t *jf = json_array(), *jb = json_array();
+    for (int y = 0; y < n; y++) {
+        json_t *rf = json_array(), *rb = json_array();
+        for (int x = 0; x < n; x++) {
+            json_array_append_new(rf, json_integer(fc[y * n + x]));
+            json_array_append_new(rb, json_integer(bc[y * n + x]));
+        }
+        json_array_append_new(jf, rf);
+        json_array_append_new(jb, rb);
+    }
+    free(fc);
+    free(bc);
+    req_reply(r, json_pack("{s:f,s:f,s:f,s:i,s:f,s:o,s:o,s:I,s:I}", "lat", lat, "lng", lng, "radius",
+                           radius, "cells", n, "cellMeters", cell, "free", jf, "busy", jb,
+                           "totalFree", tf, "totalBusy", tb));
+}
+
+/* ---- one gig, with its timeline ---- */
+
+struct show_job {
+    char id[DROP_ID_SIZE];
+    struct gig g;
+    drop_err rc;
+};
+
+static void show_work(struct engine *e, void *arg)
+{
+    struct show_job *j = arg;
+    j->rc = store_gig_get(e->store, j->id, &j->g);
+}
+
+static json_t *id_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+static void show_done(struct engine *e, struct req *r, void *arg)
+{
+    struct show_job *j = arg;
+    (void)e;
+    if (j->rc == DROP_ENOTFOUND) {
+        req_fail(r, DROP_ENOTFOUND, "no gig %s", j->id);
+    } else if (j->rc) {
+        req_fail(r, j->rc, "store error");
+    } else {
+        json_t *out = gig_to_json(&j->g), *offers = json_array(), *tl = json_array();
+        for (int i = 0; i < j->g.n_offers; i++) {
+            const struct gig_offer *o = &j->g.offers[i];
+            json_array_append_new(offers, json_pack("{s:s,s:s,s:i,s:f,s:o,s:o}", "operator", o->operator,
+                                                    "state", gig_offer_state_name(o->state), "wave",
+                                                    o->wave, "distance", round(o->distance_m * 10) / 10,
+                                                    "offeredAt", timefmt_json(o->offered_at),
+                                                    "expiresAt", timefmt_json(o->expires_at)));
+        }
+        for (int i = 0; i < j->g.n_events; i++) {
+            const struct gig_event *ev = &j->g.events[i];
+            json_array_append_new(tl, json_pack("{s:o,s:s,s:s,s:I,s:s,s:o}", "at", timefmt_json(ev->at),
+                                                "event", ev->what, "status", gig_status_name(ev->status),
+                                                "version", (json_int_t)ev->version, "role",
+                                                gig_role_name(ev->role), "actor", id_or_null(ev->actor)));
+        }
+        json_object_set_new(out, "offers", offers);
+        json_object_set_new(out, "timeline", tl);
+        req_reply(r, out);
+    }
+    gig_free(&j->g);
+    free(j);
+}
+
+/* admin.gig {gigId} (no action) -> the gig with `offers` [{operator, state,
+ * wave, distance, offeredAt, expiresAt}] and `timeline` [{at, event,
+ * status, version, role, actor}], oldest first: every action applied to it
+ * (create, claim_accept, claim_reject, confirm, ..., deadline) and every
+ * offer sent, expired or revoked, as stored on the gig record (the last
+ * GIG_TIMELINE_MAX entries, the creation always kept). */
+void op_admin_gig_show(struct req *r)
+{
+    json_t *id = json_object_get(r->data, "gigId");
+    if (!json_is_string(id) || !id_valid(json_string_value(id))) {
+        req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is required");
+        return;
+    }
+    struct show_job *j = xcalloc(1, sizeof *j);
+    snprintf(j->id, sizeof j->id, "%s", json_string_value(id));
+    gig_init(&j->g);
+    r->eng->ports.job(r->eng->ports.ctx, r, show_work, show_done, j);
 }

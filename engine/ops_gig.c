@@ -812,12 +812,16 @@ void op_admin_gig(struct req *r)
         enum gig_action_kind kind;
     } actions[] = {{"terminate", GIG_TERMINATE}, {"invoice", GIG_INVOICE}, {"video_fail", GIG_VIDEO_FAIL}};
     json_t *act = json_object_get(r->data, "action");
+    if (!act || json_is_null(act)) {
+        op_admin_gig_show(r);
+        return;
+    }
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
         if (json_is_string(act) && strcmp(json_string_value(act), actions[i].name) == 0) {
             simple_transition(r, actions[i].kind);
             return;
         }
-    req_fail(r, DROP_EBADREQ, "action: terminate, invoice or video_fail is required");
+    req_fail(r, DROP_EBADREQ, "action: terminate, invoice or video_fail is expected");
 }
 
 /* ---- system transitions ---- */

@@ -29,6 +29,10 @@ void op_admin_tail(struct req *r);
 void op_admin_kick(struct req *r);
 void op_admin_drain(struct req *r);
 void op_admin_gig(struct req *r);
+void op_admin_cluster(struct req *r);
+void op_admin_watch(struct req *r);
+void op_admin_map(struct req *r);
+void op_admin_gig_show(struct req *r);
 
 /* ops_presence.c */
 void op_presence_update(struct req *r);
@@ -74,5 +78,10 @@ void op_job_status(struct req *r);
 /* ops_media.c */
 void op_storage_sign(struct req *r);
 void op_push_send(struct req *r);
+
+/* ops_device.c */
+void op_device_register(struct req *r);
+void op_device_unregister(struct req *r);
+void op_offer_list(struct req *r);
 
 #endif

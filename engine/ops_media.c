@@ -7,14 +7,18 @@
  *
  * push.send lets an admin, or a party of a live gig with the recipient (read
  * in a job), send {from, data} to an account. The event `push` always goes
- * through the deliver port, so it reaches the recipient's sessions on every
- * node; the reply says how it was delivered as far as this node can tell:
- * "socket" when the recipient has a session here, otherwise "push" when the
- * push provider accepted the notification (2xx), otherwise "none". */
+ * through the push port, so it reaches the recipient's sessions on every
+ * node; the reply says how it was delivered (PROTOCOL.md section 6):
+ * "socket" when some node holds a session of the recipient, otherwise
+ * "push" when a push provider accepted it for one of its devices (or the
+ * webhook answered 2xx), otherwise "none". A recipient that does not exist
+ * or is archived is not_found (checked after the live-gig rule, so a
+ * non-admin learns nothing of accounts it has no gig with). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/account.h"
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/mem.h"
@@ -182,10 +186,9 @@ static void push_reply(struct req *r, const char *how)
     req_reply(r, json_pack("{s:s}", "delivered", how));
 }
 
-static void push_provider_done(void *ud, bool ok)
+static void push_delivered(void *ud, const char *how)
 {
-    struct req *r = ud;
-    push_reply(r, ok ? "push" : "none");
+    push_reply(ud, how);
 }
 
 /* Delivers the event and answers j->r; frees j. */
@@ -193,29 +196,21 @@ static void push_deliver(struct engine *e, struct media_job *j)
 {
     struct req *r = j->r;
     json_t *from = j->account[0] ? json_string(j->account) : json_null();
-    const char *how = "none";
-
-    e->ports.deliver(e->ports.ctx, j->recipient,
-                     json_pack("{s:s,s:{s:O,s:O}}", "ev", "push", "data", "from", from, "data",
-                               j->data));
-    if (e->ports.has_session && e->ports.has_session(e->ports.ctx, j->recipient)) how = "socket";
-    else if (e->push.send) how = "push";
-    log_info("event=push_send from=%s to=%s via=%s", j->account[0] ? j->account : "-",
-             j->recipient, how);
-    if (strcmp(how, "push") == 0) {
-        json_t *body = json_pack("{s:s,s:O,s:O}", "to", j->recipient, "from", from, "data", j->data);
-        char *text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        json_decref(from);
+    json_t *ev = json_pack("{s:s,s:{s:o,s:O}}", "ev", "push", "data", "from", from, "data",
+                           j->data);
+    log_info("event=push_send from=%s to=%s", j->account[0] ? j->account : "-", j->recipient);
+    if (e->push.deliver) {
+        char to[DROP_ID_SIZE];
+        memcpy(to, j->recipient, DROP_ID_SIZE);
         media_job_free(j);
-        /* the last step: done may answer r before send returns */
-        e->push.send(e->push.ctx, text, strlen(text), push_provider_done, r);
-        free(text);
+        /* the last step: done may answer r before deliver returns */
+        e->push.deliver(e->push.ctx, to, ev, push_delivered, r);
         return;
     }
-    json_decref(from);
+    e->ports.deliver(e->ports.ctx, j->recipient, ev);
+    bool here = e->ports.has_session && e->ports.has_session(e->ports.ctx, j->recipient);
     media_job_free(j);
-    push_reply(r, how);
+    push_reply(r, here ? "socket" : "none");
 }
 
 static void push_check_work(struct engine *e, void *arg)
@@ -223,8 +218,8 @@ static void push_check_work(struct engine *e, void *arg)
     struct media_job *j = arg;
     struct gig *arr = NULL;
     size_t n = 0;
-    bool ok = false;
-    drop_err rc = store_gig_for_account(e->store, j->account, &arr, &n);
+    bool ok = j->admin;
+    drop_err rc = j->admin ? DROP_OK : store_gig_for_account(e->store, j->account, &arr, &n);
     if (rc) {
         j->err = DROP_EUNAVAIL;
         snprintf(j->why, sizeof j->why, "the store is unavailable, retry later");
@@ -240,7 +235,20 @@ static void push_check_work(struct engine *e, void *arg)
     if (!ok) {
         j->err = DROP_EFORBIDDEN;
         snprintf(j->why, sizeof j->why, "push.send needs a live gig with the recipient");
+        return;
     }
+    /* the recipient must be an active account (an admin may name any id) */
+    struct account a;
+    account_init(&a);
+    rc = store_account_get(e->store, j->recipient, &a);
+    if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(a.status, "active") != 0)) {
+        j->err = DROP_ENOTFOUND;
+        snprintf(j->why, sizeof j->why, "recipientId: no such account");
+    } else if (rc) {
+        j->err = DROP_EUNAVAIL;
+        snprintf(j->why, sizeof j->why, "the store is unavailable, retry later");
+    }
+    account_free(&a);
 }
 
 static void push_check_done(struct engine *e, struct req *r, void *arg)
@@ -284,9 +292,6 @@ void op_push_send(struct req *r)
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
     snprintf(j->recipient, sizeof j->recipient, "%s", json_string_value(to));
     j->data = json_is_object(data) ? json_deep_copy(data) : json_object();
-    if (r->who.role == ROLE_ADMIN) {
-        push_deliver(e, j);
-        return;
-    }
+    j->admin = r->who.role == ROLE_ADMIN;
     e->ports.job(e->ports.ctx, r, push_check_work, push_check_done, j);
 }

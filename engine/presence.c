@@ -293,11 +293,12 @@ drop_err presence_nearest_free(const struct presence *p, double lat, double lon,
     return err;
 }
 
-drop_err presence_within_free(const struct presence *p, double lat, double lon, double radius_m,
-                              const char *exclude, struct presence_hit **out, size_t *nout)
+static drop_err within(const struct presence *p, double lat, double lon, double radius_m,
+                       grid_filter_fn filter, const char *exclude, struct presence_hit **out,
+                       size_t *nout)
 {
     struct grid_hit *hits = NULL;
-    drop_err err = grid_within(p->grid, lat, lon, radius_m, is_free, (void *)exclude, &hits, nout);
+    drop_err err = grid_within(p->grid, lat, lon, radius_m, filter, (void *)exclude, &hits, nout);
 
     *out = NULL;
     if (*nout) {
@@ -307,4 +308,16 @@ drop_err presence_within_free(const struct presence *p, double lat, double lon, 
     }
     free(hits);
     return err;
+}
+
+drop_err presence_within_free(const struct presence *p, double lat, double lon, double radius_m,
+                              const char *exclude, struct presence_hit **out, size_t *nout)
+{
+    return within(p, lat, lon, radius_m, is_free, exclude, out, nout);
+}
+
+drop_err presence_within(const struct presence *p, double lat, double lon, double radius_m,
+                         struct presence_hit **out, size_t *nout)
+{
+    return within(p, lat, lon, radius_m, NULL, NULL, out, nout);
 }

@@ -123,4 +123,8 @@ drop_err presence_nearest_free(const struct presence *p, double lat, double lon,
 drop_err presence_within_free(const struct presence *p, double lat, double lon, double radius_m,
                               const char *exclude, struct presence_hit **out, size_t *nout);
 
+/* Every operator within radius_m, free or not (admin.map). As above. */
+drop_err presence_within(const struct presence *p, double lat, double lon, double radius_m,
+                         struct presence_hit **out, size_t *nout);
+
 #endif

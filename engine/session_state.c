@@ -19,6 +19,37 @@ static bool rated_by(const struct gig *g, const char *account)
     return g->customer_rating != 0;
 }
 
+/* The gig.offer data of account's open offer on g, or NULL. */
+static json_t *open_offer(struct engine *e, const struct gig *g, const char *account)
+{
+    int k = gig_find_offer(g, account);
+    if (g->status != GIG_PENDING_OPERATOR || k < 0 || g->offers[k].state != OFFER_OPEN)
+        return NULL;
+    struct account c;
+    account_init(&c);
+    bool have = store_account_get(e->store, g->customer, &c) == DROP_OK;
+    json_t *o = gig_offer_json(g, &g->offers[k], have && c.first_name ? c.first_name : "",
+                               have ? c.customer_rating : -1);
+    account_free(&c);
+    return o;
+}
+
+drop_err session_state_offers(struct engine *e, const char *account, json_t **out)
+{
+    struct gig *arr = NULL;
+    size_t n = 0;
+    drop_err rc = store_gig_for_account(e->store, account, &arr, &n);
+    if (rc != DROP_OK) return rc;
+    json_t *offers = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = open_offer(e, &arr[i], account);
+        if (o) json_array_append_new(offers, o);
+    }
+    gig_array_free(arr, n);
+    *out = offers;
+    return DROP_OK;
+}
+
 json_t *session_state_build(struct engine *e, const struct account *a)
 {
     json_t *gigs = json_array(), *offers = json_array();
@@ -35,17 +66,8 @@ json_t *session_state_build(struct engine *e, const struct account *a)
                 json_array_append_new(gigs, gig_to_json(g));
                 continue;
             }
-            int k = gig_find_offer(g, a->id);
-            if (g->status == GIG_PENDING_OPERATOR && k >= 0 && g->offers[k].state == OFFER_OPEN) {
-                struct account c;
-                account_init(&c);
-                bool have = store_account_get(e->store, g->customer, &c) == DROP_OK;
-                json_array_append_new(offers,
-                                      gig_offer_json(g, &g->offers[k],
-                                                     have && c.first_name ? c.first_name : "",
-                                                     have ? c.customer_rating : -1));
-                account_free(&c);
-            }
+            json_t *o = open_offer(e, g, a->id);
+            if (o) json_array_append_new(offers, o);
         }
         gig_array_free(arr, n);
     }

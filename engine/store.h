@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "engine/account.h"
+#include "engine/device.h"
 #include "engine/gig.h"
 #include "engine/err.h"
 #include "engine/id.h"
@@ -227,6 +228,10 @@ struct store_ops {
                                   struct store_operator_lock *out);
     drop_err (*operator_lock_cas)(void *impl, const struct store_operator_lock *l,
                                   int64_t expected_version);
+    /* devices (push to phones; adapters/store_*_devices.c) */
+    drop_err (*device_put)(void *impl, const struct device *d, int max_per_account);
+    drop_err (*device_delete)(void *impl, const char *account, const char *token);
+    drop_err (*device_list)(void *impl, const char *account, struct device **out, size_t *n);
 };
 
 struct store {
@@ -624,5 +629,35 @@ drop_err store_operator_reserve(struct store *st, const char *operator, const ch
  * DROP_OK also when it was already taken over or released. */
 drop_err store_operator_release(struct store *st, const char *operator, const char *gig_id,
                                 int64_t ticket);
+/* ---- devices (PROTOCOL.md section 6) ---- */
+
+/* Stores d (id, account, platform, token, sandbox, created_at set by the
+ * caller) under its token: a token held by any account (this one included)
+ * is replaced, so it moves to d->account. Then keeps only the
+ * max_per_account newest devices of d->account (by id), deleting the
+ * others. DROP_EBADREQ for an invalid token or max_per_account < 1. */
+static inline drop_err store_device_put(struct store *st, const struct device *d,
+                                        int max_per_account)
+{
+    return st->ops->device_put(st->impl, d, max_per_account);
+}
+
+/* Deletes the device with this token; account NULL = whoever holds it,
+ * else only when account holds it. DROP_ENOTFOUND when nothing was
+ * deleted. */
+static inline drop_err store_device_delete(struct store *st, const char *account,
+                                           const char *token)
+{
+    return st->ops->device_delete(st->impl, account, token);
+}
+
+/* The devices of account, newest first (at most DEVICE_MAX_PER_ACCOUNT
+ * plus whatever a racing put left), into a heap array of *n (free() it;
+ * NULL when *n is 0). */
+static inline drop_err store_device_list(struct store *st, const char *account,
+                                         struct device **out, size_t *n)
+{
+    return st->ops->device_list(st->impl, account, out, n);
+}
 
 #endif

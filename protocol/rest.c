@@ -52,6 +52,10 @@ static const struct route routes[] = {
     {REST_POST, "/job", "job.save"},
     {REST_GET, "/jobs", "job.list"},
     {REST_POST, "/job/:id/status", "job.status"},
+    /* devices and push to phones; a REST-only operator's open offers */
+    {REST_POST, "/devices", "device.register"},
+    {REST_DELETE, "/devices/:token", "device.unregister"},
+    {REST_GET, "/offers", "offer.list"},
 };
 
 /* Legacy spellings of fields, mapped to the protocol's names. */
@@ -131,8 +135,10 @@ static bool add_query(json_t *data, const char *query)
             char *k = url_decode(q, (size_t)(eq - q));
             char *v = url_decode(eq + 1, l - (size_t)(eq - q) - 1);
             json_t *js = v ? json_string(v) : NULL;
-            if (!js || !k || !utf8_valid(k, strlen(k))) ok = false;
-            else if (!json_object_get(data, k)) json_object_set_new(data, k, js);
+            if (!js || !k || !utf8_valid(k, strlen(k))) {
+                ok = false;
+                json_decref(js);
+            } else if (!json_object_get(data, k)) json_object_set_new(data, k, js);
             else json_decref(js);
             free(k);
             free(v);

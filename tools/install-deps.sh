@@ -15,7 +15,8 @@ if [ "${1:-}" = "--test" ]; then
          python3 python3-pytest python3-websockets python3-redis python3-msgpack
          python3-pymongo python3-requests
          python3-jwt python3-cryptography
-         chromium)  # the JS client's browser test (clients/js), headless
+         chromium  # the JS client's browser test (clients/js), headless
+         clang-14 libclang-rt-14-dev)  # libFuzzer: tests/fuzz, make fuzz
 fi
 
 missing=()

@@ -277,6 +277,7 @@ def check_exclusive(gigs):
             assert not g["operator"], g
 
 
+@pytest.mark.slow  # minutes under load: make chaos
 def test_claim_storm_across_nodes(three_nodes):
     # one wave offers every free operator
     nodes = three_nodes(["--wave_size", str(STORM_OPERATORS)])

@@ -329,13 +329,26 @@ def test_push_refused_port_and_shutdown_with_push_in_flight(node_factory, provid
     async def go():
         a = await Client.connect(node.ws_url, headers={"Authorization": "Bearer " + ADMIN})
         await a.event("session.state")
-        r = await a.call("push.send", {"recipientId": "1" * 24, "data": {}}, timeout=60)
-        assert r["ok"] and r["data"] == {"delivered": "none"}, r
+        # push.send needs an existing recipient (an unknown id is not_found);
+        # wait until its closed session is gone from the node
+        c, acct, _ = await new_session(node, "user")
+        await c.close()
+        for _ in range(200):
+            d = await a.ok("push.send", {"recipientId": acct["id"], "data": {}})
+            if d["delivered"] != "socket":
+                break
+            await asyncio.sleep(0.05)
+        # the refusal answers "none" (push_timeout is 10m: not the timeout)
+        assert d == {"delivered": "none"}, d
 
         provider.mode = "slow"
         b = await Client.connect(node2.ws_url, headers={"Authorization": "Bearer " + ADMIN})
         await b.event("session.state")
-        await b.send({"op": "push.send", "id": 1, "data": {"recipientId": "2" * 24, "data": {}}})
+        c2, acct2, _ = await new_session(node2, "user")
+        await c2.close()
+        while await b.ok("admin.sessions", {"accountId": acct2["id"]}):
+            await asyncio.sleep(0.02)
+        await b.send({"op": "push.send", "id": 1, "data": {"recipientId": acct2["id"], "data": {}}})
         deadline = time.time() + 5
         while not provider.received:
             assert time.time() < deadline

@@ -1577,6 +1577,89 @@ static void test_conf_operator_reserve_race(void **state)
     }
 }
 
+/* ---- devices ------------------------------------------------------------ */
+
+static void conf_device(struct device *d, const char *account, const char *tag, int i,
+                        bool apns, int64_t at)
+{
+    memset(d, 0, sizeof *d);
+    oid_new(d->id); /* increasing: the registration order */
+    snprintf(d->account, sizeof d->account, "%s", account);
+    snprintf(d->token, sizeof d->token, "%s-tok:%d_x", tag, i);
+    d->platform = apns ? DEVICE_APNS : DEVICE_FCM;
+    d->sandbox = apns && i % 2;
+    d->created_at = at;
+}
+
+static void test_conf_devices(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    char a[DROP_ID_SIZE], b[DROP_ID_SIZE], nobody[DROP_ID_SIZE], tag[17];
+    struct device d[12], moved, *arr = NULL;
+    size_t n = 0;
+    oid_new(a);
+    oid_new(b);
+    oid_new(nobody);
+    conf_tag(tag);
+
+    /* twelve registrations: the ten newest stay, newest first, whole */
+    for (int i = 0; i < 12; i++) {
+        conf_device(&d[i], a, tag, i, i >= 6, T + i);
+        assert_int_equal(store_device_put(st, &d[i], DEVICE_MAX_PER_ACCOUNT), DROP_OK);
+    }
+    assert_int_equal(store_device_list(st, a, &arr, &n), DROP_OK);
+    assert_int_equal(n, 10);
+    for (size_t k = 0; k < n; k++) {
+        const struct device *want = &d[11 - k];
+        assert_string_equal(arr[k].token, want->token);
+        assert_string_equal(arr[k].account, a);
+        assert_string_equal(arr[k].id, want->id);
+        assert_int_equal(arr[k].platform, want->platform);
+        assert_int_equal(arr[k].sandbox, want->sandbox);
+        assert_int_equal(arr[k].created_at, want->created_at);
+    }
+    free(arr);
+
+    /* a token registered by another account moves to it */
+    conf_device(&moved, b, tag, 11, false, T + 20);
+    assert_int_equal(store_device_put(st, &moved, DEVICE_MAX_PER_ACCOUNT), DROP_OK);
+    assert_int_equal(store_device_list(st, a, &arr, &n), DROP_OK);
+    assert_int_equal(n, 9);
+    for (size_t k = 0; k < n; k++) assert_string_not_equal(arr[k].token, moved.token);
+    free(arr);
+    assert_int_equal(store_device_list(st, b, &arr, &n), DROP_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(arr[0].token, moved.token);
+    assert_int_equal(arr[0].platform, DEVICE_FCM);
+    assert_int_equal(arr[0].created_at, T + 20);
+    free(arr);
+
+    /* deleting: only the holder's when an account is named; anyone's with NULL */
+    assert_int_equal(store_device_delete(st, a, moved.token), DROP_ENOTFOUND);
+    assert_int_equal(store_device_delete(st, NULL, moved.token), DROP_OK);
+    assert_int_equal(store_device_delete(st, NULL, moved.token), DROP_ENOTFOUND);
+    assert_int_equal(store_device_delete(st, a, d[10].token), DROP_OK);
+    assert_int_equal(store_device_list(st, a, &arr, &n), DROP_OK);
+    assert_int_equal(n, 8);
+    assert_string_equal(arr[0].token, d[9].token);
+    free(arr);
+    assert_int_equal(store_device_list(st, b, &arr, &n), DROP_OK);
+    assert_int_equal(n, 0);
+    free(arr);
+    assert_int_equal(store_device_list(st, nobody, &arr, &n), DROP_OK);
+    assert_int_equal(n, 0);
+    free(arr);
+
+    /* bad input */
+    struct device bad = d[0];
+    strcpy(bad.token, "has space");
+    assert_int_equal(store_device_put(st, &bad, DEVICE_MAX_PER_ACCOUNT), DROP_EBADREQ);
+    assert_int_equal(store_device_put(st, &d[0], 0), DROP_EBADREQ);
+
+    for (int i = 0; i < 12; i++) store_device_delete(st, NULL, d[i].token); /* tidy */
+}
+
 int store_conformance_run(const struct conformance_backend *b)
 {
     conf_backend = b;
@@ -1598,6 +1681,7 @@ int store_conformance_run(const struct conformance_backend *b)
         CONF_CASE(test_conf_operator_lock),
         CONF_CASE(test_conf_operator_reserve),
         CONF_CASE(test_conf_operator_reserve_race),
+        CONF_CASE(test_conf_devices),
     };
 #undef CONF_CASE
     return _cmocka_run_group_tests(b->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);

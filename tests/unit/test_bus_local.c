@@ -75,6 +75,57 @@ static void finish(uv_loop_t *loop, struct rec *r)
     assert_int_equal(uv_loop_close(loop), 0);
 }
 
+struct counted {
+    int calls;
+    drop_err err;
+    int64_t receivers;
+};
+
+static void on_count(void *ud, drop_err err, int64_t receivers)
+{
+    struct counted *c = ud;
+    c->calls++;
+    c->err = err;
+    c->receivers = receivers;
+}
+
+/* A counted publish answers 1 when this process holds the channel, 0 when
+ * not (an account nobody here holds: offline), on the next turn, with the
+ * message delivered first; closing answers what is pending with
+ * DROP_EUNAVAIL. */
+static void test_publish_counted(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct rec r = {0};
+    struct counted held = {0}, nobody = {0}, pending = {0};
+    struct bus *b = open_bus(&loop, &r, 0);
+    assert_int_equal(bus_subscribe(b, "acct.1"), DROP_OK);
+    assert_int_equal(bus_publish_counted(b, "acct.1", "x", 1, on_count, &held), DROP_OK);
+    assert_int_equal(bus_publish_counted(b, "acct.2", "y", 1, on_count, &nobody), DROP_OK);
+    assert_int_equal(held.calls + nobody.calls, 0); /* never inside the call */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(held.calls, 1);
+    assert_int_equal(held.err, DROP_OK);
+    assert_int_equal(held.receivers, 1);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(nobody.calls, 1);
+    assert_int_equal(nobody.err, DROP_OK);
+    assert_int_equal(nobody.receivers, 0);
+    assert_int_equal(bus_publish_counted(b, "bad channel", "z", 1, on_count, &pending),
+                     DROP_EBADREQ);
+    assert_int_equal(bus_publish_counted(b, "acct.1", "z", 1, on_count, &pending), DROP_OK);
+    bus_close(b);
+    r.bus = NULL;
+    assert_int_equal(pending.calls, 1);
+    assert_int_equal(pending.err, DROP_EUNAVAIL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(pending.calls, 1);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_delivery_next_turn(void **state)
 {
     (void)state;
@@ -275,6 +326,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delivery_next_turn),
+        cmocka_unit_test(test_publish_counted),
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_refcounts),
         cmocka_unit_test(test_no_reentrancy),

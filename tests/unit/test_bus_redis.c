@@ -623,6 +623,69 @@ static void test_counters(void **state)
     redis_kill(pid);
 }
 
+struct counted {
+    int calls;
+    drop_err err;
+    int64_t receivers;
+};
+
+static void on_count(void *ud, drop_err err, int64_t receivers)
+{
+    struct counted *c = ud;
+    c->calls++;
+    c->err = err;
+    c->receivers = receivers;
+}
+
+/* PUBLISH's reply is the number of subscribers: 1 for a channel one node
+ * holds (another deployment's prefix does not count), 0 for one nobody
+ * holds; a counted publish in flight at close is answered once,
+ * unavailable. */
+static void test_publish_counted(void **state)
+{
+    (void)state;
+    int port = free_port();
+    pid_t pid = redis_start(port);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct node *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *o = calloc(1, sizeof *o);
+    struct counted held = {0}, nobody = {0}, pending = {0};
+    node_open(&loop, a, port, "pc:");
+    node_open(&loop, b, port, "pc:");
+    node_open(&loop, o, port, "other:");
+    assert_int_equal(bus_subscribe(a->bus, "acct.1"), DROP_OK);
+    assert_int_equal(bus_subscribe(o->bus, "acct.1"), DROP_OK);
+    struct node *all[3] = {a, b, o};
+    assert_true(wait_status(&loop, all, 3, 1, 0, 5000));
+
+    assert_int_equal(bus_publish_counted(b->bus, "acct.1", "x", 1, on_count, &held), DROP_OK);
+    assert_int_equal(bus_publish_counted(b->bus, "acct.2", "y", 1, on_count, &nobody), DROP_OK);
+    assert_int_equal(held.calls + nobody.calls, 0);
+    assert_true(wait_count(&loop, &nobody.calls, 1, 2000));
+    assert_true(wait_count(&loop, &held.calls, 1, 2000));
+    assert_int_equal(held.err, DROP_OK);
+    assert_int_equal(held.receivers, 1);
+    assert_int_equal(nobody.err, DROP_OK);
+    assert_int_equal(nobody.receivers, 0);
+    assert_true(wait_count(&loop, &a->n, 1, 2000));
+    assert_int_equal(bus_publish_counted(b->bus, "bad channel", "z", 1, on_count, &pending),
+                     DROP_EBADREQ);
+
+    assert_int_equal(bus_publish_counted(b->bus, "acct.1", "z", 1, on_count, &pending), DROP_OK);
+    node_close(b);
+    assert_int_equal(pending.calls, 1);
+    assert_int_equal(pending.err, DROP_EUNAVAIL);
+
+    node_close(a);
+    node_close(o);
+    finish_loop(&loop);
+    assert_int_equal(pending.calls, 1);
+    free(a);
+    free(b);
+    free(o);
+    redis_kill(pid);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -633,6 +696,7 @@ int main(void)
         cmocka_unit_test_teardown(test_refused_then_up, teardown),
         cmocka_unit_test_teardown(test_close_cases, teardown),
         cmocka_unit_test_teardown(test_counters, teardown),
+        cmocka_unit_test_teardown(test_publish_counted, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -732,6 +732,53 @@ static void test_copy_and_errors(void **state)
     gig_free(&a);
 }
 
+/* The timeline: the action, then the offers it sent; offers that stop being
+ * open without an answer; bounded, the creation kept. */
+static void test_timeline(void **state)
+{
+    (void)state;
+    struct dispatch_candidate c[7];
+    struct gig g;
+    struct gig_action a;
+    make_candidates(c, 7);
+    new_gig(&g);
+    a = by(GIG_CREATE, GIG_ROLE_CUSTOMER, CUST, T0);
+    a.candidates = c;
+    a.n_candidates = 2;
+    apply_ok(&g, a, DROP_OK);
+    assert_int_equal(g.n_events, 3);
+    assert_string_equal(g.events[0].what, "create");
+    assert_string_equal(g.events[0].actor, CUST);
+    assert_int_equal(g.events[0].role, GIG_ROLE_CUSTOMER);
+    assert_int_equal(g.events[0].version, 1);
+    assert_int_equal(g.events[0].at, T0);
+    assert_string_equal(g.events[1].what, "offer");
+    assert_string_equal(g.events[1].actor, c[0].account);
+    assert_string_equal(g.events[2].actor, c[1].account);
+
+    apply_ok(&g, by(GIG_CLAIM_REJECT, GIG_ROLE_OFFERED, c[0].account, T0 + 500), DROP_OK);
+    assert_int_equal(g.n_events, 4);
+    assert_string_equal(g.events[3].what, "claim_reject");
+    assert_int_equal(g.events[3].status, GIG_PENDING_OPERATOR);
+    apply_ok(&g, by(GIG_CLAIM_ACCEPT, GIG_ROLE_OFFERED, c[1].account, T0 + 1000), DROP_OK);
+    assert_int_equal(g.n_events, 5);
+    assert_string_equal(g.events[4].what, "claim_accept");
+    assert_int_equal(g.events[4].status, GIG_OPERATOR_FOUND);
+    assert_int_equal(g.events[4].version, g.version);
+
+    /* bounded: the creation stays first, the newest last */
+    for (int i = 0; i < 2 * GIG_TIMELINE_MAX; i++) {
+        g.status = GIG_OPERATOR_ENROUTE;
+        g.customer_handshaken = g.operator_handshaken = false;
+        apply_ok(&g, by(GIG_HANDSHAKE, GIG_ROLE_CUSTOMER, CUST, T0 + 2000 + i), DROP_OK);
+    }
+    assert_int_equal(g.n_events, GIG_TIMELINE_MAX);
+    assert_string_equal(g.events[0].what, "create");
+    assert_string_equal(g.events[GIG_TIMELINE_MAX - 1].what, "handshake");
+    assert_int_equal(g.events[GIG_TIMELINE_MAX - 1].at, T0 + 2000 + 2 * GIG_TIMELINE_MAX - 1);
+    gig_free(&g);
+}
+
 int main(void)
 {
     P = gig_policy_defaults();
@@ -745,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_money),
         cmocka_unit_test(test_names_and_roles),
         cmocka_unit_test(test_copy_and_errors),
+        cmocka_unit_test(test_timeline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
