@@ -1,9 +1,13 @@
 /* store_mongo.c - the store port on MongoDB (see store_mongo.h).
  *
- * Layout: driver setup (init once, the log handler), error mapping, the
- * per-call client helpers (pop / push a pooled client, find / write
- * wrappers), the document shapes (account, token, gig <-> BSON), one
- * function per store op, then open (URI options, ping, indexes).
+ * Layout: this file holds driver setup (init once, the log handler),
+ * close/ping, the vtable and open (URI options, ping, indexes); error
+ * mapping, the per-call client helpers (pop / push a pooled client, find /
+ * write wrappers) and the field helpers are store_mongo_internal.h's; the
+ * ops live by concept: store_mongo_accounts.c (accounts, tokens),
+ * store_mongo_records.c (every record kind through one JSON <-> BSON
+ * mapping, the named gig and job queries, operator booking records),
+ * store_mongo_inbox.c, store_mongo_devices.c.
  *
  * Documents:
  *   accounts {_id, firstName, lastName, type, status, archive, organization,
@@ -22,7 +26,8 @@
  *             unread)}
  *   jobs     {_id, title, description, client, worker (ObjectIds), status,
  *             statusLog [{status, at, by (ObjectId or null)}], createdAt,
- *             updatedAt, version}; job_cas is a findAndModify like gig_cas.
+ *             updatedAt, version}: the record of engine/job.h mapped like a
+ *             gig's (struct record_kind JOB_KIND).
  *   operator_locks {_id (the operator's ObjectId), gig (ObjectId or null),
  *             version}: the booking records of store_operator_reserve;
  *             inserted once (a duplicate _id loses), then replaced by a
@@ -33,8 +38,8 @@
  * values out of the index, which releases them. account_create also looks
  * for an active holder first, for a plain answer; the index is what decides
  * a race. E11000 from any write maps to DROP_ECONFLICT.
- * Compare-and-set: gig_cas is one findAndModify whose filter holds the
- * expected version; account_add_rating is a CAS loop on the vote count.
+ * Compare-and-set: record_cas (every kind) is one findAndModify whose
+ * filter holds the expected version; account_add_rating is a CAS loop on the vote count.
  * No multi-document transactions are used (see account_archive for the
  * order of its writes). */
 #include "adapters/store_mongo_internal.h"

@@ -1,17 +1,20 @@
 /* store_sqlite.c - the store port on SQLite (see store_sqlite.h).
  *
- * Layout: the schema migrations, the statement table (an enum and its SQL,
- * prepared at open), the open checks, then one function per store op. Each
- * op takes the mutex, binds, steps, resets its statements (an un-reset
+ * Layout: this file holds the schema migrations, the statement table (an
+ * enum in store_sqlite_internal.h and its SQL here, prepared at open), the
+ * checkpointer, close/ping, the vtable and open. The ops live by concept:
+ * store_sqlite_accounts.c (accounts, identities, tokens),
+ * store_sqlite_records.c (every record kind, the named gig and job
+ * queries, operator booking records), store_sqlite_inbox.c,
+ * store_sqlite_devices.c. Each op takes the mutex, binds, steps, resets its statements (an un-reset
  * SELECT would keep a read transaction open), and maps SQLite's result to a
  * drop_err once, in map_rc. Identity values are unique among ACTIVE
  * identities (a partial unique index), so archiving an account releases
  * them; a unique violation, also from a racing insert, is DROP_ECONFLICT.
- * A gig is one row: its record (engine/gig_record.h) as JSON text in doc,
- * beside copies of the fields the queries filter on; the compare-and-set is
- * an UPDATE ... WHERE version = expected that must change one row. Jobs
- * are stored the same way (engine/job.h's record in doc); inbox messages
- * are plain rows, read_at NULL while unread.
+ * A record (a gig, a job: any struct record_kind of engine/store.h) is one
+ * row: its record as JSON text in doc, beside copies of its indexed fields;
+ * the compare-and-set is an UPDATE ... WHERE version = expected that must
+ * change one row. Inbox messages are plain rows, read_at NULL while unread.
  *
  * Checkpoints: SQLite's automatic WAL checkpoint runs inside the COMMIT that
  * crosses 1000 pages, i.e. two fdatasyncs and a page copy on whichever op
@@ -38,8 +41,8 @@
 #include "adapters/store_sqlite_internal.h"
 
 /* Migration i takes the schema from version i to i + 1. Append only: a
- * released migration never changes. Inbox, jobs and logs come as further
- * entries. */
+ * released migration never changes; a new record kind's table comes as a
+ * further entry (its columns: id, version, its indexed fields, doc). */
 static const char *const MIGRATIONS[] = {
     /* 0 -> 1: accounts, identities, tokens */
     "CREATE TABLE accounts ("
