@@ -25,6 +25,7 @@
 #include "engine/gig_json.h"
 #include "engine/log.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_handlers.h"
 #include "engine/presence.h"
 #include "engine/store.h"
@@ -770,17 +771,13 @@ void op_gig_stop(struct req *r) { simple_transition(r, GIG_STOP); }
 
 void op_gig_rate(struct req *r)
 {
-    json_t *v = json_object_get(r->data, "rating");
-    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 5) {
-        req_fail(r, DROP_EBADREQ, "rating: an integer 1..5 is required");
-        return;
-    }
+    /* rating and gigId: declared in the op table, checked before we run */
     struct gig_job *j = gig_job_new(r->eng, r, GIG_RATE);
     if (!get_gig_id(r, j->gig_id)) {
         gig_job_free(j);
         return;
     }
-    j->rating = (int)json_integer_value(v);
+    j->rating = (int)op_arg_int(r, "rating", 0);
     transition(r->eng, j);
 }
 
@@ -1012,16 +1009,10 @@ void op_gig_list(struct req *r)
     struct read_job *j = xcalloc(1, sizeof *j);
     json_t *acc = json_object_get(r->data, "accountId");
     json_t *st = json_object_get(r->data, "status");
-    json_t *lim = json_object_get(r->data, "limit");
-    json_t *before = json_object_get(r->data, "before");
 
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
-    if (acc && !json_is_null(acc)) {
-        if (!json_is_string(acc) || !id_valid(json_string_value(acc))) {
-            req_fail(r, DROP_EBADREQ, "accountId: an ObjectId string is expected");
-            goto fail;
-        }
+    if (acc && !json_is_null(acc)) { /* declared: an ObjectId when given */
         if (r->who.role != ROLE_ADMIN && strcmp(json_string_value(acc), r->who.account) != 0) {
             req_fail(r, DROP_EFORBIDDEN, "only an admin may list the gigs of another account");
             goto fail;
@@ -1036,22 +1027,9 @@ void op_gig_list(struct req *r)
         }
         j->f.has_status = true;
     }
-    j->f.limit = 50;
-    if (lim && !json_is_null(lim)) {
-        if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
-            json_integer_value(lim) > GIG_LIST_MAX) {
-            req_fail(r, DROP_EBADREQ, "limit: an integer 1..%d is expected", GIG_LIST_MAX);
-            goto fail;
-        }
-        j->f.limit = (int)json_integer_value(lim);
-    }
-    if (before && !json_is_null(before)) {
-        if (!json_is_integer(before) || json_integer_value(before) <= 0) {
-            req_fail(r, DROP_EBADREQ, "before: a time in ms since the epoch is expected");
-            goto fail;
-        }
-        j->f.before = json_integer_value(before);
-    }
+    /* limit and before: declared in the op table, checked before we run */
+    j->f.limit = (int)op_arg_int(r, "limit", 50);
+    j->f.before = op_arg_int(r, "before", 0);
     r->eng->ports.job(r->eng->ports.ctx, r, list_work, read_done, j);
     return;
 fail:

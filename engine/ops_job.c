@@ -21,6 +21,7 @@
 #include "engine/job.h"
 #include "engine/log.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_handlers.h"
 #include "engine/store.h"
 
@@ -395,9 +396,9 @@ void op_job_list(struct req *r)
 {
     json_t *st = json_object_get(r->data, "status");
     json_t *role = json_object_get(r->data, "role");
-    json_t *lim = json_object_get(r->data, "limit");
-    json_t *before = json_object_get(r->data, "before");
-    struct job_filter f = {.limit = 50};
+    /* limit and before: declared in the op table, checked before we run */
+    struct job_filter f = {.limit = (int)op_arg_int(r, "limit", 50),
+                           .before = op_arg_int(r, "before", 0)};
 
     if (!r->who.account[0]) {
         req_fail(r, DROP_EBADREQ, "job.list needs an account (the built-in admin has none)");
@@ -418,21 +419,6 @@ void op_job_list(struct req *r)
             req_fail(r, DROP_EBADREQ, "role: \"client\" or \"worker\" is expected");
             return;
         }
-    }
-    if (lim && !json_is_null(lim)) {
-        if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
-            json_integer_value(lim) > JOB_LIST_MAX) {
-            req_fail(r, DROP_EBADREQ, "limit: an integer 1..%d is expected", JOB_LIST_MAX);
-            return;
-        }
-        f.limit = (int)json_integer_value(lim);
-    }
-    if (before && !json_is_null(before)) {
-        if (!json_is_integer(before) || json_integer_value(before) <= 0) {
-            req_fail(r, DROP_EBADREQ, "before: a time in ms since the epoch is expected");
-            return;
-        }
-        f.before = json_integer_value(before);
     }
     struct job_op *j = job_op_new(r);
     j->f = f;
