@@ -366,10 +366,7 @@ drop_err mg_account_list(void *impl, const struct account_filter *f, struct acco
     bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
                             "skip", BCON_INT64(f->skip), "limit", BCON_INT64(limit),
                             "projection", "{", "passwordHash", BCON_INT32(0), "}");
-    drop_err e = DROP_EUNAVAIL;
-    mongoc_client_t *c = pop(m, "account_list");
-    if (c) e = find_each(m, c, C_ACCOUNTS, &filter, opts, collect_account, &l, "account_list");
-    push(m, c);
+    drop_err e = find_pooled(m, C_ACCOUNTS, &filter, opts, collect_account, &l, "account_list");
     bson_destroy(opts);
     bson_destroy(&filter);
     if (e == DROP_OK) {

@@ -83,10 +83,7 @@ drop_err mg_message_list(void *impl, const char *to, int64_t before, int limit,
     bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
                             "limit", BCON_INT64(limit));
     struct msg_list l = {xcalloc((size_t)limit, sizeof(struct message)), 0, (size_t)limit};
-    drop_err e = DROP_EUNAVAIL;
-    mongoc_client_t *c = pop(m, "message_list");
-    if (c) e = find_each(m, c, C_MESSAGES, &filter, opts, collect_message, &l, "message_list");
-    push(m, c);
+    drop_err e = find_pooled(m, C_MESSAGES, &filter, opts, collect_message, &l, "message_list");
     bson_destroy(opts);
     bson_destroy(&filter);
     if (e != DROP_OK || l.n == 0) {

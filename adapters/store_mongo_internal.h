@@ -168,6 +168,17 @@ static inline drop_err find_each(struct mg *m, mongoc_client_t *c, const char *n
     return e;
 }
 
+/* find_each on a pooled client of its own: DROP_EUNAVAIL when none. */
+static inline drop_err find_pooled(struct mg *m, const char *name, const bson_t *filter,
+                                   const bson_t *opts, doc_fn fn, void *ctx, const char *op)
+{
+    drop_err e = DROP_EUNAVAIL;
+    mongoc_client_t *c = pop(m, op);
+    if (c) e = find_each(m, c, name, filter, opts, fn, ctx, op);
+    push(m, c);
+    return e;
+}
+
 static inline drop_err keep_first(const bson_t *doc, void *ctx)
 {
     bson_t **out = ctx;

@@ -326,10 +326,7 @@ static drop_err record_query(struct mg *m, const struct record_kind *k, const bs
                              const bson_t *opts, void **out, size_t *nout, const char *op)
 {
     struct record_acc l = {k, NULL, 0, 0};
-    drop_err e = DROP_EUNAVAIL;
-    mongoc_client_t *c = pop(m, op);
-    if (c) e = find_each(m, c, k->table, filter, opts, collect_record, &l, op);
-    push(m, c);
+    drop_err e = find_pooled(m, k->table, filter, opts, collect_record, &l, op);
     if (e == DROP_OK) {
         *out = l.n ? l.arr : NULL;
         *nout = l.n;
@@ -337,6 +334,26 @@ static drop_err record_query(struct mg *m, const struct record_kind *k, const bs
     } else {
         record_array_free(k, l.arr, l.n);
     }
+    return e;
+}
+
+/* A page of a listing: filter (taken: destroyed here) and created_at <
+ * before when before > 0, newest first (createdAt, then _id, descending), at
+ * most limit. */
+static drop_err page_query(struct mg *m, const struct record_kind *k, bson_t *filter,
+                           int64_t before, int limit, void **out, size_t *nout, const char *op)
+{
+    bson_t lt;
+    if (before > 0) {
+        BSON_APPEND_DOCUMENT_BEGIN(filter, "createdAt", &lt);
+        BSON_APPEND_INT64(&lt, "$lt", before);
+        bson_append_document_end(filter, &lt);
+    }
+    bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
+                            "limit", BCON_INT64(limit));
+    drop_err e = record_query(m, k, filter, opts, out, nout, op);
+    bson_destroy(opts);
+    bson_destroy(filter);
     return e;
 }
 
@@ -349,7 +366,7 @@ drop_err mg_record_list(void *impl, const struct record_kind *k, const struct re
         if (!strcmp(k->fields[i].column, p->field)) f = i;
     if (p->limit < 1 || p->limit > RECORD_LIST_MAX || p->before < 0 || (p->field && f < 0))
         return DROP_EBADREQ;
-    bson_t filter = BSON_INITIALIZER, lt;
+    bson_t filter = BSON_INITIALIZER;
     if (f >= 0) {
         const char *key = k->fields[f].key;
         if (k->fields[f].type == RECORD_INT) {
@@ -368,17 +385,7 @@ drop_err mg_record_list(void *impl, const struct record_kind *k, const struct re
             BSON_APPEND_UTF8(&filter, key, p->value);
         }
     }
-    if (p->before > 0) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "createdAt", &lt);
-        BSON_APPEND_INT64(&lt, "$lt", p->before);
-        bson_append_document_end(&filter, &lt);
-    }
-    bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
-                            "limit", BCON_INT64(p->limit));
-    drop_err e = record_query(impl, k, &filter, opts, out, nout, "record_list");
-    bson_destroy(opts);
-    bson_destroy(&filter);
-    return e;
+    return page_query(impl, k, &filter, p->before, p->limit, out, nout, "record_list");
 }
 
 /* ---- gigs: the named queries -------------------------------------------------- */
@@ -407,20 +414,10 @@ drop_err mg_gig_list(void *impl, const struct gig_filter *f, struct gig **out,
         *nout = 0;
         return DROP_OK;
     }
-    bson_t filter = BSON_INITIALIZER, lt;
+    bson_t filter = BSON_INITIALIZER;
     if (f->account) append_party(&filter, "$or", &acc);
     if (f->has_status) BSON_APPEND_UTF8(&filter, "status", gig_status_name(f->status));
-    if (f->before > 0) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "createdAt", &lt);
-        BSON_APPEND_INT64(&lt, "$lt", f->before);
-        bson_append_document_end(&filter, &lt);
-    }
-    bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
-                            "limit", BCON_INT64(f->limit));
-    drop_err e = record_query(impl, &GIG_KIND, &filter, opts, (void **)out, nout, "gig_list");
-    bson_destroy(opts);
-    bson_destroy(&filter);
-    return e;
+    return page_query(impl, &GIG_KIND, &filter, f->before, f->limit, (void **)out, nout, "gig_list");
 }
 
 drop_err mg_gig_for_account(void *impl, const char *account, struct gig **out,
@@ -527,7 +524,7 @@ drop_err mg_job_list(void *impl, const struct job_filter *f, struct job **out,
         *nout = 0;
         return DROP_OK;
     }
-    bson_t filter = BSON_INITIALIZER, lt, or, alt;
+    bson_t filter = BSON_INITIALIZER, or, alt;
     if (f->role == JOB_ROLE_CLIENT) {
         BSON_APPEND_OID(&filter, "client", &acc);
     } else if (f->role == JOB_ROLE_WORKER) {
@@ -543,17 +540,7 @@ drop_err mg_job_list(void *impl, const struct job_filter *f, struct job **out,
         bson_append_array_end(&filter, &or);
     }
     if (f->has_status) BSON_APPEND_UTF8(&filter, "status", job_status_name(f->status));
-    if (f->before > 0) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "createdAt", &lt);
-        BSON_APPEND_INT64(&lt, "$lt", f->before);
-        bson_append_document_end(&filter, &lt);
-    }
-    bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
-                            "limit", BCON_INT64(f->limit));
-    drop_err e = record_query(m, &JOB_KIND, &filter, opts, (void **)out, nout, "job_list");
-    bson_destroy(opts);
-    bson_destroy(&filter);
-    return e;
+    return page_query(m, &JOB_KIND, &filter, f->before, f->limit, (void **)out, nout, "job_list");
 }
 
 /* ---- ops: operator booking records ------------------------------------------------ */

@@ -75,6 +75,16 @@ static sqlite3_stmt *kstmt(struct sq_kind *sk, enum rstmt id)
     return st;
 }
 
+/* Takes the mutex and begins a transaction on k's statements (*sk): an
+ * SQLite result; SQLITE_ERROR (logged) when they cannot be prepared. The
+ * mutex stays held either way. */
+static int begin_kind(struct sq *s, const struct record_kind *k, struct sq_kind **sk)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!(*sk = kind_stmts(s, k))) return SQLITE_ERROR;
+    return begin(s);
+}
+
 /* Rewrites the set of rec (the old values deleted first when replace).
  * Mutex held, inside the caller's transaction. */
 static int write_set(struct sq_kind *sk, const void *rec, bool replace)
@@ -115,13 +125,8 @@ static drop_err record_write(struct sq *s, const struct record_kind *k, const vo
     if (!doc) return DROP_EBADREQ;
     k->index(rec, v);
 
-    pthread_mutex_lock(&s->mu);
-    struct sq_kind *sk = kind_stmts(s, k);
-    if (!sk) {
-        e = DROP_EINTERNAL;
-        goto done;
-    }
-    if ((rc = begin(s)) != SQLITE_OK) goto fail;
+    struct sq_kind *sk;
+    if ((rc = begin_kind(s, k, &sk)) != SQLITE_OK) goto fail;
     sqlite3_stmt *st = kstmt(sk, cas ? RS_UPDATE : RS_INSERT);
     bind_text(st, 1, k->id(rec));
     sqlite3_bind_int64(st, 2, version);
@@ -219,13 +224,8 @@ drop_err sq_record_delete(void *impl, const struct record_kind *k, const char *i
     drop_err e = DROP_OK;
     int rc;
     if (!id) return DROP_OK;
-    pthread_mutex_lock(&s->mu);
-    struct sq_kind *sk = kind_stmts(s, k);
-    if (!sk) {
-        e = DROP_EINTERNAL;
-        goto done;
-    }
-    if ((rc = begin(s)) != SQLITE_OK) goto fail;
+    struct sq_kind *sk;
+    if ((rc = begin_kind(s, k, &sk)) != SQLITE_OK) goto fail;
     sqlite3_stmt *st;
     if (k->set) {
         st = kstmt(sk, RS_SET_DEL);

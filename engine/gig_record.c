@@ -422,10 +422,7 @@ static int kind_open_offers(const void *rec, const char **out)
     return n;
 }
 
-static const char *kind_id(const void *rec) { return ((const struct gig *)rec)->id; }
-static int64_t kind_version(const void *rec) { return ((const struct gig *)rec)->version; }
-static void kind_free(void *rec) { gig_free(rec); }
-static void kind_copy(void *dst, const void *src) { gig_copy(dst, src); }
+RECORD_KIND_ACCESSORS(gig)
 
 static const struct record_field gig_fields[] = {
     {"customer", "customer", RECORD_TEXT, false},

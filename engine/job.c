@@ -177,7 +177,8 @@ static bool num_i64(const json_t *v, json_int_t *out)
         return true;
     }
     double d = json_is_real(v) ? json_real_value(v) : 0.5;
-    if (d != (double)(json_int_t)d || d > 9007199254740992.0 || d < -9007199254740992.0)
+    /* bounds first: casting a double out of range is undefined */
+    if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != (double)(json_int_t)d)
         return false;
     *out = (json_int_t)d;
     return true;
@@ -289,10 +290,7 @@ static void kind_index(const void *rec, struct record_value *v)
     v[3] = (struct record_value){.i = j->created_at};
 }
 
-static const char *kind_id(const void *rec) { return ((const struct job *)rec)->id; }
-static int64_t kind_version(const void *rec) { return ((const struct job *)rec)->version; }
-static void kind_free(void *rec) { job_free(rec); }
-static void kind_copy(void *dst, const void *src) { job_copy(dst, src); }
+RECORD_KIND_ACCESSORS(job)
 
 static const struct record_field job_fields[] = {
     {"client", "client", RECORD_TEXT, false},

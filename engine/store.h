@@ -150,6 +150,15 @@ struct record_kind {
     void (*copy)(void *dst, const void *src); /* a deep copy into uninitialized dst */
 };
 
+/* The accessors of a kind whose struct T has char id[] and int64_t version,
+ * freed by T_free and deep-copied by T_copy: kind_id, kind_version,
+ * kind_free, kind_copy (static, for the kind's definition). */
+#define RECORD_KIND_ACCESSORS(T)                                                          \
+    static const char *kind_id(const void *rec) { return ((const struct T *)rec)->id; }   \
+    static int64_t kind_version(const void *rec) { return ((const struct T *)rec)->version; } \
+    static void kind_free(void *rec) { T##_free(rec); }                                   \
+    static void kind_copy(void *dst, const void *src) { T##_copy(dst, src); }
+
 /* The kinds (defined beside their codecs: gig_record.c, job.c). */
 extern const struct record_kind GIG_KIND;
 extern const struct record_kind JOB_KIND;
