@@ -45,8 +45,14 @@ struct dirty {
     UT_hash_handle hh;
 };
 
+/* Every use of n->bus checks it: work that finishes after cluster_stop()
+ * (a request still on a worker thread when the node stopped) finds none. */
 static void publish_json(struct node *n, const char *channel, json_t *msg)
 {
+    if (!n->bus) {
+        json_decref(msg);
+        return;
+    }
     char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(msg);
     if (bus_publish(n->bus, channel, text, strlen(text)) != DROP_OK)
@@ -250,6 +256,7 @@ void cluster_close_token(struct node *n, const unsigned char hash[32])
 void cluster_account_joined(struct node *n, const char *account)
 {
     char ch[64];
+    if (!n->bus) return;
     acct_channel(ch, account);
     bus_subscribe(n->bus, ch);
 }
@@ -257,6 +264,7 @@ void cluster_account_joined(struct node *n, const char *account)
 void cluster_account_left(struct node *n, const char *account)
 {
     char ch[64];
+    if (!n->bus) return;
     acct_channel(ch, account);
     bus_unsubscribe(n->bus, ch);
 }

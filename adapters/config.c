@@ -100,6 +100,17 @@ static const struct ckey keys[] = {
      false},
     {"push_ca_file", K_STR, OFF(push_ca_file), "", 0, 0, false},
     {"push_queue", K_INT, OFF(push_queue), "10000", 1, 10000000, false},
+    /* identity codes (PROTOCOL.md section 5) */
+    {"code_ttl", K_DUR, OFF(code_ttl_ms), "10m", 30000, DAY, false},
+    {"mail_url", K_STR, OFF(mail_url), "", 0, 0, false},
+    {"mail_from", K_STR, OFF(mail_from), "Dropin <no-reply@example.com>", 0, 0, false},
+    {"mail_user", K_STR, OFF(mail_user), "", 0, 0, false},
+    {"mail_password", K_STR, OFF(mail_password), "", 0, 0, true},
+    {"sms_provider", K_STR, OFF(sms_provider), "", 0, 0, false},
+    {"twilio_url", K_STR, OFF(twilio_url), "https://api.twilio.com", 0, 0, false},
+    {"twilio_account_sid", K_STR, OFF(twilio_account_sid), "", 0, 0, false},
+    {"twilio_auth_token", K_STR, OFF(twilio_auth_token), "", 0, 0, true},
+    {"twilio_from", K_STR, OFF(twilio_from), "", 0, 0, false},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -116,6 +127,7 @@ static const struct {
     {"video_archive", {"off", "always", NULL, NULL}, "off or always"},
     {"bus", {"local", "redis://*", NULL, NULL}, "local or redis://HOST:PORT"},
     {"store", {"sqlite:*", "mongodb://*", "mongodb+srv://*", NULL}, "sqlite:PATH or mongodb://..."},
+    {"sms_provider", {"", "twilio", NULL, NULL}, "twilio, or empty for none"},
 };
 
 /* True when value is one of key's choices, or key has none. */
@@ -127,7 +139,7 @@ static bool enum_ok(const char *key, const char *value, const char **says)
         for (int j = 0; j < 4 && enums[i].choices[j]; j++) {
             const char *c = enums[i].choices[j];
             size_t l = strlen(c);
-            if (c[l - 1] == '*' ? strncmp(value, c, l - 1) == 0 && value[l - 1] != '\0'
+            if (l && c[l - 1] == '*' ? strncmp(value, c, l - 1) == 0 && value[l - 1] != '\0'
                                 : strcmp(value, c) == 0)
                 return true;
         }

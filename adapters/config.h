@@ -93,6 +93,17 @@ struct config {
     char *apns_sandbox_url;
     char *push_ca_file;          /* extra CA bundle (PEM) for the providers */
     int64_t push_queue;
+    /* identity codes: email over SMTP, SMS through Twilio */
+    int64_t code_ttl_ms;
+    char *mail_url;
+    char *mail_from;
+    char *mail_user;
+    char *mail_password;
+    char *sms_provider;
+    char *twilio_url;
+    char *twilio_account_sid;
+    char *twilio_auth_token;
+    char *twilio_from;
 };
 
 /* Fills every field with its default. */

@@ -273,6 +273,34 @@ int64_t curl_uv_retry_after(const struct curl_uv *c)
     return c->retry_after_s;
 }
 
+void curl_uv_perform(struct curl_uv *c, CURL *easy, int64_t timeout_ms, curl_uv_done_fn done,
+                     void *ud)
+{
+    if (c->closing || c->inflight >= c->max_inflight) {
+        log_warn("event=http_refused reason=%s inflight=%d", c->closing ? "closing" : "busy",
+                 c->inflight);
+        curl_easy_cleanup(easy);
+        done(ud, -1, 0, "", 0);
+        return;
+    }
+    struct cu_xfer *x = xcalloc(1, sizeof *x);
+    x->easy = easy;
+    x->done = done;
+    x->ud = ud;
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+    x->next = c->xfers;
+    if (c->xfers) c->xfers->prev = x;
+    c->xfers = x;
+    c->inflight++;
+    CURLMcode mc = curl_multi_add_handle(c->multi, easy);
+    if (mc != CURLM_OK) {
+        log_error("event=http_add_failed err=\"%s\"", curl_multi_strerror(mc));
+        finish(c, x, -1, 0);
+    }
+}
+
 int curl_uv_inflight(const struct curl_uv *c)
 {
     return c->inflight;

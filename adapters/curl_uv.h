@@ -1,5 +1,6 @@
-/* curl_uv.h - outgoing HTTP POSTs with libcurl's multi interface on the
- * node's libuv loop, shared by the push sender and the video providers.
+/* curl_uv.h - outgoing transfers with libcurl's multi interface on the
+ * node's libuv loop: HTTP POSTs for the push sender, the video providers and
+ * the SMS sender, and caller-configured transfers (the SMTP mailer).
  *
  * Nothing blocks the loop: curl tells us which sockets to watch
  * (CURLMOPT_SOCKETFUNCTION, one uv_poll per socket) and when to wake it
@@ -10,6 +11,7 @@
 #ifndef DROP_CURL_UV_H
 #define DROP_CURL_UV_H
 
+#include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +51,14 @@ void curl_uv_set_options(struct curl_uv *c, const char *ca_file, bool http2);
 /* The Retry-After of the answer whose done callback is running, in
  * seconds (0 = none). Valid only inside that callback. */
 int64_t curl_uv_retry_after(const struct curl_uv *c);
+
+/* Runs a transfer the caller configured on easy (URL, protocols, upload,
+ * credentials; takes ownership: cleaned up once done), bounded by
+ * timeout_ms. done runs once as for a POST: curl_rc 0 when the transfer
+ * completed, status the protocol's last reply code (HTTP status, SMTP
+ * code), body "". It counts against max_inflight like a POST. */
+void curl_uv_perform(struct curl_uv *c, CURL *easy, int64_t timeout_ms, curl_uv_done_fn done,
+                     void *ud);
 
 /* POSTs running now. */
 int curl_uv_inflight(const struct curl_uv *c);

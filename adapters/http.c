@@ -292,7 +292,8 @@ static int method_of(struct lws *wsi)
         int m;
     } t[] = {{WSI_TOKEN_GET_URI, LWSHUMETH_GET},       {WSI_TOKEN_POST_URI, LWSHUMETH_POST},
              {WSI_TOKEN_PUT_URI, LWSHUMETH_PUT},       {WSI_TOKEN_DELETE_URI, LWSHUMETH_DELETE},
-             {WSI_TOKEN_PATCH_URI, LWSHUMETH_PATCH},   {WSI_TOKEN_OPTIONS_URI, LWSHUMETH_OPTIONS}};
+             {WSI_TOKEN_PATCH_URI, LWSHUMETH_PATCH},   {WSI_TOKEN_OPTIONS_URI, LWSHUMETH_OPTIONS},
+             {WSI_TOKEN_HEAD_URI, LWSHUMETH_HEAD}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (lws_hdr_total_length(wsi, t[i].tok) > 0) return t[i].m;
     return -1;
@@ -477,6 +478,13 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return 0;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        /* lws 4.1 completes a body once. When more requests are buffered
+         * behind it (pipelining) its buffered-input service calls this
+         * again and again and never lets the answer be written: a busy loop
+         * that stops the whole node. A request completed twice is closed,
+         * unless it was refused before its body was read (close_after: its
+         * answer goes out, then the connection closes). */
+        if (++c->completions > 1 && !c->close_after) return -1;
         if (!c->responded) route(wsi, c);
         return 0;
 
@@ -501,7 +509,9 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             return 0;
         }
         if (c->phase == 2) {
-            size_t blen = c->body_len;
+            /* a HEAD response is the head alone: a body would be read as
+             * the next response by a keep-alive client */
+            size_t blen = c->method == LWSHUMETH_HEAD ? 0 : c->body_len;
             unsigned char *buf = xmalloc(LWS_PRE + blen + 1);
             memcpy(buf + LWS_PRE, c->body, blen);
             int w = lws_write(wsi, buf + LWS_PRE, blen, LWS_WRITE_HTTP_FINAL);

@@ -38,6 +38,7 @@ struct http_conn {
     bool close_after;      /* answered before its body was read: close */
     bool routed;           /* route() ran: a request is routed once */
     bool responded;
+    int completions;       /* BODY_COMPLETION callbacks of this request */
     void *pending;         /* a REST request in flight (owned by its slot) */
 };
 

@@ -92,6 +92,17 @@ char *metrics_render(const struct metrics *m, const char *node, double uptime_s)
     for (int i = 1; i < 6; i++)
         sb_printf(&b, "dropin_http_requests_total{class=\"%dxx\"} %lld\n", i,
                   (long long)m->http_by_class[i]);
+    sb_printf(&b, "# HELP dropin_codes_sent_total Identity codes accepted by the mail server "
+                  "or SMS provider, by channel.\n# TYPE dropin_codes_sent_total counter\n"
+                  "dropin_codes_sent_total{channel=\"email\"} %lld\n"
+                  "dropin_codes_sent_total{channel=\"sms\"} %lld\n",
+              (long long)m->codes_sent[0], (long long)m->codes_sent[1]);
+    sb_printf(&b, "# HELP dropin_code_delivery_failures_total Identity codes the mail server or "
+                  "SMS provider refused or never answered for, by channel.\n"
+                  "# TYPE dropin_code_delivery_failures_total counter\n"
+                  "dropin_code_delivery_failures_total{channel=\"email\"} %lld\n"
+                  "dropin_code_delivery_failures_total{channel=\"sms\"} %lld\n",
+              (long long)m->codes_failed[0], (long long)m->codes_failed[1]);
     sb_printf(&b, "# HELP dropin_loop_lag_seconds Latest event loop timer drift.\n"
                   "# TYPE dropin_loop_lag_seconds gauge\ndropin_loop_lag_seconds %.6f\n",
               m->loop_lag_s);

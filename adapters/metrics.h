@@ -22,6 +22,8 @@ struct metrics {
     int64_t closes_by_code[8];      /* see metrics_close_slot() */
     int64_t http_requests;
     int64_t http_by_class[6];       /* 1xx..5xx */
+    int64_t codes_sent[2];          /* identity codes delivered: email, sms */
+    int64_t codes_failed[2];        /* refused or failed deliveries */
     double loop_lag_s;              /* latest measured timer drift */
     double loop_lag_max_s;
     /* push to phones (adapters/pusher.c) */

@@ -17,6 +17,7 @@
 #include "adapters/node.h"
 #include "adapters/oid.h"
 #include "adapters/password.h"
+#include "adapters/notify.h"
 #include "adapters/pusher.h"
 #include "adapters/server.h"
 #include "adapters/session.h"
@@ -188,18 +189,21 @@ static drop_err port_counter_incr(void *ctx, const char *key, int64_t ttl_ms, bu
                                   void *ud)
 {
     struct node *n = ctx;
+    if (!n->bus) return DROP_EUNAVAIL; /* stopped */
     return bus_counter_incr(n->bus, key, ttl_ms, cb, ud);
 }
 
 static drop_err port_counter_get(void *ctx, const char *key, bus_counter_cb cb, void *ud)
 {
     struct node *n = ctx;
+    if (!n->bus) return DROP_EUNAVAIL; /* stopped */
     return bus_counter_get(n->bus, key, cb, ud);
 }
 
 static drop_err port_counter_del(void *ctx, const char *key)
 {
     struct node *n = ctx;
+    if (!n->bus) return DROP_EUNAVAIL; /* stopped */
     return bus_counter_del(n->bus, key);
 }
 
@@ -293,6 +297,11 @@ static void crypto_referral_code(char out[16])
     oid_referral_code(out);
 }
 
+static drop_err crypto_code_new(char out[8])
+{
+    return token_code_new(out);
+}
+
 static const struct engine_crypto crypto = {
     .password_hash = password_hash,
     .password_verify = password_verify,
@@ -304,6 +313,9 @@ static const struct engine_crypto crypto = {
     .token_unseal = crypto_token_unseal,
     .oid_new = oid_new,
     .referral_code = crypto_referral_code,
+    .code_new = crypto_code_new,
+    .random = token_random,
+    .code_hash = token_code_hash,
 };
 
 /* ---- uploads and push: the blob signer and the push sender ---- */
@@ -375,6 +387,7 @@ static int media_start(struct node *n, char *why, size_t whylen)
         return -1;
     n->eng.push = (struct engine_push){.ctx = n, .deliver = push_deliver};
     if (video_start(n, why, whylen) != 0) return -1;
+    if (notify_start(&n->loop, c, &n->metrics, &n->eng.notify, why, whylen) != 0) return -1;
     char providers[64];
     log_info("event=media storage=%s push=%s video=%s", n->eng.blob.sign_put ? "s3" : "off",
              pusher_describe(n->pusher, providers, sizeof providers), n->eng.video.provider);
@@ -392,6 +405,7 @@ static void media_stop(struct node *n)
     pusher_close(p); /* queued and running pushes end; freed once its jobs are back */
     n->eng.video = (struct engine_video){.provider = "none", .api_key = ""};
     video_close(v); /* session creations in flight end unavailable */
+    notify_stop(&n->eng.notify);
 }
 
 /* ---- the store ---- */
@@ -660,6 +674,7 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
     n->eng.set.admin_token = cfg->admin_token;
     n->eng.set.node_id = n->node_id;
     n->eng.set.presence_ttl_ms = cfg->presence_ttl_ms;
+    n->eng.set.code_ttl_ms = cfg->code_ttl_ms;
     n->eng.set.login = (struct throttle_policy){
         .max_failures = cfg->login_max_failures,
         .base_ms = THROTTLE_BASE_MS,

@@ -45,6 +45,12 @@
 #define ACCEPT_BACKOFF_MIN_MS 100
 #define ACCEPT_BACKOFF_MAX_MS 1000
 #define MAX_LISTENERS 4
+#define WS_RX_BUFFER 512
+/* Descriptors kept out of the session capacity: the listen socket, the loop,
+ * the store's files and threads, Redis, HTTP clients (curl), logs, the
+ * accept reserve, and HTTP requests in flight. */
+#define FD_RESERVE 256
+#define NOFILE_CAP 1048576
 
 /* One HTTP connection (or a WebSocket before its upgrade), by wsi. */
 struct conn_deadline {
@@ -69,12 +75,19 @@ static struct {
     int nlisteners;
     bool ws_proto_error;    /* lws just refused a frame without a close reason */
     struct conn_deadline *conns;
-} srv = {.reserve_fd = -1};
+    uv_check_t flush;       /* after the I/O phase: session_flush_all */
+    uv_prepare_t flush_pre; /* and before polling (what timers and idle queued) */
+    bool flush_init;
+    int64_t nofile;         /* RLIMIT_NOFILE in force */
+    int64_t capacity;       /* sessions this node accepts (then 1013) */
+} srv = {.reserve_fd = -1, .nofile = 1024, .capacity = 1};
 
+/* lws allocates this per connection for its whole life: keep it small.
+ * The bearer token is read in ESTABLISHED, where lws 4.1 still holds the
+ * upgrade request's headers (it drops them right after: server-ws.c). */
 struct ws_pss {
     struct session *s;
     bool origin_ok;
-    char bearer[256];
 };
 
 static bool origin_allowed(const char *list, const char *origin)
@@ -107,20 +120,22 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         pss->origin_ok = true;
         if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_ORIGIN) > 0)
             pss->origin_ok = origin_allowed(n->cfg->allowed_origins, buf);
-        pss->bearer[0] = '\0';
-        if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
-            strncasecmp(buf, "Bearer ", 7) == 0)
-            snprintf(pss->bearer, sizeof pss->bearer, "%.*s", (int)sizeof pss->bearer - 1, buf + 7);
         return 0;
 
-    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_ESTABLISHED: {
+        char bearer[256] = "";
         server_conn_forget(wsi); /* a session has deadlines of its own */
+        if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
+            strncasecmp(buf, "Bearer ", 7) == 0)
+            snprintf(bearer, sizeof bearer, "%.*s", (int)sizeof bearer - 1, buf + 7);
         pss->s = session_open(n, wsi,
                               strcmp(proto->name, "dropin.v1.msgpack") == 0 ? CODEC_MSGPACK
                                                                             : CODEC_JSON,
-                              pss->bearer, pss->origin_ok);
-        memset(pss->bearer, 0, sizeof pss->bearer);
+                              bearer, pss->origin_ok);
+        memset(bearer, 0, sizeof bearer);
+        memset(buf, 0, sizeof buf);
         return 0;
+    }
 
     case LWS_CALLBACK_RECEIVE:
         if (!pss->s) return 0;
@@ -403,8 +418,14 @@ static int refuse_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 static struct lws_protocols protocols[] = {
     {"http", conn_callback, sizeof(struct http_conn), 0, 0, NULL, 0},
     {"http-refuse", refuse_callback, 0, 0, 0, NULL, 0},
-    {"dropin.v1.json", ws_callback, sizeof(struct ws_pss), 1024, 0, NULL, 0},
-    {"dropin.v1.msgpack", ws_callback, sizeof(struct ws_pss), 1024, 0, NULL, 0},
+    /* rx_buffer_size: lws allocates it per connection; larger messages come
+     * in fragments that session_on_rx reassembles (bounded by
+     * max_message_bytes). tx_packet_size: lws_issue_raw sends at most this
+     * much at once (rx_buffer_size otherwise): room for a corked batch. */
+    {"dropin.v1.json", ws_callback, sizeof(struct ws_pss), WS_RX_BUFFER, 0, NULL,
+     SESSION_BATCH_BYTES},
+    {"dropin.v1.msgpack", ws_callback, sizeof(struct ws_pss), WS_RX_BUFFER, 0, NULL,
+     SESSION_BATCH_BYTES},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -412,6 +433,23 @@ static struct lws_protocols protocols[] = {
 static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", ""};
 static const struct lws_protocol_vhost_options pvo_json = {NULL, &pvo_default, "dropin.v1.json",
                                                            ""};
+
+static void flush_cb(uv_check_t *h)
+{
+    (void)h;
+    session_flush_all();
+}
+
+static void flush_pre_cb(uv_prepare_t *h)
+{
+    (void)h;
+    session_flush_all();
+}
+
+int64_t server_capacity(void)
+{
+    return srv.capacity;
+}
 
 void server_tick(struct node *n, int64_t now)
 {
@@ -424,11 +462,27 @@ int server_start(struct node *n, char *why, size_t whylen)
     void *foreign[1] = {&n->loop};
     struct rlimit rl;
 
-    /* lws sizes its fd tables from RLIMIT_NOFILE: raise it first */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    /* lws sizes its fd tables from RLIMIT_NOFILE at context creation: raise
+     * the soft limit to the hard one first (an unlimited hard limit is
+     * capped, lws would allocate tables for it) */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rlim_t want = rl.rlim_max > NOFILE_CAP ? NOFILE_CAP : rl.rlim_max;
+            if (want > rl.rlim_cur) {
+                rl.rlim_cur = want;
+                if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+            }
+        }
+        srv.nofile = (int64_t)rl.rlim_cur;
     }
+    srv.capacity = srv.nofile - FD_RESERVE;
+    if (srv.capacity > n->cfg->max_sessions) srv.capacity = n->cfg->max_sessions;
+    if (srv.capacity < 1) srv.capacity = 1;
+    log_info("event=capacity sessions=%lld nofile=%lld nofile_hard=%lld reserve=%d "
+             "max_sessions=%lld%s",
+             (long long)srv.capacity, (long long)srv.nofile, (long long)rl.rlim_max, FD_RESERVE,
+             (long long)n->cfg->max_sessions,
+             srv.capacity < n->cfg->max_sessions ? " limit=descriptors" : " limit=max_sessions");
     /* warnings are always on: the hook learns of refused frames from them */
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_sink);
     srv.n = n;
@@ -453,6 +507,7 @@ int server_start(struct node *n, char *why, size_t whylen)
     info.pcontext = &n->lws;
     info.user = n;
     info.timeout_secs = 10;
+    info.fd_limit_per_thread = (unsigned int)srv.nofile; /* lws's fd tables */
     if (n->cfg->tls_cert[0]) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = n->cfg->tls_cert;
@@ -465,6 +520,13 @@ int server_start(struct node *n, char *why, size_t whylen)
         return -1;
     }
     reserve_open();
+    uv_check_init(&n->loop, &srv.flush);
+    uv_check_start(&srv.flush, flush_cb);
+    uv_unref((uv_handle_t *)&srv.flush); /* does not keep the loop alive */
+    uv_prepare_init(&n->loop, &srv.flush_pre);
+    uv_prepare_start(&srv.flush_pre, flush_pre_cb);
+    uv_unref((uv_handle_t *)&srv.flush_pre);
+    srv.flush_init = true;
     uv_timer_init(&n->loop, &srv.timer);
     srv.timer_init = true;
     /* on a foreign loop lws returns a context even when the bind failed
@@ -487,6 +549,13 @@ void server_stop(struct node *n)
         srv.paused = false;
         uv_close((uv_handle_t *)&srv.timer, NULL);
         srv.timer_init = false;
+    }
+    if (srv.flush_init) {
+        uv_check_stop(&srv.flush);
+        uv_close((uv_handle_t *)&srv.flush, NULL);
+        uv_prepare_stop(&srv.flush_pre);
+        uv_close((uv_handle_t *)&srv.flush_pre, NULL);
+        srv.flush_init = false;
     }
     if (n->lws) lws_context_destroy(n->lws);
 }

@@ -19,6 +19,12 @@ int server_start(struct node *n, char *why, size_t whylen);
 void server_stop(struct node *n);
 void server_finish(struct node *n);
 
+/* Sessions this node accepts: max_sessions, or fewer when RLIMIT_NOFILE
+ * (raised to its hard limit by server_start) minus a reserve of descriptors
+ * for everything else is smaller. Past it, new sessions are closed with
+ * 1013. */
+int64_t server_capacity(void);
+
 /* Periodic work (the node's tick): closes HTTP connections past
  * http_header_timeout / http_body_timeout. */
 void server_tick(struct node *n, int64_t now);

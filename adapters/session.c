@@ -6,6 +6,7 @@
 #include "adapters/admin.h"
 #include "adapters/cluster.h"
 #include "adapters/node.h"
+#include "adapters/server.h"
 #include "adapters/session.h"
 #include "engine/log.h"
 #include "engine/mem.h"
@@ -57,12 +58,45 @@ static void handle_root(struct session *s, json_t *root);
 
 /* ---- outbound queue ---- */
 
-static void want_write(struct session *s)
+/* Sessions with frames to write at the end of this loop turn
+ * (session_flush_all), linked through flush_next. One loop thread: static. */
+static struct session *flush_head;
+static const struct op_def *ping_op; /* sys.ping, found once */
+
+/* Asks lws for a WRITEABLE callback (POLLOUT): the path of a socket whose
+ * kernel buffer is full, of the close frame and of keepalive pings. */
+static void request_writable(struct session *s)
 {
     if (s->wsi && !s->want_write) {
         s->want_write = true;
         lws_callback_on_writable(s->wsi);
     }
+}
+
+/* Frames were queued. Like Redis's beforeSleep, the session is written at
+ * the end of the loop turn (session_flush_all) without waiting for POLLOUT:
+ * asking lws for WRITEABLE costs two epoll_ctl calls each way through
+ * libuv (a DEL and an ADD), more than the send() itself. */
+static void want_write(struct session *s)
+{
+    if (!s->wsi || s->want_write || s->flush_queued) return;
+    if (s->close_code || lws_get_network_wsi(s->wsi) != s->wsi) {
+        request_writable(s);
+        return;
+    }
+    s->flush_queued = true;
+    s->flush_next = flush_head;
+    flush_head = s;
+}
+
+static void flush_unlink(struct session *s)
+{
+    struct session **pp = &flush_head;
+    if (!s->flush_queued) return;
+    while (*pp && *pp != s) pp = &(*pp)->flush_next;
+    if (*pp) *pp = s->flush_next;
+    s->flush_next = NULL;
+    s->flush_queued = false;
 }
 
 static void frame_free(struct frame *f)
@@ -134,7 +168,7 @@ void session_close(struct session *s, int code, const char *reason)
         /* a peer that never reads again cannot take the close frame: drop it */
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 5);
         s->want_write = false;
-        want_write(s);
+        request_writable(s);
     }
 }
 
@@ -326,7 +360,10 @@ static void dispatch(struct session *s, const struct op_def *op, json_t *id, jso
     r->eng = &s->node->eng;
     r->sink = &ws_sink;
     r->conn = sl;
-    if (s->wsi && r->who.role == ROLE_ANON) /* sign-in ops: the brake counts per address */
+    /* sign-in ops: the brake counts per address (two getpeername() calls:
+     * not for sys.ping, which needs none and is what idle clients send) */
+    if (!ping_op) ping_op = ops_find("sys.ping");
+    if (s->wsi && r->who.role == ROLE_ANON && op != ping_op)
         lws_get_peer_simple(s->wsi, r->addr, sizeof r->addr);
     s->node->metrics.msgs_in[ops_index(op)]++;
     if (op->flags & OPF_AUTH) s->auth_inflight = true;
@@ -455,17 +492,19 @@ void session_on_rx(struct session *s, const void *in, size_t len)
         s->rx = xrealloc(s->rx, cap);
         s->rx_cap = cap;
     }
-    memcpy(s->rx + s->rx_len, in, len);
-    s->rx_len += len;
+    if (len) { /* an empty fragment (legal) comes as in == NULL, s->rx maybe NULL */
+        memcpy(s->rx + s->rx_len, in, len);
+        s->rx_len += len;
+    }
     if (final && remaining == 0) {
         size_t n = s->rx_len;
         s->rx_len = 0;
         on_message(s, s->rx, n);
-        if (s->rx_cap > 4096) { /* do not keep a big buffer around for idle sessions */
-            free(s->rx);
-            s->rx = NULL;
-            s->rx_cap = 0;
-        }
+        /* an idle session holds no reassembly buffer (messages over the
+         * rx buffer of server.c are the rare ones) */
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_cap = 0;
     }
 }
 
@@ -491,7 +530,8 @@ struct session *session_open(struct node *n, struct lws *wsi, enum codec codec,
         session_close(s, 1008, "origin not allowed");
     } else if (n->draining) {
         session_close(s, 1001, "going away");
-    } else if (n->metrics.connections > n->cfg->max_sessions) {
+    } else if (n->metrics.connections > server_capacity()) {
+        /* max_sessions, or the descriptors left (server_capacity) */
         session_close(s, 1013, "too many sessions");
     } else if (bearer && *bearer) {
         const struct op_def *op = ops_find("auth.token");
@@ -506,21 +546,83 @@ struct session *session_open(struct node *n, struct lws *wsi, enum codec codec,
     return s;
 }
 
+/* Server frame header for a payload of len (no mask): returns its size. */
+static size_t ws_header(unsigned char *h, enum lws_write_protocol kind, size_t len)
+{
+    h[0] = (unsigned char)(0x80 | (kind == LWS_WRITE_BINARY ? 0x2 : 0x1));
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++) h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+static void frame_pop(struct session *s, struct frame *f)
+{
+    s->out_head = f->next;
+    if (!s->out_head) s->out_tail = NULL;
+    s->out_bytes -= f->len;
+    s->node->metrics.bytes_out += (int64_t)f->len;
+    frame_free(f);
+}
+
+/* Corked write: the queued frames, framed here, leave in one lws_write of
+ * LWS_WRITE_HTTP, which the ws role hands to lws_issue_raw untouched (no
+ * framing of its own): one send() for everything queued in this loop turn,
+ * and no poll() per frame as lws_send_pipe_choked() would cost. lws_issue_raw
+ * keeps what the kernel did not take (lws_partial_buffered) and drains it
+ * before it calls WRITEABLE again, so frames keep their order and a slow
+ * reader costs at most one batch on top of the session's own bounded queue;
+ * the protocol's tx_packet_size (server.c) lets one send() carry the whole
+ * batch. A frame bigger than the batch goes alone through lws's framing.
+ * Returns -1 when the connection must close. */
+static int write_corked(struct session *s)
+{
+    static unsigned char batch[LWS_PRE + SESSION_BATCH_BYTES];
+    struct frame *f;
+
+    while ((f = s->out_head) && !lws_partial_buffered(s->wsi)) {
+        size_t used = 0;
+        if (f->len + 10 > SESSION_BATCH_BYTES) {
+            int w = lws_write(s->wsi, f->buf + LWS_PRE, f->len, f->kind);
+            frame_pop(s, f);
+            if (w < 0) return -1;
+            continue;
+        }
+        while ((f = s->out_head) && used + f->len + 10 <= SESSION_BATCH_BYTES) {
+            used += ws_header(batch + LWS_PRE + used, f->kind, f->len);
+            memcpy(batch + LWS_PRE + used, f->buf + LWS_PRE, f->len);
+            used += f->len;
+            frame_pop(s, f);
+        }
+        if (lws_write(s->wsi, batch + LWS_PRE, used, LWS_WRITE_HTTP) < 0) return -1;
+    }
+    return 0;
+}
+
 int session_on_writeable(struct session *s)
 {
     struct frame *f;
     s->want_write = false;
-    while ((f = s->out_head) && !lws_send_pipe_choked(s->wsi)) {
-        int w = lws_write(s->wsi, f->buf + LWS_PRE, f->len, f->kind);
-        s->out_head = f->next;
-        if (!s->out_head) s->out_tail = NULL;
-        s->out_bytes -= f->len;
-        s->node->metrics.bytes_out += (int64_t)f->len;
-        frame_free(f);
-        if (w < 0) return -1;
+    if (lws_get_network_wsi(s->wsi) == s->wsi) { /* not a stream inside HTTP/2 */
+        if (write_corked(s) < 0) return -1;
+    } else {
+        while ((f = s->out_head) && !lws_send_pipe_choked(s->wsi)) {
+            int w = lws_write(s->wsi, f->buf + LWS_PRE, f->len, f->kind);
+            frame_pop(s, f);
+            if (w < 0) return -1;
+        }
     }
     if (s->out_head) {
-        want_write(s);
+        request_writable(s);
         return 0;
     }
     if (s->close_code) {
@@ -534,8 +636,8 @@ int session_on_writeable(struct session *s)
         unsigned char cf[LWS_PRE + 2 + sizeof s->close_reason];
         size_t rl = strlen(s->close_reason);
         if (s->close_sent) return 0;
-        if (lws_send_pipe_choked(s->wsi)) {
-            want_write(s);
+        if (lws_partial_buffered(s->wsi)) {
+            request_writable(s);
             return 0;
         }
         cf[LWS_PRE] = (unsigned char)(s->close_code >> 8);
@@ -557,6 +659,27 @@ int session_on_writeable(struct session *s)
     return 0;
 }
 
+void session_flush_all(void)
+{
+    struct session *s;
+    while ((s = flush_head)) {
+        flush_head = s->flush_next;
+        s->flush_next = NULL;
+        s->flush_queued = false;
+        if (!s->wsi || s->dead) continue;
+        if (s->close_code || s->want_write || lws_partial_buffered(s->wsi)) {
+            request_writable(s);
+            continue;
+        }
+        if (write_corked(s) < 0) {
+            /* the socket failed: lws closes it on its next service */
+            lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            continue;
+        }
+        if (s->out_head) request_writable(s); /* the kernel took part: wait for POLLOUT */
+    }
+}
+
 void session_tick(struct session *s, int64_t now)
 {
     const struct config *c = s->node->cfg;
@@ -571,7 +694,7 @@ void session_tick(struct session *s, int64_t now)
     }
     if (now - s->last_rx >= c->idle_timeout_ms / 2 && !s->ping_due) {
         s->ping_due = true;
-        want_write(s);
+        request_writable(s);
     }
 }
 
@@ -579,6 +702,7 @@ void session_on_closed(struct session *s)
 {
     struct node *n = s->node;
     s->wsi = NULL;
+    flush_unlink(s);
     if (s->dead) return;
     s->dead = true;
     admin_session_closed(n, s);

@@ -5,8 +5,9 @@
  * op table. Replies leave in request order: each request takes a slot in a
  * FIFO, and a slot's frame is queued only once every earlier slot is done.
  * Events skip the FIFO. Outbound frames wait in a queue bounded by
- * session_queue_bytes (over it: close 4408) and are written only from the
- * WRITEABLE callback, several per callback while the pipe is not choked.
+ * session_queue_bytes (over it: close 4408) and leave corked: at the end of
+ * the loop turn (session_flush_all) everything queued goes in one send();
+ * what the kernel does not take waits for the WRITEABLE callback.
  * A closed session is unlinked at once and freed later by the node's reaper,
  * never inside its own callback. */
 #ifndef DROP_SESSION_H
@@ -19,6 +20,10 @@
 
 #include "engine/req.h"
 #include "protocol/codec.h"
+
+/* Bytes of frames one corked write carries at most (one send()); the
+ * protocols' tx_packet_size in server.c lets lws send them at once. */
+#define SESSION_BATCH_BYTES 65536
 
 struct node;
 struct slot;
@@ -38,7 +43,9 @@ struct session {
 
     struct frame *out_head, *out_tail;
     size_t out_bytes;
-    bool want_write;
+    bool want_write;                /* lws will call WRITEABLE */
+    bool flush_queued;              /* on the end-of-turn flush list */
+    struct session *flush_next;
     int close_code;                 /* nonzero: close once the queue drained */
     char close_reason[64];
     bool close_sent;                /* our close frame is out; awaiting the peer's */
@@ -77,6 +84,11 @@ void session_close(struct session *s, int code, const char *reason);
 
 /* Queues an event (already an envelope) on s; encodes with s's codec. */
 void session_send_event(struct session *s, json_t *envelope);
+
+/* Writes every session that queued frames during this loop turn, each in
+ * one send() (the server's uv_check handle calls it after the I/O phase).
+ * A session whose socket cannot take it all waits for WRITEABLE instead. */
+void session_flush_all(void);
 
 /* Periodic checks: auth deadline, idle timeout, keepalive pings. */
 void session_tick(struct session *s, int64_t now);

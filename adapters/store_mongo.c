@@ -95,16 +95,6 @@ drop_err mg_ping(void *impl)
     return DROP_EUNAVAIL;
 }
 
-/* ---- what the devices file uses (store_mongo_internal.h) ---- */
-
-mongoc_client_t *mg_client_pop(void *impl, const char *op) { return pop(impl, op); }
-void mg_client_push(void *impl, mongoc_client_t *c) { push(impl, c); }
-mongoc_collection_t *mg_collection(void *impl, mongoc_client_t *c, const char *name)
-{
-    return coll(impl, c, name);
-}
-drop_err mg_map_err(const bson_error_t *err, const char *op) { return map_err(err, op); }
-
 static const struct store_ops MONGO_OPS = {
     .name = "mongodb",
     .close = mg_close,
@@ -136,12 +126,29 @@ static const struct store_ops MONGO_OPS = {
     .message_mark_read = mg_message_mark_read,
     .message_unread = mg_message_unread,
     .job_list = mg_job_list,
+    /* identity codes and account changes: store_mongo_codes.c */
+    .code_get = mg_code_get,
+    .code_cas = mg_code_cas,
+    .identity_verify = mg_identity_verify,
+    .password_set = mg_password_set,
+    .account_type_set = mg_account_type_set,
     .operator_lock_get = mg_operator_lock_get,
     .operator_lock_cas = mg_operator_lock_cas,
     .device_put = mg_device_put,
     .device_delete = mg_device_delete,
     .device_list = mg_device_list,
 };
+
+/* ---- for store_mongo_codes.c (store_mongo_internal.h) ---- */
+
+mongoc_client_t *mg_pop(void *impl, const char *op) { return pop(impl, op); }
+void mg_push(void *impl, mongoc_client_t *c) { push(impl, c); }
+mongoc_collection_t *mg_coll(void *impl, mongoc_client_t *c, const char *name)
+{
+    return coll(impl, c, name);
+}
+drop_err mg_map(const bson_error_t *err, const char *op) { return map_err(err, op); }
+bool mg_oid(const char *id, bson_oid_t *oid) { return to_oid(id, oid); }
 
 /* ---- open ------------------------------------------------------------------------- */
 
@@ -294,6 +301,10 @@ drop_err store_mongo_open(const char *uri_s, int64_t timeout_ms, struct store **
     }
     if ((e = create_indexes(m, c, why, whylen)) != DROP_OK) goto fail;
     if ((e = mg_devices_init(m, c, why, whylen)) != DROP_OK) goto fail;
+    if (mg_codes_open(m, c) != DROP_OK) { /* store_mongo_codes.c */
+        e = fail(DROP_EUNAVAIL, why, whylen, "mongodb: cannot prepare the identity codes");
+        goto fail;
+    }
     push(m, c);
     log_info("event=store_open backend=mongodb hosts=%s db=%s timeout_ms=%lld", hosts, m->db,
              (long long)timeout_ms);

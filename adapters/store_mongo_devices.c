@@ -21,7 +21,7 @@
 drop_err mg_devices_init(void *impl, mongoc_client_t *c, char *why, size_t whylen)
 {
     bson_error_t err;
-    mongoc_collection_t *col = mg_collection(impl, c, C_DEVICES);
+    mongoc_collection_t *col = mg_coll(impl, c, C_DEVICES);
     bson_t *keys = BCON_NEW("account", BCON_INT32(1), "seq", BCON_INT32(-1));
     bson_t *tkeys = BCON_NEW("token", BCON_INT32(1));
     bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(C_DEVICES), "indexes", "[", "{", "key",
@@ -34,7 +34,7 @@ drop_err mg_devices_init(void *impl, mongoc_client_t *c, char *why, size_t whyle
     bson_destroy(tkeys);
     mongoc_collection_destroy(col);
     if (!ok) {
-        mg_map_err(&err, "devices_init");
+        mg_map(&err, "devices_init");
         err_why(DROP_EUNAVAIL, why, whylen, "mongodb: cannot create the indexes of devices: %s",
                 err.message);
         return DROP_EUNAVAIL;
@@ -56,8 +56,8 @@ drop_err mg_device_put(void *impl, const struct device *d, int max_per_account)
         return DROP_EBADREQ;
     bson_oid_init_from_string(&acc, d->account);
     bson_oid_init_from_string(&seq, d->id);
-    if (!(c = mg_client_pop(impl, "device_put"))) return DROP_EUNAVAIL;
-    col = mg_collection(impl, c, C_DEVICES);
+    if (!(c = mg_pop(impl, "device_put"))) return DROP_EUNAVAIL;
+    col = mg_coll(impl, c, C_DEVICES);
 
     bson_t *filter = BCON_NEW("token", BCON_UTF8(d->token));
     bson_t *repl = BCON_NEW("token", BCON_UTF8(d->token), "seq", BCON_OID(&seq), "account",
@@ -68,7 +68,7 @@ drop_err mg_device_put(void *impl, const struct device *d, int max_per_account)
     for (int tries = 0; tries < 3; tries++) { /* a racing upsert of the same token */
         e = DROP_OK;
         if (mongoc_collection_replace_one(col, filter, repl, opts, NULL, &err)) break;
-        e = mg_map_err(&err, "device_put");
+        e = mg_map(&err, "device_put");
         if (e != DROP_ECONFLICT) break;
     }
     bson_destroy(filter);
@@ -94,7 +94,7 @@ drop_err mg_device_put(void *impl, const struct device *d, int max_per_account)
             BSON_APPEND_OID(&ids, key, bson_iter_oid(&it));
         }
     }
-    if (mongoc_cursor_error(cur, &err)) e = mg_map_err(&err, "device_put");
+    if (mongoc_cursor_error(cur, &err)) e = mg_map(&err, "device_put");
     mongoc_cursor_destroy(cur);
     if (e == DROP_OK && k > 0) {
         bson_t del = BSON_INITIALIZER, in;
@@ -102,13 +102,13 @@ drop_err mg_device_put(void *impl, const struct device *d, int max_per_account)
         BSON_APPEND_ARRAY(&in, "$in", &ids);
         bson_append_document_end(&del, &in);
         if (!mongoc_collection_delete_many(col, &del, NULL, NULL, &err))
-            e = mg_map_err(&err, "device_put");
+            e = mg_map(&err, "device_put");
         bson_destroy(&del);
     }
     bson_destroy(&ids);
 done:
     mongoc_collection_destroy(col);
-    mg_client_push(impl, c);
+    mg_push(impl, c);
     return e;
 }
 
@@ -121,15 +121,15 @@ drop_err mg_device_delete(void *impl, const char *account, const char *token)
     mongoc_client_t *c;
 
     if (account && !bson_oid_is_valid(account, strlen(account))) return DROP_ENOTFOUND;
-    if (!(c = mg_client_pop(impl, "device_delete"))) return DROP_EUNAVAIL;
-    mongoc_collection_t *col = mg_collection(impl, c, C_DEVICES);
+    if (!(c = mg_pop(impl, "device_delete"))) return DROP_EUNAVAIL;
+    mongoc_collection_t *col = mg_coll(impl, c, C_DEVICES);
     bson_t *filter = BCON_NEW("token", BCON_UTF8(token));
     if (account) {
         bson_oid_init_from_string(&acc, account);
         BSON_APPEND_OID(filter, "account", &acc);
     }
     if (!mongoc_collection_delete_one(col, filter, NULL, &reply, &err)) {
-        e = mg_map_err(&err, "device_delete");
+        e = mg_map(&err, "device_delete");
     } else {
         bson_iter_t it;
         int64_t n = bson_iter_init_find(&it, &reply, "deletedCount") ? bson_iter_as_int64(&it) : 0;
@@ -138,7 +138,7 @@ drop_err mg_device_delete(void *impl, const char *account, const char *token)
     bson_destroy(&reply);
     bson_destroy(filter);
     mongoc_collection_destroy(col);
-    mg_client_push(impl, c);
+    mg_push(impl, c);
     return e;
 }
 
@@ -181,8 +181,8 @@ drop_err mg_device_list(void *impl, const char *account, struct device **out, si
         return DROP_OK;
     }
     bson_oid_init_from_string(&acc, account);
-    if (!(c = mg_client_pop(impl, "device_list"))) return DROP_EUNAVAIL;
-    mongoc_collection_t *col = mg_collection(impl, c, C_DEVICES);
+    if (!(c = mg_pop(impl, "device_list"))) return DROP_EUNAVAIL;
+    mongoc_collection_t *col = mg_coll(impl, c, C_DEVICES);
     bson_t *q = BCON_NEW("account", BCON_OID(&acc));
     bson_t *opts = BCON_NEW("sort", "{", "seq", BCON_INT32(-1), "}", "limit", BCON_INT64(100));
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(col, q, opts, NULL);
@@ -194,12 +194,12 @@ drop_err mg_device_list(void *impl, const char *account, struct device **out, si
         doc_device(doc, &arr[n]);
         if (arr[n].token[0]) n++;
     }
-    if (mongoc_cursor_error(cur, &err)) e = mg_map_err(&err, "device_list");
+    if (mongoc_cursor_error(cur, &err)) e = mg_map(&err, "device_list");
     mongoc_cursor_destroy(cur);
     bson_destroy(q);
     bson_destroy(opts);
     mongoc_collection_destroy(col);
-    mg_client_push(impl, c);
+    mg_push(impl, c);
     if (e != DROP_OK) {
         free(arr);
         return e;

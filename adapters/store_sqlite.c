@@ -134,6 +134,9 @@ static const char *const MIGRATIONS[] = {
     "  operator TEXT PRIMARY KEY,"
     "  gig TEXT,"
     "  version INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 4 -> 5: identity codes (store_sqlite_codes.c), and phone identities
+     * rewritten to E.164 digits (SQLITE_CODES_MIGRATION there). */
+    SQLITE_CODES_MIGRATION,
 };
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 _Static_assert(N_MIGRATIONS == STORE_SQLITE_SCHEMA_VERSION, "schema version");
@@ -361,13 +364,6 @@ drop_err sq_ping(void *impl)
     return e;
 }
 
-/* ---- what the devices file uses (store_sqlite_internal.h) ---- */
-
-sqlite3 *sq_db(void *impl) { return ((struct sq *)impl)->db; }
-void sq_lock(void *impl) { pthread_mutex_lock(&((struct sq *)impl)->mu); }
-void sq_unlock(void *impl) { pthread_mutex_unlock(&((struct sq *)impl)->mu); }
-drop_err sq_map_rc(void *impl, int rc, const char *op) { return map_rc(impl, rc, op); }
-
 static const struct store_ops SQLITE_OPS = {
     .name = "sqlite",
     .close = sq_close,
@@ -399,12 +395,24 @@ static const struct store_ops SQLITE_OPS = {
     .message_mark_read = sq_message_mark_read,
     .message_unread = sq_message_unread,
     .job_list = sq_job_list,
+    /* identity codes and account changes: store_sqlite_codes.c */
+    .code_get = sq_code_get,
+    .code_cas = sq_code_cas,
+    .identity_verify = sq_identity_verify,
+    .password_set = sq_password_set,
+    .account_type_set = sq_account_type_set,
     .operator_lock_get = sq_operator_lock_get,
     .operator_lock_cas = sq_operator_lock_cas,
     .device_put = sq_device_put,
     .device_delete = sq_device_delete,
     .device_list = sq_device_list,
 };
+
+/* ---- for store_sqlite_codes.c (store_sqlite_internal.h) ---- */
+
+sqlite3 *sq_db(void *impl) { return ((struct sq *)impl)->db; }
+pthread_mutex_t *sq_mutex(void *impl) { return &((struct sq *)impl)->mu; }
+drop_err sq_map(void *impl, int rc, const char *op) { return map_rc(impl, rc, op); }
 
 /* ---- open --------------------------------------------------------------- */
 

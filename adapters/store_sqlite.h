@@ -25,7 +25,7 @@
 #include "engine/store.h"
 
 #define STORE_SQLITE_BUSY_MS 5000
-#define STORE_SQLITE_SCHEMA_VERSION 4
+#define STORE_SQLITE_SCHEMA_VERSION 5
 
 /* Opens (creating when missing, with its parent directory) the database at
  * path and returns it as a store in *out (store_close() releases it). Checks

@@ -31,7 +31,7 @@ int sq_devices_init(sqlite3 *db)
 static drop_err prep(void *impl, const char *sql, sqlite3_stmt **st, const char *op)
 {
     int rc = sqlite3_prepare_v2(sq_db(impl), sql, -1, st, NULL);
-    return rc == SQLITE_OK ? DROP_OK : sq_map_rc(impl, rc, op);
+    return rc == SQLITE_OK ? DROP_OK : sq_map(impl, rc, op);
 }
 
 drop_err sq_device_put(void *impl, const struct device *d, int max_per_account)
@@ -42,7 +42,7 @@ drop_err sq_device_put(void *impl, const struct device *d, int max_per_account)
     int rc;
 
     if (!device_token_valid(d->token) || max_per_account < 1) return DROP_EBADREQ;
-    sq_lock(impl);
+    pthread_mutex_lock(sq_mutex(impl));
     if ((e = prep(impl,
                   "INSERT OR REPLACE INTO devices (token, id, account, platform, sandbox, "
                   "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -54,7 +54,7 @@ drop_err sq_device_put(void *impl, const struct device *d, int max_per_account)
                   &trim, "device_put")) != DROP_OK)
         goto done;
     if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) {
-        e = sq_map_rc(impl, rc, "device_put");
+        e = sq_map(impl, rc, "device_put");
         goto done;
     }
     sqlite3_bind_text(ins, 1, d->token, -1, SQLITE_STATIC);
@@ -66,12 +66,12 @@ drop_err sq_device_put(void *impl, const struct device *d, int max_per_account)
     sqlite3_bind_text(trim, 1, d->account, -1, SQLITE_STATIC);
     sqlite3_bind_int(trim, 2, max_per_account);
     if ((rc = sqlite3_step(ins)) != SQLITE_DONE || (rc = sqlite3_step(trim)) != SQLITE_DONE) {
-        e = sq_map_rc(impl, sqlite3_extended_errcode(db), "device_put");
+        e = sq_map(impl, sqlite3_extended_errcode(db), "device_put");
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         goto done;
     }
     if ((rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
-        e = sq_map_rc(impl, rc, "device_put");
+        e = sq_map(impl, rc, "device_put");
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         goto done;
     }
@@ -79,7 +79,7 @@ drop_err sq_device_put(void *impl, const struct device *d, int max_per_account)
 done:
     sqlite3_finalize(ins);
     sqlite3_finalize(trim);
-    sq_unlock(impl);
+    pthread_mutex_unlock(sq_mutex(impl));
     return e;
 }
 
@@ -87,7 +87,7 @@ drop_err sq_device_delete(void *impl, const char *account, const char *token)
 {
     sqlite3_stmt *st = NULL;
     drop_err e;
-    sq_lock(impl);
+    pthread_mutex_lock(sq_mutex(impl));
     if ((e = prep(impl, "DELETE FROM devices WHERE token = ?1 AND (?2 IS NULL OR account = ?2)",
                   &st, "device_delete")) != DROP_OK)
         goto done;
@@ -95,13 +95,13 @@ drop_err sq_device_delete(void *impl, const char *account, const char *token)
     if (account) sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
     else sqlite3_bind_null(st, 2);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        e = sq_map_rc(impl, sqlite3_extended_errcode(sq_db(impl)), "device_delete");
+        e = sq_map(impl, sqlite3_extended_errcode(sq_db(impl)), "device_delete");
         goto done;
     }
     e = sqlite3_changes(sq_db(impl)) > 0 ? DROP_OK : DROP_ENOTFOUND;
 done:
     sqlite3_finalize(st);
-    sq_unlock(impl);
+    pthread_mutex_unlock(sq_mutex(impl));
     return e;
 }
 
@@ -113,7 +113,7 @@ drop_err sq_device_list(void *impl, const char *account, struct device **out, si
     drop_err e;
     int rc;
 
-    sq_lock(impl);
+    pthread_mutex_lock(sq_mutex(impl));
     if ((e = prep(impl,
                   "SELECT id, account, platform, token, sandbox, created_at FROM devices "
                   "WHERE account = ?1 ORDER BY id DESC LIMIT 100",
@@ -135,7 +135,7 @@ drop_err sq_device_list(void *impl, const char *account, struct device **out, si
         d->created_at = sqlite3_column_int64(st, 5);
     }
     if (rc != SQLITE_DONE) {
-        e = sq_map_rc(impl, rc, "device_list");
+        e = sq_map(impl, rc, "device_list");
         free(arr);
         goto done;
     }
@@ -144,6 +144,6 @@ drop_err sq_device_list(void *impl, const char *account, struct device **out, si
     e = DROP_OK;
 done:
     sqlite3_finalize(st);
-    sq_unlock(impl);
+    pthread_mutex_unlock(sq_mutex(impl));
     return e;
 }

@@ -183,14 +183,44 @@ drop_err sq_message_mark_read(void *impl, const char *to, const char (*ids)[DROP
                               size_t n, int64_t now);
 drop_err sq_message_unread(void *impl, const char *to, int64_t *count);
 
-/* ---- what the files that keep to their own statements use (devices) ------ */
+/* ---- what the devices and codes files use -------------------------------- */
 
-/* The serving connection of impl (a struct sq); use it with the lock held. */
+/* The connection and its mutex of a store impl (struct sq). */
 sqlite3 *sq_db(void *impl);
-void sq_lock(void *impl);
-void sq_unlock(void *impl);
-/* Maps a failed SQLite result to a drop_err, logging it. Lock held. */
-drop_err sq_map_rc(void *impl, int rc, const char *op);
+pthread_mutex_t *sq_mutex(void *impl);
+
+/* Maps a failed SQLite result to the port's codes (logged); mutex held. */
+drop_err sq_map(void *impl, int rc, const char *op);
+
+/* The schema migration of the identity codes (one entry of store_sqlite.c's
+ * MIGRATIONS): the codes table, and phone identities written before issue
+ * 15 (a leading '+' or '00') rewritten to E.164 digits. OR IGNORE leaves a
+ * value whose digits another active identity already holds (two accounts
+ * before; the older form stays reachable by an admin). */
+#define SQLITE_CODES_MIGRATION                                                        \
+    "CREATE TABLE identity_codes ("                                                   \
+    "  identity TEXT PRIMARY KEY,"                                                    \
+    "  account TEXT NOT NULL,"                                                        \
+    "  purpose TEXT NOT NULL,"                                                        \
+    "  live INTEGER NOT NULL,"                                                        \
+    "  hash BLOB NOT NULL,"                                                           \
+    "  salt BLOB NOT NULL,"                                                           \
+    "  attempts INTEGER NOT NULL,"                                                    \
+    "  expires_at INTEGER NOT NULL,"                                                  \
+    "  sent_at INTEGER NOT NULL,"                                                     \
+    "  window_start INTEGER NOT NULL,"                                                \
+    "  sends INTEGER NOT NULL,"                                                       \
+    "  version INTEGER NOT NULL);"                                                    \
+    "UPDATE OR IGNORE identities SET value = substr(value, 2)"                        \
+    " WHERE type = 'phone' AND value LIKE '+%';"                                      \
+    "UPDATE OR IGNORE identities SET value = substr(value, 3)"                        \
+    " WHERE type = 'phone' AND value LIKE '00%' AND length(value) > 8;"
+
+drop_err sq_code_get(void *impl, const char *identity, struct store_code *out);
+drop_err sq_code_cas(void *impl, const struct store_code *c, int64_t expected_version);
+drop_err sq_identity_verify(void *impl, const char *account, const char *value, int64_t now);
+drop_err sq_password_set(void *impl, const char *account, const char *hash, int64_t now);
+drop_err sq_account_type_set(void *impl, const char *account, const char *type, int64_t now);
 
 /* store_sqlite_devices.c: creates the devices table when missing (at open,
  * before any op). Returns an SQLite result code. */

@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -257,4 +259,52 @@ done:
     if (tmp_made) unlink(tmp);
     OPENSSL_cleanse(hex, sizeof hex);
     return err;
+}
+
+/* ---- one-time codes ---- */
+
+drop_err token_random(unsigned char *out, size_t n)
+{
+    if (RAND_bytes(out, (int)n) != 1) {
+        log_error("event=random_failed");
+        return DROP_EINTERNAL;
+    }
+    return DROP_OK;
+}
+
+drop_err token_code_new(char out[TOKEN_CODE_DIGITS + 1])
+{
+    uint32_t x;
+    do { /* rejection sampling: no modulo bias */
+        if (token_random((unsigned char *)&x, sizeof x) != DROP_OK) return DROP_EINTERNAL;
+    } while (x >= 4294000000u); /* a multiple of 10^6 */
+    snprintf(out, TOKEN_CODE_DIGITS + 1, "%06u", (unsigned)(x % 1000000u));
+    return DROP_OK;
+}
+
+void token_code_hash(const unsigned char *salt, size_t saltlen, const char *identity,
+                     const char *code, unsigned char out[TOKEN_HASH_LEN])
+{
+    unsigned char key[SHA256_DIGEST_LENGTH];
+    unsigned int len = TOKEN_HASH_LEN;
+    unsigned char kin[15 + TOKEN_KEY_LEN];
+    /* the code key: SHA-256("dropin code key" | server key) */
+    memcpy(kin, "dropin code key", 15);
+    memcpy(kin + 15, server_key, TOKEN_KEY_LEN);
+    SHA256(kin, sizeof kin, key);
+    OPENSSL_cleanse(kin, sizeof kin);
+    size_t il = strlen(identity), cl = strlen(code);
+    size_t n = saltlen + il + 1 + cl;
+    unsigned char buf[512];
+    if (n > sizeof buf) { /* identities are at most 254 bytes: never */
+        memset(out, 0, TOKEN_HASH_LEN);
+        return;
+    }
+    memcpy(buf, salt, saltlen);
+    memcpy(buf + saltlen, identity, il);
+    buf[saltlen + il] = 0;
+    memcpy(buf + saltlen + il + 1, code, cl);
+    HMAC(EVP_sha256(), key, sizeof key, buf, n, out, &len);
+    OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(buf, n);
 }

@@ -73,4 +73,21 @@ drop_err token_key_from_secret(const char *secret, unsigned char key[TOKEN_KEY_L
 drop_err token_key_load_or_create(const char *path, unsigned char key[TOKEN_KEY_LEN],
                                   char *why, size_t whylen);
 
+/* ---- one-time codes (engine/ops_code.c) ---- */
+
+#define TOKEN_CODE_DIGITS 6
+
+/* Writes a uniformly random code of TOKEN_CODE_DIGITS decimal digits + NUL.
+ * DROP_OK, or DROP_EINTERNAL when the random generator fails. */
+drop_err token_code_new(char out[TOKEN_CODE_DIGITS + 1]);
+
+/* Fills out with n random bytes. DROP_OK or DROP_EINTERNAL. */
+drop_err token_random(unsigned char *out, size_t n);
+
+/* HMAC-SHA256 under a key derived from the server key (never the sealing
+ * key itself) of salt | identity | NUL | code: how a code is stored, so a
+ * copy of the database alone cannot test the million codes. */
+void token_code_hash(const unsigned char *salt, size_t saltlen, const char *identity,
+                     const char *code, unsigned char out[TOKEN_HASH_LEN]);
+
 #endif

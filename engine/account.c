@@ -161,12 +161,20 @@ drop_err account_identity_normalize(const char *in, char out[ACCOUNT_IDENTITY_SI
         return DROP_OK;
     }
 
+    /* E.164 digits: a leading '+' or '00' (the international prefix) is
+     * dropped, so "+84 166 220 3830", "0084-166-220-3830" and "841662203830"
+     * are one identity */
     size_t o = 0, digits = 0;
+    if (in[0] == '+') {
+        in++;
+        n--;
+    } else if (n > 2 && in[0] == '0' && in[1] == '0') {
+        in += 2;
+        n -= 2;
+    }
     for (size_t i = 0; i < n; i++) {
         char c = in[i];
-        if (c == '+' && o == 0) {
-            out[o++] = c;
-        } else if (c >= '0' && c <= '9') {
+        if (c >= '0' && c <= '9') {
             out[o++] = c;
             digits++;
         } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
@@ -176,7 +184,7 @@ drop_err account_identity_normalize(const char *in, char out[ACCOUNT_IDENTITY_SI
         }
     }
     out[o] = '\0';
-    if (digits < 6 || digits > 20) return DROP_EBADREQ;
+    if (digits < 6 || digits > ACCOUNT_PHONE_DIGITS_MAX) return DROP_EBADREQ;
     *type = "phone";
     return DROP_OK;
 }
@@ -237,7 +245,8 @@ drop_err account_validate_register(json_t *data, struct account *out, const char
     *password = NULL;
     if (!json_is_object(data)) return fail(DROP_EBADREQ, why, whylen, "data must be an object");
     static const struct strspec sp_type = {"type", true, false, true, 0, 0};
-    static const struct strspec sp_pw = {"password", true, false, false, 0, ACCOUNT_PASSWORD_MAX};
+    /* no password (absent or null): the account signs in by code */
+    static const struct strspec sp_pw = {"password", false, true, false, 0, ACCOUNT_PASSWORD_MAX};
     if ((e = get_string(data, &SP_FIRST, &first, NULL, why, whylen)) ||
         (e = get_string(data, &SP_LAST, &last, NULL, why, whylen)) ||
         (e = get_string(data, &sp_type, &type, NULL, why, whylen)))
@@ -245,7 +254,7 @@ drop_err account_validate_register(json_t *data, struct account *out, const char
     if (strcmp(type, "user") != 0 && strcmp(type, "operator") != 0)
         return fail(DROP_EBADREQ, why, whylen, "type must be \"user\" or \"operator\"");
     if ((e = get_string(data, &sp_pw, &pw, NULL, why, whylen))) return e;
-    if (utf8_chars(pw) < ACCOUNT_PASSWORD_MIN)
+    if (pw && utf8_chars(pw) < ACCOUNT_PASSWORD_MIN)
         return fail(DROP_EBADREQ, why, whylen, "password must be at least %d characters",
                     ACCOUNT_PASSWORD_MIN);
     if ((e = get_string(data, &SP_ORG, &org, NULL, why, whylen)) ||
@@ -291,8 +300,19 @@ drop_err account_validate_update(json_t *data, struct account *a, bool *changed,
     const char *first, *last, *org, *pic;
     bool has_org, has_pic;
     drop_err e;
+    static const char *const known[] = {"id", "firstName", "lastName", "picture", "organization"};
+    const char *key;
+    json_t *val;
     *changed = false;
     if (!json_is_object(data)) return fail(DROP_EBADREQ, why, whylen, "data must be an object");
+    json_object_foreach(data, key, val) { /* a field we would drop is refused, never ignored */
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (strcmp(key, known[i]) == 0) ok = true;
+        if (!ok)
+            return fail(DROP_EBADREQ, why, whylen, "%.64s: not a field that can be updated here",
+                        key);
+    }
     if ((e = get_string(data, &sp_first, &first, NULL, why, whylen)) ||
         (e = get_string(data, &sp_last, &last, NULL, why, whylen)) ||
         (e = get_string(data, &SP_ORG, &org, &has_org, why, whylen)) ||
@@ -365,5 +385,80 @@ drop_err account_validate_list(json_t *data, struct account_filter *f, char *why
     if (f->status && strcmp(f->status, "active") != 0 && strcmp(f->status, "archived") != 0)
         return fail(DROP_EBADREQ, why, whylen, "status must be \"active\" or \"archived\"");
     if (f->q && !f->q[0]) f->q = NULL;
+    return DROP_OK;
+}
+
+drop_err account_validate_password(json_t *data, const char *field, const char **password,
+                                   char *why, size_t whylen)
+{
+    const struct strspec sp = {field, true, false, false, 0, ACCOUNT_PASSWORD_MAX};
+    drop_err e = get_string(data, &sp, password, NULL, why, whylen);
+    if (e) return e;
+    if (utf8_chars(*password) < ACCOUNT_PASSWORD_MIN)
+        return fail(DROP_EBADREQ, why, whylen, "%s must be at least %d characters", field,
+                    ACCOUNT_PASSWORD_MIN);
+    return DROP_OK;
+}
+
+drop_err account_validate_identity(json_t *data, char identity[ACCOUNT_IDENTITY_SIZE],
+                                   const char **type, char *why, size_t whylen)
+{
+    static const struct strspec sp_id = {"identity", true, false, true, 0, 1024};
+    const char *id;
+    drop_err e;
+    identity[0] = '\0';
+    if (!json_is_object(data)) return fail(DROP_EBADREQ, why, whylen, "data must be an object");
+    if ((e = get_string(data, &sp_id, &id, NULL, why, whylen))) return e;
+    e = account_identity_normalize(id, identity, type);
+    if (e == DROP_ETOOLARGE)
+        return fail(e, why, whylen, "identity is longer than %d bytes", ACCOUNT_IDENTITY_MAX);
+    if (e != DROP_OK)
+        return fail(DROP_EBADREQ, why, whylen, "identity must be an email or a phone number");
+    return DROP_OK;
+}
+
+bool account_is_freelancer_shape(json_t *data)
+{
+    return json_object_get(data, "first_name") || json_object_get(data, "last_name") ||
+           json_object_get(data, "roles");
+}
+
+drop_err account_from_freelancer(json_t *data, json_t **out, char *why, size_t whylen)
+{
+    static const char *const strs[][2] = {
+        {"first_name", "firstName"}, {"last_name", "lastName"}, {"email", NULL}};
+    const char *type = "user";
+    json_t *roles = json_object_get(data, "roles");
+    *out = NULL;
+    for (size_t i = 0; i < 3; i++)
+        if (!json_is_string(json_object_get(data, strs[i][0])))
+            return fail(DROP_EBADREQ, why, whylen, "%s is required (a string)", strs[i][0]);
+    if (roles && !json_is_null(roles)) {
+        bool client = false, worker = false;
+        size_t k;
+        json_t *v;
+        if (!json_is_array(roles) || json_array_size(roles) == 0)
+            return fail(DROP_EBADREQ, why, whylen, "roles must be [\"CLIENT\"] or [\"WORKER\"]");
+        json_array_foreach(roles, k, v) {
+            const char *r = json_is_string(v) ? json_string_value(v) : "";
+            if (strcmp(r, "CLIENT") == 0) client = true;
+            else if (strcmp(r, "WORKER") == 0) worker = true;
+            else return fail(DROP_EBADREQ, why, whylen, "roles[%zu] must be \"CLIENT\" or \"WORKER\"", k);
+        }
+        if (client && worker)
+            return fail(DROP_EBADREQ, why, whylen,
+                        "roles: an account is a CLIENT or a WORKER, not both");
+        if (worker) type = "operator";
+    }
+    json_t *d = json_pack("{s:O,s:O,s:s,s:[{s:s,s:O}]}", "firstName",
+                          json_object_get(data, "first_name"), "lastName",
+                          json_object_get(data, "last_name"), "type", type, "identities", "type",
+                          "email", "value", json_object_get(data, "email"));
+    static const char *const keep[] = {"password", "picture", "organization"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        json_t *v = json_object_get(data, keep[i]);
+        if (v) json_object_set(d, keep[i], v);
+    }
+    *out = d;
     return DROP_OK;
 }

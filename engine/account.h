@@ -26,6 +26,7 @@
 #define ACCOUNT_IDENTITY_MAX 254      /* an identity value: bytes */
 #define ACCOUNT_IDENTITY_SIZE (ACCOUNT_IDENTITY_MAX + 1)
 #define ACCOUNT_MAX_IDENTITIES 4
+#define ACCOUNT_PHONE_DIGITS_MAX 15   /* E.164 */
 #define ACCOUNT_PASSWORD_MIN 8        /* characters, at registration */
 #define ACCOUNT_PASSWORD_MAX 1024     /* bytes */
 #define ACCOUNT_REFERRAL_LEN 7
@@ -95,8 +96,8 @@ void account_stamp_new(struct account *a, int64_t now);
 
 /* Normalizes an identity value: trims blanks; an email (holds '@') is
  * lowercased and must have a non-empty local part and a dot in a non-empty
- * domain; a phone may hold spaces, '-', '.', '(' and ')', which are dropped,
- * and must then be 6..20 digits after an optional leading '+'. Writes the
+ * domain; a phone is reduced to its E.164 digits: a leading '+' or '00' is
+ * dropped, spaces, '-', '.', '(' and ')' too, and 6..15 digits must remain. Writes the
  * normalized value to out and "email" / "phone" to *type (static strings).
  * Returns DROP_OK, DROP_EBADREQ (not a valid email or phone) or
  * DROP_ETOOLARGE (over ACCOUNT_IDENTITY_MAX). */
@@ -108,7 +109,8 @@ drop_err account_identity_normalize(const char *in, char out[ACCOUNT_IDENTITY_SI
  * *password is set to the password, borrowed from data. firstName, lastName
  * (non-empty strings), type ("user" | "operator"), password (8..1024), and
  * identities (1..4 of {type: "email" | "phone", value}, values distinct) are
- * required; organization and picture are optional strings (null = none);
+ * required; password is optional (absent or null: the account signs in by
+ * code, *password NULL); organization and picture are optional strings (null = none);
  * other keys are ignored. The caller fills the account id, identity ids,
  * referral code and times. Returns DROP_OK, DROP_EBADREQ or DROP_ETOOLARGE
  * with a message naming the field in why. */
@@ -117,7 +119,8 @@ drop_err account_validate_register(json_t *data, struct account *out, const char
 
 /* Validates the data of account.update and applies it to a: firstName,
  * lastName (non-empty strings), picture, organization (strings, or null to
- * clear) are optional; other keys (id, ...) are ignored. Nothing is changed
+ * clear) are optional, id is the caller's; any other key is DROP_EBADREQ
+ * naming it (a silent 200 would hide a dropped change). Nothing is changed
  * on error. Sets *changed when a field differs. Does not touch updated_at.
  * Returns DROP_OK, DROP_EBADREQ or DROP_ETOOLARGE (field named in why). */
 drop_err account_validate_update(json_t *data, struct account *a, bool *changed,
@@ -135,6 +138,27 @@ drop_err account_validate_login(json_t *data, char identity[ACCOUNT_IDENTITY_SIZ
  * string up to ACCOUNT_IDENTITY_MAX bytes), limit (1..200, default 50), skip
  * (>= 0, default 0). Returns DROP_OK, DROP_EBADREQ or DROP_ETOOLARGE. */
 drop_err account_validate_list(json_t *data, struct account_filter *f, char *why, size_t whylen);
+
+/* True when a registration body is in the Freelancer seed's shape
+ * (first_name, last_name, email, password, roles). */
+bool account_is_freelancer_shape(json_t *data);
+
+/* Translates a Freelancer-shaped registration body into the Dropin shape
+ * (*out, a new object): first_name/last_name -> firstName/lastName, email
+ * -> identities [{type: "email", value}], roles ["CLIENT"] -> type "user",
+ * ["WORKER"] -> "operator" (absent: CLIENT), password and picture kept.
+ * DROP_OK or DROP_EBADREQ naming the snake_case field. */
+drop_err account_from_freelancer(json_t *data, json_t **out, char *why, size_t whylen);
+
+/* Checks the password in data[field]: a string of 8..1024 (bytes) characters,
+ * borrowed into *password. DROP_OK, DROP_EBADREQ or DROP_ETOOLARGE. */
+drop_err account_validate_password(json_t *data, const char *field, const char **password,
+                                   char *why, size_t whylen);
+
+/* Checks data.identity and normalizes it into identity, *type "email" or
+ * "phone". DROP_OK, DROP_EBADREQ or DROP_ETOOLARGE. */
+drop_err account_validate_identity(json_t *data, char identity[ACCOUNT_IDENTITY_SIZE],
+                                   const char **type, char *why, size_t whylen);
 
 /* True for a rating a party may give: an integer 1..5. */
 bool account_rating_valid(int rating);

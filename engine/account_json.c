@@ -1,5 +1,6 @@
 /* account_json.c - accounts to the seed's JSON shape (account_json.h). */
 #include <math.h>
+#include <string.h>
 
 #include "engine/timefmt.h"
 #include "engine/account_json.h"
@@ -64,4 +65,32 @@ json_t *account_array_to_json(const struct account *arr, size_t n, bool public_v
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) json_array_append_new(a, account_to_json(&arr[i], public_view));
     return a;
+}
+
+json_t *account_to_freelancer_json(const struct account *a)
+{
+    json_t *o = json_object(), *ids = json_array();
+    const char *email = NULL;
+    for (size_t i = 0; i < a->n_identities && i < ACCOUNT_MAX_IDENTITIES; i++) {
+        const struct identity *id = &a->identities[i];
+        if (!email && strcmp(id->type, "email") == 0) email = id->value;
+        json_array_append_new(ids, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "type", id->type,
+                                             "value", id->value, "status", id->status, "id",
+                                             id->id, "created_at", time_json(id->created_at),
+                                             "updated_at", time_json(id->updated_at)));
+    }
+    const char *role = strcmp(a->type, "operator") == 0 ? "WORKER"
+                       : strcmp(a->type, "admin") == 0  ? "ADMIN"
+                                                        : "CLIENT";
+    json_object_set_new(o, "id", json_string(a->id));
+    json_object_set_new(o, "first_name", str_or_null(a->first_name));
+    json_object_set_new(o, "last_name", str_or_null(a->last_name));
+    json_object_set_new(o, "email", str_or_null(email));
+    json_object_set_new(o, "roles", json_pack("[s]", role));
+    json_object_set_new(o, "status", json_string(a->status));
+    json_object_set_new(o, "picture", str_or_null(a->picture));
+    json_object_set_new(o, "identities", ids);
+    json_object_set_new(o, "created_at", time_json(a->created_at));
+    json_object_set_new(o, "updated_at", time_json(a->updated_at));
+    return o;
 }

@@ -25,4 +25,11 @@ json_t *account_to_json(const struct account *a, bool public_view);
 /* A new JSON array of account_to_json(arr[i], public_view). */
 json_t *account_array_to_json(const struct account *arr, size_t n, bool public_view);
 
+/* The Freelancer seed's snake_case shape of a, for POST /signup in that
+ * shape: {id, first_name, last_name, email (the first email identity, or
+ * null), roles: ["CLIENT"] (user) | ["WORKER"] (operator) | ["ADMIN"],
+ * status, picture, identities: [{type, value, status, id, created_at,
+ * updated_at}], created_at, updated_at}. The caller owns the result. */
+json_t *account_to_freelancer_json(const struct account *a);
+
 #endif

@@ -22,6 +22,7 @@
 struct store;
 struct presence;
 struct pending_gig;
+struct lt_inflight;
 
 /* A blocking step run on a worker thread; it may use the store. */
 typedef void (*job_work_fn)(struct engine *eng, void *arg);
@@ -126,6 +127,18 @@ struct engine_push {
                     void (*done)(void *ud, const char *how), void *ud);
 };
 
+/* The code sender (adapters/mail_smtp.c for "email", sms_twilio.c for
+ * "phone", wired in node.c): can(ctx, type) is false when no delivery is
+ * configured for that identity type; send delivers a short text (to, subject
+ * and text borrowed for the call) and done(ud, ok) runs once on the loop,
+ * ok when the server or provider accepted it. NULL send = none at all. */
+struct engine_notify {
+    void *ctx;
+    bool (*can)(void *ctx, const char *type);
+    void (*send)(void *ctx, const char *type, const char *to, const char *subject,
+                 const char *text, void (*done)(void *ud, bool ok), void *ud);
+};
+
 /* Crypto and ids, implemented in adapters/ (OpenSSL, libargon2, libbson).
  * All are thread-safe; the password ones block for tens of milliseconds and
  * are only called inside jobs. Sizes: tokens are 43 chars, hashes 32 bytes,
@@ -143,6 +156,12 @@ struct engine_crypto {
                              char out[64]);
     void (*oid_new)(char out[DROP_ID_SIZE]);
     void (*referral_code)(char out[16]);
+    /* one-time codes: 6 random digits; random salt bytes; the keyed hash
+     * the store keeps (never the code). DROP_OK or DROP_EINTERNAL. */
+    drop_err (*code_new)(char out[8]);
+    drop_err (*random)(unsigned char *out, size_t n);
+    void (*code_hash)(const unsigned char *salt, size_t saltlen, const char *identity,
+                      const char *code, unsigned char out[32]);
 };
 
 struct engine_settings {
@@ -152,6 +171,7 @@ struct engine_settings {
     const char *node_id;
     int64_t presence_ttl_ms;
     struct throttle_policy login; /* sign-in failures per identity (login_throttle.c) */
+    int64_t code_ttl_ms;          /* life of a one-time code (ops_code.c) */
 };
 
 struct engine {
@@ -160,12 +180,14 @@ struct engine {
     struct engine_video video;
     struct engine_blob blob;
     struct engine_push push;
+    struct engine_notify notify;
     struct engine_settings set;
     struct store *store; /* borrowed; worker threads only */
     struct presence *presence;      /* loop thread only */
     struct gig_policy policy;
     struct pending_gig *pending;    /* pendingOperator gigs known here (ops_gig.c) */
     struct throttle_table *login_failures; /* node-local sign-in counters (login_throttle.c) */
+    struct lt_inflight *login_inflight;    /* sign-ins in flight per key (login_throttle.c) */
     int64_t started_at;
 };
 

@@ -7,7 +7,13 @@
  * that key instead, so a Redis outage weakens the brake to one node's
  * view but never blocks sign-in. Pending operations hold a guard count
  * of one until every key is started, so an answer that comes at once
- * never frees the operation under our feet. */
+ * never frees the operation under our feet.
+ *
+ * A check that lets an attempt through reserves it on each key (a count of
+ * attempts in flight, node-local) until login_throttle_release(): an
+ * attempt is refused while the key's failures plus its attempts in flight
+ * already reach the limit, so a burst of concurrent attempts gets no more
+ * passwords checked than the limit allows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +22,26 @@
 #include "engine/login_throttle.h"
 #include "engine/mem.h"
 
+#define uthash_malloc(sz) xmalloc(sz)
+#define uthash_free(ptr, sz) free(ptr)
+#include <uthash.h>
+
+/* Waited by an attempt refused only because others are in flight. */
+#define INFLIGHT_WAIT_MS 1000
+
+struct lt_inflight {
+    char key[THROTTLE_KEY_MAX];
+    int64_t n;
+    UT_hash_handle hh;
+};
+
 #define NKEYS 2
 
 struct part {
     struct lt_op *op;
     char key[THROTTLE_KEY_MAX];
     struct throttle_policy pol;
+    int64_t failures; /* the key's live failures, as the check read them */
 };
 
 struct lt_op {
@@ -72,9 +92,48 @@ static struct lt_op *op_new(struct engine *e, const char *identity, const char *
     return op;
 }
 
+static struct lt_inflight *inflight_find(struct engine *e, const char *key)
+{
+    struct lt_inflight *f = NULL;
+    HASH_FIND_STR(e->login_inflight, key, f);
+    return f;
+}
+
+static void inflight_add(struct engine *e, const char *key, int64_t d)
+{
+    struct lt_inflight *f = inflight_find(e, key);
+    if (!f && d > 0) {
+        f = xcalloc(1, sizeof *f);
+        snprintf(f->key, sizeof f->key, "%s", key);
+        HASH_ADD_STR(e->login_inflight, key, f);
+    }
+    if (!f) return;
+    f->n += d;
+    if (f->n <= 0) {
+        HASH_DEL(e->login_inflight, f);
+        free(f);
+    }
+}
+
+/* A check with no lockout still waits while the attempts in flight could
+ * reach the limit; else the attempt is reserved on every key. */
+static void check_reserve(struct lt_op *op)
+{
+    if (op->wait_ms > 0) return;
+    for (int i = 0; i < op->nparts; i++) {
+        struct lt_inflight *f = inflight_find(op->e, op->part[i].key);
+        if (f && op->part[i].failures + f->n >= op->part[i].pol.max_failures) {
+            op->wait_ms = INFLIGHT_WAIT_MS;
+            return;
+        }
+    }
+    for (int i = 0; i < op->nparts; i++) inflight_add(op->e, op->part[i].key, 1);
+}
+
 static void op_release(struct lt_op *op)
 {
     if (--op->pending > 0) return;
+    if (op->check_cb) check_reserve(op);
     if (op->check_cb) op->check_cb(op->ud, op->wait_ms);
     else if (op->fail_cb) op->fail_cb(op->ud);
     free(op);
@@ -85,6 +144,7 @@ static void op_release(struct lt_op *op)
 static void part_wait(struct part *p, int64_t failures, int64_t ttl_left_ms)
 {
     int64_t w = throttle_wait_ms(&p->pol, failures, ttl_left_ms);
+    p->failures = ttl_left_ms > 0 && failures > 0 ? failures : 0;
     if (w > p->op->wait_ms) p->op->wait_ms = w;
 }
 
@@ -177,8 +237,20 @@ void login_throttle_succeeded(struct engine *e, const char *identity)
     if (e->login_failures) throttle_table_reset(e->login_failures, key);
 }
 
+void login_throttle_release(struct engine *e, const char *identity, const char *addr)
+{
+    struct lt_op *op = op_new(e, identity, addr);
+    for (int i = 0; i < op->nparts; i++) inflight_add(e, op->part[i].key, -1);
+    free(op);
+}
+
 void login_throttle_free(struct engine *e)
 {
+    struct lt_inflight *f, *tmp;
+    HASH_ITER(hh, e->login_inflight, f, tmp) {
+        HASH_DEL(e->login_inflight, f);
+        free(f);
+    }
     throttle_table_free(e->login_failures);
     e->login_failures = NULL;
 }

@@ -26,6 +26,12 @@
 void login_throttle_check(struct engine *e, const char *identity, const char *addr,
                           void (*cb)(void *ud, int64_t wait_ms), void *ud);
 
+/* A check that answers 0 has reserved the attempt (it counts as in flight
+ * on the identity and the address, so concurrent attempts cannot exceed the
+ * limit): login_throttle_release() it once its outcome is recorded (after
+ * login_throttle_failed()'s callback, or after a success or any other
+ * end). */
+void login_throttle_release(struct engine *e, const char *identity, const char *addr);
 /* Counts a failed sign-in; cb(ud) once the counts are recorded (so the
  * next attempt, on any node, sees them), possibly before this returns. */
 void login_throttle_failed(struct engine *e, const char *identity, const char *addr,

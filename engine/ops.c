@@ -7,6 +7,7 @@
 #include "engine/gig.h"
 #include "engine/id.h"
 #include "engine/job.h"
+#include "engine/log.h"
 #include "engine/store.h"
 #include "engine/ops.h"
 #include "engine/ops_handlers.h"
@@ -40,14 +41,19 @@ static const struct op_arg JOB_LIST_ARGS[] = {
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct op_def op_table[] = {
     {"sys.ping", WHO_ANY, 0, op_sys_ping},
-    {"account.register", WHO_ANON, 0, op_account_register},
+    {"account.register", WHO_ANON | WHO_ADMIN, 0, op_account_register},
     {"auth.login", WHO_ANON, OPF_AUTH, op_auth_login},
     {"auth.token", WHO_ANON, OPF_AUTH, op_auth_token},
     {"auth.logout", WHO_AUTHED, 0, op_auth_logout},
+    /* identity codes (ops_code.c) */
+    {"auth.code.send", WHO_ANY, 0, op_auth_code_send},
+    {"auth.code.verify", WHO_ANY, OPF_AUTH, op_auth_code_verify},
+    {"auth.password.reset", WHO_ANON, OPF_AUTH, op_auth_password_reset},
+    {"auth.password.change", WHO_AUTHED, 0, op_auth_password_change},
     {"account.get", WHO_AUTHED, 0, op_account_get},
     {"account.update", WHO_AUTHED, 0, op_account_update},
     {"account.delete", WHO_AUTHED, 0, op_account_delete},
-    {"account.list", WHO_ADMIN, 0, op_account_list},
+    {"account.list", WHO_AUTHED, 0, op_account_list},
     {"presence.update", WHO_OPERATOR, OPF_BUS, op_presence_update},
     {"presence.offline", WHO_OPERATOR, OPF_BUS, op_presence_offline},
     {"map.nearby", WHO_AUTHED, 0, op_map_nearby},
@@ -170,6 +176,12 @@ void ops_dispatch(struct req *r)
         req_fail(r, DROP_EUNAVAIL, "the bus is down, retry later");
         return;
     }
+    /* the audit trail of admin rights; reading the log (admin.tail) is not
+     * logged, or a follower of the log would never catch up with it */
+    if (r->who.role == ROLE_ADMIN && strcmp(r->op->name, "admin.tail") != 0 &&
+        strcmp(r->op->name, "sys.ping") != 0)
+        log_info("event=admin_op op=%s by=%s", r->op->name,
+                 r->who.account[0] ? r->who.account : "admin_token");
     if (!check_args(r)) return;
     r->op->handler(r);
 }

@@ -7,6 +7,7 @@
  * live token (one token per account) while a stolen database yields none.
  * Expiry slides: every login and auth.token moves it to
  * min(now + token_ttl, created_at + token_max_age). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,29 +18,13 @@
 #include "engine/log.h"
 #include "engine/login_throttle.h"
 #include "engine/mem.h"
+#include "engine/ops_account.h"
 #include "engine/ops_handlers.h"
 #include "engine/session_state.h"
 #include "engine/store.h"
 #include "engine/timefmt.h"
 
-/* Shared job state of the account handlers. */
-struct acct_job {
-    struct req *r;
-    drop_err err;
-    char why[200];
-    struct account a;            /* the subject account */
-    const char *password;        /* borrowed from r->data */
-    char identity[ACCOUNT_IDENTITY_SIZE];
-    char token[64];
-    unsigned char hash[32];
-    int64_t expires_at;
-    char target[DROP_ID_SIZE];   /* account.get/update/delete: whose */
-    struct account_filter filter;
-    json_t *out;                 /* reply data built on the worker */
-    json_t *state;               /* session.state data */
-};
-
-static struct acct_job *acct_job_new(struct req *r)
+struct acct_job *acct_job_new(struct req *r)
 {
     struct acct_job *j = xcalloc(1, sizeof *j);
     j->r = r;
@@ -47,7 +32,7 @@ static struct acct_job *acct_job_new(struct req *r)
     return j;
 }
 
-static void acct_job_free(struct acct_job *j)
+void acct_job_free(struct acct_job *j)
 {
     account_free(&j->a);
     json_decref(j->out);
@@ -55,29 +40,29 @@ static void acct_job_free(struct acct_job *j)
     free(j);
 }
 
-static void fail_job(struct acct_job *j, drop_err e, const char *msg)
+void acct_fail(struct acct_job *j, drop_err e, const char *msg)
 {
     j->err = e;
     snprintf(j->why, sizeof j->why, "%s", msg);
 }
 
 /* Maps a store failure to its protocol answer. */
-static void store_fail(struct acct_job *j, drop_err e, const char *what)
+void acct_store_fail(struct acct_job *j, drop_err e, const char *what)
 {
-    if (e == DROP_EUNAVAIL) fail_job(j, e, "the store is unavailable, retry later");
-    else if (e == DROP_ENOTFOUND) fail_job(j, e, what);
-    else fail_job(j, e, "store error");
+    if (e == DROP_EUNAVAIL) acct_fail(j, e, "the store is unavailable, retry later");
+    else if (e == DROP_ENOTFOUND) acct_fail(j, e, what);
+    else acct_fail(j, e, "store error");
 }
 
 /* Answers r from a finished job: the error, or j->out. */
-static void finish(struct acct_job *j)
+void acct_finish(struct acct_job *j)
 {
     req_answer(j->r, j->err, j->why, j->out);
     j->out = NULL;
     acct_job_free(j);
 }
 
-static enum role role_of_type(const char *type)
+enum role role_of_type(const char *type)
 {
     if (strcmp(type, "operator") == 0) return ROLE_OPERATOR;
     if (strcmp(type, "admin") == 0) return ROLE_ADMIN;
@@ -92,7 +77,7 @@ static int64_t slide(struct engine *e, int64_t now, int64_t created_at)
 
 /* Marks r as authenticating its connection as account a with token hash,
  * with session.state to follow the reply. */
-static void authenticate(struct acct_job *j)
+void acct_authenticate(struct acct_job *j)
 {
     struct req *r = j->r;
     r->authenticated = true;
@@ -114,8 +99,11 @@ static void register_work(struct engine *e, void *arg)
     int64_t now = engine_now(e);
     drop_err rc;
 
-    if (e->crypto.password_hash(j->password, hash, sizeof hash) != DROP_OK) {
-        fail_job(j, DROP_EINTERNAL, "password hashing failed");
+    /* without a password the account signs in by code (ops_code.c): its
+     * stored hash is "", which no password verifies */
+    hash[0] = '\0';
+    if (j->password && e->crypto.password_hash(j->password, hash, sizeof hash) != DROP_OK) {
+        acct_fail(j, DROP_EINTERNAL, "password hashing failed");
         return;
     }
     e->crypto.oid_new(j->a.id);
@@ -123,22 +111,44 @@ static void register_work(struct engine *e, void *arg)
     e->crypto.referral_code(j->a.referral_code);
     account_stamp_new(&j->a, now);
     rc = store_account_create(e->store, &j->a, hash);
-    if (rc == DROP_ECONFLICT) fail_job(j, rc, "identity already registered");
-    else if (rc) store_fail(j, rc, "no such account");
-    else j->out = account_to_json(&j->a, false);
+    if (rc == DROP_ECONFLICT) acct_fail(j, rc, "identity already registered");
+    else if (rc) acct_store_fail(j, rc, "no such account");
+    else j->out = j->freelancer ? account_to_freelancer_json(&j->a) : account_to_json(&j->a, false);
+    if (!rc && j->r->who.role == ROLE_ADMIN)
+        log_info("event=admin_account_created account=%s type=%s by=%s", j->a.id, j->a.type,
+                 j->r->who.account[0] ? j->r->who.account : "admin_token");
 }
 
 static void register_done(struct engine *e, struct req *r, void *arg)
 {
     (void)e;
     (void)r;
-    finish(arg);
+    acct_finish(arg);
 }
 
 void op_account_register(struct req *r)
 {
     struct acct_job *j = acct_job_new(r);
-    drop_err rc = account_validate_register(r->data, &j->a, &j->password, j->why, sizeof j->why);
+    drop_err rc = DROP_OK;
+    bool as_admin = false;
+    if (account_is_freelancer_shape(r->data)) { /* the Freelancer seed's /signup body */
+        json_t *d = NULL;
+        j->freelancer = true;
+        rc = account_from_freelancer(r->data, &d, j->why, sizeof j->why);
+        if (!rc) {
+            json_decref(r->data);
+            r->data = d;
+        }
+    }
+    /* an admin (admin_token or an admin account) may create admin accounts */
+    json_t *t = json_object_get(r->data, "type");
+    if (!rc && r->who.role == ROLE_ADMIN && json_is_string(t) &&
+        strcmp(json_string_value(t), "admin") == 0) {
+        as_admin = true;
+        json_object_set_new(r->data, "type", json_string("user"));
+    }
+    if (!rc) rc = account_validate_register(r->data, &j->a, &j->password, j->why, sizeof j->why);
+    if (!rc && as_admin) strcpy(j->a.type, "admin");
     if (rc) {
         req_fail(r, rc, "%s", j->why);
         acct_job_free(j);
@@ -150,7 +160,7 @@ void op_account_register(struct req *r)
 /* ---- auth.login ---- */
 
 /* Returns the account's live token (extended) or issues a new one. */
-static drop_err issue_token(struct engine *e, struct acct_job *j, int64_t now)
+drop_err acct_issue_token(struct engine *e, struct acct_job *j, int64_t now)
 {
     struct store_token t;
     drop_err rc = store_token_get_by_account(e->store, j->a.id, now, &t);
@@ -182,20 +192,25 @@ static void login_work(struct engine *e, void *arg)
 
     if (rc == DROP_ENOTFOUND) {
         e->crypto.password_dummy_verify(j->password); /* same time as a wrong password */
-        fail_job(j, DROP_EUNAUTH, "unknown identity or wrong password");
+        acct_fail(j, DROP_EUNAUTH, "unknown identity or wrong password");
         return;
     }
     if (rc) {
-        store_fail(j, rc, "");
+        acct_store_fail(j, rc, "");
         return;
     }
-    if (!e->crypto.password_verify(pwhash, j->password)) {
-        fail_job(j, DROP_EUNAUTH, "unknown identity or wrong password");
+    if (!pwhash || !pwhash[0]) { /* signs in by code only: same time as a wrong password */
+        e->crypto.password_dummy_verify(j->password);
+        acct_fail(j, DROP_EUNAUTH, "unknown identity or wrong password");
         goto done;
     }
-    rc = issue_token(e, j, now);
+    if (!e->crypto.password_verify(pwhash, j->password)) {
+        acct_fail(j, DROP_EUNAUTH, "unknown identity or wrong password");
+        goto done;
+    }
+    rc = acct_issue_token(e, j, now);
     if (rc) {
-        store_fail(j, rc, "account gone");
+        acct_store_fail(j, rc, "account gone");
         goto done;
     }
     j->state = session_state_build(e, &j->a);
@@ -208,7 +223,9 @@ done:
 /* The failure is counted: now the client may hear of it. */
 static void login_failure_counted(void *arg)
 {
-    finish(arg);
+    struct acct_job *j = arg;
+    login_throttle_release(j->r->eng, j->identity, j->r->addr);
+    acct_finish(j);
 }
 
 static void login_done(struct engine *e, struct req *r, void *arg)
@@ -218,11 +235,12 @@ static void login_done(struct engine *e, struct req *r, void *arg)
         login_throttle_failed(e, j->identity, r->addr, login_failure_counted, j);
         return;
     }
+    login_throttle_release(e, j->identity, r->addr);
     if (!j->err) {
         login_throttle_succeeded(e, j->identity);
-        authenticate(j);
+        acct_authenticate(j);
     }
-    finish(j);
+    acct_finish(j);
 }
 
 /* The sign-in brake answered: a locked identity or address is refused
@@ -264,21 +282,21 @@ static void token_work(struct engine *e, void *arg)
     drop_err rc = store_token_lookup(e->store, j->hash, now, &t);
 
     if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) {
-        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
         return;
     }
     if (rc) {
-        store_fail(j, rc, "");
+        acct_store_fail(j, rc, "");
         return;
     }
     rc = store_account_get(e->store, t.account, &j->a);
     if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) {
-        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
         return;
     }
     if (rc == DROP_OK) rc = store_token_touch(e->store, j->hash, slide(e, now, t.created_at));
     if (rc) {
-        store_fail(j, rc, "");
+        acct_store_fail(j, rc, "");
         return;
     }
     j->state = session_state_build(e, &j->a);
@@ -337,7 +355,7 @@ static void logout_work(struct engine *e, void *arg)
 {
     struct acct_job *j = arg;
     drop_err rc = store_token_delete(e->store, j->hash);
-    if (rc) store_fail(j, rc, "");
+    if (rc) acct_store_fail(j, rc, "");
 }
 
 static void logout_done(struct engine *e, struct req *r, void *arg)
@@ -347,7 +365,7 @@ static void logout_done(struct engine *e, struct req *r, void *arg)
     bool ok = !j->err;
     (void)r;
     memcpy(hash, j->hash, 32);
-    finish(j); /* the reply is queued before the close frame */
+    acct_finish(j); /* the reply is queued before the close frame */
     if (ok) e->ports.close_token(e->ports.ctx, hash);
 }
 
@@ -396,7 +414,7 @@ static void get_work(struct engine *e, void *arg)
     bool admin = j->r->who.role == ROLE_ADMIN;
     if (rc == DROP_OK && !admin && !self && strcmp(j->a.status, "active") != 0)
         rc = DROP_ENOTFOUND;
-    if (rc) store_fail(j, rc, "no such account");
+    if (rc) acct_store_fail(j, rc, "no such account");
     else j->out = account_to_json(&j->a, !(self || admin));
 }
 
@@ -404,7 +422,7 @@ static void simple_done(struct engine *e, struct req *r, void *arg)
 {
     (void)e;
     (void)r;
-    finish(arg);
+    acct_finish(arg);
 }
 
 /* Starts a job on the account data.id names (see target_of). */
@@ -430,7 +448,7 @@ static void update_work(struct engine *e, void *arg)
     drop_err rc = store_account_get(e->store, j->target, &j->a);
     if (rc == DROP_OK && strcmp(j->a.status, "active") != 0) rc = DROP_ENOTFOUND;
     if (rc) {
-        store_fail(j, rc, "no such account");
+        acct_store_fail(j, rc, "no such account");
         return;
     }
     rc = account_validate_update(j->r->data, &j->a, &changed, j->why, sizeof j->why);
@@ -438,27 +456,79 @@ static void update_work(struct engine *e, void *arg)
         j->err = rc;
         return;
     }
+    if (j->new_type[0] && strcmp(j->new_type, j->a.type) != 0) {
+        rc = store_account_type_set(e->store, j->a.id, j->new_type, engine_now(e));
+        if (rc) {
+            acct_store_fail(j, rc, "no such account");
+            return;
+        }
+        log_info("event=admin_account_type account=%s type=%s was=%s by=%s", j->a.id,
+                 j->new_type, j->a.type, j->r->who.account[0] ? j->r->who.account : "admin_token");
+        snprintf(j->a.type, sizeof j->a.type, "%s", j->new_type);
+        j->a.updated_at = engine_now(e);
+    } else {
+        j->new_type[0] = '\0'; /* nothing changed: nobody to sign out */
+    }
     if (changed) {
         j->a.updated_at = engine_now(e);
         rc = store_account_update(e->store, &j->a);
         if (rc) {
-            store_fail(j, rc, "no such account");
+            acct_store_fail(j, rc, "no such account");
             return;
         }
     }
     j->out = account_to_json(&j->a, false);
 }
 
+static void update_done(struct engine *e, struct req *r, void *arg)
+{
+    struct acct_job *j = arg;
+    char target[DROP_ID_SIZE];
+    bool retyped = !j->err && j->new_type[0];
+    (void)r;
+    memcpy(target, j->a.id, DROP_ID_SIZE);
+    acct_finish(j);
+    /* its sessions hold the old role: they sign in again */
+    if (retyped) e->ports.close_account(e->ports.ctx, target);
+}
+
 void op_account_update(struct req *r)
 {
-    target_job(r, false, update_work, simple_done);
+    /* the Freelancer seed changes a password with POST /user {password,
+     * newPassword} */
+    if (json_object_get(r->data, "newPassword")) {
+        op_auth_password_change(r);
+        return;
+    }
+    json_t *type = json_object_get(r->data, "type");
+    char new_type[12] = "";
+    if (type) {
+        const char *ts = json_is_string(type) ? json_string_value(type) : "";
+        if (r->who.role != ROLE_ADMIN) {
+            req_fail(r, DROP_EFORBIDDEN, "type: only an admin may change an account's type");
+            return;
+        }
+        if (strcmp(ts, "user") != 0 && strcmp(ts, "operator") != 0 && strcmp(ts, "admin") != 0) {
+            req_fail(r, DROP_EBADREQ, "type must be \"user\", \"operator\" or \"admin\"");
+            return;
+        }
+        snprintf(new_type, sizeof new_type, "%s", ts);
+        json_object_del(r->data, "type");
+    }
+    struct acct_job *j = acct_job_new(r);
+    memcpy(j->new_type, new_type, sizeof new_type);
+    if (!target_of(r, j, false)) {
+        acct_job_free(j);
+        return;
+    }
+    r->eng->ports.job(r->eng->ports.ctx, r, update_work, update_done, j);
 }
 
 static void delete_work(struct engine *e, void *arg)
 {
     struct acct_job *j = arg;
     drop_err rc = store_account_archive(e->store, j->target, engine_now(e));
-    if (rc) store_fail(j, rc, "no such account");
+    if (rc) acct_store_fail(j, rc, "no such account");
 }
 
 static void delete_done(struct engine *e, struct req *r, void *arg)
@@ -468,13 +538,27 @@ static void delete_done(struct engine *e, struct req *r, void *arg)
     bool ok = !j->err;
     (void)r;
     memcpy(target, j->target, DROP_ID_SIZE);
-    finish(j);
+    acct_finish(j);
     if (ok) e->ports.close_account(e->ports.ctx, target);
 }
 
 void op_account_delete(struct req *r)
 {
     target_job(r, false, delete_work, delete_done);
+}
+
+/* Case-insensitive (ASCII) substring test. */
+static bool ci_contains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (!hay) return false;
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n) return true;
+    }
+    return n == 0;
 }
 
 static void list_work(struct engine *e, void *arg)
@@ -484,10 +568,23 @@ static void list_work(struct engine *e, void *arg)
     size_t n = 0;
     drop_err rc = store_account_list(e->store, &j->filter, &arr, &n);
     if (rc) {
-        store_fail(j, rc, "");
+        acct_store_fail(j, rc, "");
         return;
     }
-    j->out = account_array_to_json(arr, n, false);
+    bool admin = j->r->who.role == ROLE_ADMIN;
+    if (admin) {
+        j->out = account_array_to_json(arr, n, false);
+    } else {
+        /* others see public profiles of active accounts, and q matches names
+         * only: a search must not reveal who holds an email or a phone */
+        j->out = json_array();
+        for (size_t i = 0; i < n; i++) {
+            if (j->filter.q && !ci_contains(arr[i].first_name, j->filter.q) &&
+                !ci_contains(arr[i].last_name, j->filter.q))
+                continue;
+            json_array_append_new(j->out, account_to_json(&arr[i], true));
+        }
+    }
     account_array_free(arr, n);
 }
 
@@ -495,6 +592,7 @@ void op_account_list(struct req *r)
 {
     struct acct_job *j = acct_job_new(r);
     drop_err rc = account_validate_list(r->data, &j->filter, j->why, sizeof j->why);
+    if (!rc && r->who.role != ROLE_ADMIN) j->filter.status = "active";
     if (rc) {
         req_fail(r, rc, "%s", j->why);
         acct_job_free(j);
@@ -519,16 +617,16 @@ static void resolve_work(struct engine *e, void *arg)
     int64_t now = engine_now(e);
     drop_err rc = store_token_lookup(e->store, j->hash, now, &t);
     if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) {
-        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
         return;
     }
     if (rc == DROP_OK) rc = store_account_get(e->store, t.account, &j->a);
     if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) {
-        fail_job(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
         return;
     }
     if (rc == DROP_OK) rc = store_token_touch(e->store, j->hash, slide(e, now, t.created_at));
-    if (rc) store_fail(j, rc, "");
+    if (rc) acct_store_fail(j, rc, "");
 }
 
 static void resolve_done(struct engine *e, struct req *r, void *arg)

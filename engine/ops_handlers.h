@@ -19,6 +19,12 @@ void op_account_update(struct req *r);
 void op_account_delete(struct req *r);
 void op_account_list(struct req *r);
 
+/* ops_code.c */
+void op_auth_code_send(struct req *r);
+void op_auth_code_verify(struct req *r);
+void op_auth_password_reset(struct req *r);
+void op_auth_password_change(struct req *r);
+
 /* ops_admin.c (and op_admin_gig in ops_gig.c) */
 void op_admin_stats(struct req *r);
 void op_admin_nodes(struct req *r);

@@ -71,6 +71,31 @@ struct job_filter {
     int limit;                /* 1..JOB_LIST_MAX */
 };
 
+/* ---- one-time codes of identities (PROTOCOL.md section 5) ----
+ * One record per normalized identity value: the live code (only its HMAC),
+ * for which account, its tries and expiry, and the send counters of the
+ * rate limit. A spent or void code keeps the record (live false) so the
+ * counters hold; unknown identities get a record too (never a live code),
+ * so the rate limit answers alike for them. Every write is a compare-and-set
+ * on version: two nodes cannot both spend one code nor both send past the
+ * limit. Issue 14 folds this kind into the one record port. */
+#define STORE_CODE_HASH_LEN 32
+#define STORE_CODE_SALT_LEN 16
+struct store_code {
+    char identity[ACCOUNT_IDENTITY_SIZE]; /* the key: a normalized value */
+    char account[DROP_ID_SIZE];  /* whose code; "" for an unknown identity */
+    char purpose[8];             /* "login" | "verify" | "reset" */
+    bool live;                   /* a code waits to be used */
+    unsigned char hash[STORE_CODE_HASH_LEN];
+    unsigned char salt[STORE_CODE_SALT_LEN];
+    int attempts;                /* wrong tries of the live code */
+    int64_t expires_at;
+    int64_t sent_at;             /* the last send */
+    int64_t window_start;        /* start of the hour sends are counted in */
+    int sends;                   /* sends since window_start */
+    int64_t version;             /* 1 at creation, +1 at every write */
+};
+
 /* An operator's booking record (exclusivity: one live gig per operator):
  * the gig the operator is reserved for ("" = none) and the record's version
  * (0 = no record stored yet). Written only by compare-and-set on version. */
@@ -233,6 +258,13 @@ struct store_ops {
 
     drop_err (*job_list)(void *impl, const struct job_filter *f, struct job **out, size_t *n);
 
+    /* identity codes and what they change (store_*_codes.c) */
+    drop_err (*code_get)(void *impl, const char *identity, struct store_code *out);
+    drop_err (*code_cas)(void *impl, const struct store_code *c, int64_t expected_version);
+    drop_err (*identity_verify)(void *impl, const char *account, const char *value, int64_t now);
+    drop_err (*password_set)(void *impl, const char *account, const char *password_hash,
+                             int64_t now);
+    drop_err (*account_type_set)(void *impl, const char *account, const char *type, int64_t now);
     drop_err (*operator_lock_get)(void *impl, const char *operator,
                                   struct store_operator_lock *out);
     drop_err (*operator_lock_cas)(void *impl, const struct store_operator_lock *l,
@@ -592,6 +624,50 @@ static inline drop_err store_job_list(struct store *st, const struct job_filter 
                                       struct job **out, size_t *n)
 {
     return st->ops->job_list(st->impl, f, out, n);
+}
+
+/* ---- identity codes ---- */
+
+/* The code record of a normalized identity value into out. DROP_ENOTFOUND
+ * when there is none. */
+static inline drop_err store_code_get(struct store *st, const char *identity,
+                                      struct store_code *out)
+{
+    return st->ops->code_get(st->impl, identity, out);
+}
+
+/* Writes c (c->version the new version) when the stored record's version is
+ * still expected_version; expected_version 0 creates the record.
+ * DROP_ECONFLICT when another writer won (or a record exists for a create):
+ * re-read and decide again. DROP_EBADREQ for a version that does not move on. */
+static inline drop_err store_code_cas(struct store *st, const struct store_code *c,
+                                      int64_t expected_version)
+{
+    return st->ops->code_cas(st->impl, c, expected_version);
+}
+
+/* Marks the identity `value` of an active account "verified" (updatedAt =
+ * now). DROP_ENOTFOUND when the account is not active or has no such
+ * identity. */
+static inline drop_err store_identity_verify(struct store *st, const char *account,
+                                             const char *value, int64_t now)
+{
+    return st->ops->identity_verify(st->impl, account, value, now);
+}
+
+/* Replaces the password hash of an active account. DROP_ENOTFOUND. */
+static inline drop_err store_password_set(struct store *st, const char *account,
+                                          const char *password_hash, int64_t now)
+{
+    return st->ops->password_set(st->impl, account, password_hash, now);
+}
+
+/* Changes the type ("user" | "operator" | "admin") of an active account.
+ * DROP_ENOTFOUND. */
+static inline drop_err store_account_type_set(struct store *st, const char *account,
+                                              const char *type, int64_t now)
+{
+    return st->ops->account_type_set(st->impl, account, type, now);
 }
 
 /* The booking record of an operator into out. DROP_ENOTFOUND when the

@@ -45,6 +45,10 @@ static const struct route routes[] = {
     {REST_GET, "/users", "account.list"},
     {REST_POST, "/authorize", "auth.login"},
     {REST_DELETE, "/authorize", "auth.logout"},
+    /* identity codes (PROTOCOL.md section 5) */
+    {REST_POST, "/authorize/code", "auth.code.send"},
+    {REST_POST, "/authorize/verify", "auth.code.verify"},
+    {REST_POST, "/authorize/reset", "auth.password.reset"},
     {REST_POST, "/location", "presence.update"},
     {REST_GET, "/search", "map.nearby"},
     {REST_GET, "/inbox", "inbox.list"},

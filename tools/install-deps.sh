@@ -3,6 +3,8 @@
 # Checks first and installs only what is missing: a second run costs nothing.
 #   tools/install-deps.sh          build + run dependencies
 #   tools/install-deps.sh --test   also the test dependencies (pytest, redis, ...)
+#   tools/install-deps.sh --bench  also the socket benchmark's peers (bench/wsbench.sh):
+#                                  Debian's node-ws for bench/peers/node-ws.js
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config
@@ -13,10 +15,13 @@ pkgs=(build-essential cmake pkg-config
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcmocka-dev redis-server valgrind
          python3 python3-pytest python3-websockets python3-redis python3-msgpack
-         python3-pymongo python3-requests
+         python3-pymongo python3-requests python3-aiosmtpd
          python3-jwt python3-cryptography
          chromium  # the JS client's browser test (clients/js), headless
          clang-14 libclang-rt-14-dev)  # libFuzzer: tests/fuzz, make fuzz
+fi
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(redis-server python3 nodejs node-ws)
 fi
 
 missing=()

@@ -53,11 +53,12 @@ run)
     out="$(mktemp -d)"
     trap 'rm -rf "$out"' EXIT
   fi
-  # abort_on_error off: libFuzzer reports and saves the input itself
+  # abort_on_error off: libFuzzer reports and saves the input itself;
+  # -error_exitcode=1: libFuzzer's default (77) is ctest's "skipped"
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:allocator_may_return_null=1" \
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     nice "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-      -print_final_stats=1 -artifact_prefix="$art/" "$out" "$seeds"
+      -print_final_stats=1 -artifact_prefix="$art/" -error_exitcode=1 "$out" "$seeds"
   ;;
 *)
   sed -n '2,10p' "$0"

@@ -197,7 +197,7 @@ class Client:
             self.sent.add(key)
         await self.ws.send(self.encode(obj))
 
-    async def recv(self, timeout=10):
+    async def recv(self, timeout=30):
         """The next frame, unchecked."""
         return self.decode(await asyncio.wait_for(self.ws.recv(), timeout))
 
@@ -225,7 +225,7 @@ class Client:
             self.replies[json.dumps(m["re"])] = m
         return m
 
-    async def reply(self, rid, timeout=10):
+    async def reply(self, rid, timeout=30):
         """The reply to an id sent earlier (with send); events that arrive
         first are kept in self.events."""
         key = json.dumps(rid)
@@ -236,7 +236,7 @@ class Client:
                 self.events.append(m)
         return self.replies.pop(key)
 
-    async def call(self, op, data=None, timeout=10):
+    async def call(self, op, data=None, timeout=30):
         """Sends a request and returns its reply; events that arrive first
         are kept in self.events."""
         rid = self.next_id
@@ -266,7 +266,7 @@ class Client:
         """The kept events called name (not consumed)."""
         return [m["data"] for m in self.events if m.get("ev") == name]
 
-    async def event(self, name, timeout=10):
+    async def event(self, name, timeout=30):
         """Returns the next event called name (kept ones first)."""
         for i, m in enumerate(self.events):
             if m.get("ev") == name:
@@ -279,7 +279,7 @@ class Client:
             if "ev" in m:
                 self.events.append(m)
 
-    async def update(self, status, timeout=10):
+    async def update(self, status, timeout=30):
         """Returns the first gig.updated with this status, skipping earlier
         versions (as a client applying only newer versions would)."""
         deadline = time.time() + timeout

@@ -160,8 +160,10 @@ def test_profile_get_update_delete_and_public_view(node):
         assert r["error"]["code"] == "not_found"
         r = await a.call("account.get", {"id": "nope"})
         assert r["error"]["code"] == "bad_request"
-        r = await a.call("account.list", {})
-        assert r["error"]["code"] == "forbidden"
+        # any signed-in account lists public profiles (issue 15): no identities
+        lst = await a.ok("account.list", {})
+        assert acct_b["id"] in [x["id"] for x in lst]
+        assert all("identities" not in x and "organization" not in x for x in lst)
         # delete archives the account and closes its sessions
         assert (await b.call("account.delete", {}))["ok"]
         code, _ = await b.closed()

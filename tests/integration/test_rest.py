@@ -182,8 +182,11 @@ def test_accounts_and_auth_routes(node_factory):
         403, "forbidden")
     err(call(node, "POST", "/user", json={"firstName": "X"}), 401, "unauthenticated")
 
-    # GET /users: admin only (the built-in admin of --admin_token)
-    err(call(node, "GET", "/users", token), 403, "forbidden")
+    # GET /users: public profiles for any signed-in account (issue 15), whole
+    # accounts for the admin (the built-in admin of --admin_token)
+    pub = ok(call(node, "GET", "/users?type=operator", token))
+    assert [u["id"] for u in pub] == [other["id"]] and "identities" not in pub[0]
+    err(call(node, "GET", "/users"), 401, "unauthenticated")
     users = ok(call(node, "GET", "/users?type=operator", ADMIN))
     assert [u["id"] for u in users] == [other["id"]]
     check_profile(users[0])

@@ -1364,6 +1364,125 @@ static void test_conf_jobs(void **state)
     job_free(&j3);
 }
 
+/* ---- identity codes (issue 15) --------------------------------------------- */
+
+static void conf_code(struct store_code *c, const char *identity, const char *account, int64_t T)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->identity, sizeof c->identity, "%s", identity);
+    snprintf(c->account, sizeof c->account, "%s", account);
+    strcpy(c->purpose, "login");
+    c->live = true;
+    for (int i = 0; i < STORE_CODE_HASH_LEN; i++) c->hash[i] = (unsigned char)(i * 7 + 1);
+    for (int i = 0; i < STORE_CODE_SALT_LEN; i++) c->salt[i] = (unsigned char)(0xf0 - i);
+    c->expires_at = T + 600000;
+    c->sent_at = c->window_start = T;
+    c->sends = 1;
+    c->version = 1;
+}
+
+struct conf_code_casser {
+    struct store *st;
+    pthread_barrier_t *go;
+    struct store_code c;
+    drop_err result;
+};
+
+static void *conf_code_thread(void *arg)
+{
+    struct conf_code_casser *k = arg;
+    pthread_barrier_wait(k->go);
+    k->result = store_code_cas(k->st, &k->c, k->c.version - 1);
+    return NULL;
+}
+
+static void test_conf_codes(void **state)
+{
+    struct store *st = *state;
+    const int64_t T = conf_time_base();
+    enum { N = 8 };
+    char tag[17];
+    struct account a, got;
+    struct store_code c, r;
+    char *hash = NULL;
+    conf_tag(tag);
+    conf_account(&a, "user", tag, "codes", true, T);
+    assert_int_equal(store_account_create(st, &a, ""), DROP_OK); /* no password */
+
+    assert_int_equal(store_code_get(st, a.identities[0].value, &r), DROP_ENOTFOUND);
+    conf_code(&c, a.identities[0].value, a.id, T);
+    assert_int_equal(store_code_cas(st, &c, 0), DROP_OK);
+    assert_int_equal(store_code_cas(st, &c, 0), DROP_ECONFLICT); /* one record per identity */
+    assert_int_equal(store_code_get(st, a.identities[0].value, &r), DROP_OK);
+    assert_string_equal(r.identity, c.identity);
+    assert_string_equal(r.account, a.id);
+    assert_string_equal(r.purpose, "login");
+    assert_true(r.live);
+    assert_memory_equal(r.hash, c.hash, STORE_CODE_HASH_LEN);
+    assert_memory_equal(r.salt, c.salt, STORE_CODE_SALT_LEN);
+    assert_true(r.expires_at == T + 600000 && r.sent_at == T && r.window_start == T);
+    assert_true(r.sends == 1 && r.attempts == 0 && r.version == 1);
+
+    /* a stale version loses; a version that does not move on is refused */
+    c.attempts = 1;
+    c.version = 2;
+    assert_int_equal(store_code_cas(st, &c, 1), DROP_OK);
+    c.version = 3;
+    assert_int_equal(store_code_cas(st, &c, 1), DROP_ECONFLICT);
+    c.version = 2;
+    assert_int_equal(store_code_cas(st, &c, 2), DROP_EBADREQ);
+    assert_int_equal(store_code_get(st, a.identities[0].value, &r), DROP_OK);
+    assert_true(r.attempts == 1 && r.version == 2);
+
+    /* eight writers from one version: exactly one wins */
+    struct conf_code_casser k[N];
+    pthread_t th[N];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, N);
+    for (int i = 0; i < N; i++) {
+        k[i].st = st;
+        k[i].go = &go;
+        k[i].c = r;
+        k[i].c.version = 3;
+        k[i].c.attempts = 10 + i;
+        k[i].result = DROP_EINTERNAL;
+        pthread_create(&th[i], NULL, conf_code_thread, &k[i]);
+    }
+    int ok = 0, winner = -1;
+    for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (int i = 0; i < N; i++) {
+        if (k[i].result == DROP_OK) {
+            ok++;
+            winner = i;
+        } else {
+            assert_int_equal(k[i].result, DROP_ECONFLICT);
+        }
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(store_code_get(st, a.identities[0].value, &r), DROP_OK);
+    assert_true(r.version == 3 && r.attempts == 10 + winner);
+
+    /* what codes change on the account */
+    assert_int_equal(store_identity_verify(st, a.id, a.identities[1].value, T + 5), DROP_OK);
+    assert_int_equal(store_identity_verify(st, a.id, "nobody@conf.example", T + 5), DROP_ENOTFOUND);
+    assert_int_equal(store_password_set(st, a.id, CONF_HASH, T + 6), DROP_OK);
+    assert_int_equal(store_account_type_set(st, a.id, "admin", T + 7), DROP_OK);
+    assert_int_equal(store_account_by_identity(st, a.identities[0].value, &got, &hash), DROP_OK);
+    assert_string_equal(hash, CONF_HASH);
+    assert_string_equal(got.type, "admin");
+    assert_string_equal(got.identities[0].status, "unverified");
+    assert_string_equal(got.identities[1].status, "verified");
+    assert_true(got.identities[1].updated_at == T + 5);
+    free(hash);
+    account_free(&got);
+    char nobody[DROP_ID_SIZE];
+    oid_new(nobody);
+    assert_int_equal(store_password_set(st, nobody, CONF_HASH, T), DROP_ENOTFOUND);
+    assert_int_equal(store_account_type_set(st, nobody, "user", T), DROP_ENOTFOUND);
+    account_free(&a);
+}
+
 /* ---- operator exclusivity ------------------------------------------------- */
 
 static void test_conf_operator_lock(void **state)
@@ -1826,6 +1945,7 @@ int store_conformance_run(const struct conformance_backend *b)
         CONF_CASE(test_conf_numbers_exact),
         CONF_CASE(test_conf_inbox),
         CONF_CASE(test_conf_jobs),
+        CONF_CASE(test_conf_codes),
         CONF_CASE(test_conf_operator_lock),
         CONF_CASE(test_conf_operator_reserve),
         CONF_CASE(test_conf_operator_reserve_race),

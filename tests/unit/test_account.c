@@ -64,7 +64,7 @@ static void test_register_ok(void **state)
     assert_string_equal(a.identities[0].value, "codehub.io+29@gmail.com");
     assert_string_equal(a.identities[0].status, "unverified");
     assert_string_equal(a.identities[1].type, "phone");
-    assert_string_equal(a.identities[1].value, "+841662203830");
+    assert_string_equal(a.identities[1].value, "841662203830"); /* E.164 digits */
     assert_int_equal(a.referral_rate, 5);
     assert_true(a.operator_rating == 5.0 && a.customer_rating == 5.0);
     account_free(&a);
@@ -108,7 +108,14 @@ static void test_register_bad(void **state)
     snprintf(b2, sizeof b2, "\"firstName\":\"N\",\"lastName\":\"H\",\"type\":\"operator\","
              "\"password\":\"1234567\",%s", ID1);
     R(b2, DROP_EBADREQ, "password");
+    /* no password: the account signs in by code (issue 15) */
     snprintf(b2, sizeof b2, "\"firstName\":\"N\",\"lastName\":\"H\",\"type\":\"operator\",%s", ID1);
+    R(b2, DROP_OK, NULL);
+    snprintf(b2, sizeof b2, "\"firstName\":\"N\",\"lastName\":\"H\",\"type\":\"operator\","
+             "\"password\":null,%s", ID1);
+    R(b2, DROP_OK, NULL);
+    snprintf(b2, sizeof b2, "\"firstName\":\"N\",\"lastName\":\"H\",\"type\":\"operator\","
+             "\"password\":12345678,%s", ID1);
     R(b2, DROP_EBADREQ, "password");
     /* 8 characters of UTF-8 is 8, not 16 bytes */
     snprintf(b2, sizeof b2, "\"firstName\":\"N\",\"lastName\":\"H\",\"type\":\"operator\","
@@ -206,8 +213,17 @@ static void test_normalize(void **state)
     assert_string_equal(out, "foo@example.com");
     assert_string_equal(t, "email");
     assert_int_equal(account_identity_normalize("+1 555.123-4567", out, &t), DROP_OK);
-    assert_string_equal(out, "+15551234567");
+    assert_string_equal(out, "15551234567");
     assert_string_equal(t, "phone");
+    /* one identity however it is typed: the E.164 digits */
+    assert_int_equal(account_identity_normalize("+84 166 220 3830", out, &t), DROP_OK);
+    assert_string_equal(out, "841662203830");
+    assert_int_equal(account_identity_normalize("0084 (166) 220-3830", out, &t), DROP_OK);
+    assert_string_equal(out, "841662203830");
+    assert_int_equal(account_identity_normalize("841662203830", out, &t), DROP_OK);
+    assert_string_equal(out, "841662203830");
+    assert_int_equal(account_identity_normalize("1234567890123456", out, &t), DROP_EBADREQ);
+    assert_int_equal(account_identity_normalize("12+3456789", out, &t), DROP_EBADREQ);
     assert_int_equal(account_identity_normalize("", out, &t), DROP_EBADREQ);
     assert_int_equal(account_identity_normalize("   ", out, &t), DROP_EBADREQ);
     assert_int_equal(account_identity_normalize("a@@b.co", out, &t), DROP_EBADREQ);

@@ -26,10 +26,19 @@ static void test_matrix(void **state)
     assert_int_equal(call(anon, "account.get", NULL), DROP_EUNAUTH);
     assert_int_equal(call(anon, "map.nearby", "{\"latitude\": 1, \"longitude\": 1}"), DROP_EUNAUTH);
     assert_int_equal(call(anon, "inbox.list", NULL), DROP_EUNAUTH);
-    assert_int_equal(call(U(), "account.list", NULL), DROP_EFORBIDDEN);
-    assert_int_equal(call(O(), "account.list", NULL), DROP_EFORBIDDEN);
+    /* issue 15: every signed-in account lists public profiles; the admin
+     * whole accounts */
+    assert_int_equal(call(U(), "account.list", NULL), DROP_OK);
+    assert_int_equal(json_array_size(H->data), 3);
+    assert_null(json_object_get(json_array_get(H->data, 0), "identities"));
+    assert_int_equal(call(O(), "account.list", NULL), DROP_OK);
     assert_int_equal(call(A(), "account.list", NULL), DROP_OK);
     assert_int_equal(json_array_size(H->data), 3);
+    assert_non_null(json_object_get(json_array_get(H->data, 0), "identities"));
+    /* only an admin changes a type, or registers while signed in */
+    assert_int_equal(call(U(), "account.update", "{\"type\": \"admin\"}"), DROP_EFORBIDDEN);
+    assert_int_equal(call(U(), "account.register", "{}"), DROP_EFORBIDDEN);
+    assert_int_equal(call(U(), "account.update", "{\"nickname\": \"x\"}"), DROP_EBADREQ);
     assert_int_equal(call(U(), "presence.update", "{\"latitude\": 1, \"longitude\": 1}"),
                      DROP_EFORBIDDEN);
     assert_int_equal(call(U(), "presence.offline", NULL), DROP_EFORBIDDEN);

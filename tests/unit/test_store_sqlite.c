@@ -760,6 +760,7 @@ static void test_migrate_v1(void **state)
     store_close(st);
     raw_exec("v1.db", "BEGIN; DROP TABLE gig_open_offers; DROP TABLE gigs;"
                       " DROP TABLE messages; DROP TABLE jobs; DROP TABLE operator_locks;"
+                      " DROP TABLE identity_codes;"
                       " PRAGMA user_version = 1; COMMIT");
     assert_int_equal(raw_int("v1.db", "SELECT count(*) FROM sqlite_master WHERE name = 'gigs'"),
                      0);

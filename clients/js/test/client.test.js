@@ -115,7 +115,7 @@ for (const codec of ['json', 'msgpack']) {
     test('errors carry the protocol code; closed client fails with disconnected', async () => {
       const c = await account(node, 'user', { codec });
       await assert.rejects(c.call('gig.create', { latitude: 'x' }), { code: 'bad_request' });
-      await assert.rejects(c.call('account.list', {}), { code: 'forbidden' });
+      await assert.rejects(c.call('admin.stats', {}), { code: 'forbidden' });
       const anon = client(node, { codec });
       await anon.connect();
       await assert.rejects(anon.login(c.email, 'wrong password'), { code: 'unauthenticated' });

@@ -1,0 +1,207 @@
+#!/usr/bin/python3
+"""wsbench.py - dropind against its peers on the socket path, with dropbench.
+
+Runs tools/dropbench against three servers in turn, alternating round by
+round so that the shared machine's load falls on all of them alike:
+  dropind   the Release build, on a SQLite store seeded with N operator
+            accounts and tokens (bench/dispatch.py's bootstrap + clone);
+  node      bench/peers/node-ws.js, node + Debian's node-ws, answering the
+            same sys.ping envelope;
+  floor     bench/peers/floor.c, a minimal corking epoll WebSocket server:
+            what the kernel alone costs per message on this machine.
+Every server is pinned to CPU 0 (taskset), dropbench to CPU 1. Each cell of
+the tables is the median over the rounds; the ratio rows divide dropind's
+figure by the peer's (for CPU and bytes: > 1 means dropind costs more).
+
+Scenarios (dropbench's): ping closed loop (--conns x --inflight), ping open
+loop at --rate; idle --idle sessions (authenticated for dropind; plain
+WebSockets for the peers, which have no accounts) for bytes per session and
+time to open; presence (dropind only: the peers have no presence).
+"""
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dispatch  # noqa: E402  (bootstrap, seed_accounts, Node, free_port)
+
+ROOT = dispatch.ROOT
+
+
+def start(cmd, env=None, port=None, log=None):
+    p = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=log, stderr=subprocess.STDOUT,
+                         env=env, preexec_fn=dispatch.die_with_parent)
+    deadline = time.time() + 20
+    import socket as so
+    while time.time() < deadline:
+        if p.poll() is not None:
+            raise RuntimeError("%s exited %s" % (cmd[0], p.returncode))
+        try:
+            so.create_connection(("127.0.0.1", port), timeout=1).close()
+            return p
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("%s did not start" % cmd[0])
+
+
+def bench(bin_dir, port, pid, args):
+    cmd = ["taskset", "-c", "1", os.path.join(bin_dir, "dropbench"), "--port", str(port),
+           "--pid", str(pid), "--quiet"] + args
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=300)
+    res = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("result "):
+            for kv in line.split()[1:]:
+                k, v = kv.split("=", 1)
+                try:
+                    res[k] = float(v)
+                except ValueError:
+                    res[k] = v
+    if not res:
+        res["failed"] = r.stdout[-400:]
+    res["rc"] = r.returncode
+    return res
+
+
+def med(rs, k):
+    xs = [r[k] for r in rs if k in r and r.get("rc") == 0]
+    return statistics.median(xs) if xs else float("nan")
+
+
+def table(title, cols, rows_by_server, fmt):
+    print("\n### " + title + "\n")
+    print("| server | " + " | ".join(c[1] for c in cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    meds = {}
+    for name, rs in rows_by_server.items():
+        meds[name] = [med(rs, c[0]) for c in cols]
+        print("| %s | " % name + " | ".join(fmt(v) for v in meds[name]) + " |")
+    if "dropind" in meds:
+        for peer in [n for n in meds if n != "dropind"]:
+            print("| dropind / %s | " % peer + " | ".join(
+                "%.2fx" % (a / b) if b and a == a and b == b else "-"
+                for a, b in zip(meds["dropind"], meds[peer])) + " |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build-bench", "bin"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=4)
+    ap.add_argument("--conns", type=int, default=100)
+    ap.add_argument("--inflight", type=int, default=16)
+    ap.add_argument("--rate", type=float, default=10000)
+    ap.add_argument("--idle", type=int, default=10000)
+    ap.add_argument("--sources", type=int, default=4)
+    ap.add_argument("--presence-rate", type=float, default=20000)
+    ap.add_argument("--before", help="another dropind binary, run as the server 'before' "
+                    "(e.g. the previous commit's build) in the same rotation")
+    ap.add_argument("--only", default="dropind,node,floor")
+    ap.add_argument("--scenarios", default="closed,open,idle,presence")
+    a = ap.parse_args()
+    only = a.only.split(",")
+    if a.before and "before" not in only:
+        only.insert(1, "before")
+    scen = a.scenarios.split(",")
+
+    tmp = tempfile.mkdtemp(prefix="dropin-socket-")
+    store = os.path.join(tmp, "dropin.db")
+    binary = os.path.join(a.bin, "dropind")
+    asyncio.run(dispatch.bootstrap(binary, tmp, store))
+    ops_tok, _ = dispatch.seed_accounts(store, max(a.idle, 1000), 1)
+    tokfile = os.path.join(tmp, "tokens")
+    with open(tokfile, "w") as f:
+        f.write("\n".join(ops_tok) + "\n")
+
+    env = dict(os.environ, NODE_PATH="/usr/share/nodejs")
+    def dropind_cmd(binary):
+        return lambda port: [binary, "-c", os.path.join(ROOT, "conf", "dropind.conf"),
+                                 "--listen", "127.0.0.1:%d" % port, "--store", "sqlite:" + store,
+                                 "--rate_limit", "1000000", "--rate_burst", "1000000",
+                                 "--auth_timeout", "1h", "--idle_timeout", "1h",
+                                 "--presence_ttl", "1h", "--log_level", "warn"]
+    servers = {
+        "dropind": dropind_cmd(binary),
+        "before": dropind_cmd(a.before),
+        "node": lambda port: ["node", os.path.join(ROOT, "bench", "peers", "node-ws.js"),
+                              str(port)],
+        "floor": lambda port: [os.path.join(a.bin, "floor"), str(port)],
+    }
+    results = {s: {n: [] for n in only} for s in scen}
+    print("date: %s  machine: %d cores, %s; load average before: %s" % (
+        time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), os.cpu_count(),
+        open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].split(":", 1)[1].strip(),
+        open("/proc/loadavg").read().split()[:3]), flush=True)
+    for rnd in range(a.rounds):
+        for name in only:
+            # a fresh process per round, so RSS baselines and caches start alike
+            port = dispatch.free_port()
+            log = open(os.path.join(tmp, "%s.log" % name), "ab")
+            p = start(servers[name](port), env=env, port=port, log=log)
+            try:
+                if "closed" in scen:
+                    results["closed"][name].append(bench(a.bin, port, p.pid, [
+                        "--conns", str(a.conns), "--inflight", str(a.inflight),
+                        "--duration", str(a.duration), "ping"]))
+                if "open" in scen:
+                    results["open"][name].append(bench(a.bin, port, p.pid, [
+                        "--conns", str(a.conns), "--rate", str(a.rate),
+                        "--duration", str(a.duration), "ping"]))
+                if "idle" in scen:
+                    auth = ["--tokens", tokfile] if name in ("dropind", "before") else []
+                    results["idle"][name].append(bench(a.bin, port, p.pid, auth + [
+                        "--sources", str(a.sources), "--hold", str(a.duration),
+                        "idle", str(a.idle)]))
+                if "presence" in scen and name in ("dropind", "before"):
+                    results["presence"][name].append(bench(a.bin, port, p.pid, [
+                        "--tokens", tokfile, "--conns", str(min(a.idle, 1000)),
+                        "--rate", str(a.presence_rate), "--duration", str(a.duration),
+                        "presence"]))
+            finally:
+                p.terminate()
+                p.wait(timeout=60)
+                log.close()
+            for s in scen:
+                rs = results[s].get(name)
+                if rs and rs[-1].get("rc") != 0:
+                    print("round %d %s %s failed: %s" % (rnd, name, s, rs[-1]), flush=True)
+        print("round %d done" % (rnd + 1), flush=True)
+
+    f1 = lambda v: "%.1f" % v  # noqa: E731
+    f2 = lambda v: "%.2f" % v  # noqa: E731
+    f0 = lambda v: "%.0f" % v  # noqa: E731
+    if "closed" in scen:
+        table("ping, closed loop: %d conns x %d in flight, %g s (median of %d)" % (
+            a.conns, a.inflight, a.duration, a.rounds),
+            [("cpu_us_per_rt", "server CPU µs/rt"), ("rtps", "rt/s"), ("p50_us", "p50 µs"),
+             ("p99_us", "p99 µs"), ("p999_us", "p99.9 µs")], results["closed"],
+            lambda v: f2(v) if v < 100 else f0(v))
+    if "open" in scen:
+        table("ping, open loop: %g requests/s over %d conns, %g s (median of %d)" % (
+            a.rate, a.conns, a.duration, a.rounds),
+            [("cpu_us_per_rt", "server CPU µs/rt"), ("rtps", "rt/s"), ("p50_us", "p50 µs"),
+             ("p99_us", "p99 µs"), ("p999_us", "p99.9 µs")], results["open"],
+            lambda v: f2(v) if v < 100 else f0(v))
+    if "idle" in scen:
+        table("idle: %d sessions (dropind authenticated; peers plain), %d source addresses" % (
+            a.idle, a.sources),
+            [("bytes_per_session", "RSS B/session"),
+             ("marginal_bytes", "marginal B/session"), ("open_s", "open s"),
+             ("probe_p50_us", "ping p50 µs"), ("probe_p99_us", "ping p99 µs")],
+            results["idle"], lambda v: f2(v) if v < 100 else f0(v))
+    if "presence" in scen and "dropind" in only:
+        table("presence.update: 1000 operators, %g updates/s" % a.presence_rate,
+              [("cpu_us_per_update", "server CPU µs/update"), ("updates", "updates"),
+               ("errors", "errors")],
+              {k: v for k, v in results["presence"].items() if k in ("dropind", "before")}, f2)
+    print("\n(tmp: %s)" % tmp)
+
+
+if __name__ == "__main__":
+    main()
