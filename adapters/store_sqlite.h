@@ -12,9 +12,10 @@
  * PRAGMA user_version: each migration runs in one transaction, so a crash
  * mid-migration leaves the previous version. Every call blocks: worker
  * threads only. Tokens are stored as SHA-256 hash + sealed blob, never in
- * clear; passwords as their $argon2id$ strings. A gig is one row holding its
- * record (engine/gig_record.h) as JSON text beside indexed copies of the
- * fields the queries need; its compare-and-set is one conditional UPDATE. */
+ * clear; passwords as their $argon2id$ strings. A record (gig, job: any
+ * record kind of engine/store.h) is one row holding its record as JSON text
+ * beside indexed copies of the fields the queries need; its compare-and-set
+ * is one conditional UPDATE. */
 #ifndef DROP_STORE_SQLITE_H
 #define DROP_STORE_SQLITE_H
 

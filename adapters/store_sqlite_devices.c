@@ -105,15 +105,6 @@ done:
     return e;
 }
 
-static void col_copy(sqlite3_stmt *st, int i, char *out, size_t outlen)
-{
-    const unsigned char *v = sqlite3_column_text(st, i);
-    size_t n = v ? strlen((const char *)v) : 0;
-    if (n >= outlen) n = outlen - 1;
-    if (n) memcpy(out, v, n);
-    out[n] = '\0';
-}
-
 drop_err sq_device_list(void *impl, const char *account, struct device **out, size_t *nout)
 {
     sqlite3_stmt *st = NULL;

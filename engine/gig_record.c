@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "engine/mem.h"
+#include "engine/store.h"
 
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(17))
 #define META_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17))
@@ -390,3 +391,68 @@ drop_err gig_record_parse(const char *text, size_t len, struct gig *out, char *w
     json_decref(j);
     return e;
 }
+
+/* ---- the gig record kind (engine/store.h) --------------------------------- */
+
+static json_t *kind_encode(const void *rec) { return gig_record_to_json(rec); }
+
+static drop_err kind_decode(const json_t *j, void *out, char *why, size_t whylen)
+{
+    return from_json(j, out, why, whylen);
+}
+
+static void kind_index(const void *rec, struct record_value *v)
+{
+    const struct gig *g = rec;
+    v[0] = (struct record_value){.text = g->customer};
+    v[1] = (struct record_value){.text = g->operator[0] ? g->operator : NULL};
+    v[2] = (struct record_value){.text = gig_status_name(g->status)};
+    v[3] = (struct record_value){.i = g->created_at};
+    v[4] = (struct record_value){.i = gig_next_timer(g)};
+}
+
+/* The operators holding an OPEN offer (session.state's "open offers of an
+ * operator"). */
+static int kind_open_offers(const void *rec, const char **out)
+{
+    const struct gig *g = rec;
+    int n = 0;
+    for (int i = 0; i < g->n_offers && n < RECORD_SET_MAX; i++)
+        if (g->offers[i].state == OFFER_OPEN) out[n++] = g->offers[i].operator;
+    return n;
+}
+
+RECORD_KIND_ACCESSORS(gig)
+
+static const struct record_field gig_fields[] = {
+    {"customer", "customer", RECORD_TEXT, false},
+    {"operator", "operator", RECORD_TEXT, false},
+    {"status", "status", RECORD_TEXT, false},
+    {"created_at", "createdAt", RECORD_INT, false},
+    /* gig_next_timer (0 = none): what the sweep looks for */
+    {"next_timer", "nextTimer", RECORD_INT, true},
+};
+static const char *const gig_id_keys[] = {"customer", "operator", "offers.operator", NULL};
+/* a sub-document would not round-trip exactly through a server that
+ * retypes numbers, nor take any key */
+static const char *const gig_text_keys[] = {"metaData", NULL};
+static const struct record_set gig_open_offers = {
+    "gig_open_offers", "gig_id", "operator", kind_open_offers};
+
+const struct record_kind GIG_KIND = {
+    .name = "gig",
+    .table = "gigs",
+    .size = sizeof(struct gig),
+    .fields = gig_fields,
+    .n_fields = (int)(sizeof gig_fields / sizeof gig_fields[0]),
+    .id_keys = gig_id_keys,
+    .text_keys = gig_text_keys,
+    .set = &gig_open_offers,
+    .encode = kind_encode,
+    .decode = kind_decode,
+    .index = kind_index,
+    .id = kind_id,
+    .version = kind_version,
+    .free_rec = kind_free,
+    .copy = kind_copy,
+};

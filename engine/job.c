@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/job.h"
+#include "engine/store.h"
 #include "engine/mem.h"
 #include "engine/timefmt.h"
 
@@ -124,7 +125,8 @@ json_t *job_to_json(const struct job *j)
                      timefmt_json(j->updated_at), "version", (json_int_t)j->version);
 }
 
-char *job_record_dump(const struct job *j)
+/* The stored object of j (see JOB_KIND), or NULL for an invalid job. */
+static json_t *job_record_encode(const struct job *j)
 {
     if (!id_valid(j->id) || !id_valid(j->client) || !id_valid(j->worker) || !j->title ||
         (unsigned)j->status >= JOB_STATUS__COUNT || j->n_log < 0 || j->n_log > JOB_LOG_MAX ||
@@ -146,6 +148,12 @@ char *job_record_dump(const struct job *j)
                             job_status_name(j->status), "statusLog", log, "createdAt",
                             (json_int_t)j->created_at, "updatedAt", (json_int_t)j->updated_at,
                             "version", (json_int_t)j->version);
+    return rec;
+}
+
+char *job_record_dump(const struct job *j)
+{
+    json_t *rec = job_record_encode(j);
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
     return text;
@@ -154,30 +162,41 @@ char *job_record_dump(const struct job *j)
 /* Copies a JSON string that must be an id (or "" when may_be_empty). */
 static bool copy_id(json_t *v, char out[DROP_ID_SIZE], bool may_be_empty)
 {
-    const char *s = json_string_value(v);
+    const char *s = may_be_empty && json_is_null(v) ? "" : json_string_value(v);
     if (!s || !(id_valid(s) || (may_be_empty && !s[0]))) return false;
     snprintf(out, DROP_ID_SIZE, "%s", s);
     return true;
 }
 
-drop_err job_record_parse(const char *text, size_t len, struct job *out, char *why,
-                          size_t whylen)
+/* An integer value; also a real holding an exact integer (a document store
+ * may widen number types). */
+static bool num_i64(const json_t *v, json_int_t *out)
 {
-    json_error_t jerr;
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return true;
+    }
+    double d = json_is_real(v) ? json_real_value(v) : 0.5;
+    /* bounds first: casting a double out of range is undefined */
+    if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != (double)(json_int_t)d)
+        return false;
+    *out = (json_int_t)d;
+    return true;
+}
+
+/* Reads a record object into out (see JOB_KIND). */
+static drop_err job_record_decode(const json_t *rec, struct job *out, char *why, size_t whylen)
+{
     struct job j;
     drop_err e = DROP_EINTERNAL;
     const char *title = NULL, *desc = NULL, *status = NULL;
-    json_t *log = NULL;
+    json_t *log = NULL, *jc = NULL, *ju = NULL, *jv = NULL;
     json_int_t created = 0, updated = 0, version = 0;
     job_init(&j);
-    json_t *rec = text ? json_loadb(text, len, 0, &jerr) : NULL;
-    if (!rec) {
-        err_why(e, why, whylen, "not JSON");
-        goto fail;
-    }
-    if (json_unpack(rec, "{s:s,s:s,s:s,s:o,s:I,s:I,s:I}", "title", &title, "description", &desc,
-                    "status", &status, "statusLog", &log, "createdAt", &created, "updatedAt",
-                    &updated, "version", &version) != 0 ||
+    if (json_unpack((json_t *)rec, "{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "title", &title,
+                    "description", &desc, "status", &status, "statusLog", &log, "createdAt",
+                    &jc, "updatedAt", &ju, "version", &jv) != 0 ||
+        !num_i64(jc, &created) || !num_i64(ju, &updated) || !num_i64(jv, &version) ||
         !json_is_array(log) || json_array_size(log) > JOB_LOG_MAX) {
         err_why(e, why, whylen, "missing or mistyped fields");
         goto fail;
@@ -197,8 +216,9 @@ drop_err job_record_parse(const char *text, size_t len, struct job *out, char *w
         json_t *en = json_array_get(log, i);
         const char *st = NULL;
         json_int_t at = 0;
+        json_t *jat = NULL;
         struct job_log_entry *le = &j.log[j.n_log];
-        if (json_unpack(en, "{s:s,s:I}", "status", &st, "at", &at) != 0 ||
+        if (json_unpack(en, "{s:s,s:o}", "status", &st, "at", &jat) != 0 || !num_i64(jat, &at) ||
             job_status_parse(st, &le->status) != DROP_OK ||
             !copy_id(json_object_get(en, "by"), le->by, true)) {
             err_why(e, why, whylen, "bad statusLog entry %zu", i);
@@ -213,11 +233,20 @@ drop_err job_record_parse(const char *text, size_t len, struct job *out, char *w
     j.updated_at = updated;
     j.version = version;
     *out = j;
-    json_decref(rec);
     return DROP_OK;
 fail:
-    json_decref(rec);
     job_free(&j);
+    return e;
+}
+
+drop_err job_record_parse(const char *text, size_t len, struct job *out, char *why,
+                          size_t whylen)
+{
+    json_error_t jerr;
+    json_t *rec = text ? json_loadb(text, len, 0, &jerr) : NULL;
+    if (!rec) return err_why(DROP_EINTERNAL, why, whylen, "not JSON");
+    drop_err e = job_record_decode(rec, out, why, whylen);
+    json_decref(rec);
     return e;
 }
 
@@ -242,3 +271,50 @@ void job_array_free(struct job *arr, size_t n)
     for (size_t i = 0; i < n; i++) job_free(&arr[i]);
     free(arr);
 }
+
+/* ---- the job record kind (engine/store.h) ---------------------------------- */
+
+static json_t *kind_encode(const void *rec) { return job_record_encode(rec); }
+
+static drop_err kind_decode(const json_t *j, void *out, char *why, size_t whylen)
+{
+    return job_record_decode(j, out, why, whylen);
+}
+
+static void kind_index(const void *rec, struct record_value *v)
+{
+    const struct job *j = rec;
+    v[0] = (struct record_value){.text = j->client};
+    v[1] = (struct record_value){.text = j->worker};
+    v[2] = (struct record_value){.text = job_status_name(j->status)};
+    v[3] = (struct record_value){.i = j->created_at};
+}
+
+RECORD_KIND_ACCESSORS(job)
+
+static const struct record_field job_fields[] = {
+    {"client", "client", RECORD_TEXT, false},
+    {"worker", "worker", RECORD_TEXT, false},
+    {"status", "status", RECORD_TEXT, false},
+    {"created_at", "createdAt", RECORD_INT, false},
+};
+static const char *const job_id_keys[] = {"client", "worker", "statusLog.by", NULL};
+static const char *const job_text_keys[] = {NULL};
+
+const struct record_kind JOB_KIND = {
+    .name = "job",
+    .table = "jobs",
+    .size = sizeof(struct job),
+    .fields = job_fields,
+    .n_fields = (int)(sizeof job_fields / sizeof job_fields[0]),
+    .id_keys = job_id_keys,
+    .text_keys = job_text_keys,
+    .set = NULL,
+    .encode = kind_encode,
+    .decode = kind_decode,
+    .index = kind_index,
+    .id = kind_id,
+    .version = kind_version,
+    .free_rec = kind_free,
+    .copy = kind_copy,
+};

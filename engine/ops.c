@@ -1,12 +1,44 @@
 /* ops.c - the op table and the authorization of each call against it.
  * The handlers live beside their concept (ops_sys.c, ops_account.c, ...). */
+#include <inttypes.h>
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/gig.h"
+#include "engine/id.h"
+#include "engine/job.h"
 #include "engine/log.h"
+#include "engine/store.h"
 #include "engine/ops.h"
 #include "engine/ops_handlers.h"
 
+/* ---- declared arguments ---- */
+
+static const struct op_arg GIG_ID_ARGS[] = {
+    {"gigId", ARG_ID, true, 0, 0},
+    {NULL, 0, false, 0, 0},
+};
+static const struct op_arg GIG_RATE_ARGS[] = {
+    {"rating", ARG_INT, true, 1, 5},
+    {"gigId", ARG_ID, true, 0, 0},
+    {NULL, 0, false, 0, 0},
+};
+static const struct op_arg GIG_LIST_ARGS[] = {
+    {"accountId", ARG_ID, false, 0, 0},
+    {"limit", ARG_INT, false, 1, GIG_LIST_MAX},
+    {"before", ARG_TIME, false, 0, 0},
+    {NULL, 0, false, 0, 0},
+};
+static const struct op_arg JOB_LIST_ARGS[] = {
+    {"limit", ARG_INT, false, 1, JOB_LIST_MAX},
+    {"before", ARG_TIME, false, 0, 0},
+    {NULL, 0, false, 0, 0},
+};
+
+/* A row that declares no arguments leaves args NULL (its handler checks its
+ * own), so the rows stay one line each without a trailing NULL. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct op_def op_table[] = {
     {"sys.ping", WHO_ANY, 0, op_sys_ping},
     {"account.register", WHO_ANON | WHO_ADMIN, 0, op_account_register},
@@ -27,21 +59,21 @@ static const struct op_def op_table[] = {
     {"map.nearby", WHO_AUTHED, 0, op_map_nearby},
     {"gig.create", WHO_USER, OPF_BUS, op_gig_create},
     {"gig.claim", WHO_OPERATOR, OPF_BUS, op_gig_claim},
-    {"gig.confirm", WHO_USER, OPF_BUS, op_gig_confirm},
-    {"gig.reject", WHO_USER, OPF_BUS, op_gig_reject},
-    {"gig.cancel", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_cancel},
-    {"gig.handshake", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_handshake},
-    {"gig.start", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_start},
-    {"gig.stop", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_stop},
-    {"gig.rate", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_rate},
+    {"gig.confirm", WHO_USER, OPF_BUS, op_gig_confirm, GIG_ID_ARGS},
+    {"gig.reject", WHO_USER, OPF_BUS, op_gig_reject, GIG_ID_ARGS},
+    {"gig.cancel", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_cancel, GIG_ID_ARGS},
+    {"gig.handshake", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_handshake, GIG_ID_ARGS},
+    {"gig.start", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_start, GIG_ID_ARGS},
+    {"gig.stop", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_stop, GIG_ID_ARGS},
+    {"gig.rate", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_rate, GIG_RATE_ARGS},
     {"gig.video_failed", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_video_failed},
     {"gig.get", WHO_AUTHED, 0, op_gig_get},
-    {"gig.list", WHO_AUTHED, 0, op_gig_list},
+    {"gig.list", WHO_AUTHED, 0, op_gig_list, GIG_LIST_ARGS},
     {"inbox.send", WHO_AUTHED, 0, op_inbox_send},
     {"inbox.list", WHO_AUTHED, 0, op_inbox_list},
     {"inbox.read", WHO_AUTHED, 0, op_inbox_read},
     {"job.save", WHO_AUTHED, 0, op_job_save},
-    {"job.list", WHO_AUTHED, 0, op_job_list},
+    {"job.list", WHO_AUTHED, 0, op_job_list, JOB_LIST_ARGS},
     {"job.status", WHO_AUTHED, 0, op_job_status},
     {"storage.sign", WHO_AUTHED, 0, op_storage_sign},
     {"push.send", WHO_AUTHED, OPF_BUS, op_push_send},
@@ -63,6 +95,7 @@ static const struct op_def op_table[] = {
     {"admin.watch", WHO_ADMIN, 0, op_admin_watch},
     {"admin.map", WHO_ADMIN, 0, op_admin_map},
 };
+#pragma GCC diagnostic pop
 
 #define NOPS ((int)(sizeof op_table / sizeof op_table[0]))
 
@@ -78,6 +111,56 @@ int ops_count(void) { return NOPS; }
 const struct op_def *ops_at(int i) { return i >= 0 && i < NOPS ? &op_table[i] : NULL; }
 
 int ops_index(const struct op_def *op) { return (int)(op - op_table); }
+
+/* Checks r's data against the row's declared arguments: false (answered)
+ * at the first mistake. */
+static bool check_args(struct req *r)
+{
+    for (const struct op_arg *a = r->op->args; a && a->field; a++) {
+        json_t *v = json_object_get(r->data, a->field);
+        const char *need = a->required ? "required" : "expected";
+        if (!v || json_is_null(v)) {
+            if (!a->required) continue;
+            v = NULL;
+        }
+        switch (a->type) {
+        case ARG_ID:
+            if (v && json_is_string(v) && id_valid(json_string_value(v))) continue;
+            req_fail(r, DROP_EBADREQ, "%s: an ObjectId string is %s", a->field, need);
+            return false;
+        case ARG_INT:
+            if (v && json_is_integer(v) && json_integer_value(v) >= a->min &&
+                json_integer_value(v) <= a->max)
+                continue;
+            req_fail(r, DROP_EBADREQ, "%s: an integer %" PRId64 "..%" PRId64 " is %s", a->field,
+                     a->min, a->max, need);
+            return false;
+        case ARG_TIME:
+            if (v && json_is_integer(v) && json_integer_value(v) > 0) continue;
+            req_fail(r, DROP_EBADREQ, "%s: a time in ms since the epoch is %s", a->field, need);
+            return false;
+        case ARG_STRING:
+            if (v && json_is_string(v) && (int64_t)json_string_length(v) >= a->min &&
+                (int64_t)json_string_length(v) <= a->max)
+                continue;
+            req_fail(r, DROP_EBADREQ, "%s: a string of %" PRId64 "..%" PRId64 " bytes is %s",
+                     a->field, a->min, a->max, need);
+            return false;
+        }
+    }
+    return true;
+}
+
+int64_t op_arg_int(const struct req *r, const char *field, int64_t dflt)
+{
+    json_t *v = json_object_get(r->data, field);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+const char *op_arg_str(const struct req *r, const char *field)
+{
+    return json_string_value(json_object_get(r->data, field));
+}
 
 void ops_dispatch(struct req *r)
 {
@@ -99,5 +182,6 @@ void ops_dispatch(struct req *r)
         strcmp(r->op->name, "sys.ping") != 0)
         log_info("event=admin_op op=%s by=%s", r->op->name,
                  r->who.account[0] ? r->who.account : "admin_token");
+    if (!check_args(r)) return;
     r->op->handler(r);
 }

@@ -25,12 +25,12 @@
 #include "engine/gig_json.h"
 #include "engine/log.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_handlers.h"
 #include "engine/presence.h"
 #include "engine/store.h"
 #include "engine/timefmt.h"
 
-#define CAS_RETRIES 16
 #define MAX_CANDIDATES 64
 #define MAX_PENDING 100000 /* pending gigs cached for late join */
 #define VIDEO_TOKEN_SIZE 4096 /* a Vonage JWT is about 1 KiB */
@@ -216,10 +216,106 @@ static drop_err in_other_live_gig(struct engine *e, const char *operator, const 
     return rc;
 }
 
+/* The transaction context of a gig action. */
+struct gig_txn {
+    struct engine *e;
+    struct gig_job *j;
+    int64_t now;
+    bool reserved;
+    int64_t ticket;
+};
+
+/* The gig state machine decides (gig_apply); the rating lock is read here,
+ * the one store read a decision makes. */
+static drop_err apply_decide(void *ctx, const void *cur_, void *next_, bool *write)
+{
+    struct gig_txn *x = ctx;
+    struct gig_job *j = x->j;
+    const struct gig *cur = cur_;
+    struct gig *next = next_;
+    struct gig_action a;
+    bool locked = false;
+    drop_err rc;
+
+    memset(&a, 0, sizeof a);
+    a.kind = j->kind;
+    a.role = j->kind == GIG_CREATE ? GIG_ROLE_CUSTOMER : role_in(j, cur);
+    if (a.role == GIG_ROLE_OTHER && !j->system) {
+        /* not a party: the gig is not visible to the caller */
+        job_fail(j, DROP_ENOTFOUND, "no such gig");
+        return DROP_ENOTFOUND;
+    }
+    a.actor = j->system ? NULL : j->actor;
+    a.now = x->now;
+    a.rating = j->rating;
+    if ((j->kind == GIG_CREATE || j->kind == GIG_CLAIM_ACCEPT) && !j->system) {
+        rc = store_gig_unrated(x->e->store, j->actor, &locked);
+        if (rc) {
+            store_fail(j, rc);
+            return rc;
+        }
+    }
+    a.actor_locked = locked;
+    a.candidates = j->cands;
+    a.n_candidates = j->n_cands;
+    a.video_session = j->video_session;
+    gig_init(next);
+    rc = gig_apply(cur, &a, &x->e->policy, next, &j->fx);
+    if (rc) {
+        if (rc == DROP_ECONFLICT)
+            snprintf(j->why, sizeof j->why, "gig %s is %s: %s not allowed", cur->id,
+                     gig_status_name(cur->status), gig_action_name(j->kind));
+        else if (rc == DROP_ERATING)
+            snprintf(j->why, sizeof j->why, "rate your last gig first");
+        else if (rc == DROP_EFORBIDDEN)
+            snprintf(j->why, sizeof j->why, "%s is not allowed for this account",
+                     gig_action_name(j->kind));
+        else
+            snprintf(j->why, sizeof j->why, "invalid %s", gig_action_name(j->kind));
+        j->err = rc;
+        gig_free(next);
+        return rc;
+    }
+    *write = j->fx.changed;
+    if (!*write) gig_free(next);
+    return DROP_OK;
+}
+
+/* An accept first reserves its operator: one live gig each, exactly once
+ * across sessions and nodes. */
+static drop_err apply_prepare(void *ctx, const void *cur, const void *next_)
+{
+    struct gig_txn *x = ctx;
+    const struct gig *next = next_;
+    (void)cur;
+    x->reserved = false;
+    if (x->j->kind != GIG_CLAIM_ACCEPT || !next->operator[0] || !gig_status_busy(next->status))
+        return DROP_OK;
+    drop_err rc = store_operator_reserve(x->e->store, next->operator, next->id, &x->ticket);
+    if (rc == DROP_ECONFLICT) job_fail(x->j, rc, "you are the operator of another live gig");
+    else if (rc) store_fail(x->j, rc);
+    x->reserved = rc == DROP_OK;
+    return rc;
+}
+
+/* The CAS lost: nothing was written, the reservation goes (were the release
+ * to fail, it lasts until the gig lets the operator go). On any other
+ * failure a reservation stays: the write may have happened (a timeout); if
+ * not, it is stale once the offer is no longer open. */
+static void apply_undo(void *ctx, const void *next_)
+{
+    struct gig_txn *x = ctx;
+    const struct gig *next = next_;
+    if (x->reserved) store_operator_release(x->e->store, next->operator, next->id, x->ticket);
+    x->reserved = false;
+}
+
 static void apply_work(struct engine *e, void *arg)
 {
     struct gig_job *j = arg;
-    int64_t now = engine_now(e);
+    struct gig_txn x = {.e = e, .j = j, .now = engine_now(e)};
+    struct store_txn_result res;
+    struct gig before, after;
     drop_err rc;
 
     if (j->kind == GIG_CLAIM_ACCEPT && !j->system) {
@@ -233,120 +329,35 @@ static void apply_work(struct engine *e, void *arg)
             return;
         }
     }
-
-    for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
-        struct gig cur, next;
-        struct gig_action a;
-        bool locked = false;
-
-        gig_init(&cur);
-        gig_init(&next);
-        if (j->kind == GIG_CREATE) {
-            gig_copy(&cur, &j->create);
-        } else if ((rc = store_gig_get(e->store, j->gig_id, &cur)) != DROP_OK) {
-            store_fail(j, rc);
-            gig_free(&cur);
-            return;
-        }
-        memset(&a, 0, sizeof a);
-        a.kind = j->kind;
-        a.role = j->kind == GIG_CREATE ? GIG_ROLE_CUSTOMER : role_in(j, &cur);
-        if (a.role == GIG_ROLE_OTHER && !j->system) {
-            /* not a party: the gig is not visible to the caller */
-            job_fail(j, DROP_ENOTFOUND, "no such gig");
-            gig_free(&cur);
-            return;
-        }
-        a.actor = j->system ? NULL : j->actor;
-        a.now = now;
-        a.rating = j->rating;
-        if ((j->kind == GIG_CREATE || j->kind == GIG_CLAIM_ACCEPT) && !j->system) {
-            rc = store_gig_unrated(e->store, j->actor, &locked);
-            if (rc) {
-                store_fail(j, rc);
-                gig_free(&cur);
-                return;
-            }
-        }
-        a.actor_locked = locked;
-        a.candidates = j->cands;
-        a.n_candidates = j->n_cands;
-        a.video_session = j->video_session;
-        rc = gig_apply(&cur, &a, &e->policy, &next, &j->fx);
-        if (rc) {
-            if (rc == DROP_ECONFLICT)
-                snprintf(j->why, sizeof j->why, "gig %s is %s: %s not allowed", cur.id,
-                         gig_status_name(cur.status), gig_action_name(j->kind));
-            else if (rc == DROP_ERATING)
-                snprintf(j->why, sizeof j->why, "rate your last gig first");
-            else if (rc == DROP_EFORBIDDEN)
-                snprintf(j->why, sizeof j->why, "%s is not allowed for this account",
-                         gig_action_name(j->kind));
-            else
-                snprintf(j->why, sizeof j->why, "invalid %s", gig_action_name(j->kind));
-            j->err = rc;
-            gig_free(&cur);
-            gig_free(&next);
-            return;
-        }
-        if (!j->fx.changed) {
-            gig_free(&j->before);
-            gig_copy(&j->before, &cur);
-            gig_free(&j->after);
-            gig_copy(&j->after, &cur);
-            gig_free(&cur);
-            gig_free(&next);
-            return;
-        }
-        /* an accept first reserves its operator: one live gig each,
-         * exactly once across sessions and nodes */
-        bool reserved = false;
-        int64_t ticket = 0;
-        if (j->kind == GIG_CLAIM_ACCEPT && next.operator[0] && gig_status_busy(next.status)) {
-            rc = store_operator_reserve(e->store, next.operator, next.id, &ticket);
-            if (rc) {
-                if (rc == DROP_ECONFLICT)
-                    job_fail(j, rc, "you are the operator of another live gig");
-                else
-                    store_fail(j, rc);
-                gig_free(&cur);
-                gig_free(&next);
-                return;
-            }
-            reserved = true;
-        }
-        rc = j->kind == GIG_CREATE ? store_gig_create(e->store, &next)
-                                   : store_gig_cas(e->store, &next, cur.version);
-        if (rc == DROP_ECONFLICT && j->kind != GIG_CREATE) { /* lost the race: decide again */
-            /* nothing was written: the reservation goes (were the release
-             * to fail, it lasts until the gig lets the operator go) */
-            if (reserved) store_operator_release(e->store, next.operator, next.id, ticket);
-            gig_free(&cur);
-            gig_free(&next);
-            continue;
-        }
-        if (rc) {
-            /* a reservation stays: the write may have happened (a timeout);
-             * if not, it is stale once the offer is no longer open */
-            store_fail(j, rc);
-            gig_free(&cur);
-            gig_free(&next);
-            return;
-        }
-        gig_free(&j->before);
-        j->before = cur;
-        gig_free(&j->after);
-        j->after = next;
-        if (j->kind == GIG_RATE) {
-            /* the customer rates the operator and the other way round */
-            bool by_customer = strcmp(j->actor, j->after.customer) == 0;
-            store_account_add_rating(e->store, by_customer ? j->after.operator : j->after.customer,
-                                     by_customer, j->rating, now);
-        }
-        if (j->fx.n_offers > 0) load_customer(e, j);
+    struct store_txn t = {
+        .kind = &GIG_KIND,
+        .id = j->kind == GIG_CREATE ? NULL : j->gig_id,
+        .seed = &j->create,
+        .tries = STORE_TXN_TRIES,
+        .ctx = &x,
+        .decide = apply_decide,
+        .prepare = apply_prepare,
+        .undo = apply_undo,
+    };
+    rc = store_txn_run(e->store, &t, &before, &after, &res);
+    if (rc) {
+        if (j->err) return; /* a callback said why */
+        if (res.exhausted) job_fail(j, DROP_EUNAVAIL, "too much contention on this gig, retry");
+        else store_fail(j, rc);
         return;
     }
-    job_fail(j, DROP_EUNAVAIL, "too much contention on this gig, retry");
+    gig_free(&j->before);
+    j->before = before;
+    gig_free(&j->after);
+    j->after = after;
+    if (!res.written) return;
+    if (j->kind == GIG_RATE) {
+        /* the customer rates the operator and the other way round */
+        bool by_customer = strcmp(j->actor, j->after.customer) == 0;
+        store_account_add_rating(e->store, by_customer ? j->after.operator : j->after.customer,
+                                 by_customer, j->rating, x.now);
+    }
+    if (j->fx.n_offers > 0) load_customer(e, j);
 }
 
 /* ---- effects, back on the loop ---- */
@@ -534,33 +545,34 @@ struct video_attach {
     char session[GIG_VIDEO_SESSION_SIZE];
     bool attached;
     drop_err err;
+    int64_t now;
 };
 
-/* On a worker: puts the session on the gig unless it has one already. */
+/* Puts the session on the gig unless it has one already. */
+static drop_err attach_decide(void *ctx, const void *cur_, void *next_, bool *write)
+{
+    struct video_attach *a = ctx;
+    const struct gig *cur = cur_;
+    struct gig *next = next_;
+    if (!wants_session(cur)) return DROP_OK;
+    gig_copy(next, cur);
+    snprintf(next->video_session, sizeof next->video_session, "%s", a->session);
+    next->version = cur->version + 1;
+    next->updated_at = a->now;
+    *write = true;
+    return DROP_OK;
+}
+
+/* On a worker: the attach transaction. */
 static void attach_work(struct engine *e, void *arg)
 {
     struct video_attach *a = arg;
-    for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
-        struct gig cur, next;
-        gig_init(&cur);
-        gig_init(&next);
-        a->err = store_gig_get(e->store, a->gig_id, &cur);
-        if (a->err || !wants_session(&cur)) {
-            gig_free(&cur);
-            return;
-        }
-        gig_copy(&next, &cur);
-        snprintf(next.video_session, sizeof next.video_session, "%s", a->session);
-        next.version = cur.version + 1;
-        next.updated_at = engine_now(e);
-        a->err = store_gig_cas(e->store, &next, cur.version);
-        gig_free(&cur);
-        gig_free(&next);
-        if (a->err == DROP_ECONFLICT) continue;
-        a->attached = a->err == DROP_OK;
-        return;
-    }
-    a->err = DROP_ECONFLICT;
+    struct store_txn_result res;
+    a->now = engine_now(e);
+    struct store_txn t = {.kind = &GIG_KIND, .id = a->gig_id, .tries = STORE_TXN_TRIES, .ctx = a,
+                          .decide = attach_decide};
+    a->err = store_txn_run(e->store, &t, NULL, NULL, &res);
+    a->attached = a->err == DROP_OK && res.written;
 }
 
 static void attach_done(struct engine *e, struct req *r, void *arg)
@@ -768,17 +780,13 @@ void op_gig_stop(struct req *r) { simple_transition(r, GIG_STOP); }
 
 void op_gig_rate(struct req *r)
 {
-    json_t *v = json_object_get(r->data, "rating");
-    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 5) {
-        req_fail(r, DROP_EBADREQ, "rating: an integer 1..5 is required");
-        return;
-    }
+    /* rating and gigId: declared in the op table, checked before we run */
     struct gig_job *j = gig_job_new(r->eng, r, GIG_RATE);
     if (!get_gig_id(r, j->gig_id)) {
         gig_job_free(j);
         return;
     }
-    j->rating = (int)json_integer_value(v);
+    j->rating = (int)op_arg_int(r, "rating", 0);
     transition(r->eng, j);
 }
 
@@ -1010,16 +1018,10 @@ void op_gig_list(struct req *r)
     struct read_job *j = xcalloc(1, sizeof *j);
     json_t *acc = json_object_get(r->data, "accountId");
     json_t *st = json_object_get(r->data, "status");
-    json_t *lim = json_object_get(r->data, "limit");
-    json_t *before = json_object_get(r->data, "before");
 
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
-    if (acc && !json_is_null(acc)) {
-        if (!json_is_string(acc) || !id_valid(json_string_value(acc))) {
-            req_fail(r, DROP_EBADREQ, "accountId: an ObjectId string is expected");
-            goto fail;
-        }
+    if (acc && !json_is_null(acc)) { /* declared: an ObjectId when given */
         if (r->who.role != ROLE_ADMIN && strcmp(json_string_value(acc), r->who.account) != 0) {
             req_fail(r, DROP_EFORBIDDEN, "only an admin may list the gigs of another account");
             goto fail;
@@ -1034,22 +1036,9 @@ void op_gig_list(struct req *r)
         }
         j->f.has_status = true;
     }
-    j->f.limit = 50;
-    if (lim && !json_is_null(lim)) {
-        if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
-            json_integer_value(lim) > GIG_LIST_MAX) {
-            req_fail(r, DROP_EBADREQ, "limit: an integer 1..%d is expected", GIG_LIST_MAX);
-            goto fail;
-        }
-        j->f.limit = (int)json_integer_value(lim);
-    }
-    if (before && !json_is_null(before)) {
-        if (!json_is_integer(before) || json_integer_value(before) <= 0) {
-            req_fail(r, DROP_EBADREQ, "before: a time in ms since the epoch is expected");
-            goto fail;
-        }
-        j->f.before = json_integer_value(before);
-    }
+    /* limit and before: declared in the op table, checked before we run */
+    j->f.limit = (int)op_arg_int(r, "limit", 50);
+    j->f.before = op_arg_int(r, "before", 0);
     r->eng->ports.job(r->eng->ports.ctx, r, list_work, read_done, j);
     return;
 fail:

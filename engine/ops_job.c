@@ -21,10 +21,10 @@
 #include "engine/job.h"
 #include "engine/log.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_handlers.h"
 #include "engine/store.h"
 
-#define CAS_RETRIES 16
 #define NO_PICTURE_WARNING "worker has no picture: they cannot accept until they add one"
 
 struct job_op {
@@ -145,54 +145,68 @@ static void create_job(struct engine *e, struct job_op *j)
     store_notice(e, j, n->client, n->worker);
 }
 
+/* The transaction context of job.save (update) and job.status. */
+struct job_txn {
+    struct engine *e;
+    struct job_op *j;
+};
+
+/* Ends a job transaction: the result into j, or the store's answer worded
+ * (a callback's refusal is already in j). */
+static bool job_txn_run(struct engine *e, struct job_op *j, struct store_txn *t)
+{
+    struct job_txn ctx = {e, j};
+    struct store_txn_result res;
+    struct job before;
+    t->kind = &JOB_KIND;
+    t->id = j->id;
+    t->ctx = &ctx;
+    t->tries = STORE_TXN_TRIES;
+    drop_err rc = store_txn_run(e->store, t, &before, &j->after, &res);
+    if (rc == DROP_OK) {
+        job_free(&before);
+        j->changed = res.written;
+        return true;
+    }
+    if (j->err) return false;
+    if (res.exhausted) op_fail(j, DROP_EUNAVAIL, "%s", "too much contention on this job, retry");
+    else store_fail(j, rc);
+    return false;
+}
+
+/* job.save on an existing job: only its client, only while REQUESTED. */
+static drop_err edit_decide(void *ctx, const void *cur_, void *next_, bool *write)
+{
+    struct job_txn *x = ctx;
+    struct job_op *j = x->j;
+    const struct job *cur = cur_;
+    struct job *next = next_;
+    unsigned who = job_actors(cur, j->me, false);
+    if (!who && !j->is_admin) return op_fail(j, DROP_ENOTFOUND, "%s", "no such job");
+    if (!(who & JOB_BY_CLIENT))
+        return op_fail(j, DROP_EFORBIDDEN, "%s", "only the job's client may edit it");
+    if (cur->status != JOB_REQUESTED)
+        return op_fail(j, DROP_ECONFLICT, "job is %s: only a REQUESTED job may be edited",
+                       job_status_name(cur->status));
+    if (j->worker[0] && strcmp(j->worker, cur->worker) != 0)
+        return op_fail(j, DROP_EBADREQ, "%s", "worker: the worker of a job cannot change");
+    job_copy(next, cur);
+    free(next->title);
+    next->title = xstrdup(j->title);
+    if (j->description) {
+        free(next->description);
+        next->description = xstrdup(j->description);
+    }
+    next->updated_at = engine_now(x->e);
+    next->version = cur->version + 1;
+    *write = true;
+    return DROP_OK;
+}
+
 static void update_job(struct engine *e, struct job_op *j)
 {
-    for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
-        struct job cur;
-        drop_err rc = store_job_get(e->store, j->id, &cur);
-        if (rc) {
-            store_fail(j, rc);
-            return;
-        }
-        unsigned who = job_actors(&cur, j->me, false);
-        if (!who && !j->is_admin) rc = op_fail(j, DROP_ENOTFOUND, "%s", "no such job");
-        else if (!(who & JOB_BY_CLIENT))
-            rc = op_fail(j, DROP_EFORBIDDEN, "%s", "only the job's client may edit it");
-        else if (cur.status != JOB_REQUESTED)
-            rc = op_fail(j, DROP_ECONFLICT, "job is %s: only a REQUESTED job may be edited",
-                    job_status_name(cur.status));
-        else if (j->worker[0] && strcmp(j->worker, cur.worker) != 0)
-            rc = op_fail(j, DROP_EBADREQ, "%s", "worker: the worker of a job cannot change");
-        if (rc) {
-            job_free(&cur);
-            return;
-        }
-        struct job next;
-        job_copy(&next, &cur);
-        free(next.title);
-        next.title = xstrdup(j->title);
-        if (j->description) {
-            free(next.description);
-            next.description = xstrdup(j->description);
-        }
-        next.updated_at = engine_now(e);
-        next.version = cur.version + 1;
-        rc = store_job_cas(e->store, &next, cur.version);
-        job_free(&cur);
-        if (rc == DROP_ECONFLICT) {
-            job_free(&next);
-            continue;
-        }
-        if (rc) {
-            job_free(&next);
-            store_fail(j, rc);
-            return;
-        }
-        j->after = next;
-        j->changed = true;
-        return;
-    }
-    op_fail(j, DROP_EUNAVAIL, "%s", "too much contention on this job, retry");
+    struct store_txn t = {.decide = edit_decide};
+    job_txn_run(e, j, &t);
 }
 
 static void save_work(struct engine *e, void *arg)
@@ -288,60 +302,47 @@ void op_job_save(struct req *r)
 
 /* ---- job.status ---- */
 
+/* job.status: the workflow table decides; accepting needs the worker's
+ * picture (read here: the one store read a decision makes). */
+static drop_err status_decide(void *ctx, const void *cur_, void *next_, bool *write)
+{
+    struct job_txn *x = ctx;
+    struct job_op *j = x->j;
+    const struct job *cur = cur_;
+    unsigned who = job_actors(cur, j->me, j->is_admin);
+    drop_err rc = who ? job_transition(cur->status, j->to, who) : DROP_ENOTFOUND;
+    if (rc == DROP_ENOTFOUND) return op_fail(j, rc, "no such job");
+    if (rc == DROP_ECONFLICT)
+        return op_fail(j, rc, "job is %s: it cannot become %s", job_status_name(cur->status),
+                       job_status_name(j->to));
+    if (rc == DROP_EFORBIDDEN)
+        return op_fail(j, rc, "%s is not allowed for this account on this job",
+                       job_status_name(j->to));
+    if (j->to == JOB_ACCEPTED) {
+        bool pic = false;
+        if ((rc = active_account(x->e, cur->worker, &pic)) != DROP_OK) {
+            store_fail(j, rc);
+            return rc;
+        }
+        if (!pic)
+            return op_fail(j, DROP_ECONFLICT,
+                           "worker has no picture: add one before accepting a job");
+    }
+    struct job *next = next_;
+    job_copy(next, cur);
+    job_set_status(next, j->to, engine_now(x->e), j->me);
+    next->version = cur->version + 1;
+    *write = true;
+    return DROP_OK;
+}
+
 static void status_work(struct engine *e, void *arg)
 {
     struct job_op *j = arg;
-    for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
-        struct job cur, next;
-        drop_err rc = store_job_get(e->store, j->id, &cur);
-        if (rc) {
-            store_fail(j, rc);
-            return;
-        }
-        unsigned who = job_actors(&cur, j->me, j->is_admin);
-        rc = who ? job_transition(cur.status, j->to, who) : DROP_ENOTFOUND;
-        if (rc == DROP_ENOTFOUND) {
-            op_fail(j, rc, "no such job");
-        } else if (rc == DROP_ECONFLICT) {
-            op_fail(j, rc, "job is %s: it cannot become %s", job_status_name(cur.status),
-                    job_status_name(j->to));
-        } else if (rc == DROP_EFORBIDDEN) {
-            op_fail(j, rc, "%s is not allowed for this account on this job",
-                    job_status_name(j->to));
-        } else if (j->to == JOB_ACCEPTED) {
-            bool pic = false;
-            rc = active_account(e, cur.worker, &pic);
-            if (rc) store_fail(j, rc);
-            else if (!pic)
-                rc = op_fail(j, DROP_ECONFLICT,
-                             "worker has no picture: add one before accepting a job");
-        }
-        if (rc) {
-            job_free(&cur);
-            return;
-        }
-        job_copy(&next, &cur);
-        job_set_status(&next, j->to, engine_now(e), j->me);
-        next.version = cur.version + 1;
-        rc = store_job_cas(e->store, &next, cur.version);
-        job_free(&cur);
-        if (rc == DROP_ECONFLICT) {
-            job_free(&next);
-            continue;
-        }
-        if (rc) {
-            job_free(&next);
-            store_fail(j, rc);
-            return;
-        }
-        j->after = next;
-        j->changed = true;
-        /* ACCEPTED and DECLINED are the worker's: tell the client */
-        if (j->to == JOB_ACCEPTED || j->to == JOB_DECLINED)
-            store_notice(e, j, next.worker, next.client);
-        return;
-    }
-    op_fail(j, DROP_EUNAVAIL, "%s", "too much contention on this job, retry");
+    struct store_txn t = {.decide = status_decide};
+    /* ACCEPTED and DECLINED are the worker's: tell the client */
+    if (job_txn_run(e, j, &t) && (j->to == JOB_ACCEPTED || j->to == JOB_DECLINED))
+        store_notice(e, j, j->after.worker, j->after.client);
 }
 
 void op_job_status(struct req *r)
@@ -395,9 +396,9 @@ void op_job_list(struct req *r)
 {
     json_t *st = json_object_get(r->data, "status");
     json_t *role = json_object_get(r->data, "role");
-    json_t *lim = json_object_get(r->data, "limit");
-    json_t *before = json_object_get(r->data, "before");
-    struct job_filter f = {.limit = 50};
+    /* limit and before: declared in the op table, checked before we run */
+    struct job_filter f = {.limit = (int)op_arg_int(r, "limit", 50),
+                           .before = op_arg_int(r, "before", 0)};
 
     if (!r->who.account[0]) {
         req_fail(r, DROP_EBADREQ, "job.list needs an account (the built-in admin has none)");
@@ -418,21 +419,6 @@ void op_job_list(struct req *r)
             req_fail(r, DROP_EBADREQ, "role: \"client\" or \"worker\" is expected");
             return;
         }
-    }
-    if (lim && !json_is_null(lim)) {
-        if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
-            json_integer_value(lim) > JOB_LIST_MAX) {
-            req_fail(r, DROP_EBADREQ, "limit: an integer 1..%d is expected", JOB_LIST_MAX);
-            return;
-        }
-        f.limit = (int)json_integer_value(lim);
-    }
-    if (before && !json_is_null(before)) {
-        if (!json_is_integer(before) || json_integer_value(before) <= 0) {
-            req_fail(r, DROP_EBADREQ, "before: a time in ms since the epoch is expected");
-            return;
-        }
-        f.before = json_integer_value(before);
     }
     struct job_op *j = job_op_new(r);
     j->f = f;

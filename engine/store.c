@@ -22,6 +22,87 @@ void store_close(struct store *st)
     free(st);
 }
 
+void record_array_free(const struct record_kind *k, void *arr, size_t n)
+{
+    for (size_t i = 0; i < n; i++) k->free_rec((char *)arr + i * k->size);
+    free(arr);
+}
+
+char *record_dump(const struct record_kind *k, const void *rec)
+{
+    json_t *j = k->encode(rec);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(j);
+    return text;
+}
+
+drop_err record_parse(const struct record_kind *k, const char *text, size_t len, void *out,
+                      char *why, size_t whylen)
+{
+    json_error_t jerr;
+    json_t *j = text ? json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!j) return err_why(DROP_EINTERNAL, why, whylen, "not JSON: %s", text ? jerr.text : "none");
+    drop_err e = k->decode(j, out, why, whylen);
+    json_decref(j);
+    return e;
+}
+
+drop_err store_txn_run(struct store *st, const struct store_txn *t, void *before, void *after,
+                       struct store_txn_result *res)
+{
+    const struct record_kind *k = t->kind;
+    struct store_txn_result r = {0};
+    int tries = t->tries > 0 ? t->tries : STORE_TXN_TRIES;
+    void *cur = xmalloc(k->size), *next = xmalloc(k->size); /* a gig is ~5 KB */
+    drop_err rc = DROP_ECONFLICT;
+    bool create = t->id == NULL;
+    for (r.tries = 1; r.tries <= tries; r.tries++) {
+        bool write = false;
+        if (create) k->copy(cur, t->seed);
+        else if ((rc = store_record_get(st, k, t->id, cur)) != DROP_OK) break;
+        if ((rc = t->decide(t->ctx, cur, next, &write)) != DROP_OK) {
+            k->free_rec(cur);
+            break;
+        }
+        if (!write) {
+            if (after) k->copy(after, cur);
+            goto done;
+        }
+        if (t->prepare && (rc = t->prepare(t->ctx, cur, next)) != DROP_OK) {
+            k->free_rec(cur);
+            k->free_rec(next);
+            break;
+        }
+        rc = create ? store_record_create(st, k, next)
+                    : store_record_cas(st, k, next, k->version(cur));
+        if (rc == DROP_OK) {
+            r.written = true;
+            if (after) memcpy(after, next, k->size);
+            else k->free_rec(next);
+            goto done;
+        }
+        /* nothing was written: what prepare did goes */
+        if (t->undo && rc == DROP_ECONFLICT && !create) t->undo(t->ctx, next);
+        k->free_rec(cur);
+        k->free_rec(next);
+        if (rc != DROP_ECONFLICT || create) break;
+        rc = DROP_ECONFLICT;
+    }
+    r.exhausted = rc == DROP_ECONFLICT && r.tries > tries;
+    if (r.tries > tries) r.tries = tries;
+    free(cur);
+    free(next);
+    if (res) *res = r;
+    return rc;
+done:
+    if (before) memcpy(before, cur, k->size);
+    else k->free_rec(cur);
+    free(cur);
+    free(next);
+    if (res) *res = r;
+    return DROP_OK;
+}
+
 void gig_array_free(struct gig *arr, size_t n)
 {
     for (size_t i = 0; i < n; i++) gig_free(&arr[i]);

@@ -1,5 +1,5 @@
-/* store.h - the store port: the durable truth (accounts, identities, tokens;
- * later gigs, inbox messages, jobs and client logs beside them).
+/* store.h - the store port: the durable truth (accounts, identities, tokens,
+ * inbox messages, and the versioned records: gigs, jobs, booking records).
  *
  * The interface is SYNCHRONOUS and thread-safe: every call blocks until the
  * backend answers, so it is only ever called from worker threads (the server
@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "engine/account.h"
 #include "engine/device.h"
@@ -103,6 +105,110 @@ struct store_operator_lock {
     int64_t version;
 };
 
+
+/* ---- record kinds ----------------------------------------------------------
+ * A versioned record (a gig, a job, and the kinds to come) is stored the same
+ * way by every backend, so each kind is described once, here, and each
+ * backend implements the record calls once for all kinds:
+ *   - its table (SQLite) / collection (MongoDB): table;
+ *   - its codec: the struct <-> stored JSON object (encode / decode). SQLite
+ *     keeps the object as compact JSON text in the doc column; MongoDB keeps
+ *     it as the document, "id" as _id, the keys of id_keys as ObjectIds ("" as
+ *     null; "a.b" is key b in the objects of array a) and those of text_keys
+ *     as their JSON text;
+ *   - its indexed fields: copies of record values beside the record, that
+ *     queries filter on (SQLite columns; MongoDB keys, appended to the
+ *     document when the record has no such key: derived ones, such as a gig's
+ *     next timer); index() computes them;
+ *   - optionally a set: a multi-valued index that SQLite keeps in a side
+ *     table (owner id, value), rewritten with the record in one transaction.
+ * Every kind has an id (24 hex), a version (>= 1, moved on by each CAS) and a
+ * created_at (ms); listings page on (created_at, id), newest first. */
+enum record_type { RECORD_TEXT, RECORD_INT };
+
+struct record_field {
+    const char *column;   /* SQLite column */
+    const char *key;      /* MongoDB key */
+    enum record_type type;
+    bool derived;         /* not a key of the record: MongoDB appends it */
+};
+
+/* The value of an indexed field: text (NULL = SQL NULL / BSON null, an id
+ * field's null when the key is in id_keys) or i. */
+struct record_value {
+    const char *text;     /* borrowed from the record */
+    int64_t i;
+};
+
+#define RECORD_FIELDS_MAX 8
+#define RECORD_SET_MAX 64
+
+struct record_set {
+    const char *table;    /* SQLite side table */
+    const char *owner;    /* its column holding the record's id */
+    const char *column;   /* its column holding a value */
+    /* The values of rec (borrowed from it), at most RECORD_SET_MAX. */
+    int (*values)(const void *rec, const char **out);
+};
+
+struct record_kind {
+    const char *name;                    /* "gig": logs, op names */
+    const char *table;                   /* table / collection */
+    size_t size;                         /* sizeof the record struct */
+    const struct record_field *fields;   /* indexed fields, n_fields <= RECORD_FIELDS_MAX */
+    int n_fields;
+    const char *const *id_keys;          /* NULL-terminated */
+    const char *const *text_keys;        /* NULL-terminated */
+    const struct record_set *set;        /* NULL = none */
+    /* The stored object of rec (a new reference), or NULL when rec cannot be
+     * stored (invalid: the caller's bug, DROP_EBADREQ). */
+    json_t *(*encode)(const void *rec);
+    /* Reads a stored object into out (the caller frees it with free_rec);
+     * DROP_EINTERNAL with a reason in why for a corrupt record, out
+     * untouched. Never crashes. */
+    drop_err (*decode)(const json_t *j, void *out, char *why, size_t whylen);
+    /* The indexed values of rec, n_fields of them, in the order of fields. */
+    void (*index)(const void *rec, struct record_value *out);
+    const char *(*id)(const void *rec);
+    int64_t (*version)(const void *rec);
+    void (*free_rec)(void *rec);
+    void (*copy)(void *dst, const void *src); /* a deep copy into uninitialized dst */
+};
+
+/* The accessors of a kind whose struct T has char id[] and int64_t version,
+ * freed by T_free and deep-copied by T_copy: kind_id, kind_version,
+ * kind_free, kind_copy (static, for the kind's definition). */
+#define RECORD_KIND_ACCESSORS(T)                                                          \
+    static const char *kind_id(const void *rec) { return ((const struct T *)rec)->id; }   \
+    static int64_t kind_version(const void *rec) { return ((const struct T *)rec)->version; } \
+    static void kind_free(void *rec) { T##_free(rec); }                                   \
+    static void kind_copy(void *dst, const void *src) { T##_copy(dst, src); }
+
+/* The kinds (defined beside their codecs: gig_record.c, job.c). */
+extern const struct record_kind GIG_KIND;
+extern const struct record_kind JOB_KIND;
+
+/* A page of a listing by one indexed field: the records whose field equals
+ * value (field NULL: every record), created_at < before when before > 0,
+ * newest first (created_at, then id, descending), at most limit. */
+struct record_page {
+    const char *field;    /* an indexed field's column, or NULL */
+    const char *value;
+    int64_t before;
+    int limit;            /* 1..RECORD_LIST_MAX */
+};
+#define RECORD_LIST_MAX 200
+
+/* Frees an array of n records of kind k from a listing call. */
+void record_array_free(const struct record_kind *k, void *arr, size_t n);
+
+/* The encoded record as compact JSON text (heap) or NULL (invalid record). */
+char *record_dump(const struct record_kind *k, const void *rec);
+
+/* Parses text of len bytes into out as k->decode, a reason in why. */
+drop_err record_parse(const struct record_kind *k, const char *text, size_t len, void *out,
+                      char *why, size_t whylen);
+
 struct store_ops {
     const char *name; /* "sqlite", "mongodb" */
     void (*close)(void *impl);
@@ -129,9 +235,15 @@ struct store_ops {
     drop_err (*token_delete)(void *impl, const unsigned char hash[STORE_TOKEN_HASH_LEN]);
     drop_err (*token_delete_by_account)(void *impl, const char *account);
 
-    drop_err (*gig_create)(void *impl, const struct gig *g);
-    drop_err (*gig_get)(void *impl, const char *id, struct gig *out);
-    drop_err (*gig_cas)(void *impl, const struct gig *g, int64_t expected_version);
+    /* the record port: one family over every record kind */
+    drop_err (*record_create)(void *impl, const struct record_kind *k, const void *rec);
+    drop_err (*record_get)(void *impl, const struct record_kind *k, const char *id, void *out);
+    drop_err (*record_cas)(void *impl, const struct record_kind *k, const void *rec,
+                           int64_t expected_version);
+    drop_err (*record_delete)(void *impl, const struct record_kind *k, const char *id);
+    drop_err (*record_list)(void *impl, const struct record_kind *k, const struct record_page *p,
+                            void **out, size_t *n);
+
     drop_err (*gig_list)(void *impl, const struct gig_filter *f, struct gig **out, size_t *n);
     drop_err (*gig_for_account)(void *impl, const char *account, struct gig **out, size_t *n);
     drop_err (*gig_due)(void *impl, int64_t now, int limit, struct gig **out, size_t *n);
@@ -144,9 +256,6 @@ struct store_ops {
                                   size_t n, int64_t now);
     drop_err (*message_unread)(void *impl, const char *to, int64_t *count);
 
-    drop_err (*job_create)(void *impl, const struct job *j);
-    drop_err (*job_get)(void *impl, const char *id, struct job *out);
-    drop_err (*job_cas)(void *impl, const struct job *j, int64_t expected_version);
     drop_err (*job_list)(void *impl, const struct job_filter *f, struct job **out, size_t *n);
 
     /* identity codes and what they change (store_*_codes.c) */
@@ -296,18 +405,68 @@ static inline drop_err store_token_delete_by_account(struct store *st, const cha
     return st->ops->token_delete_by_account(st->impl, account);
 }
 
+/* ---- the record port ----------------------------------------------------
+ * The same five calls for every kind (see struct record_kind). rec / out
+ * point to the kind's struct.
+ *
+ * Inserts a new record (id, version >= 1, times set by the caller), with its
+ * indexed copies. DROP_EBADREQ when k->encode refuses it, DROP_ECONFLICT when
+ * the id exists. */
+static inline drop_err store_record_create(struct store *st, const struct record_kind *k,
+                                           const void *rec)
+{
+    return st->ops->record_create(st->impl, k, rec);
+}
+
+/* Reads a record into out (k->free_rec it). DROP_ENOTFOUND when there is
+ * none, DROP_EINTERNAL (logged) when the stored record is corrupt. */
+static inline drop_err store_record_get(struct store *st, const struct record_kind *k,
+                                        const char *id, void *out)
+{
+    return st->ops->record_get(st->impl, k, id, out);
+}
+
+/* The compare-and-set every change goes through: replaces the stored record
+ * by rec (whole; its version the new one, above expected_version) only when
+ * the stored version is still expected_version, atomically, indexed copies
+ * and set included. DROP_ECONFLICT when another writer won (re-read and
+ * decide again: store_update), DROP_ENOTFOUND when there is no such record,
+ * DROP_EBADREQ for an invalid record or a version that does not move on. */
+static inline drop_err store_record_cas(struct store *st, const struct record_kind *k,
+                                        const void *rec, int64_t expected_version)
+{
+    return st->ops->record_cas(st->impl, k, rec, expected_version);
+}
+
+/* Deletes a record (and its set). DROP_OK also when there was none. */
+static inline drop_err store_record_delete(struct store *st, const struct record_kind *k,
+                                           const char *id)
+{
+    return st->ops->record_delete(st->impl, k, id);
+}
+
+/* A page of records (struct record_page) into a heap array of *n records of
+ * k (record_array_free; NULL when *n is 0). A corrupt stored record is
+ * logged and skipped. DROP_EBADREQ for a limit out of range or a field that
+ * is not one of k's. */
+static inline drop_err store_record_list(struct store *st, const struct record_kind *k,
+                                         const struct record_page *p, void **out, size_t *n)
+{
+    return st->ops->record_list(st->impl, k, p, out, n);
+}
+
 /* Inserts a new gig (id, version 1 and times set by the caller), with its
  * offers and its next timer (gig_next_timer). DROP_ECONFLICT when the id
  * exists. */
 static inline drop_err store_gig_create(struct store *st, const struct gig *g)
 {
-    return st->ops->gig_create(st->impl, g);
+    return st->ops->record_create(st->impl, &GIG_KIND, g);
 }
 
 /* Reads a gig with its offers into out (gig_free() it). DROP_ENOTFOUND. */
 static inline drop_err store_gig_get(struct store *st, const char *id, struct gig *out)
 {
-    return st->ops->gig_get(st->impl, id, out);
+    return st->ops->record_get(st->impl, &GIG_KIND, id, out);
 }
 
 /* The compare-and-set every transition goes through: replaces the stored
@@ -318,7 +477,7 @@ static inline drop_err store_gig_get(struct store *st, const char *id, struct gi
 static inline drop_err store_gig_cas(struct store *st, const struct gig *g,
                                      int64_t expected_version)
 {
-    return st->ops->gig_cas(st->impl, g, expected_version);
+    return st->ops->record_cas(st->impl, &GIG_KIND, g, expected_version);
 }
 
 /* Lists gigs matching f into a heap array of *n gigs (gig_array_free). */
@@ -354,6 +513,49 @@ static inline drop_err store_gig_unrated(struct store *st, const char *account, 
 {
     return st->ops->gig_unrated(st->impl, account, unrated);
 }
+
+/* ---- the transaction: read -> decide -> compare-and-set -> retry ----------
+ * DESIGN principle 4 written once. store_txn_run reads the record (or takes
+ * t->seed for a creation), asks decide for the next record, runs prepare
+ * (optional: an accept reserves its operator), writes by compare-and-set on
+ * the version read (or creates), and on a lost CAS runs undo, re-reads and
+ * decides again, at most t->tries times. Effects (events, replies) are the
+ * caller's, after it returns, from *before and *after.
+ *
+ * The callbacks record why they refuse in ctx; the store's own answers come
+ * back as the return code, so a caller tells them apart by its ctx. */
+#define STORE_TXN_TRIES 16
+
+struct store_txn {
+    const struct record_kind *kind;
+    const char *id;      /* the record to change; NULL: create t->seed's decision */
+    const void *seed;    /* with id NULL: the record decide starts from (borrowed) */
+    int tries;           /* 1.., 0 = STORE_TXN_TRIES */
+    void *ctx;
+    /* Decides on cur. DROP_OK with *write true and next filled (the whole new
+     * record, its version cur's + 1; the transaction owns it), DROP_OK with
+     * *write false for no change (next untouched), or an error that ends the
+     * transaction (next untouched). Must not write the store. */
+    drop_err (*decide)(void *ctx, const void *cur, void *next, bool *write);
+    /* Optional: after decide, before the write; an error ends the transaction. */
+    drop_err (*prepare)(void *ctx, const void *cur, const void *next);
+    /* Optional: the write lost after prepare succeeded: undo prepare. */
+    void (*undo)(void *ctx, const void *next);
+};
+
+struct store_txn_result {
+    bool written;   /* next was written; false: decide kept cur */
+    bool exhausted; /* every try lost its CAS (DROP_ECONFLICT returned) */
+    int tries;      /* reads done */
+};
+
+/* Runs t. DROP_OK: *before holds the record decided on and *after the one
+ * written (a copy of *before when nothing changed); both k->size buffers the
+ * caller frees with kind->free_rec (NULL: not wanted). Otherwise the error
+ * of a read, of a callback, of the write, or DROP_ECONFLICT with
+ * res->exhausted when the bound was hit; nothing to free. res may be NULL. */
+drop_err store_txn_run(struct store *st, const struct store_txn *t, void *before, void *after,
+                       struct store_txn_result *res);
 
 /* Frees an array of n gigs from the listing calls. */
 void gig_array_free(struct gig *arr, size_t n);
@@ -397,13 +599,13 @@ static inline drop_err store_message_unread(struct store *st, const char *to, in
  * id exists. */
 static inline drop_err store_job_create(struct store *st, const struct job *j)
 {
-    return st->ops->job_create(st->impl, j);
+    return st->ops->record_create(st->impl, &JOB_KIND, j);
 }
 
 /* Reads a job into out (job_free it). DROP_ENOTFOUND. */
 static inline drop_err store_job_get(struct store *st, const char *id, struct job *out)
 {
-    return st->ops->job_get(st->impl, id, out);
+    return st->ops->record_get(st->impl, &JOB_KIND, id, out);
 }
 
 /* Replaces the stored job by j (j->version the new version, above
@@ -413,7 +615,7 @@ static inline drop_err store_job_get(struct store *st, const char *id, struct jo
 static inline drop_err store_job_cas(struct store *st, const struct job *j,
                                      int64_t expected_version)
 {
-    return st->ops->job_cas(st->impl, j, expected_version);
+    return st->ops->record_cas(st->impl, &JOB_KIND, j, expected_version);
 }
 
 /* Lists the jobs matching f into a heap array of *n (job_array_free; NULL

@@ -1,17 +1,19 @@
 /* fuzz_bson.c - libFuzzer target for the MongoDB store's document readers
- * (adapters/store_mongo.c): a stored gig document (doc_gig, through
- * bson_to_json and gig_record_from_json) and a stored account document
- * (doc_account), as a corrupt or hostile database could hand them back.
+ * (adapters/store_mongo_records.c, store_mongo_accounts.c): a stored gig
+ * document (doc_record of GIG_KIND, through bson_to_json and the gig codec)
+ * and a stored account document (doc_account), as a corrupt or hostile
+ * database could hand them back.
  *
- * The readers are static, so store_mongo.c is compiled into this file; no
+ * The readers are static, so those files are compiled into this one; no
  * MongoDB is contacted. The input is one BSON document. Checked, else abort:
- *   - a gig that reads writes back (gig_doc) and reads again to a gig with
+ *   - a gig that reads writes back (record_doc) and reads again to a gig with
  *     the same record text;
  *   - an account always reads (missing fields keep defaults) and its client
  *     shape (account_to_json, both views) encodes as JSON with every key of
  *     the shape (account_json.h);
  *   - nothing leaks (LeakSanitizer). */
-#include "adapters/store_mongo.c"
+#include "adapters/store_mongo_records.c"
+#include "adapters/store_mongo_accounts.c"
 
 #include "engine/account_json.h"
 
@@ -30,13 +32,13 @@ static void fb_gig(const bson_t *b)
     bson_t d;
 
     gig_init(&g);
-    if (doc_gig(b, &g) != DROP_OK) return;
+    if (doc_record(&GIG_KIND, b, &g) != DROP_OK) return;
     dump = gig_record_dump(&g);
     if (!dump) fb_fail("a gig document that reads has no record");
     bson_init(&d);
-    if (!gig_doc(&g, &d)) fb_fail("a gig that reads does not write");
+    if (!record_doc(&GIG_KIND, &g, &d)) fb_fail("a gig that reads does not write");
     gig_init(&back);
-    if (doc_gig(&d, &back) != DROP_OK) fb_fail("a written gig document does not read back");
+    if (doc_record(&GIG_KIND, &d, &back) != DROP_OK) fb_fail("a written gig document does not read back");
     again = gig_record_dump(&back);
     if (!again || strcmp(dump, again) != 0) fb_fail("the gig changed on a round trip");
     free(again);

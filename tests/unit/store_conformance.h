@@ -3,7 +3,9 @@
  * compare-and-set (also from 8 racing threads), listings, the reconnect
  * query, the overdue sweep, the rating lock, exact numbers and times,
  * operator booking records and their reservation (stale takeover, release,
- * 8 racing threads).
+ * 8 racing threads), the record port over any kind (create, get, CAS
+ * conflict, list by an indexed field in pages, delete) and a corrupt stored
+ * record (a clear error, skipped by listings).
  *
  * How to use it: tests/unit/test_store_conformance_<backend>.c includes
  * "tests/unit/store_conformance.c" (each test_*.c is built alone, so the

@@ -3,8 +3,9 @@
  * is included here with LLVMFuzzerTestOneInput renamed, not copied), so the
  * seeds and every crash input added to them run under gcc + ASan + UBSan in
  * `make test` even where clang/libFuzzer is absent. (fuzz_bson.c brings
- * adapters/store_mongo.c into this file: its readers are static.) The corpus is found via
- * $DROPIN_SOURCE_DIR (set by ctest), else relative to the working directory.
+ * adapters/store_mongo_records.c and store_mongo_accounts.c into this file:
+ * their readers are static.) The corpus is found via $DROPIN_SOURCE_DIR
+ * (set by ctest), else relative to the working directory.
  * fuzz_http.c needs the link options tests/fuzz/CMakeLists.txt sets. */
 #include <dirent.h>
 #include <setjmp.h>
@@ -38,7 +39,7 @@
 #include "tests/fuzz/fuzz_gig.c"
 #undef LLVMFuzzerTestOneInput
 
-/* after the fuzzers: cmocka's fail() macro would rename store_mongo.c's fail() */
+/* after the fuzzers: cmocka's fail() macro would rename store_mongo_internal.h's fail() */
 #include <cmocka.h>
 
 #define CORPUS_MAX_FILE (1 << 20)

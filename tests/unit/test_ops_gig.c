@@ -273,6 +273,31 @@ static void test_deadlines_timer_and_sweep(void **state)
     json_decref(take_events());
 }
 
+/* Declared arguments (the op table's rows): checked before the handler, one
+ * wording per kind of mistake, "required" for a required one. */
+static void test_declared_arguments(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *op, *data, *msg;
+    } cases[] = {
+        {"gig.list", "{\"limit\": 0}", "limit: an integer 1..200 is expected"},
+        {"gig.list", "{\"limit\": \"5\"}", "limit: an integer 1..200 is expected"},
+        {"gig.list", "{\"before\": -3}", "before: a time in ms since the epoch is expected"},
+        {"gig.list", "{\"accountId\": \"nope\"}", "accountId: an ObjectId string is expected"},
+        {"job.list", "{\"limit\": 201}", "limit: an integer 1..200 is expected"},
+        {"gig.cancel", "{}", "gigId: an ObjectId string is required"},
+        {"gig.rate", "{\"gigId\": \"0123456789abcdef01234567\", \"rating\": 6}",
+         "rating: an integer 1..5 is required"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(call(C(), cases[i].op, cases[i].data), DROP_EBADREQ);
+        assert_string_equal(H->msg, cases[i].msg);
+    }
+    /* null is "not given": the default */
+    assert_int_equal(call(C(), "gig.list", "{\"limit\": null, \"before\": null}"), DROP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_cancel_revokes_open_offers),
         cmocka_unit_test(test_rating_lock),
         cmocka_unit_test(test_deadlines_timer_and_sweep),
+        cmocka_unit_test(test_declared_arguments),
     };
     return cmocka_run_group_tests(tests, setup, harness_teardown);
 }
