@@ -371,6 +371,8 @@ def test_watch_and_tail_follow(node_factory):
         cust, cacct, _ = await new_session(node, "user")
         op, oacct, _ = await new_session(node, "operator")
         await op.ok("presence.update", {"latitude": off(100)[0], "longitude": off(100)[1]})
+        # on the map first, so that the gig's first wave offers it (not a late join)
+        assert len(await wait_free(None, cust, 1, timeout=60)) == 1
         gig = await cust.ok("gig.create", {"latitude": LAT, "longitude": LON, "deviceId": "d"})
         await op.event("gig.offer")
 
@@ -466,6 +468,9 @@ def test_three_nodes_one_stopped(cluster):  # noqa: F811
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, w.wait_for, lambda p: "watching account" in p.text(),
                                        "the watch to start")
+            # a's own grid has the operator (presence crosses the bus): the
+            # gig's first wave offers it, not a late join
+            assert len(await wait_free(None, clients[0], 1, timeout=60)) == 1
             # the timeline lives on the gig record in the shared store (MongoDB)
             gig = await clients[0].ok("gig.create", {"latitude": LAT, "longitude": LON,
                                                      "deviceId": "d"})
