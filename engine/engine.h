@@ -190,8 +190,8 @@ struct engine {
      * candidates were chosen while one was still being read offers it once
      * the gig is known here (ops_gig.c apply_effects) */
     char recent_free[16][DROP_ID_SIZE];
-    int64_t recent_free_at[16];
-    unsigned recent_free_next;
+    unsigned recent_free_seq[16]; /* recent_free_count when each was added */
+    unsigned recent_free_count;
     struct throttle_table *login_failures; /* node-local sign-in counters (login_throttle.c) */
     struct lt_inflight *login_inflight;    /* sign-ins in flight per key (login_throttle.c) */
     int64_t started_at;

@@ -59,6 +59,7 @@ struct gig_job {
     bool need_session;             /* GIG_HANDSHAKE: the gig has no video session yet */
     struct dispatch_candidate cands[MAX_CANDIDATES];
     size_t n_cands;
+    unsigned free_mark;            /* GIG_CREATE: e->recent_free_count at candidate time */
     char video_session[GIG_VIDEO_SESSION_SIZE];
     struct gig create;             /* GIG_CREATE: the caller-filled new gig */
     /* results */
@@ -449,7 +450,7 @@ static void apply_effects(struct engine *e, struct gig_job *j)
          * gig when they were freed: offered now (late join; an operator
          * already offered, busy, locked or out of range is skipped) */
         for (int i = 0; i < 16; i++)
-            if (e->recent_free[i][0] && e->recent_free_at[i] >= g->created_at)
+            if (e->recent_free[i][0] && e->recent_free_seq[i] > j->free_mark)
                 gig_operator_free(e, e->recent_free[i]);
     }
     if (g->status == GIG_PENDING_OPERATOR || j->before.status == GIG_PENDING_OPERATOR)
@@ -751,6 +752,7 @@ void op_gig_create(struct req *r)
     g->created_at = engine_now(e);
     memcpy(j->gig_id, g->id, DROP_ID_SIZE);
     find_candidates(j, g->latitude, g->longitude, g->customer);
+    j->free_mark = e->recent_free_count; /* operators freed after this were not candidates */
     e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
     return;
 fail:

@@ -95,9 +95,9 @@ static void profile_done(struct engine *e, struct req *r, void *arg)
         gig_operator_free(e, p->account);
         /* a gig created meanwhile is not in the pending cache yet: it
          * offers this operator when it lands there */
-        unsigned k = e->recent_free_next++ % 16;
+        unsigned k = ++e->recent_free_count % 16;
         memcpy(e->recent_free[k], p->account, DROP_ID_SIZE);
-        e->recent_free_at[k] = engine_now(e);
+        e->recent_free_seq[k] = e->recent_free_count;
     }
     free(p);
 }
