@@ -136,7 +136,7 @@ static bool repeat_admit(int level, const char *msg, struct held_count *due)
         sl->written = 1;
         sl->held = 0;
         sl->level = level;
-        snprintf(sl->text, sizeof sl->text, "%s", msg);
+        snprintf(sl->text, sizeof sl->text, "%.*s", (int)sizeof sl->text - 1, msg);
     } else if (now - sl->since >= log_repeat_interval_ms) {
         sl->since = now;
         if (sl->held) { /* still flooding: the count, and keep holding back */

@@ -60,7 +60,9 @@ static void fc_check_ranges(const struct config *c)
 }
 
 /* The dump as text (heap). */
-static char *fc_dump(const struct config *c, size_t *len)
+/* noinline: inlined, gcc 12 -O2 takes the open_memstream buffer for a
+ * pointer to a local (-Wdangling-pointer) */
+__attribute__((noinline)) static char *fc_dump(const struct config *c, size_t *len)
 {
     char *text = NULL;
     FILE *f = open_memstream(&text, len);
