@@ -138,3 +138,40 @@ def test_dropctl(node_factory):
     p = subprocess.run([dropctl, "-u", "ws://127.0.0.1:1/ws", "nodes"], capture_output=True,
                        text=True, timeout=30)
     assert p.returncode == 3
+
+
+def test_draining_node_refuses_rest(node_factory):
+    """A draining node answers REST with 503 `unavailable` (while a session
+    that does not answer the close keeps it up: CLOSE_ACK, then the grace)."""
+    import socket
+
+    import pytest
+    import requests
+    node = node_factory(["--admin_token", ADMIN])
+    path = "/gigs/cancel/" + "0" * 24
+    before = requests.post(node.url + path, timeout=30)
+    assert before.status_code != 503, before.text
+    # a WebSocket that never reads again: it holds the node open
+    raw = socket.create_connection(("127.0.0.1", node.port), timeout=30)
+    raw.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = raw.recv(4096)
+        assert chunk, head
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+
+    async def go():
+        a = await admin(node)
+        assert (await a.call("admin.drain"))["ok"]
+    run(go())
+    try:
+        r = requests.post(node.url + path, timeout=30)
+    except requests.ConnectionError:
+        raw.close()
+        pytest.skip("the node stopped before the request reached it")
+    raw.close()
+    assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable", r.text
+    assert node.proc.wait(30) == 0

@@ -69,8 +69,8 @@ run_spec() { # spec logfile
     esac
 }
 
-targets_for() { # specs... -> cmake targets
-    local t="dropind"
+targets_for() { # specs... -> cmake targets (dropctl: test_admin.py runs it)
+    local t="dropind dropctl"
     for s in "$@"; do
         case $s in unit.*) t="$t ${s#unit.}" ;; mongo:unit.*) t="$t ${s#mongo:unit.}" ;; esac
     done
