@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -456,6 +458,30 @@ void server_tick(struct node *n, int64_t now)
     deadlines_check(n, now);
 }
 
+/* Binds host:port once and lets go, before lws tries: lws 4.1 on a foreign
+ * loop turns a failed bind into a context it is already destroying, and
+ * tearing that down raced libuv's close callbacks into the unloaded evlib
+ * plugin (a wild jump at exit). An address lws will resolve itself (not a
+ * literal IPv4) is left to lws. -1 with why when the bind fails. */
+static int bind_probe(const char *host, int port, char *why, size_t whylen)
+{
+    struct sockaddr_in sa;
+    int fd, rc, err, one = 1;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) return 0;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0; /* out of descriptors: lws will say */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    err = errno;
+    close(fd);
+    if (rc == 0) return 0;
+    snprintf(why, whylen, "cannot bind %s:%d (%s)", host, port, strerror(err));
+    return -1;
+}
+
 int server_start(struct node *n, char *why, size_t whylen)
 {
     struct lws_context_creation_info info;
@@ -513,6 +539,7 @@ int server_start(struct node *n, char *why, size_t whylen)
         info.ssl_cert_filepath = n->cfg->tls_cert;
         info.ssl_private_key_filepath = n->cfg->tls_key;
     }
+    if (bind_probe(n->cfg->listen_host, n->cfg->listen_port, why, whylen) != 0) return -1;
     n->lws = lws_create_context(&info);
     if (!n->lws) {
         snprintf(why, whylen, "cannot listen on %s:%d (in use, or bad TLS files?)",
