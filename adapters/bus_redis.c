@@ -379,9 +379,12 @@ static void on_pub_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
-static drop_err redis_publish(void *impl, const char *channel, const void *payload, size_t len)
+/* Whether a PUBLISH of len bytes on channel may go out now: DROP_EBADREQ
+ * or DROP_ETOOLARGE for the caller's mistakes, DROP_EUNAVAIL (counted as
+ * dropped) while Redis is away or the in-flight bounds are reached. */
+static drop_err pub_admit(struct bus_redis *br, const char *channel, const void *payload,
+                          size_t len)
 {
-    struct bus_redis *br = impl;
     if (!bus_channel_valid(channel) || (!payload && len)) return DROP_EBADREQ;
     if (len > BUS_PAYLOAD_MAX) return DROP_ETOOLARGE;
     if (!br->pub.connected || br->inflight >= BUS_REDIS_INFLIGHT_MAX ||
@@ -389,6 +392,14 @@ static drop_err redis_publish(void *impl, const char *channel, const void *paylo
         br->stats.dropped++;
         return DROP_EUNAVAIL;
     }
+    return DROP_OK;
+}
+
+static drop_err redis_publish(void *impl, const char *channel, const void *payload, size_t len)
+{
+    struct bus_redis *br = impl;
+    drop_err e = pub_admit(br, channel, payload, len);
+    if (e) return e;
     char wire[WIRE_MAX];
     size_t n = wire_name(br, channel, wire);
     if (redisAsyncCommand(br->pub.ac, on_pub_reply, (void *)(uintptr_t)len, "PUBLISH %b %b", wire,
@@ -435,13 +446,8 @@ static drop_err redis_publish_counted(void *impl, const char *channel, const voi
                                       size_t len, bus_count_cb cb, void *ud)
 {
     struct bus_redis *br = impl;
-    if (!bus_channel_valid(channel) || (!payload && len)) return DROP_EBADREQ;
-    if (len > BUS_PAYLOAD_MAX) return DROP_ETOOLARGE;
-    if (!br->pub.connected || br->inflight >= BUS_REDIS_INFLIGHT_MAX ||
-        br->inflight_bytes + len > BUS_REDIS_INFLIGHT_BYTES) {
-        br->stats.dropped++;
-        return DROP_EUNAVAIL;
-    }
+    drop_err e = pub_admit(br, channel, payload, len);
+    if (e) return e;
     char wire[WIRE_MAX];
     size_t n = wire_name(br, channel, wire);
     struct pub_count *pc = xcalloc(1, sizeof *pc);
