@@ -122,7 +122,6 @@ static void rest_done(struct req *r, drop_err err, json_t *data, const char *msg
         rc->n->metrics.msgs_out++;
         if (err) {
             rc->n->metrics.errors[err]++;
-            if (err == DROP_EINTERNAL) log_error("event=internal_error op=%s msg=\"%s\"", r->op->name, msg);
             if (data) respond_error_extra(rc->wsi, rc->conn, err, msg, data);
             else respond_error(rc->wsi, rc->conn, err_http_status(err), err_code(err), msg);
             data = NULL;

@@ -306,7 +306,6 @@ static void sink_done(struct req *r, drop_err err, json_t *data, const char *msg
         }
     } else {
         s->node->metrics.errors[err]++;
-        if (err == DROP_EINTERNAL) log_error("event=internal_error op=%s msg=\"%s\"", r->op->name, msg);
         if (sl->close_on_fail) session_close(s, sl->close_on_fail, "authentication failed");
         else env = envelope_error(r->id, err, msg);
         if (env && data) json_object_update(json_object_get(env, "error"), data); /* retryAfter */

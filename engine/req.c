@@ -3,7 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "engine/engine.h"
+#include "engine/log.h"
 #include "engine/req.h"
+#include "engine/ops.h"
+
+/* The reference of the next internal error: a process-wide counter, shown
+ * with the time so that a restarted node does not repeat references. */
+static _Atomic unsigned internal_seq;
 
 void req_reply(struct req *r, json_t *data)
 {
@@ -17,6 +24,17 @@ void req_fail(struct req *r, drop_err e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (e == DROP_EINTERNAL) {
+        /* The reason stays in the log; the client gets the reference that
+         * finds it there (PROTOCOL.md, errors: internal). */
+        char ref[32];
+        int64_t now = r->eng ? engine_now(r->eng) : 0;
+        snprintf(ref, sizeof ref, "%llx-%04x", (unsigned long long)now,
+                 (unsigned)(internal_seq++ & 0xffff));
+        log_error("event=internal_error ref=%s op=%s msg=\"%s\"", ref,
+                  r->op ? r->op->name : "-", msg);
+        snprintf(msg, sizeof msg, "internal error, reference %s", ref);
+    }
     r->sink->done(r, e, NULL, msg);
 }
 

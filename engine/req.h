@@ -58,7 +58,9 @@ struct req {
 /* Answers r with success; takes data (NULL means {}). r is gone afterwards. */
 void req_reply(struct req *r, json_t *data);
 
-/* Answers r with an error code and a printf-style message. r is gone after. */
+/* Answers r with an error code and a printf-style message. r is gone after.
+ * For DROP_EINTERNAL the message is logged with a fresh reference, and the
+ * client gets only "internal error, reference <ref>". */
 void req_fail(struct req *r, drop_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Answers r with rate_limited and retryAfter (whole seconds, >= 1) in the
