@@ -533,6 +533,15 @@ int server_start(struct node *n, char *why, size_t whylen)
     info.pcontext = &n->lws;
     info.user = n;
     info.timeout_secs = 10;
+    /* No lws validity timer per connection: our own tick pings idle
+     * sessions (session.c). lws 4.1 keeps every timer in one sorted list and
+     * inserts by walking it, and the default policy arms a 300 s timer on
+     * each WebSocket when it is established, after every one already armed:
+     * opening the n-th session walked n-1 timers (a third of the CPU while
+     * 10,000 sessions connect). A policy without a hangup time arms none. */
+    static const lws_retry_bo_t no_validity = {.secs_since_valid_ping = 0,
+                                               .secs_since_valid_hangup = 0};
+    info.retry_and_idle_policy = &no_validity;
     info.fd_limit_per_thread = (unsigned int)srv.nofile; /* lws's fd tables */
     if (n->cfg->tls_cert[0]) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
