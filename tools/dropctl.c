@@ -103,6 +103,7 @@ static const struct command commands[] = {
      cmd_admin, false},
 };
 
+/* The manual's first page (dropctl --help). */
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -127,6 +128,7 @@ static void usage(FILE *f)
             "cannot be reached, 4 not authenticated as an admin.\n");
 }
 
+/* dropctl help COMMAND. Returns EX_OK, or EX_USAGE for no such command. */
 static int help_cmd(const char *cmd)
 {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
@@ -149,6 +151,7 @@ static const struct command *command_find(const char *c)
     return NULL;
 }
 
+/* A KEY=VALUE value: as JSON when it parses as such, else the string. */
 static json_t *parse_value(const char *s)
 {
     json_t *v = json_loads(s, JSON_DECODE_ANY, NULL);
@@ -159,13 +162,13 @@ static json_t *parse_value(const char *s)
 static struct cmd_ctx cc;
 static char **pos;
 
-int main(int argc, char **argv)
+/* Reads the command line into opt and cc (--help prints the manual and
+ * exits 0; a mistake exits EX_USAGE). Returns the command, or NULL. */
+static const char *parse_args(int argc, char **argv, bool *no_color)
 {
     const char *cmd = NULL;
     cc.data = json_object();
     pos = calloc((size_t)argc + 1, sizeof *pos);
-    bool no_color = false;
-
     opt.url = getenv("DROPIN_URL") && *getenv("DROPIN_URL") ? getenv("DROPIN_URL")
                                                            : "ws://127.0.0.1:8080/ws";
     opt.token = getenv("DROPIN_ADMIN_TOKEN");
@@ -175,11 +178,11 @@ int main(int argc, char **argv)
 #define NEXT() (i + 1 < argc ? argv[++i] : (die_usage("%s needs a value", a), (char *)NULL))
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
-            return EX_OK;
+            exit(EX_OK);
         } else if (!strcmp(a, "-u") || !strcmp(a, "--url")) opt.url = NEXT();
         else if (!strcmp(a, "-t") || !strcmp(a, "--token")) opt.token = NEXT();
         else if (!strcmp(a, "--json")) opt.json = true;
-        else if (!strcmp(a, "--no-color")) no_color = true;
+        else if (!strcmp(a, "--no-color")) *no_color = true;
         else if (!strcmp(a, "--node")) opt.node = NEXT();
         else if (!strcmp(a, "-f") || !strcmp(a, "--follow")) opt.follow = true;
         else if (!strcmp(a, "--timeout")) {
@@ -210,6 +213,13 @@ int main(int argc, char **argv)
     }
     cc.argv = pos;
     cc.cmd = cmd;
+    return cmd;
+}
+
+int main(int argc, char **argv)
+{
+    bool no_color = false;
+    const char *cmd = parse_args(argc, argv, &no_color);
     if (!cmd) {
         usage(stderr);
         return EX_USAGE;
@@ -223,13 +233,7 @@ int main(int argc, char **argv)
     if (opt.follow && strcmp(cmd, "tail")) die_usage("-f is for tail");
 
     int rc = conn_open();
-    if (rc) {
-        conn_close();
-        json_decref(cc.data);
-        free(pos);
-        return rc;
-    }
-    rc = c ? c->run(&cc) : cmd_raw(&cc);
+    if (!rc) rc = c ? c->run(&cc) : cmd_raw(&cc);
     conn_close();
     json_decref(cc.data);
     free(pos);

@@ -31,6 +31,8 @@ struct conn {
 
 static struct conn C;
 
+/* Keeps one received message (a reply or an event) in the inbox; what is
+ * not a JSON object is dropped. */
 static void conn_got(const unsigned char *buf, size_t len)
 {
     json_t *m = json_loadb((const char *)buf, len, 0, NULL);
@@ -47,6 +49,8 @@ static void conn_got(const unsigned char *buf, size_t len)
     json_array_append_new(C.inbox, m);
 }
 
+/* The client's lws callback: the token header, writes from outq, reads
+ * into rx until a message is whole, and how the connection ended. */
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -112,6 +116,7 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* The monotonic clock in ms, for deadlines. */
 int64_t now_ms(void)
 {
     struct timespec ts;
@@ -180,6 +185,8 @@ int conn_open(void)
     return 0;
 }
 
+/* Closes the connection and frees what conn_open made; safe after a
+ * failed conn_open. */
 void conn_close(void)
 {
     if (C.ctx) lws_context_destroy(C.ctx);
@@ -189,6 +196,7 @@ void conn_close(void)
     free(C.rx);
 }
 
+/* False once the connection failed or was closed (conn_lost says why). */
 bool conn_alive(void)
 {
     return !C.closed && !C.failed;

@@ -19,6 +19,8 @@ static bool tty_raw;
 
 static bool tty_cursor_hidden;
 
+/* Undoes tty_setup (echo, line mode, the cursor); idempotent, so every way
+ * out may call it. */
 static void tty_restore(void)
 {
     if (tty_raw) tcsetattr(0, TCSANOW, &tty_saved);
@@ -28,6 +30,7 @@ static void tty_restore(void)
     fflush(stdout);
 }
 
+/* SIGINT/SIGTERM in a live command: the terminal restored, exit 0. */
 static void on_quit(int sig)
 {
     (void)sig;
@@ -35,6 +38,8 @@ static void on_quit(int sig)
     _exit(EX_OK);
 }
 
+/* For top: keys without Enter or echo, no cursor while drawing, and the
+ * terminal restored at exit or on a signal. */
 static void tty_setup(void)
 {
     struct termios t;
@@ -245,6 +250,8 @@ static int print_log_lines(json_t *lines)
     return (int)json_array_size(lines);
 }
 
+/* One admin.watch event as a line: time, event, status, version, gig (and
+ * the account when watching one); with --json the event's data. */
 static void print_watch_event(json_t *ev)
 {
     json_t *d = json_object_get(ev, "data");
@@ -273,6 +280,9 @@ static void print_watch_event(json_t *ev)
     fflush(stdout);
 }
 
+/* Prints pushed events (admin.log lines, admin.watch events) until
+ * frames_max of them (-1: no end) or the connection is lost. Returns an
+ * exit status. */
 static int follow(int frames_max)
 {
     int n = 0;
@@ -295,6 +305,7 @@ static int follow(int frames_max)
     return EX_OK;
 }
 
+/* dropctl watch gig ID | account ID [events=N]. */
 int cmd_watch(struct cmd_ctx *cc)
 {
     json_t *r;
@@ -313,6 +324,8 @@ int cmd_watch(struct cmd_ctx *cc)
     return follow(json_is_integer(fr) ? (int)json_integer_value(fr) : -1);
 }
 
+/* dropctl tail [-f] [limit=N]: the newest log lines; with -f the node then
+ * pushes each new line (admin.watch log, after the last one printed). */
 int cmd_tail(struct cmd_ctx *cc)
 {
     json_t *r;

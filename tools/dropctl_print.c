@@ -12,6 +12,7 @@
 
 const char *C_RED = "", *C_GREEN = "", *C_YELLOW = "", *C_DIM = "", *C_BOLD = "", *C_OFF = "";
 
+/* Switches the C_* escapes on (they start as empty strings). */
 void use_color(bool on)
 {
     if (!on) return;
@@ -23,6 +24,7 @@ void use_color(bool on)
     C_OFF = "\033[0m";
 }
 
+/* The wall clock in ms since the epoch, for relative times. */
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -45,6 +47,7 @@ static int64_t parse_time(const char *s)
     return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
+/* A duration for people: "42s", "5m", "3h07m", "2d04h". */
 void fmt_span(char *out, size_t len, int64_t secs)
 {
     if (secs < 0) secs = 0;
@@ -73,6 +76,7 @@ void fmt_ago(char *out, size_t len, json_t *iso)
     }
 }
 
+/* A distance: "250 m", "1.5 km", "12 km". */
 void fmt_dist(char *out, size_t len, double m)
 {
     if (m < 1000) snprintf(out, len, "%.0f m", m);
@@ -80,18 +84,22 @@ void fmt_dist(char *out, size_t len, double m)
     else snprintf(out, len, "%.0f km", m / 1000);
 }
 
+/* o[key] as a string, or "-". */
 const char *str(json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
     return s ? s : "-";
 }
 
+/* o[key] as an integer (a real truncated, anything else 0). */
 long long num(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
     return json_is_integer(v) ? (long long)json_integer_value(v) : (long long)json_number_value(v);
 }
 
+/* Starts a table; spec names the columns, "ID,>SESSIONS,..." ('>': right
+ * aligned), at most 16. */
 void table_init(struct table *t, const char *spec)
 {
     /* spec: "ID,>SESSIONS,..." ('>' = right aligned) */
@@ -106,6 +114,8 @@ void table_init(struct table *t, const char *spec)
     t->colors = json_array();
 }
 
+/* Adds a row: one string a column (NULL: "-"), copied; color (C_* or "")
+ * for the whole row. */
 void table_row(struct table *t, const char *color, ...)
 {
     va_list ap;
@@ -148,6 +158,8 @@ static void table_line(struct table *t, const int *w, json_t *cells, const char 
     free(buf);
 }
 
+/* Prints the table, each column as wide as its widest cell, and frees its
+ * rows. */
 void table_print(struct table *t, FILE *f)
 {
     int w[16];
@@ -198,6 +210,7 @@ void shortener_init(struct shortener *s, json_t *ids)
     if (s->keep >= 24) s->keep = 24;
 }
 
+/* id shortened as s says, in buf (or id itself, or "-" for NULL). */
 const char *shorten(struct shortener *s, const char *id, char *buf, size_t len)
 {
     if (!id) return "-";
@@ -207,11 +220,14 @@ const char *shorten(struct shortener *s, const char *id, char *buf, size_t len)
     return buf;
 }
 
+/* Adds id to the ids a shortener tells apart (only 24-character ids are
+ * shortened). */
 void ids_add(json_t *ids, const char *id)
 {
     if (id && strlen(id) == 24) json_array_append_new(ids, json_string(id));
 }
 
+/* A reply as --json prints it: one indented JSON document. */
 void print_json(json_t *v)
 {
     char *out = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));

@@ -183,6 +183,7 @@ static void session_row(struct table *t, json_t *s, const char *account)
     table_row(t, "", str(s, "node"), account, str(s, "role"), str(s, "codec"), q, inf, since);
 }
 
+/* dropctl sessions: the open sessions of every node. */
 int cmd_sessions(struct cmd_ctx *cc)
 {
     static const char *const keys[] = {"node", "since", "role", "account", NULL};
@@ -190,6 +191,7 @@ int cmd_sessions(struct cmd_ctx *cc)
                         "NODE,ACCOUNT,ROLE,CODEC,>QUEUED,>INFLIGHT,SINCE", session_row);
 }
 
+/* An operator's state for people: busy, locked, free or away. */
 static const char *op_state(json_t *o)
 {
     if (json_is_true(json_object_get(o, "busy"))) return "busy";
@@ -210,6 +212,7 @@ static void operator_row(struct table *t, json_t *o, const char *id)
               id, str(o, "firstName"), st, la, lo, ra, seen);
 }
 
+/* dropctl operators: the online operators, by the node holding them. */
 int cmd_operators(struct cmd_ctx *cc)
 {
     static const char *const keys[] = {"node", "firstName", "id", NULL};
@@ -217,6 +220,7 @@ int cmd_operators(struct cmd_ctx *cc)
                         operator_row);
 }
 
+/* dropctl gigs: gigs of the shared store, newest first, from one node. */
 int cmd_gigs(struct cmd_ctx *cc)
 {
     json_t *r;
