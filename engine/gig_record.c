@@ -299,16 +299,9 @@ drop_err gig_record_parse(const char *text, size_t len, struct gig *out, char *w
 
 /* ---- the gig record kind (engine/store.h) --------------------------------- */
 
-static json_t *kind_encode(const void *rec) { return gig_record_to_json(rec); }
-
-static drop_err kind_decode(const json_t *j, void *out, char *why, size_t whylen)
+/* The indexed values of g, in the order of gig_fields. */
+static void index_values(const struct gig *g, struct record_value *v)
 {
-    return from_json(j, out, why, whylen);
-}
-
-static void kind_index(const void *rec, struct record_value *v)
-{
-    const struct gig *g = rec;
     v[0] = (struct record_value){.text = g->customer};
     v[1] = (struct record_value){.text = g->operator[0] ? g->operator : NULL};
     v[2] = (struct record_value){.text = gig_status_name(g->status)};
@@ -327,8 +320,6 @@ static int kind_open_offers(const void *rec, const char **out)
     return n;
 }
 
-RECORD_KIND_ACCESSORS(gig)
-
 static const struct record_field gig_fields[] = {
     {"customer", "customer", RECORD_TEXT, false},
     {"operator", "operator", RECORD_TEXT, false},
@@ -344,20 +335,6 @@ static const char *const gig_text_keys[] = {"metaData", NULL};
 static const struct record_set gig_open_offers = {
     "gig_open_offers", "gig_id", "operator", kind_open_offers};
 
-const struct record_kind GIG_KIND = {
-    .name = "gig",
-    .table = "gigs",
-    .size = sizeof(struct gig),
-    .fields = gig_fields,
-    .n_fields = (int)(sizeof gig_fields / sizeof gig_fields[0]),
-    .id_keys = gig_id_keys,
-    .text_keys = gig_text_keys,
-    .set = &gig_open_offers,
-    .encode = kind_encode,
-    .decode = kind_decode,
-    .index = kind_index,
-    .id = kind_id,
-    .version = kind_version,
-    .free_rec = kind_free,
-    .copy = kind_copy,
-};
+RECORD_KIND_DEFINE(GIG_KIND, gig, gig_record_to_json, from_json, index_values, gig_fields,
+                   .name = "gig", .table = "gigs", .id_keys = gig_id_keys,
+                   .text_keys = gig_text_keys, .set = &gig_open_offers);

@@ -229,23 +229,14 @@ void job_array_free(struct job *arr, size_t n)
 
 /* ---- the job record kind (engine/store.h) ---------------------------------- */
 
-static json_t *kind_encode(const void *rec) { return job_record_encode(rec); }
-
-static drop_err kind_decode(const json_t *j, void *out, char *why, size_t whylen)
+/* The indexed values of j, in the order of job_fields. */
+static void index_values(const struct job *j, struct record_value *v)
 {
-    return job_record_decode(j, out, why, whylen);
-}
-
-static void kind_index(const void *rec, struct record_value *v)
-{
-    const struct job *j = rec;
     v[0] = (struct record_value){.text = j->client};
     v[1] = (struct record_value){.text = j->worker};
     v[2] = (struct record_value){.text = job_status_name(j->status)};
     v[3] = (struct record_value){.i = j->created_at};
 }
-
-RECORD_KIND_ACCESSORS(job)
 
 static const struct record_field job_fields[] = {
     {"client", "client", RECORD_TEXT, false},
@@ -256,20 +247,6 @@ static const struct record_field job_fields[] = {
 static const char *const job_id_keys[] = {"client", "worker", "statusLog.by", NULL};
 static const char *const job_text_keys[] = {NULL};
 
-const struct record_kind JOB_KIND = {
-    .name = "job",
-    .table = "jobs",
-    .size = sizeof(struct job),
-    .fields = job_fields,
-    .n_fields = (int)(sizeof job_fields / sizeof job_fields[0]),
-    .id_keys = job_id_keys,
-    .text_keys = job_text_keys,
-    .set = NULL,
-    .encode = kind_encode,
-    .decode = kind_decode,
-    .index = kind_index,
-    .id = kind_id,
-    .version = kind_version,
-    .free_rec = kind_free,
-    .copy = kind_copy,
-};
+RECORD_KIND_DEFINE(JOB_KIND, job, job_record_encode, job_record_decode, index_values, job_fields,
+                   .name = "job", .table = "jobs", .id_keys = job_id_keys,
+                   .text_keys = job_text_keys, .set = NULL);
