@@ -363,20 +363,27 @@ static void on_link_timer(uv_timer_t *t)
 
 /* --- publish ----------------------------------------------------------- */
 
-static void on_pub_reply(redisAsyncContext *ac, void *r, void *privdata)
+/* Accounts for a PUBLISH of len bytes answered, or lost with the
+ * connection (reply NULL): the in-flight bounds, and the dropped counter
+ * when it was not taken (an error; with want_int, anything but the count).
+ * Returns whether it was taken. */
+static bool pub_done(redisAsyncContext *ac, const redisReply *reply, size_t len, bool want_int)
 {
     struct link *l = ac->data;
     struct bus_redis *br = l->br;
-    const redisReply *reply = r;
-    size_t len = (size_t)(uintptr_t)privdata;
     br->inflight--;
     br->inflight_bytes -= len;
-    if (!reply) {
-        br->stats.dropped++; /* lost with the connection */
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        br->stats.dropped++;
+    if (reply && (want_int ? reply->type == REDIS_REPLY_INTEGER : reply->type != REDIS_REPLY_ERROR))
+        return true;
+    br->stats.dropped++;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
         log_warn("event=bus_redis_publish_error err=\"%s\"", reply->str);
-    }
+    return false;
+}
+
+static void on_pub_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    pub_done(ac, r, (size_t)(uintptr_t)privdata, false);
 }
 
 /* Whether a PUBLISH of len bytes on channel may go out now: DROP_EBADREQ
@@ -395,15 +402,15 @@ static drop_err pub_admit(struct bus_redis *br, const char *channel, const void 
     return DROP_OK;
 }
 
-static drop_err redis_publish(void *impl, const char *channel, const void *payload, size_t len)
+/* Sends an admitted PUBLISH with fn(privdata) for its reply: DROP_OK, or
+ * DROP_EUNAVAIL (counted as dropped) when hiredis refuses it. */
+static drop_err pub_send(struct bus_redis *br, const char *channel, const void *payload,
+                         size_t len, redisCallbackFn *fn, void *privdata)
 {
-    struct bus_redis *br = impl;
-    drop_err e = pub_admit(br, channel, payload, len);
-    if (e) return e;
     char wire[WIRE_MAX];
     size_t n = wire_name(br, channel, wire);
-    if (redisAsyncCommand(br->pub.ac, on_pub_reply, (void *)(uintptr_t)len, "PUBLISH %b %b", wire,
-                          n, payload ? payload : "", len) != REDIS_OK) {
+    if (redisAsyncCommand(br->pub.ac, fn, privdata, "PUBLISH %b %b", wire, n,
+                          payload ? payload : "", len) != REDIS_OK) {
         br->stats.dropped++;
         return DROP_EUNAVAIL;
     }
@@ -411,6 +418,14 @@ static drop_err redis_publish(void *impl, const char *channel, const void *paylo
     br->inflight_bytes += len;
     br->stats.published++;
     return DROP_OK;
+}
+
+static drop_err redis_publish(void *impl, const char *channel, const void *payload, size_t len)
+{
+    struct bus_redis *br = impl;
+    drop_err e = pub_admit(br, channel, payload, len);
+    if (e) return e;
+    return pub_send(br, channel, payload, len, on_pub_reply, (void *)(uintptr_t)len);
 }
 
 /* A counted publish in flight: its size (for the in-flight bounds) and
@@ -423,20 +438,10 @@ struct pub_count {
 
 static void on_pub_count_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
-    struct link *l = ac->data;
-    struct bus_redis *br = l->br;
     const redisReply *reply = r;
     struct pub_count *pc = privdata;
-    br->inflight--;
-    br->inflight_bytes -= pc->len;
-    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
-        br->stats.dropped++;
-        if (reply && reply->type == REDIS_REPLY_ERROR)
-            log_warn("event=bus_redis_publish_error err=\"%s\"", reply->str);
-        pc->cb(pc->ud, DROP_EUNAVAIL, 0);
-    } else {
-        pc->cb(pc->ud, DROP_OK, (int64_t)reply->integer);
-    }
+    if (pub_done(ac, reply, pc->len, true)) pc->cb(pc->ud, DROP_OK, (int64_t)reply->integer);
+    else pc->cb(pc->ud, DROP_EUNAVAIL, 0);
     free(pc);
 }
 
@@ -448,22 +453,13 @@ static drop_err redis_publish_counted(void *impl, const char *channel, const voi
     struct bus_redis *br = impl;
     drop_err e = pub_admit(br, channel, payload, len);
     if (e) return e;
-    char wire[WIRE_MAX];
-    size_t n = wire_name(br, channel, wire);
     struct pub_count *pc = xcalloc(1, sizeof *pc);
     pc->len = len;
     pc->cb = cb;
     pc->ud = ud;
-    if (redisAsyncCommand(br->pub.ac, on_pub_count_reply, pc, "PUBLISH %b %b", wire, n,
-                          payload ? payload : "", len) != REDIS_OK) {
-        free(pc);
-        br->stats.dropped++;
-        return DROP_EUNAVAIL;
-    }
-    br->inflight++;
-    br->inflight_bytes += len;
-    br->stats.published++;
-    return DROP_OK;
+    e = pub_send(br, channel, payload, len, on_pub_count_reply, pc);
+    if (e) free(pc);
+    return e;
 }
 
 /* --- counters ------------------------------------------------------------ */
