@@ -172,16 +172,24 @@ static bool sub_send(struct bus_redis *br, const char *cmd, const char *channel)
     return redisAsyncCommand(br->sub.ac, on_sub_reply, br, "%s %b", cmd, wire, n) == REDIS_OK;
 }
 
-static void deliver(struct bus_redis *br, const redisReply *chan, const redisReply *payload)
+/* The subscription of a channel's wire name (our prefix, then the name),
+ * its name copied into name; NULL when not ours or not subscribed. */
+static struct rsub *sub_of_wire(struct bus_redis *br, const redisReply *chan,
+                                char name[BUS_CHANNEL_MAX + 1])
 {
     if (chan->len <= br->prefix_len || chan->len - br->prefix_len > BUS_CHANNEL_MAX ||
         memcmp(chan->str, br->prefix, br->prefix_len) != 0)
-        return;
-    char name[BUS_CHANNEL_MAX + 1];
+        return NULL;
     size_t n = chan->len - br->prefix_len;
     memcpy(name, chan->str + br->prefix_len, n);
     name[n] = 0;
-    struct rsub *s = sub_find(br, name);
+    return sub_find(br, name);
+}
+
+static void deliver(struct bus_redis *br, const redisReply *chan, const redisReply *payload)
+{
+    char name[BUS_CHANNEL_MAX + 1];
+    struct rsub *s = sub_of_wire(br, chan, name);
     if (!s || s->refs <= 0) return;
     br->stats.delivered++;
     if (br->cb.on_message) br->cb.on_message(br->cb.ud, name, payload->str, payload->len);
@@ -191,14 +199,8 @@ static void deliver(struct bus_redis *br, const redisReply *chan, const redisRep
  * callback, so we may subscribe it again, or forget it. */
 static void unsubscribed(struct bus_redis *br, const redisReply *chan)
 {
-    if (chan->len <= br->prefix_len || chan->len - br->prefix_len > BUS_CHANNEL_MAX ||
-        memcmp(chan->str, br->prefix, br->prefix_len) != 0)
-        return;
     char name[BUS_CHANNEL_MAX + 1];
-    size_t n = chan->len - br->prefix_len;
-    memcpy(name, chan->str + br->prefix_len, n);
-    name[n] = 0;
-    struct rsub *s = sub_find(br, name);
+    struct rsub *s = sub_of_wire(br, chan, name);
     if (!s) return;
     s->unsub_inflight = false;
     if (s->refs > 0 && br->sub.connected) s->wire = sub_send(br, "SUBSCRIBE", s->name);
