@@ -1,5 +1,9 @@
-/* store.h - the store port: the durable truth (accounts, identities, tokens,
- * inbox messages, and the versioned records: gigs, jobs, booking records).
+/* store.h - the store port: the durable truth. Accounts, identities and
+ * tokens; the versioned records (gigs, jobs: one record port over every
+ * struct record_kind, below); operator booking records and identity codes
+ * (compare-and-set on version, each with its own calls); inbox messages;
+ * devices. The backend-independent part (the record transaction, operator
+ * exclusivity) is store.c.
  *
  * The interface is SYNCHRONOUS and thread-safe: every call blocks until the
  * backend answers, so it is only ever called from worker threads (the server
