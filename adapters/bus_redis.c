@@ -172,16 +172,24 @@ static bool sub_send(struct bus_redis *br, const char *cmd, const char *channel)
     return redisAsyncCommand(br->sub.ac, on_sub_reply, br, "%s %b", cmd, wire, n) == REDIS_OK;
 }
 
-static void deliver(struct bus_redis *br, const redisReply *chan, const redisReply *payload)
+/* The subscription of a channel's wire name (our prefix, then the name),
+ * its name copied into name; NULL when not ours or not subscribed. */
+static struct rsub *sub_of_wire(struct bus_redis *br, const redisReply *chan,
+                                char name[BUS_CHANNEL_MAX + 1])
 {
     if (chan->len <= br->prefix_len || chan->len - br->prefix_len > BUS_CHANNEL_MAX ||
         memcmp(chan->str, br->prefix, br->prefix_len) != 0)
-        return;
-    char name[BUS_CHANNEL_MAX + 1];
+        return NULL;
     size_t n = chan->len - br->prefix_len;
     memcpy(name, chan->str + br->prefix_len, n);
     name[n] = 0;
-    struct rsub *s = sub_find(br, name);
+    return sub_find(br, name);
+}
+
+static void deliver(struct bus_redis *br, const redisReply *chan, const redisReply *payload)
+{
+    char name[BUS_CHANNEL_MAX + 1];
+    struct rsub *s = sub_of_wire(br, chan, name);
     if (!s || s->refs <= 0) return;
     br->stats.delivered++;
     if (br->cb.on_message) br->cb.on_message(br->cb.ud, name, payload->str, payload->len);
@@ -191,14 +199,8 @@ static void deliver(struct bus_redis *br, const redisReply *chan, const redisRep
  * callback, so we may subscribe it again, or forget it. */
 static void unsubscribed(struct bus_redis *br, const redisReply *chan)
 {
-    if (chan->len <= br->prefix_len || chan->len - br->prefix_len > BUS_CHANNEL_MAX ||
-        memcmp(chan->str, br->prefix, br->prefix_len) != 0)
-        return;
     char name[BUS_CHANNEL_MAX + 1];
-    size_t n = chan->len - br->prefix_len;
-    memcpy(name, chan->str + br->prefix_len, n);
-    name[n] = 0;
-    struct rsub *s = sub_find(br, name);
+    struct rsub *s = sub_of_wire(br, chan, name);
     if (!s) return;
     s->unsub_inflight = false;
     if (s->refs > 0 && br->sub.connected) s->wire = sub_send(br, "SUBSCRIBE", s->name);
@@ -363,20 +365,27 @@ static void on_link_timer(uv_timer_t *t)
 
 /* --- publish ----------------------------------------------------------- */
 
-static void on_pub_reply(redisAsyncContext *ac, void *r, void *privdata)
+/* Accounts for a PUBLISH of len bytes answered, or lost with the
+ * connection (reply NULL): the in-flight bounds, and the dropped counter
+ * when it was not taken (an error; with want_int, anything but the count).
+ * Returns whether it was taken. */
+static bool pub_done(redisAsyncContext *ac, const redisReply *reply, size_t len, bool want_int)
 {
     struct link *l = ac->data;
     struct bus_redis *br = l->br;
-    const redisReply *reply = r;
-    size_t len = (size_t)(uintptr_t)privdata;
     br->inflight--;
     br->inflight_bytes -= len;
-    if (!reply) {
-        br->stats.dropped++; /* lost with the connection */
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        br->stats.dropped++;
+    if (reply && (want_int ? reply->type == REDIS_REPLY_INTEGER : reply->type != REDIS_REPLY_ERROR))
+        return true;
+    br->stats.dropped++;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
         log_warn("event=bus_redis_publish_error err=\"%s\"", reply->str);
-    }
+    return false;
+}
+
+static void on_pub_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    pub_done(ac, r, (size_t)(uintptr_t)privdata, false);
 }
 
 /* Whether a PUBLISH of len bytes on channel may go out now: DROP_EBADREQ
@@ -395,15 +404,15 @@ static drop_err pub_admit(struct bus_redis *br, const char *channel, const void 
     return DROP_OK;
 }
 
-static drop_err redis_publish(void *impl, const char *channel, const void *payload, size_t len)
+/* Sends an admitted PUBLISH with fn(privdata) for its reply: DROP_OK, or
+ * DROP_EUNAVAIL (counted as dropped) when hiredis refuses it. */
+static drop_err pub_send(struct bus_redis *br, const char *channel, const void *payload,
+                         size_t len, redisCallbackFn *fn, void *privdata)
 {
-    struct bus_redis *br = impl;
-    drop_err e = pub_admit(br, channel, payload, len);
-    if (e) return e;
     char wire[WIRE_MAX];
     size_t n = wire_name(br, channel, wire);
-    if (redisAsyncCommand(br->pub.ac, on_pub_reply, (void *)(uintptr_t)len, "PUBLISH %b %b", wire,
-                          n, payload ? payload : "", len) != REDIS_OK) {
+    if (redisAsyncCommand(br->pub.ac, fn, privdata, "PUBLISH %b %b", wire, n,
+                          payload ? payload : "", len) != REDIS_OK) {
         br->stats.dropped++;
         return DROP_EUNAVAIL;
     }
@@ -411,6 +420,14 @@ static drop_err redis_publish(void *impl, const char *channel, const void *paylo
     br->inflight_bytes += len;
     br->stats.published++;
     return DROP_OK;
+}
+
+static drop_err redis_publish(void *impl, const char *channel, const void *payload, size_t len)
+{
+    struct bus_redis *br = impl;
+    drop_err e = pub_admit(br, channel, payload, len);
+    if (e) return e;
+    return pub_send(br, channel, payload, len, on_pub_reply, (void *)(uintptr_t)len);
 }
 
 /* A counted publish in flight: its size (for the in-flight bounds) and
@@ -423,20 +440,10 @@ struct pub_count {
 
 static void on_pub_count_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
-    struct link *l = ac->data;
-    struct bus_redis *br = l->br;
     const redisReply *reply = r;
     struct pub_count *pc = privdata;
-    br->inflight--;
-    br->inflight_bytes -= pc->len;
-    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
-        br->stats.dropped++;
-        if (reply && reply->type == REDIS_REPLY_ERROR)
-            log_warn("event=bus_redis_publish_error err=\"%s\"", reply->str);
-        pc->cb(pc->ud, DROP_EUNAVAIL, 0);
-    } else {
-        pc->cb(pc->ud, DROP_OK, (int64_t)reply->integer);
-    }
+    if (pub_done(ac, reply, pc->len, true)) pc->cb(pc->ud, DROP_OK, (int64_t)reply->integer);
+    else pc->cb(pc->ud, DROP_EUNAVAIL, 0);
     free(pc);
 }
 
@@ -448,22 +455,13 @@ static drop_err redis_publish_counted(void *impl, const char *channel, const voi
     struct bus_redis *br = impl;
     drop_err e = pub_admit(br, channel, payload, len);
     if (e) return e;
-    char wire[WIRE_MAX];
-    size_t n = wire_name(br, channel, wire);
     struct pub_count *pc = xcalloc(1, sizeof *pc);
     pc->len = len;
     pc->cb = cb;
     pc->ud = ud;
-    if (redisAsyncCommand(br->pub.ac, on_pub_count_reply, pc, "PUBLISH %b %b", wire, n,
-                          payload ? payload : "", len) != REDIS_OK) {
-        free(pc);
-        br->stats.dropped++;
-        return DROP_EUNAVAIL;
-    }
-    br->inflight++;
-    br->inflight_bytes += len;
-    br->stats.published++;
-    return DROP_OK;
+    e = pub_send(br, channel, payload, len, on_pub_count_reply, pc);
+    if (e) free(pc);
+    return e;
 }
 
 /* --- counters ------------------------------------------------------------ */

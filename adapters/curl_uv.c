@@ -200,6 +200,37 @@ static void check_done(struct curl_uv *c)
     }
 }
 
+/* Whether a transfer may start now (not closing, under max_inflight); when
+ * not, logs it, cleans easy up (may be NULL) and answers done(ud) failed. */
+static bool admit(struct curl_uv *c, CURL *easy, curl_uv_done_fn done, void *ud)
+{
+    if (!c->closing && c->inflight < c->max_inflight) return true;
+    log_warn("event=http_refused reason=%s inflight=%d", c->closing ? "closing" : "busy",
+             c->inflight);
+    if (easy) curl_easy_cleanup(easy);
+    done(ud, -1, 0, "", 0);
+    return false;
+}
+
+/* Starts x (its easy handle set up by the caller): the options every
+ * transfer has, then in flight on the multi handle; a refusal there
+ * finishes x as failed. */
+static void start(struct curl_uv *c, struct cu_xfer *x, int64_t timeout_ms)
+{
+    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+    x->next = c->xfers;
+    if (c->xfers) c->xfers->prev = x;
+    c->xfers = x;
+    c->inflight++;
+    CURLMcode mc = curl_multi_add_handle(c->multi, x->easy);
+    if (mc != CURLM_OK) {
+        log_error("event=http_add_failed err=\"%s\"", curl_multi_strerror(mc));
+        finish(c, x, -1, 0);
+    }
+}
+
 void curl_uv_post(struct curl_uv *c, const char *url, const char *const *headers, size_t n,
                   const char *body, size_t len, int64_t timeout_ms, bool keep_body,
                   curl_uv_done_fn done, void *ud)
@@ -207,12 +238,7 @@ void curl_uv_post(struct curl_uv *c, const char *url, const char *const *headers
     struct cu_xfer *x;
     CURL *easy;
 
-    if (c->closing || c->inflight >= c->max_inflight) {
-        log_warn("event=http_refused reason=%s inflight=%d", c->closing ? "closing" : "busy",
-                 c->inflight);
-        done(ud, -1, 0, "", 0);
-        return;
-    }
+    if (!admit(c, NULL, done, ud)) return;
     easy = curl_easy_init();
     if (!easy) {
         log_error("event=http_refused reason=curl_easy_init");
@@ -235,11 +261,8 @@ void curl_uv_post(struct curl_uv *c, const char *url, const char *const *headers
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, x->body);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, x->headers);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
     if (c->ca_file) {
         curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
         curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, c);
@@ -250,15 +273,7 @@ void curl_uv_post(struct curl_uv *c, const char *url, const char *const *headers
                                                          : (long)CURL_HTTP_VERSION_2TLS);
         curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L); /* wait to multiplex on one connection */
     }
-    x->next = c->xfers;
-    if (c->xfers) c->xfers->prev = x;
-    c->xfers = x;
-    c->inflight++;
-    CURLMcode mc = curl_multi_add_handle(c->multi, easy);
-    if (mc != CURLM_OK) {
-        log_error("event=http_add_failed err=\"%s\"", curl_multi_strerror(mc));
-        finish(c, x, -1, 0);
-    }
+    start(c, x, timeout_ms);
 }
 
 void curl_uv_set_options(struct curl_uv *c, const char *ca_file, bool http2)
@@ -276,29 +291,12 @@ int64_t curl_uv_retry_after(const struct curl_uv *c)
 void curl_uv_perform(struct curl_uv *c, CURL *easy, int64_t timeout_ms, curl_uv_done_fn done,
                      void *ud)
 {
-    if (c->closing || c->inflight >= c->max_inflight) {
-        log_warn("event=http_refused reason=%s inflight=%d", c->closing ? "closing" : "busy",
-                 c->inflight);
-        curl_easy_cleanup(easy);
-        done(ud, -1, 0, "", 0);
-        return;
-    }
+    if (!admit(c, easy, done, ud)) return;
     struct cu_xfer *x = xcalloc(1, sizeof *x);
     x->easy = easy;
     x->done = done;
     x->ud = ud;
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
-    x->next = c->xfers;
-    if (c->xfers) c->xfers->prev = x;
-    c->xfers = x;
-    c->inflight++;
-    CURLMcode mc = curl_multi_add_handle(c->multi, easy);
-    if (mc != CURLM_OK) {
-        log_error("event=http_add_failed err=\"%s\"", curl_multi_strerror(mc));
-        finish(c, x, -1, 0);
-    }
+    start(c, x, timeout_ms);
 }
 
 int curl_uv_inflight(const struct curl_uv *c)

@@ -1,8 +1,11 @@
 /* http.c - the HTTP side of the node's single port.
  *
  * Routes: GET /healthz (liveness + dependency status, 503 naming a failing
- * dependency), GET /metrics (Prometheus text), anything else a JSON 404.
- * Request bodies are collected up to http_max_body (over it: 413). */
+ * dependency), GET /metrics (Prometheus text); every other path is the REST
+ * shim: protocol/rest.c maps it to an op (or a JSON 404, 405 or 501) and the
+ * op runs through the same handlers as its WebSocket twin. Request bodies
+ * are collected up to http_max_body (over it: 413); a body must be JSON
+ * (else 415). Allowed origins get CORS headers and preflight answers. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>

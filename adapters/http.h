@@ -1,6 +1,6 @@
-/* http.h - plain HTTP on the node's port: /healthz, /metrics, and (later)
- * the REST shim. A response is built whole in memory, then written from the
- * HTTP_WRITEABLE callback in two steps: headers, then the body. */
+/* http.h - plain HTTP on the node's port: /healthz, /metrics and the REST
+ * shim (protocol/rest.h). A response is built whole in memory, then written
+ * from the HTTP_WRITEABLE callback in two steps: headers, then the body. */
 #ifndef DROP_HTTP_H
 #define DROP_HTTP_H
 

@@ -439,33 +439,34 @@ static void token_doc(const struct store_token *t, const bson_oid_t *account, bs
     BSON_APPEND_INT64(d, "expiresAt", t->expires_at);
 }
 
+static void token_field(const char *k, bson_iter_t *it, void *out)
+{
+    struct store_token *t = out;
+    const uint8_t *bin;
+    uint32_t len;
+    bson_subtype_t sub;
+    if (!strcmp(k, "hash") && BSON_ITER_HOLDS_BINARY(it)) {
+        bson_iter_binary(it, &sub, &len, &bin);
+        if (len == STORE_TOKEN_HASH_LEN) memcpy(t->hash, bin, len);
+    } else if (!strcmp(k, "sealed") && BSON_ITER_HOLDS_BINARY(it)) {
+        bson_iter_binary(it, &sub, &len, &bin);
+        if (len > 0 && len <= STORE_SEALED_MAX) {
+            memcpy(t->sealed, bin, len);
+            t->sealed_len = len;
+        }
+    } else if (!strcmp(k, "account")) {
+        oid_hex(it, t->account);
+    } else if (!strcmp(k, "createdAt")) {
+        t->created_at = it_i64(it);
+    } else if (!strcmp(k, "expiresAt")) {
+        t->expires_at = it_i64(it);
+    }
+}
+
 static void doc_token(const bson_t *doc, struct store_token *t)
 {
-    bson_iter_t it;
     memset(t, 0, sizeof *t);
-    if (!bson_iter_init(&it, doc)) return;
-    while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
-        const uint8_t *bin;
-        uint32_t len;
-        bson_subtype_t sub;
-        if (!strcmp(k, "hash") && BSON_ITER_HOLDS_BINARY(&it)) {
-            bson_iter_binary(&it, &sub, &len, &bin);
-            if (len == STORE_TOKEN_HASH_LEN) memcpy(t->hash, bin, len);
-        } else if (!strcmp(k, "sealed") && BSON_ITER_HOLDS_BINARY(&it)) {
-            bson_iter_binary(&it, &sub, &len, &bin);
-            if (len > 0 && len <= STORE_SEALED_MAX) {
-                memcpy(t->sealed, bin, len);
-                t->sealed_len = len;
-            }
-        } else if (!strcmp(k, "account")) {
-            oid_hex(&it, t->account);
-        } else if (!strcmp(k, "createdAt")) {
-            t->created_at = it_i64(&it);
-        } else if (!strcmp(k, "expiresAt")) {
-            t->expires_at = it_i64(&it);
-        }
-    }
+    doc_fields(doc, token_field, t);
 }
 
 /* One token per account: an upsert replacing the account's token document

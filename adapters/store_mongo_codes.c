@@ -73,38 +73,33 @@ static void it_hex(bson_iter_t *it, unsigned char *out, size_t n)
     }
 }
 
-static int64_t it_int(bson_iter_t *it)
+/* A number field as int64; 0 for any other type. */
+static int64_t it_num(const bson_iter_t *it)
 {
-    if (BSON_ITER_HOLDS_INT32(it) || BSON_ITER_HOLDS_INT64(it) || BSON_ITER_HOLDS_DOUBLE(it))
-        return bson_iter_as_int64(it);
-    return 0;
+    return it_number(it) ? bson_iter_as_int64(it) : 0;
 }
 
-static void it_str(bson_iter_t *it, char *out, size_t n)
+static void code_field(const char *k, bson_iter_t *it, void *out)
 {
-    snprintf(out, n, "%s", BSON_ITER_HOLDS_UTF8(it) ? bson_iter_utf8(it, NULL) : "");
+    struct store_code *c = out;
+    if (!strcmp(k, "identity")) it_copy(it, c->identity, sizeof c->identity);
+    else if (!strcmp(k, "account")) it_copy(it, c->account, sizeof c->account);
+    else if (!strcmp(k, "purpose")) it_copy(it, c->purpose, sizeof c->purpose);
+    else if (!strcmp(k, "live")) c->live = BSON_ITER_HOLDS_BOOL(it) && bson_iter_bool(it);
+    else if (!strcmp(k, "hash")) it_hex(it, c->hash, sizeof c->hash);
+    else if (!strcmp(k, "salt")) it_hex(it, c->salt, sizeof c->salt);
+    else if (!strcmp(k, "attempts")) c->attempts = (int)it_num(it);
+    else if (!strcmp(k, "expiresAt")) c->expires_at = it_num(it);
+    else if (!strcmp(k, "sentAt")) c->sent_at = it_num(it);
+    else if (!strcmp(k, "windowStart")) c->window_start = it_num(it);
+    else if (!strcmp(k, "sends")) c->sends = (int)it_num(it);
+    else if (!strcmp(k, "version")) c->version = it_num(it);
 }
 
 static void doc_code(const bson_t *doc, struct store_code *c)
 {
-    bson_iter_t it;
     memset(c, 0, sizeof *c);
-    if (!bson_iter_init(&it, doc)) return;
-    while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
-        if (!strcmp(k, "identity")) it_str(&it, c->identity, sizeof c->identity);
-        else if (!strcmp(k, "account")) it_str(&it, c->account, sizeof c->account);
-        else if (!strcmp(k, "purpose")) it_str(&it, c->purpose, sizeof c->purpose);
-        else if (!strcmp(k, "live")) c->live = BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
-        else if (!strcmp(k, "hash")) it_hex(&it, c->hash, sizeof c->hash);
-        else if (!strcmp(k, "salt")) it_hex(&it, c->salt, sizeof c->salt);
-        else if (!strcmp(k, "attempts")) c->attempts = (int)it_int(&it);
-        else if (!strcmp(k, "expiresAt")) c->expires_at = it_int(&it);
-        else if (!strcmp(k, "sentAt")) c->sent_at = it_int(&it);
-        else if (!strcmp(k, "windowStart")) c->window_start = it_int(&it);
-        else if (!strcmp(k, "sends")) c->sends = (int)it_int(&it);
-        else if (!strcmp(k, "version")) c->version = it_int(&it);
-    }
+    doc_fields(doc, code_field, c);
 }
 
 drop_err mg_code_get(void *impl, const char *identity, struct store_code *out)
@@ -312,8 +307,8 @@ drop_err mg_codes_open(void *impl, mongoc_client_t *c)
             char type[8] = "", value[300] = "";
             if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &idn)) continue;
             while (bson_iter_next(&idn)) {
-                if (!strcmp(bson_iter_key(&idn), "type")) it_str(&idn, type, sizeof type);
-                else if (!strcmp(bson_iter_key(&idn), "value")) it_str(&idn, value, sizeof value);
+                if (!strcmp(bson_iter_key(&idn), "type")) it_copy(&idn, type, sizeof type);
+                else if (!strcmp(bson_iter_key(&idn), "value")) it_copy(&idn, value, sizeof value);
             }
             const char *nv = strcmp(type, "phone") == 0 ? e164_of(value) : NULL;
             if (!nv) continue;

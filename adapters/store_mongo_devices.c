@@ -142,27 +142,27 @@ drop_err mg_device_delete(void *impl, const char *account, const char *token)
     return e;
 }
 
+static void device_field(const char *k, bson_iter_t *it, void *out)
+{
+    struct device *d = out;
+    if (strcmp(k, "token") == 0 && BSON_ITER_HOLDS_UTF8(it))
+        snprintf(d->token, sizeof d->token, "%s", bson_iter_utf8(it, NULL));
+    else if (strcmp(k, "seq") == 0 && BSON_ITER_HOLDS_OID(it))
+        bson_oid_to_string(bson_iter_oid(it), d->id);
+    else if (strcmp(k, "account") == 0 && BSON_ITER_HOLDS_OID(it))
+        bson_oid_to_string(bson_iter_oid(it), d->account);
+    else if (strcmp(k, "platform") == 0 && BSON_ITER_HOLDS_UTF8(it))
+        device_platform_parse(bson_iter_utf8(it, NULL), &d->platform);
+    else if (strcmp(k, "sandbox") == 0)
+        d->sandbox = bson_iter_as_bool(it);
+    else if (strcmp(k, "createdAt") == 0)
+        d->created_at = bson_iter_as_int64(it);
+}
+
 static void doc_device(const bson_t *doc, struct device *d)
 {
-    bson_iter_t it;
     memset(d, 0, sizeof *d);
-    if (bson_iter_init(&it, doc)) {
-        while (bson_iter_next(&it)) {
-            const char *k = bson_iter_key(&it);
-            if (strcmp(k, "token") == 0 && BSON_ITER_HOLDS_UTF8(&it))
-                snprintf(d->token, sizeof d->token, "%s", bson_iter_utf8(&it, NULL));
-            else if (strcmp(k, "seq") == 0 && BSON_ITER_HOLDS_OID(&it))
-                bson_oid_to_string(bson_iter_oid(&it), d->id);
-            else if (strcmp(k, "account") == 0 && BSON_ITER_HOLDS_OID(&it))
-                bson_oid_to_string(bson_iter_oid(&it), d->account);
-            else if (strcmp(k, "platform") == 0 && BSON_ITER_HOLDS_UTF8(&it))
-                device_platform_parse(bson_iter_utf8(&it, NULL), &d->platform);
-            else if (strcmp(k, "sandbox") == 0)
-                d->sandbox = bson_iter_as_bool(&it);
-            else if (strcmp(k, "createdAt") == 0)
-                d->created_at = bson_iter_as_int64(&it);
-        }
-    }
+    doc_fields(doc, device_field, d);
 }
 
 drop_err mg_device_list(void *impl, const char *account, struct device **out, size_t *nout)

@@ -4,20 +4,21 @@
 
 /* ---- inbox -------------------------------------------------------------------- */
 
+static void message_field(const char *k, bson_iter_t *it, void *out)
+{
+    struct message *m = out;
+    if (!strcmp(k, "_id")) oid_hex(it, m->id);
+    else if (!strcmp(k, "from")) oid_hex(it, m->from);
+    else if (!strcmp(k, "to")) oid_hex(it, m->to);
+    else if (!strcmp(k, "text") && !m->text) m->text = it_dup(it);
+    else if (!strcmp(k, "createdAt")) m->created_at = it_i64(it);
+    else if (!strcmp(k, "readAt")) m->read_at = it_i64(it); /* null reads as 0 */
+}
+
 static drop_err doc_message(const bson_t *doc, struct message *m)
 {
-    bson_iter_t it;
     memset(m, 0, sizeof *m);
-    if (!bson_iter_init(&it, doc)) return DROP_EINTERNAL;
-    while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
-        if (!strcmp(k, "_id")) oid_hex(&it, m->id);
-        else if (!strcmp(k, "from")) oid_hex(&it, m->from);
-        else if (!strcmp(k, "to")) oid_hex(&it, m->to);
-        else if (!strcmp(k, "text") && !m->text) m->text = it_dup(&it);
-        else if (!strcmp(k, "createdAt")) m->created_at = it_i64(&it);
-        else if (!strcmp(k, "readAt")) m->read_at = it_i64(&it); /* null reads as 0 */
-    }
+    if (!doc_fields(doc, message_field, m)) return DROP_EINTERNAL;
     if (!m->text || !id_valid(m->id)) {
         message_free(m);
         log_error("event=store_error backend=mongodb op=message_read reason=bad_document");

@@ -272,6 +272,17 @@ static inline void oid_hex(const bson_iter_t *it, char out[DROP_ID_SIZE])
     else out[0] = '\0';
 }
 
+/* Calls field(key, it, out) for each field of doc, in order: a reader's
+ * one loop. False when doc cannot be iterated. */
+static inline bool doc_fields(const bson_t *doc, void (*field)(const char *, bson_iter_t *, void *),
+                              void *out)
+{
+    bson_iter_t it;
+    if (!bson_iter_init(&it, doc)) return false;
+    while (bson_iter_next(&it)) field(bson_iter_key(&it), &it, out);
+    return true;
+}
+
 /* Copies a string field into a fixed buffer, truncating. */
 static inline void it_copy(const bson_iter_t *it, char *out, size_t outlen)
 {

@@ -40,9 +40,12 @@
 #include "engine/mem.h"
 #include "adapters/store_sqlite_internal.h"
 
-/* Migration i takes the schema from version i to i + 1. Append only: a
- * released migration never changes; a new record kind's table comes as a
- * further entry (its columns: id, version, its indexed fields, doc). */
+/* Migration i takes the schema from version i to i + 1 (PRAGMA
+ * user_version holds the version). Append only: a released migration never
+ * changes. A new table comes as a further entry, or, when no migration will
+ * ever touch it, IF NOT EXISTS at open (devices: store_sqlite_devices.c). A
+ * record kind's table holds id, version, its indexed fields and doc, and a
+ * kind with a set has its side table too (gigs: gig_open_offers). */
 static const char *const MIGRATIONS[] = {
     /* 0 -> 1: accounts, identities, tokens */
     "CREATE TABLE accounts ("

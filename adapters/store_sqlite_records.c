@@ -335,30 +335,31 @@ drop_err sq_gig_list(void *impl, const struct gig_filter *f, struct gig **out, s
     return e;
 }
 
-drop_err sq_gig_for_account(void *impl, const char *account, struct gig **out, size_t *n)
+/* Runs the gig query id, whose ?1 is text (when not NULL) or else i, and
+ * ?2 the limit. */
+static drop_err gig_query(struct sq *s, enum stmt id, const char *text, int64_t i, int limit,
+                          struct gig **out, size_t *n, const char *op)
 {
-    struct sq *s = impl;
-    if (!account) return DROP_EBADREQ;
     pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = stmt(s, ST_GIG_FOR_ACC);
-    bind_text(st, 1, account);
-    sqlite3_bind_int(st, 2, GIG_LIST_MAX);
-    drop_err e = read_gigs(s, st, out, n, "gig_for_account");
+    sqlite3_stmt *st = stmt(s, id);
+    if (text) bind_text(st, 1, text);
+    else sqlite3_bind_int64(st, 1, i);
+    sqlite3_bind_int(st, 2, limit);
+    drop_err e = read_gigs(s, st, out, n, op);
     pthread_mutex_unlock(&s->mu);
     return e;
 }
 
+drop_err sq_gig_for_account(void *impl, const char *account, struct gig **out, size_t *n)
+{
+    if (!account) return DROP_EBADREQ;
+    return gig_query(impl, ST_GIG_FOR_ACC, account, 0, GIG_LIST_MAX, out, n, "gig_for_account");
+}
+
 drop_err sq_gig_due(void *impl, int64_t now, int limit, struct gig **out, size_t *n)
 {
-    struct sq *s = impl;
     if (limit < 1 || limit > GIG_LIST_MAX) return DROP_EBADREQ;
-    pthread_mutex_lock(&s->mu);
-    sqlite3_stmt *st = stmt(s, ST_GIG_DUE);
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int(st, 2, limit);
-    drop_err e = read_gigs(s, st, out, n, "gig_due");
-    pthread_mutex_unlock(&s->mu);
-    return e;
+    return gig_query(impl, ST_GIG_DUE, NULL, now, limit, out, n, "gig_due");
 }
 
 drop_err sq_gig_unrated(void *impl, const char *account, bool *unrated)

@@ -53,7 +53,7 @@ drop_err video_opentok_token(const char *api_key, const char *secret, const char
                              int64_t expire_s, const char *connection_data, char *out,
                              size_t outlen)
 {
-    char data[T1_DATA_MAX], num[32], plain[T1_DATA_MAX + 256];
+    char data[T1_DATA_MAX], plain[T1_DATA_MAX + 256], create_num[32], expire_num[32];
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
     char hex[2 * EVP_MAX_MD_SIZE + 1];
@@ -61,22 +61,23 @@ drop_err video_opentok_token(const char *api_key, const char *secret, const char
     bool ok = true;
     int plen;
 
-    ok = ok && qs_append(data, sizeof data, &n, "session_id=", false);
-    ok = ok && qs_append(data, sizeof data, &n, session, true);
-    snprintf(num, sizeof num, "%lld", (long long)create_s);
-    ok = ok && qs_append(data, sizeof data, &n, "&create_time=", false);
-    ok = ok && qs_append(data, sizeof data, &n, num, true);
-    ok = ok && qs_append(data, sizeof data, &n, "&nonce=", false);
-    ok = ok && qs_append(data, sizeof data, &n, nonce, true);
-    ok = ok && qs_append(data, sizeof data, &n, "&role=", false);
-    ok = ok && qs_append(data, sizeof data, &n, role, true);
-    snprintf(num, sizeof num, "%lld", (long long)expire_s);
-    ok = ok && qs_append(data, sizeof data, &n, "&expire_time=", false);
-    ok = ok && qs_append(data, sizeof data, &n, num, true);
-    ok = ok && qs_append(data, sizeof data, &n, "&connection_data=", false);
-    ok = ok && qs_append(data, sizeof data, &n, connection_data, true);
-    ok = ok && qs_append(data, sizeof data, &n,
-                         "&initial_layout_class_list=&scope=session.connect", false);
+    snprintf(create_num, sizeof create_num, "%lld", (long long)create_s);
+    snprintf(expire_num, sizeof expire_num, "%lld", (long long)expire_s);
+    const char *const params[][2] = {
+        {"session_id", session},
+        {"create_time", create_num},
+        {"nonce", nonce},
+        {"role", role},
+        {"expire_time", expire_num},
+        {"connection_data", connection_data},
+        {"initial_layout_class_list", ""},
+        {"scope", "session.connect"},
+    };
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        ok = ok && qs_append(data, sizeof data, &n, i ? "&" : "", false) &&
+             qs_append(data, sizeof data, &n, params[i][0], false) &&
+             qs_append(data, sizeof data, &n, "=", false) &&
+             qs_append(data, sizeof data, &n, params[i][1], true);
     if (!ok) return DROP_EINTERNAL;
 
     if (!HMAC(EVP_sha1(), secret, (int)strlen(secret), (const unsigned char *)data, n, mac,

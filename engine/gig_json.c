@@ -57,27 +57,69 @@ static json_t *cents_as_units(int64_t cents)
     return json_real((double)cents / 100.0);
 }
 
+/* The fields the client shapes share, each with one representation. */
+enum gig_key {
+    K_ID, K_CUSTOMER, K_OPERATOR, K_STATUS, K_VERSION, K_LATITUDE, K_LONGITUDE, K_DEVICE_ID,
+    K_CLAIM_ID, K_META, K_CUSTOMER_RATING, K_OPERATOR_RATING, K_DURATION, K_CREATED_AT,
+    K_UPDATED_AT, K_EXPIRES_AT, K_CUSTOMER_HANDSHAKEN, K_OPERATOR_HANDSHAKEN
+};
+
+static const char *const key_names[] = {
+    [K_ID] = "id", [K_CUSTOMER] = "customer", [K_OPERATOR] = "operator", [K_STATUS] = "status",
+    [K_VERSION] = "version", [K_LATITUDE] = "latitude", [K_LONGITUDE] = "longitude",
+    [K_DEVICE_ID] = "deviceId", [K_CLAIM_ID] = "claimId", [K_META] = "metaData",
+    [K_CUSTOMER_RATING] = "customerRating", [K_OPERATOR_RATING] = "operatorRating",
+    [K_DURATION] = "duration", [K_CREATED_AT] = "createdAt", [K_UPDATED_AT] = "updatedAt",
+    [K_EXPIRES_AT] = "expiresAt", [K_CUSTOMER_HANDSHAKEN] = "customerHandshaken",
+    [K_OPERATOR_HANDSHAKEN] = "operatorHandshaken",
+};
+
+static json_t *key_value(const struct gig *g, enum gig_key k)
+{
+    switch (k) {
+    case K_ID: return str_or_empty(g->id);
+    case K_CUSTOMER: return str_or_empty(g->customer);
+    case K_OPERATOR: return id_or_null(g->operator);
+    case K_STATUS: return json_string(gig_status_name(g->status));
+    case K_VERSION: return json_integer(g->version);
+    case K_LATITUDE: return number(g->latitude);
+    case K_LONGITUDE: return number(g->longitude);
+    case K_DEVICE_ID: return id_or_null(g->device_id);
+    case K_CLAIM_ID: return id_or_null(g->claim_id);
+    case K_META: return meta_or_null(g);
+    case K_CUSTOMER_RATING: return rating_or_null(g->customer_rating);
+    case K_OPERATOR_RATING: return rating_or_null(g->operator_rating);
+    case K_DURATION: return json_integer(g->duration_s);
+    case K_CREATED_AT: return time_or_null(g->created_at);
+    case K_UPDATED_AT: return time_or_null(g->updated_at);
+    case K_EXPIRES_AT: return time_or_null(g->deadline);
+    case K_CUSTOMER_HANDSHAKEN: return json_boolean(g->customer_handshaken);
+    case K_OPERATOR_HANDSHAKEN: return json_boolean(g->operator_handshaken);
+    }
+    return json_null();
+}
+
+/* Sets the n keys of g into o, in that order (jansson keeps insertion
+ * order, which clients reading raw frames see). */
+static void set_keys(json_t *o, const struct gig *g, const enum gig_key *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, key_names[keys[i]], key_value(g, keys[i]));
+}
+
+#define SET_KEYS(o, g, ...)                                                                   \
+    do {                                                                                      \
+        static const enum gig_key keys_[] = {__VA_ARGS__};                                    \
+        set_keys(o, g, keys_, sizeof keys_ / sizeof keys_[0]);                                \
+    } while (0)
+
 json_t *gig_to_json(const struct gig *g)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "id", str_or_empty(g->id));
-    json_object_set_new(o, "customer", str_or_empty(g->customer));
-    json_object_set_new(o, "operator", id_or_null(g->operator));
-    json_object_set_new(o, "status", json_string(gig_status_name(g->status)));
-    json_object_set_new(o, "version", json_integer(g->version));
-    json_object_set_new(o, "latitude", number(g->latitude));
-    json_object_set_new(o, "longitude", number(g->longitude));
-    json_object_set_new(o, "deviceId", id_or_null(g->device_id));
-    json_object_set_new(o, "claimId", id_or_null(g->claim_id));
-    json_object_set_new(o, "metaData", meta_or_null(g));
-    json_object_set_new(o, "customerRating", rating_or_null(g->customer_rating));
-    json_object_set_new(o, "operatorRating", rating_or_null(g->operator_rating));
-    json_object_set_new(o, "duration", json_integer(g->duration_s));
-    json_object_set_new(o, "createdAt", time_or_null(g->created_at));
-    json_object_set_new(o, "updatedAt", time_or_null(g->updated_at));
-    json_object_set_new(o, "expiresAt", time_or_null(g->deadline));
-    json_object_set_new(o, "customerHandshaken", json_boolean(g->customer_handshaken));
-    json_object_set_new(o, "operatorHandshaken", json_boolean(g->operator_handshaken));
+    SET_KEYS(o, g, K_ID, K_CUSTOMER, K_OPERATOR, K_STATUS, K_VERSION, K_LATITUDE, K_LONGITUDE,
+             K_DEVICE_ID, K_CLAIM_ID, K_META, K_CUSTOMER_RATING, K_OPERATOR_RATING, K_DURATION,
+             K_CREATED_AT, K_UPDATED_AT, K_EXPIRES_AT, K_CUSTOMER_HANDSHAKEN,
+             K_OPERATOR_HANDSHAKEN);
     return o;
 }
 
@@ -143,23 +185,14 @@ json_t *gig_detail_json(const struct gig *g, const char *customer_first, const c
     json_t *o = json_object();
     const char *ps = gig_purchase_status(g->status);
 
-    json_object_set_new(gj, "duration", json_integer(g->duration_s));
-    json_object_set_new(gj, "status", json_string(gig_status_name(g->status)));
+    SET_KEYS(gj, g, K_DURATION, K_STATUS);
     json_object_set_new(gj, "customer", name_json(customer_first, customer_last));
     json_object_set_new(gj, "operator",
                         g->operator[0] ? name_json(operator_first, operator_last) : json_null());
     json_object_set_new(gj, "customerRating", rating_value_or_null(g->customer_rating));
     json_object_set_new(gj, "operatorRating", rating_value_or_null(g->operator_rating));
-    json_object_set_new(gj, "latitude", number(g->latitude));
-    json_object_set_new(gj, "longitude", number(g->longitude));
-    json_object_set_new(gj, "id", str_or_empty(g->id));
-    json_object_set_new(gj, "version", json_integer(g->version));
-    json_object_set_new(gj, "deviceId", id_or_null(g->device_id));
-    json_object_set_new(gj, "claimId", id_or_null(g->claim_id));
-    json_object_set_new(gj, "metaData", meta_or_null(g));
-    json_object_set_new(gj, "createdAt", time_or_null(g->created_at));
-    json_object_set_new(gj, "updatedAt", time_or_null(g->updated_at));
-    json_object_set_new(gj, "expiresAt", time_or_null(g->deadline));
+    SET_KEYS(gj, g, K_LATITUDE, K_LONGITUDE, K_ID, K_VERSION, K_DEVICE_ID, K_CLAIM_ID, K_META,
+             K_CREATED_AT, K_UPDATED_AT, K_EXPIRES_AT);
 
     json_object_set_new(o, "gig", gj);
     json_object_set_new(o, "purchase",

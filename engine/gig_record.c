@@ -5,22 +5,19 @@
  * passes the type checks of decode() is still refused when a value is out
  * of range. Writing is json_pack (any NULL inside makes the whole pack
  * fail: invalid UTF-8, a non-finite real). Reading goes field by field
- * through small typed getters that name the failing key. */
+ * through the typed getters of record_json.h, which name the failing key. */
 #include "engine/gig_record.h"
 
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/mem.h"
+#include "engine/record_json.h"
 #include "engine/store.h"
 
-#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(17))
 #define META_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17))
-#define EXACT_INT_MAX 9007199254740992.0 /* 2^53: a double holds every integer up to it */
 
 static const char *const offer_state_names[] = {
     [OFFER_OPEN] = "open",
@@ -47,21 +44,6 @@ drop_err gig_offer_state_parse(const char *name, enum offer_state *out)
     return DROP_EBADREQ;
 }
 
-static bool bad(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes the reason and returns false, for `return bad(...)`. */
-static bool bad(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why && whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
-
 static bool terminated(const char *buf, size_t size)
 {
     return memchr(buf, '\0', size) != NULL;
@@ -70,49 +52,53 @@ static bool terminated(const char *buf, size_t size)
 /* The range checks shared by both directions (types are the caller's). */
 static bool gig_valid(const struct gig *g, char *why, size_t whylen)
 {
-    if (!terminated(g->id, sizeof g->id) || !id_valid(g->id)) return bad(why, whylen, "id");
+    if (!terminated(g->id, sizeof g->id) || !id_valid(g->id)) return record_bad(why, whylen, "id");
     if (!terminated(g->customer, sizeof g->customer) || !id_valid(g->customer))
-        return bad(why, whylen, "customer");
+        return record_bad(why, whylen, "customer");
     if (!terminated(g->operator, sizeof g->operator) ||
         (g->operator[0] && !id_valid(g->operator)))
-        return bad(why, whylen, "operator");
-    if ((unsigned)g->status >= GIG_STATUS__COUNT) return bad(why, whylen, "status");
-    if (g->version < 0) return bad(why, whylen, "version");
+        return record_bad(why, whylen, "operator");
+    if ((unsigned)g->status >= GIG_STATUS__COUNT) return record_bad(why, whylen, "status");
+    if (g->version < 0) return record_bad(why, whylen, "version");
     if (!isfinite(g->latitude) || g->latitude < -90 || g->latitude > 90)
-        return bad(why, whylen, "latitude");
+        return record_bad(why, whylen, "latitude");
     if (!isfinite(g->longitude) || g->longitude < -180 || g->longitude > 180)
-        return bad(why, whylen, "longitude");
-    if (!terminated(g->device_id, sizeof g->device_id)) return bad(why, whylen, "deviceId");
-    if (!terminated(g->claim_id, sizeof g->claim_id)) return bad(why, whylen, "claimId");
+        return record_bad(why, whylen, "longitude");
+    if (!terminated(g->device_id, sizeof g->device_id)) return record_bad(why, whylen, "deviceId");
+    if (!terminated(g->claim_id, sizeof g->claim_id)) return record_bad(why, whylen, "claimId");
     if (!terminated(g->video_session, sizeof g->video_session))
-        return bad(why, whylen, "videoSession");
-    if (g->customer_rating < 0 || g->customer_rating > 5) return bad(why, whylen, "customerRating");
-    if (g->operator_rating < 0 || g->operator_rating > 5) return bad(why, whylen, "operatorRating");
+        return record_bad(why, whylen, "videoSession");
+    if (g->customer_rating < 0 || g->customer_rating > 5)
+        return record_bad(why, whylen, "customerRating");
+    if (g->operator_rating < 0 || g->operator_rating > 5)
+        return record_bad(why, whylen, "operatorRating");
     if (g->created_at < 0 || g->updated_at < 0 || g->deadline < 0 || g->started_at < 0 ||
         g->ended_at < 0)
-        return bad(why, whylen, "a time is negative");
+        return record_bad(why, whylen, "a time is negative");
     if (g->duration_s < 0 || g->amount_cents < 0 || g->payment_cents < 0)
-        return bad(why, whylen, "duration or money is negative");
-    if (g->wave < 0) return bad(why, whylen, "wave");
-    if (g->n_offers < 0 || g->n_offers > GIG_MAX_OFFERS) return bad(why, whylen, "offers: count");
-    if (g->n_events < 0 || g->n_events > GIG_TIMELINE_MAX) return bad(why, whylen, "timeline: count");
+        return record_bad(why, whylen, "duration or money is negative");
+    if (g->wave < 0) return record_bad(why, whylen, "wave");
+    if (g->n_offers < 0 || g->n_offers > GIG_MAX_OFFERS)
+        return record_bad(why, whylen, "offers: count");
+    if (g->n_events < 0 || g->n_events > GIG_TIMELINE_MAX)
+        return record_bad(why, whylen, "timeline: count");
     for (int i = 0; i < g->n_events; i++)
         if (!terminated(g->events[i].what, sizeof g->events[i].what) ||
             !terminated(g->events[i].actor, sizeof g->events[i].actor) ||
             (unsigned)g->events[i].status >= GIG_STATUS__COUNT ||
             (unsigned)g->events[i].role >= GIG_ROLE__COUNT)
-            return bad(why, whylen, "timeline[%d]", i);
+            return record_bad(why, whylen, "timeline[%d]", i);
     for (int i = 0; i < g->n_offers; i++) {
         const struct gig_offer *o = &g->offers[i];
         if (!terminated(o->operator, sizeof o->operator) || !id_valid(o->operator))
-            return bad(why, whylen, "offers[%d].operator", i);
+            return record_bad(why, whylen, "offers[%d].operator", i);
         if ((unsigned)o->state >= (unsigned)N_OFFER_STATES)
-            return bad(why, whylen, "offers[%d].state", i);
-        if (o->wave < 0) return bad(why, whylen, "offers[%d].wave", i);
+            return record_bad(why, whylen, "offers[%d].state", i);
+        if (o->wave < 0) return record_bad(why, whylen, "offers[%d].wave", i);
         if (!isfinite(o->distance_m) || o->distance_m < 0)
-            return bad(why, whylen, "offers[%d].distance", i);
+            return record_bad(why, whylen, "offers[%d].distance", i);
         if (o->offered_at < 0 || o->expires_at < 0)
-            return bad(why, whylen, "offers[%d]: a time is negative", i);
+            return record_bad(why, whylen, "offers[%d]: a time is negative", i);
     }
     return true;
 }
@@ -176,119 +162,50 @@ fail:
 
 char *gig_record_dump(const struct gig *g)
 {
-    json_t *rec = gig_record_to_json(g);
-    if (!rec) return NULL;
-    char *text = json_dumps(rec, DUMP_FLAGS);
-    json_decref(rec);
-    return text;
+    return record_dump(&GIG_KIND, g);
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
-/* The typed getters: each reads key of o into out and returns true, or
- * names the key in why and returns false. */
-
-static bool get_int(const json_t *o, const char *key, int64_t min, int64_t max, int64_t *out,
-                    char *why, size_t whylen)
-{
-    const json_t *v = json_object_get(o, key);
-    int64_t x;
-    if (json_is_integer(v)) {
-        x = json_integer_value(v);
-    } else if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (!(fabs(d) <= EXACT_INT_MAX) || d != trunc(d))
-            return bad(why, whylen, "%s: not an integer", key);
-        x = (int64_t)d;
-    } else {
-        return bad(why, whylen, "%s: missing or not a number", key);
-    }
-    if (x < min || x > max) return bad(why, whylen, "%s: out of range", key);
-    *out = x;
-    return true;
-}
-
-static bool get_i32(const json_t *o, const char *key, int min, int max, int *out, char *why,
-                    size_t whylen)
-{
-    int64_t x;
-    if (!get_int(o, key, min, max, &x, why, whylen)) return false;
-    *out = (int)x;
-    return true;
-}
-
 static bool get_time(const json_t *o, const char *key, int64_t *out, char *why, size_t whylen)
 {
-    return get_int(o, key, 0, INT64_MAX, out, why, whylen);
-}
-
-static bool get_double(const json_t *o, const char *key, double *out, char *why, size_t whylen)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!json_is_number(v)) return bad(why, whylen, "%s: missing or not a number", key);
-    *out = json_number_value(v);
-    return true;
-}
-
-static bool get_bool(const json_t *o, const char *key, bool *out, char *why, size_t whylen)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!json_is_boolean(v)) return bad(why, whylen, "%s: missing or not a boolean", key);
-    *out = json_is_true(v);
-    return true;
-}
-
-/* A string into a buffer of size bytes; null reads as "" when nullable. */
-static bool get_str(const json_t *o, const char *key, char *out, size_t size, bool nullable,
-                    char *why, size_t whylen)
-{
-    const json_t *v = json_object_get(o, key);
-    if (nullable && json_is_null(v)) {
-        out[0] = '\0';
-        return true;
-    }
-    if (!json_is_string(v)) return bad(why, whylen, "%s: missing or not a string", key);
-    size_t len = json_string_length(v);
-    const char *s = json_string_value(v);
-    if (len >= size || strlen(s) != len) return bad(why, whylen, "%s: too long or holds NUL", key);
-    memcpy(out, s, len + 1);
-    return true;
+    return record_get_int(o, key, 0, INT64_MAX, out, why, whylen);
 }
 
 static bool get_offer(const json_t *jo, int i, struct gig_offer *o, char *why, size_t whylen)
 {
     char state[16];
     int64_t x;
-    if (!json_is_object(jo)) return bad(why, whylen, "offers[%d]: not an object", i);
-    if (!get_str(jo, "operator", o->operator, sizeof o->operator, false, why, whylen) ||
-        !get_str(jo, "state", state, sizeof state, false, why, whylen) ||
-        !get_int(jo, "wave", 0, INT_MAX, &x, why, whylen) ||
-        !get_double(jo, "distance", &o->distance_m, why, whylen) ||
+    if (!json_is_object(jo)) return record_bad(why, whylen, "offers[%d]: not an object", i);
+    if (!record_get_str(jo, "operator", o->operator, sizeof o->operator, false, why, whylen) ||
+        !record_get_str(jo, "state", state, sizeof state, false, why, whylen) ||
+        !record_get_int(jo, "wave", 0, INT_MAX, &x, why, whylen) ||
+        !record_get_double(jo, "distance", &o->distance_m, why, whylen) ||
         !get_time(jo, "offeredAt", &o->offered_at, why, whylen) ||
         !get_time(jo, "expiresAt", &o->expires_at, why, whylen))
         return false;
     o->wave = (int)x;
     if (gig_offer_state_parse(state, &o->state) != DROP_OK)
-        return bad(why, whylen, "offers[%d].state: unknown", i);
+        return record_bad(why, whylen, "offers[%d].state: unknown", i);
     return true;
 }
 
 static bool get_event(const json_t *je, int i, struct gig_event *e, char *why, size_t whylen)
 {
     char status[32], role[16];
-    if (!json_is_object(je)) return bad(why, whylen, "timeline[%d]: not an object", i);
+    if (!json_is_object(je)) return record_bad(why, whylen, "timeline[%d]: not an object", i);
     if (!get_time(je, "at", &e->at, why, whylen) ||
-        !get_str(je, "what", e->what, sizeof e->what, false, why, whylen) ||
-        !get_str(je, "status", status, sizeof status, false, why, whylen) ||
-        !get_int(je, "version", 0, INT64_MAX, &e->version, why, whylen) ||
-        !get_str(je, "role", role, sizeof role, false, why, whylen) ||
-        !get_str(je, "actor", e->actor, sizeof e->actor, false, why, whylen))
+        !record_get_str(je, "what", e->what, sizeof e->what, false, why, whylen) ||
+        !record_get_str(je, "status", status, sizeof status, false, why, whylen) ||
+        !record_get_int(je, "version", 0, INT64_MAX, &e->version, why, whylen) ||
+        !record_get_str(je, "role", role, sizeof role, false, why, whylen) ||
+        !record_get_str(je, "actor", e->actor, sizeof e->actor, false, why, whylen))
         return false;
     if (gig_status_parse(status, &e->status) != DROP_OK)
-        return bad(why, whylen, "timeline[%d].status: unknown", i);
+        return record_bad(why, whylen, "timeline[%d].status: unknown", i);
     int r = 0;
     while (r < GIG_ROLE__COUNT && strcmp(gig_role_name((enum gig_role)r), role) != 0) r++;
-    if (r == GIG_ROLE__COUNT) return bad(why, whylen, "timeline[%d].role: unknown", i);
+    if (r == GIG_ROLE__COUNT) return record_bad(why, whylen, "timeline[%d].role: unknown", i);
     e->role = (enum gig_role)r;
     return true;
 }
@@ -297,21 +214,21 @@ static bool get_event(const json_t *je, int i, struct gig_event *e, char *why, s
 static bool decode(const json_t *j, struct gig *g, char *why, size_t whylen)
 {
     char status[32];
-    if (!json_is_object(j)) return bad(why, whylen, "not an object");
-    if (!get_str(j, "id", g->id, sizeof g->id, false, why, whylen) ||
-        !get_str(j, "customer", g->customer, sizeof g->customer, false, why, whylen) ||
-        !get_str(j, "operator", g->operator, sizeof g->operator, true, why, whylen) ||
-        !get_str(j, "status", status, sizeof status, false, why, whylen) ||
-        !get_int(j, "version", 0, INT64_MAX, &g->version, why, whylen) ||
-        !get_double(j, "latitude", &g->latitude, why, whylen) ||
-        !get_double(j, "longitude", &g->longitude, why, whylen) ||
-        !get_str(j, "deviceId", g->device_id, sizeof g->device_id, true, why, whylen) ||
-        !get_str(j, "claimId", g->claim_id, sizeof g->claim_id, true, why, whylen) ||
-        !get_i32(j, "customerRating", 0, 5, &g->customer_rating, why, whylen) ||
-        !get_i32(j, "operatorRating", 0, 5, &g->operator_rating, why, whylen) ||
-        !get_bool(j, "customerHandshaken", &g->customer_handshaken, why, whylen) ||
-        !get_bool(j, "operatorHandshaken", &g->operator_handshaken, why, whylen) ||
-        !get_str(j, "videoSession", g->video_session, sizeof g->video_session, true, why,
+    if (!json_is_object(j)) return record_bad(why, whylen, "not an object");
+    if (!record_get_str(j, "id", g->id, sizeof g->id, false, why, whylen) ||
+        !record_get_str(j, "customer", g->customer, sizeof g->customer, false, why, whylen) ||
+        !record_get_str(j, "operator", g->operator, sizeof g->operator, true, why, whylen) ||
+        !record_get_str(j, "status", status, sizeof status, false, why, whylen) ||
+        !record_get_int(j, "version", 0, INT64_MAX, &g->version, why, whylen) ||
+        !record_get_double(j, "latitude", &g->latitude, why, whylen) ||
+        !record_get_double(j, "longitude", &g->longitude, why, whylen) ||
+        !record_get_str(j, "deviceId", g->device_id, sizeof g->device_id, true, why, whylen) ||
+        !record_get_str(j, "claimId", g->claim_id, sizeof g->claim_id, true, why, whylen) ||
+        !record_get_i32(j, "customerRating", 0, 5, &g->customer_rating, why, whylen) ||
+        !record_get_i32(j, "operatorRating", 0, 5, &g->operator_rating, why, whylen) ||
+        !record_get_bool(j, "customerHandshaken", &g->customer_handshaken, why, whylen) ||
+        !record_get_bool(j, "operatorHandshaken", &g->operator_handshaken, why, whylen) ||
+        !record_get_str(j, "videoSession", g->video_session, sizeof g->video_session, true, why,
                  whylen) ||
         !get_time(j, "createdAt", &g->created_at, why, whylen) ||
         !get_time(j, "updatedAt", &g->updated_at, why, whylen) ||
@@ -321,26 +238,26 @@ static bool decode(const json_t *j, struct gig *g, char *why, size_t whylen)
         !get_time(j, "duration", &g->duration_s, why, whylen) ||
         !get_time(j, "amountCents", &g->amount_cents, why, whylen) ||
         !get_time(j, "paymentCents", &g->payment_cents, why, whylen) ||
-        !get_i32(j, "wave", 0, INT_MAX, &g->wave, why, whylen))
+        !record_get_i32(j, "wave", 0, INT_MAX, &g->wave, why, whylen))
         return false;
     if (gig_status_parse(status, &g->status) != DROP_OK)
-        return bad(why, whylen, "status: unknown");
+        return record_bad(why, whylen, "status: unknown");
     if (!g->operator[0] && !json_is_null(json_object_get(j, "operator")))
-        return bad(why, whylen, "operator: empty string (none is null)");
+        return record_bad(why, whylen, "operator: empty string (none is null)");
 
     const json_t *offers = json_object_get(j, "offers");
-    if (!json_is_array(offers)) return bad(why, whylen, "offers: missing or not an array");
+    if (!json_is_array(offers)) return record_bad(why, whylen, "offers: missing or not an array");
     if (json_array_size(offers) > GIG_MAX_OFFERS)
-        return bad(why, whylen, "offers: more than %d", GIG_MAX_OFFERS);
+        return record_bad(why, whylen, "offers: more than %d", GIG_MAX_OFFERS);
     g->n_offers = (int)json_array_size(offers);
     for (int i = 0; i < g->n_offers; i++)
         if (!get_offer(json_array_get(offers, (size_t)i), i, &g->offers[i], why, whylen))
             return false;
 
     const json_t *tl = json_object_get(j, "timeline"); /* optional: older records have none */
-    if (tl && !json_is_array(tl)) return bad(why, whylen, "timeline: not an array");
+    if (tl && !json_is_array(tl)) return record_bad(why, whylen, "timeline: not an array");
     if (json_array_size(tl) > GIG_TIMELINE_MAX)
-        return bad(why, whylen, "timeline: more than %d", GIG_TIMELINE_MAX);
+        return record_bad(why, whylen, "timeline: more than %d", GIG_TIMELINE_MAX);
     for (size_t i = 0; i < json_array_size(tl); i++) {
         if (!get_event(json_array_get(tl, i), (int)i, &g->events[i], why, whylen)) return false;
         g->n_events = (int)i + 1;
@@ -349,7 +266,7 @@ static bool decode(const json_t *j, struct gig *g, char *why, size_t whylen)
     const json_t *meta = json_object_get(j, "metaData");
     if (meta && !json_is_null(meta)) {
         g->meta_json = json_dumps(meta, META_FLAGS);
-        if (!g->meta_json) return bad(why, whylen, "metaData: cannot be encoded");
+        if (!g->meta_json) return record_bad(why, whylen, "metaData: cannot be encoded");
     }
     return gig_valid(g, why, whylen);
 }
@@ -377,33 +294,14 @@ drop_err gig_record_from_json(const json_t *j, struct gig *out)
 drop_err gig_record_parse(const char *text, size_t len, struct gig *out, char *why,
                           size_t whylen)
 {
-    json_error_t err;
-    if (!text) {
-        bad(why, whylen, "no text");
-        return DROP_EINTERNAL;
-    }
-    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
-    if (!j) {
-        bad(why, whylen, "not JSON: %s", err.text);
-        return DROP_EINTERNAL;
-    }
-    drop_err e = from_json(j, out, why, whylen);
-    json_decref(j);
-    return e;
+    return record_parse(&GIG_KIND, text, len, out, why, whylen);
 }
 
 /* ---- the gig record kind (engine/store.h) --------------------------------- */
 
-static json_t *kind_encode(const void *rec) { return gig_record_to_json(rec); }
-
-static drop_err kind_decode(const json_t *j, void *out, char *why, size_t whylen)
+/* The indexed values of g, in the order of gig_fields. */
+static void index_values(const struct gig *g, struct record_value *v)
 {
-    return from_json(j, out, why, whylen);
-}
-
-static void kind_index(const void *rec, struct record_value *v)
-{
-    const struct gig *g = rec;
     v[0] = (struct record_value){.text = g->customer};
     v[1] = (struct record_value){.text = g->operator[0] ? g->operator : NULL};
     v[2] = (struct record_value){.text = gig_status_name(g->status)};
@@ -422,8 +320,6 @@ static int kind_open_offers(const void *rec, const char **out)
     return n;
 }
 
-RECORD_KIND_ACCESSORS(gig)
-
 static const struct record_field gig_fields[] = {
     {"customer", "customer", RECORD_TEXT, false},
     {"operator", "operator", RECORD_TEXT, false},
@@ -439,20 +335,6 @@ static const char *const gig_text_keys[] = {"metaData", NULL};
 static const struct record_set gig_open_offers = {
     "gig_open_offers", "gig_id", "operator", kind_open_offers};
 
-const struct record_kind GIG_KIND = {
-    .name = "gig",
-    .table = "gigs",
-    .size = sizeof(struct gig),
-    .fields = gig_fields,
-    .n_fields = (int)(sizeof gig_fields / sizeof gig_fields[0]),
-    .id_keys = gig_id_keys,
-    .text_keys = gig_text_keys,
-    .set = &gig_open_offers,
-    .encode = kind_encode,
-    .decode = kind_decode,
-    .index = kind_index,
-    .id = kind_id,
-    .version = kind_version,
-    .free_rec = kind_free,
-    .copy = kind_copy,
-};
+RECORD_KIND_DEFINE(GIG_KIND, gig, gig_record_to_json, from_json, index_values, gig_fields,
+                   .name = "gig", .table = "gigs", .id_keys = gig_id_keys,
+                   .text_keys = gig_text_keys, .set = &gig_open_offers);

@@ -8,6 +8,7 @@
 #include "engine/job.h"
 #include "engine/store.h"
 #include "engine/mem.h"
+#include "engine/record_json.h"
 #include "engine/timefmt.h"
 
 static const char *const STATUS_NAMES[JOB_STATUS__COUNT] = {
@@ -153,101 +154,55 @@ static json_t *job_record_encode(const struct job *j)
 
 char *job_record_dump(const struct job *j)
 {
-    json_t *rec = job_record_encode(j);
-    char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
-    json_decref(rec);
-    return text;
+    return record_dump(&JOB_KIND, j);
 }
 
-/* Copies a JSON string that must be an id (or "" when may_be_empty). */
-static bool copy_id(json_t *v, char out[DROP_ID_SIZE], bool may_be_empty)
-{
-    const char *s = may_be_empty && json_is_null(v) ? "" : json_string_value(v);
-    if (!s || !(id_valid(s) || (may_be_empty && !s[0]))) return false;
-    snprintf(out, DROP_ID_SIZE, "%s", s);
-    return true;
-}
-
-/* An integer value; also a real holding an exact integer (a document store
- * may widen number types). */
-static bool num_i64(const json_t *v, json_int_t *out)
-{
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
-        return true;
-    }
-    double d = json_is_real(v) ? json_real_value(v) : 0.5;
-    /* bounds first: casting a double out of range is undefined */
-    if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != (double)(json_int_t)d)
-        return false;
-    *out = (json_int_t)d;
-    return true;
-}
-
-/* Reads a record object into out (see JOB_KIND). */
+/* Reads a record object into out (see JOB_KIND). Nothing is allocated
+ * before the last check, so a refusal has nothing to free. */
 static drop_err job_record_decode(const json_t *rec, struct job *out, char *why, size_t whylen)
 {
     struct job j;
-    drop_err e = DROP_EINTERNAL;
-    const char *title = NULL, *desc = NULL, *status = NULL;
-    json_t *log = NULL, *jc = NULL, *ju = NULL, *jv = NULL;
-    json_int_t created = 0, updated = 0, version = 0;
+    char status[32];
+    const char *title = json_string_value(json_object_get(rec, "title"));
+    const char *desc = json_string_value(json_object_get(rec, "description"));
+    const json_t *log = json_object_get(rec, "statusLog");
     job_init(&j);
-    if (json_unpack((json_t *)rec, "{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "title", &title,
-                    "description", &desc, "status", &status, "statusLog", &log, "createdAt",
-                    &jc, "updatedAt", &ju, "version", &jv) != 0 ||
-        !num_i64(jc, &created) || !num_i64(ju, &updated) || !num_i64(jv, &version) ||
-        !json_is_array(log) || json_array_size(log) > JOB_LOG_MAX) {
-        err_why(e, why, whylen, "missing or mistyped fields");
-        goto fail;
-    }
-    if (!copy_id(json_object_get(rec, "id"), j.id, false) ||
-        !copy_id(json_object_get(rec, "client"), j.client, false) ||
-        !copy_id(json_object_get(rec, "worker"), j.worker, false) ||
-        job_status_parse(status, &j.status) != DROP_OK) {
-        err_why(e, why, whylen, "bad id or status");
-        goto fail;
-    }
-    if (version < 1) { /* job_record_dump writes none: not a stored job */
-        err_why(e, why, whylen, "bad version");
-        goto fail;
-    }
+    if (!title || !desc)
+        return err_why(DROP_EINTERNAL, why, whylen, "title, description: missing or not a string");
+    if (!json_is_array(log) || json_array_size(log) > JOB_LOG_MAX)
+        return err_why(DROP_EINTERNAL, why, whylen, "statusLog: not an array of at most %d",
+                       JOB_LOG_MAX);
+    /* version >= 1: job_record_dump writes none lower, it is not a stored job */
+    if (!record_get_id(rec, "id", j.id, false, why, whylen) ||
+        !record_get_id(rec, "client", j.client, false, why, whylen) ||
+        !record_get_id(rec, "worker", j.worker, false, why, whylen) ||
+        !record_get_str(rec, "status", status, sizeof status, false, why, whylen) ||
+        !record_get_int(rec, "createdAt", INT64_MIN, INT64_MAX, &j.created_at, why, whylen) ||
+        !record_get_int(rec, "updatedAt", INT64_MIN, INT64_MAX, &j.updated_at, why, whylen) ||
+        !record_get_int(rec, "version", 1, INT64_MAX, &j.version, why, whylen))
+        return DROP_EINTERNAL;
+    if (job_status_parse(status, &j.status) != DROP_OK)
+        return err_why(DROP_EINTERNAL, why, whylen, "status: unknown");
     for (size_t i = 0; i < json_array_size(log); i++) {
-        json_t *en = json_array_get(log, i);
-        const char *st = NULL;
-        json_int_t at = 0;
-        json_t *jat = NULL;
-        struct job_log_entry *le = &j.log[j.n_log];
-        if (json_unpack(en, "{s:s,s:o}", "status", &st, "at", &jat) != 0 || !num_i64(jat, &at) ||
-            job_status_parse(st, &le->status) != DROP_OK ||
-            !copy_id(json_object_get(en, "by"), le->by, true)) {
-            err_why(e, why, whylen, "bad statusLog entry %zu", i);
-            goto fail;
-        }
-        le->at = at;
-        j.n_log++;
+        const json_t *en = json_array_get(log, i);
+        struct job_log_entry *le = &j.log[j.n_log++];
+        if (!record_get_str(en, "status", status, sizeof status, false, why, whylen) ||
+            !record_get_int(en, "at", INT64_MIN, INT64_MAX, &le->at, why, whylen) ||
+            !record_get_id(en, "by", le->by, true, why, whylen))
+            return DROP_EINTERNAL;
+        if (job_status_parse(status, &le->status) != DROP_OK)
+            return err_why(DROP_EINTERNAL, why, whylen, "statusLog[%zu].status: unknown", i);
     }
     j.title = xstrdup(title);
     j.description = xstrdup(desc);
-    j.created_at = created;
-    j.updated_at = updated;
-    j.version = version;
     *out = j;
     return DROP_OK;
-fail:
-    job_free(&j);
-    return e;
 }
 
 drop_err job_record_parse(const char *text, size_t len, struct job *out, char *why,
                           size_t whylen)
 {
-    json_error_t jerr;
-    json_t *rec = text ? json_loadb(text, len, 0, &jerr) : NULL;
-    if (!rec) return err_why(DROP_EINTERNAL, why, whylen, "not JSON");
-    drop_err e = job_record_decode(rec, out, why, whylen);
-    json_decref(rec);
-    return e;
+    return record_parse(&JOB_KIND, text, len, out, why, whylen);
 }
 
 void job_notice_text(const struct job *j, char *out, size_t outlen)
@@ -274,23 +229,14 @@ void job_array_free(struct job *arr, size_t n)
 
 /* ---- the job record kind (engine/store.h) ---------------------------------- */
 
-static json_t *kind_encode(const void *rec) { return job_record_encode(rec); }
-
-static drop_err kind_decode(const json_t *j, void *out, char *why, size_t whylen)
+/* The indexed values of j, in the order of job_fields. */
+static void index_values(const struct job *j, struct record_value *v)
 {
-    return job_record_decode(j, out, why, whylen);
-}
-
-static void kind_index(const void *rec, struct record_value *v)
-{
-    const struct job *j = rec;
     v[0] = (struct record_value){.text = j->client};
     v[1] = (struct record_value){.text = j->worker};
     v[2] = (struct record_value){.text = job_status_name(j->status)};
     v[3] = (struct record_value){.i = j->created_at};
 }
-
-RECORD_KIND_ACCESSORS(job)
 
 static const struct record_field job_fields[] = {
     {"client", "client", RECORD_TEXT, false},
@@ -301,20 +247,6 @@ static const struct record_field job_fields[] = {
 static const char *const job_id_keys[] = {"client", "worker", "statusLog.by", NULL};
 static const char *const job_text_keys[] = {NULL};
 
-const struct record_kind JOB_KIND = {
-    .name = "job",
-    .table = "jobs",
-    .size = sizeof(struct job),
-    .fields = job_fields,
-    .n_fields = (int)(sizeof job_fields / sizeof job_fields[0]),
-    .id_keys = job_id_keys,
-    .text_keys = job_text_keys,
-    .set = NULL,
-    .encode = kind_encode,
-    .decode = kind_decode,
-    .index = kind_index,
-    .id = kind_id,
-    .version = kind_version,
-    .free_rec = kind_free,
-    .copy = kind_copy,
-};
+RECORD_KIND_DEFINE(JOB_KIND, job, job_record_encode, job_record_decode, index_values, job_fields,
+                   .name = "job", .table = "jobs", .id_keys = job_id_keys,
+                   .text_keys = job_text_keys, .set = NULL);

@@ -8,7 +8,13 @@
  * LOG_REPEAT_INTERVAL_MS; the rest are counted, and the count is written as
  * one line, `<the line> repeated=N`, when the interval is over (on the next
  * occurrence or on log_flush_repeats(), whichever comes first). A flood of
- * one event costs a few lines an interval, not one line each. */
+ * one event costs a few lines an interval, not one line each.
+ *
+ * The one deliberate exception to engine/'s "no I/O, no clock": log.c writes
+ * to stderr and reads the wall clock for its timestamps and the repeat
+ * interval. Every module logs, engine/ included, and a log line written
+ * where its event happens keeps the order of events; so the logger lives
+ * here rather than behind a port. Nothing else in engine/ does I/O. */
 #ifndef DROP_LOG_H
 #define DROP_LOG_H
 

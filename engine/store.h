@@ -1,5 +1,9 @@
-/* store.h - the store port: the durable truth (accounts, identities, tokens,
- * inbox messages, and the versioned records: gigs, jobs, booking records).
+/* store.h - the store port: the durable truth. Accounts, identities and
+ * tokens; the versioned records (gigs, jobs: one record port over every
+ * struct record_kind, below); operator booking records and identity codes
+ * (compare-and-set on version, each with its own calls); inbox messages;
+ * devices. The backend-independent part (the record transaction, operator
+ * exclusivity) is store.c.
  *
  * The interface is SYNCHRONOUS and thread-safe: every call blocks until the
  * backend answers, so it is only ever called from worker threads (the server
@@ -175,14 +179,39 @@ struct record_kind {
     void (*copy)(void *dst, const void *src); /* a deep copy into uninitialized dst */
 };
 
-/* The accessors of a kind whose struct T has char id[] and int64_t version,
- * freed by T_free and deep-copied by T_copy: kind_id, kind_version,
- * kind_free, kind_copy (static, for the kind's definition). */
-#define RECORD_KIND_ACCESSORS(T)                                                          \
-    static const char *kind_id(const void *rec) { return ((const struct T *)rec)->id; }   \
-    static int64_t kind_version(const void *rec) { return ((const struct T *)rec)->version; } \
-    static void kind_free(void *rec) { T##_free(rec); }                                   \
-    static void kind_copy(void *dst, const void *src) { T##_copy(dst, src); }
+/* Defines `const struct record_kind NAME` for struct T, written once for
+ * every kind: T has char id[] and int64_t version, is freed by T_free and
+ * deep-copied by T_copy; ENCODE, DECODE and INDEX are the kind's codec and
+ * index functions typed on struct T (the encode, decode and index of struct
+ * record_kind); FIELDS is its array of indexed fields. The rest of the
+ * description follows as designated initializers (.name, .table, .id_keys,
+ * .text_keys, .set). */
+#define RECORD_KIND_DEFINE(NAME, T, ENCODE, DECODE, INDEX, FIELDS, ...)                      \
+    static json_t *T##_kind_encode(const void *rec) { return ENCODE(rec); }                  \
+    static drop_err T##_kind_decode(const json_t *j, void *out, char *why, size_t whylen)    \
+    {                                                                                         \
+        return DECODE(j, out, why, whylen);                                                   \
+    }                                                                                         \
+    static void T##_kind_index(const void *rec, struct record_value *v) { INDEX(rec, v); }   \
+    static const char *T##_kind_id(const void *rec) { return ((const struct T *)rec)->id; }  \
+    static int64_t T##_kind_version(const void *rec)                                          \
+    {                                                                                         \
+        return ((const struct T *)rec)->version;                                              \
+    }                                                                                         \
+    static void T##_kind_free(void *rec) { T##_free(rec); }                                  \
+    static void T##_kind_copy(void *dst, const void *src) { T##_copy(dst, src); }            \
+    const struct record_kind NAME = {                                                         \
+        .size = sizeof(struct T),                                                             \
+        .fields = FIELDS,                                                                     \
+        .n_fields = (int)(sizeof FIELDS / sizeof FIELDS[0]),                                  \
+        .encode = T##_kind_encode,                                                            \
+        .decode = T##_kind_decode,                                                            \
+        .index = T##_kind_index,                                                              \
+        .id = T##_kind_id,                                                                    \
+        .version = T##_kind_version,                                                          \
+        .free_rec = T##_kind_free,                                                            \
+        .copy = T##_kind_copy,                                                                \
+        __VA_ARGS__}
 
 /* The kinds (defined beside their codecs: gig_record.c, job.c). */
 extern const struct record_kind GIG_KIND;

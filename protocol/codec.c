@@ -17,7 +17,6 @@
  * caller's headroom, through jansson's dump callback or a msgpack_packer
  * whose write function is that same append. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,19 +26,6 @@
 
 #include "engine/mem.h"
 #include "protocol/codec.h"
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!why || whylen == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- JSON ---------------------------------------------------------------- */
 
@@ -85,14 +71,12 @@ static drop_err json_decode(const void *buf, size_t len, size_t max_depth, json_
     json_t *v;
 
     v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (!v) {
-        set_why(why, whylen, "invalid JSON at offset %d: %s", err.position, codec_json_problem(&err));
-        return DROP_EBADREQ;
-    }
+    if (!v)
+        return err_why(DROP_EBADREQ, why, whylen,
+                       "invalid JSON at offset %d: %s", err.position, codec_json_problem(&err));
     if (json_too_deep(v, 0, max_depth)) {
         json_decref(v);
-        set_why(why, whylen, "nesting deeper than %zu", max_depth);
-        return DROP_EBADREQ;
+        return err_why(DROP_EBADREQ, why, whylen, "nesting deeper than %zu", max_depth);
     }
     *out = v;
     return DROP_OK;
@@ -122,7 +106,7 @@ static uint64_t be_uint(const unsigned char *p, size_t n)
 static int mp_read_len(struct mp_walk *w, size_t n, uint64_t *v)
 {
     if (w->len - w->off < n) {
-        set_why(w->why, w->whylen, "truncated MessagePack at offset %zu", w->off);
+        err_why(DROP_EBADREQ, w->why, w->whylen, "truncated MessagePack at offset %zu", w->off);
         return 0;
     }
     *v = be_uint(w->p + w->off, n);
@@ -133,7 +117,7 @@ static int mp_read_len(struct mp_walk *w, size_t n, uint64_t *v)
 static int mp_skip(struct mp_walk *w, uint64_t n)
 {
     if (w->len - w->off < n) {
-        set_why(w->why, w->whylen, "truncated MessagePack at offset %zu", w->off);
+        err_why(DROP_EBADREQ, w->why, w->whylen, "truncated MessagePack at offset %zu", w->off);
         return 0;
     }
     w->off += (size_t)n;
@@ -149,7 +133,7 @@ static int mp_walk_value(struct mp_walk *w, size_t depth)
     int is_map = 0;
 
     if (w->off >= w->len) {
-        set_why(w->why, w->whylen, "truncated MessagePack at offset %zu", w->off);
+        err_why(DROP_EBADREQ, w->why, w->whylen, "truncated MessagePack at offset %zu", w->off);
         return 0;
     }
     b = w->p[w->off++];
@@ -167,14 +151,17 @@ static int mp_walk_value(struct mp_walk *w, size_t depth)
     case 0xda: return mp_read_len(w, 2, &n) && mp_skip(w, n);
     case 0xdb: return mp_read_len(w, 4, &n) && mp_skip(w, n);
     case 0xc4: case 0xc5: case 0xc6:
-        set_why(w->why, w->whylen, "MessagePack bin is not allowed (offset %zu)", w->off - 1);
+        err_why(DROP_EBADREQ, w->why, w->whylen,
+                "MessagePack bin is not allowed (offset %zu)", w->off - 1);
         return 0;
     case 0xc7: case 0xc8: case 0xc9:
     case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-        set_why(w->why, w->whylen, "MessagePack ext is not allowed (offset %zu)", w->off - 1);
+        err_why(DROP_EBADREQ, w->why, w->whylen,
+                "MessagePack ext is not allowed (offset %zu)", w->off - 1);
         return 0;
     case 0xc1:
-        set_why(w->why, w->whylen, "invalid MessagePack type 0xc1 at offset %zu", w->off - 1);
+        err_why(DROP_EBADREQ, w->why, w->whylen,
+                "invalid MessagePack type 0xc1 at offset %zu", w->off - 1);
         return 0;
     default:
         break;
@@ -193,12 +180,13 @@ static int mp_walk_value(struct mp_walk *w, size_t depth)
         is_map = 1;
     }
     if (depth + 1 > w->max_depth) {
-        set_why(w->why, w->whylen, "nesting deeper than %zu", w->max_depth);
+        err_why(DROP_EBADREQ, w->why, w->whylen, "nesting deeper than %zu", w->max_depth);
         return 0;
     }
     if (is_map) per = 2;
     if (n > (w->len - w->off) / per) {
-        set_why(w->why, w->whylen, "MessagePack %s of %llu %s exceeds the %zu bytes left",
+        err_why(DROP_EBADREQ, w->why, w->whylen,
+                "MessagePack %s of %llu %s exceeds the %zu bytes left",
                 is_map ? "map" : "array", (unsigned long long)n, is_map ? "pairs" : "items",
                 w->len - w->off);
         return 0;
@@ -217,11 +205,11 @@ static json_t *mp_str_to_json(const msgpack_object_str *s, char *why, size_t why
     json_t *v;
 
     if (s->size && memchr(s->ptr, '\0', s->size)) {
-        set_why(why, whylen, "string contains NUL");
+        err_why(DROP_EBADREQ, why, whylen, "string contains NUL");
         return NULL;
     }
     v = json_stringn(s->size ? s->ptr : "", s->size);
-    if (!v) set_why(why, whylen, "string is not valid UTF-8");
+    if (!v) err_why(DROP_EBADREQ, why, whylen, "string is not valid UTF-8");
     return v;
 }
 
@@ -234,16 +222,17 @@ static json_t *mp_map_to_json(const msgpack_object_map *m, char *why, size_t why
     if (!obj) goto fail;
     for (i = 0; i < m->size; i++) {
         if (m->ptr[i].key.type != MSGPACK_OBJECT_STR) {
-            set_why(why, whylen, "map key is not a string");
+            err_why(DROP_EBADREQ, why, whylen, "map key is not a string");
             goto fail;
         }
         k = &m->ptr[i].key.via.str;
         if (k->size && memchr(k->ptr, '\0', k->size)) {
-            set_why(why, whylen, "map key contains NUL");
+            err_why(DROP_EBADREQ, why, whylen, "map key contains NUL");
             goto fail;
         }
         if (json_object_getn(obj, k->size ? k->ptr : "", k->size)) {
-            set_why(why, whylen, "duplicate key \"%.*s\"", (int)(k->size > 64 ? 64 : k->size),
+            err_why(DROP_EBADREQ, why, whylen,
+                    "duplicate key \"%.*s\"", (int)(k->size > 64 ? 64 : k->size),
                     k->ptr);
             goto fail;
         }
@@ -251,7 +240,7 @@ static json_t *mp_map_to_json(const msgpack_object_map *m, char *why, size_t why
         if (!val) goto fail;
         /* The checked setter refuses a key that is not valid UTF-8. */
         if (json_object_setn_new(obj, k->size ? k->ptr : "", k->size, val) != 0) {
-            set_why(why, whylen, "map key is not valid UTF-8");
+            err_why(DROP_EBADREQ, why, whylen, "map key is not valid UTF-8");
             goto fail;
         }
     }
@@ -273,7 +262,7 @@ static json_t *mp_to_json(const msgpack_object *o, char *why, size_t whylen)
         return json_boolean(o->via.boolean);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         if (o->via.u64 > (uint64_t)INT64_MAX) {
-            set_why(why, whylen, "integer %llu is out of range",
+            err_why(DROP_EBADREQ, why, whylen, "integer %llu is out of range",
                     (unsigned long long)o->via.u64);
             return NULL;
         }
@@ -283,7 +272,7 @@ static json_t *mp_to_json(const msgpack_object *o, char *why, size_t whylen)
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
         if (!isfinite(o->via.f64)) {
-            set_why(why, whylen, "real is not finite");
+            err_why(DROP_EBADREQ, why, whylen, "real is not finite");
             return NULL;
         }
         return json_real(o->via.f64);
@@ -302,7 +291,7 @@ static json_t *mp_to_json(const msgpack_object *o, char *why, size_t whylen)
     case MSGPACK_OBJECT_MAP:
         return mp_map_to_json(&o->via.map, why, whylen);
     default:
-        set_why(why, whylen, "MessagePack bin/ext is not allowed");
+        err_why(DROP_EBADREQ, why, whylen, "MessagePack bin/ext is not allowed");
         return NULL;
     }
 }
@@ -317,14 +306,13 @@ static drop_err msgpack_decode(const void *buf, size_t len, size_t max_depth, js
     json_t *v;
 
     if (!mp_walk_value(&w, 0)) return DROP_EBADREQ;
-    if (w.off != len) {
-        set_why(why, whylen, "%zu trailing bytes after the MessagePack value", len - w.off);
-        return DROP_EBADREQ;
-    }
+    if (w.off != len)
+        return err_why(DROP_EBADREQ, why, whylen,
+                       "%zu trailing bytes after the MessagePack value", len - w.off);
 
     msgpack_unpacked_init(&up);
     if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
-        set_why(why, whylen, "invalid MessagePack");
+        err_why(DROP_EBADREQ, why, whylen, "invalid MessagePack");
         goto done;
     }
     v = mp_to_json(&up.data, why, whylen);
@@ -342,10 +330,8 @@ drop_err codec_decode(enum codec c, const void *buf, size_t len, size_t max_dept
     *out = NULL;
     if (why && whylen) why[0] = '\0';
     if (max_depth > CODEC_MAX_DEPTH) max_depth = CODEC_MAX_DEPTH;
-    if (!buf || len == 0) {
-        set_why(why, whylen, "empty message");
-        return DROP_EBADREQ;
-    }
+    if (!buf || len == 0)
+        return err_why(DROP_EBADREQ, why, whylen, "empty message");
     if (c == CODEC_MSGPACK) return msgpack_decode(buf, len, max_depth, out, why, whylen);
     return json_decode(buf, len, max_depth, out, why, whylen);
 }

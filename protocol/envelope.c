@@ -3,25 +3,9 @@
  * Pure json_t work: no I/O, no allocation outside jansson. The builders add
  * keys in wire order (re/ev, ok, data/error) because jansson keeps insertion
  * order and clients reading raw frames find them in the documented order. */
-#include <stdarg.h>
-#include <stdio.h>
-
 #include "protocol/envelope.h"
 
 #include "engine/utf8.h"
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!why || whylen == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
 
 drop_err envelope_parse(json_t *root, struct envelope *env, char *why, size_t whylen)
 {
@@ -29,34 +13,23 @@ drop_err envelope_parse(json_t *root, struct envelope *env, char *why, size_t wh
     size_t n;
 
     if (why && whylen) why[0] = '\0';
-    if (!json_is_object(root)) {
-        set_why(why, whylen, "envelope is not an object");
-        return DROP_EBADREQ;
-    }
+    if (!json_is_object(root))
+        return err_why(DROP_EBADREQ, why, whylen, "envelope is not an object");
     op = json_object_get(root, "op");
-    if (!json_is_string(op)) {
-        set_why(why, whylen, "\"op\" is missing or not a string");
-        return DROP_EBADREQ;
-    }
+    if (!json_is_string(op))
+        return err_why(DROP_EBADREQ, why, whylen, "\"op\" is missing or not a string");
     n = json_string_length(op);
-    if (n == 0 || n > ENVELOPE_OP_MAX) {
-        set_why(why, whylen, "\"op\" must be 1..%d bytes", ENVELOPE_OP_MAX);
-        return DROP_EBADREQ;
-    }
+    if (n == 0 || n > ENVELOPE_OP_MAX)
+        return err_why(DROP_EBADREQ, why, whylen, "\"op\" must be 1..%d bytes", ENVELOPE_OP_MAX);
     id = json_object_get(root, "id");
-    if (id && !json_is_integer(id) && !json_is_string(id)) {
-        set_why(why, whylen, "\"id\" must be an integer or a string");
-        return DROP_EBADREQ;
-    }
-    if (json_is_string(id) && json_string_length(id) > ENVELOPE_ID_MAX) {
-        set_why(why, whylen, "\"id\" is longer than %d bytes", ENVELOPE_ID_MAX);
-        return DROP_EBADREQ;
-    }
+    if (id && !json_is_integer(id) && !json_is_string(id))
+        return err_why(DROP_EBADREQ, why, whylen, "\"id\" must be an integer or a string");
+    if (json_is_string(id) && json_string_length(id) > ENVELOPE_ID_MAX)
+        return err_why(DROP_EBADREQ, why, whylen,
+                       "\"id\" is longer than %d bytes", ENVELOPE_ID_MAX);
     data = json_object_get(root, "data");
-    if (data && !json_is_null(data) && !json_is_object(data)) {
-        set_why(why, whylen, "\"data\" must be an object");
-        return DROP_EBADREQ;
-    }
+    if (data && !json_is_null(data) && !json_is_object(data))
+        return err_why(DROP_EBADREQ, why, whylen, "\"data\" must be an object");
     if (!json_is_object(data)) {
         data = json_object();
         json_object_set_new(root, "data", data);
