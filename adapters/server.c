@@ -47,7 +47,7 @@
 #define ACCEPT_BACKOFF_MIN_MS 100
 #define ACCEPT_BACKOFF_MAX_MS 1000
 #define MAX_LISTENERS 4
-#define WS_RX_BUFFER 512
+#define WS_RX_BUFFER 128
 /* Descriptors kept out of the session capacity: the listen socket, the loop,
  * the store's files and threads, Redis, HTTP clients (curl), logs, the
  * accept reserve, and HTTP requests in flight. */

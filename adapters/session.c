@@ -18,12 +18,16 @@
 #define MAX_HELD 64         /* requests held while an earlier one runs */
 #define STRIKES_TO_CLOSE 20 /* refused requests in a row before 4429 */
 
+/* A frame and its bytes are one allocation (frame_of): the codec's buffer,
+ * whose headroom holds the struct and then LWS_PRE bytes for lws. */
 struct frame {
     struct frame *next;
     size_t len;             /* payload bytes after LWS_PRE */
     enum lws_write_protocol kind;
-    unsigned char *buf;     /* LWS_PRE headroom + payload, owned */
+    unsigned char *buf;     /* LWS_PRE headroom + payload, inside the frame's block */
 };
+
+#define FRAME_HEADROOM (sizeof(struct frame) + LWS_PRE)
 
 /* A reply slot in the session's FIFO. While its request runs, r points at it
  * through r->conn; when the session closes first, s is set to NULL and the
@@ -101,7 +105,6 @@ static void flush_unlink(struct session *s)
 
 static void frame_free(struct frame *f)
 {
-    free(f->buf);
     free(f);
 }
 
@@ -138,12 +141,29 @@ static void queue_push(struct session *s, struct frame *f)
     want_write(s);
 }
 
-static struct frame *frame_encode(struct session *s, json_t *envelope)
+/* Takes p, a codec buffer of len payload bytes after FRAME_HEADROOM, and
+ * makes it a frame in place. NULL (a value the codec refused) gives an
+ * empty frame. */
+static struct frame *frame_of(struct session *s, unsigned char *p, size_t len)
 {
-    struct frame *f = xcalloc(1, sizeof *f);
-    f->buf = codec_encode(s->codec, envelope, LWS_PRE, &f->len);
+    struct frame *f;
+    if (!p) {
+        p = xmalloc(FRAME_HEADROOM);
+        len = 0;
+    }
+    f = (struct frame *)(void *)p;
+    f->next = NULL;
+    f->buf = p + sizeof *f;
+    f->len = len;
     f->kind = s->codec == CODEC_MSGPACK ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
     return f;
+}
+
+static struct frame *frame_encode(struct session *s, json_t *envelope)
+{
+    size_t len;
+    unsigned char *p = codec_encode(s->codec, envelope, FRAME_HEADROOM, &len);
+    return frame_of(s, p, len);
 }
 
 void session_send_event(struct session *s, json_t *envelope)
@@ -296,8 +316,12 @@ static void sink_done(struct req *r, drop_err err, json_t *data, const char *msg
         return;
     }
     if (err == DROP_OK) {
-        if (r->id) env = envelope_reply(r->id, data);
-        else json_decref(data);
+        if (r->id) { /* encoded straight from id and data: no envelope json_t */
+            size_t len;
+            unsigned char *p = codec_encode_reply(s->codec, r->id, data, FRAME_HEADROOM, &len);
+            sl->frame = frame_of(s, p, len);
+        }
+        json_decref(data);
         if (r->authenticated) {
             sl->auth = true;
             sl->auth_who = r->auth;

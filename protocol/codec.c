@@ -14,8 +14,9 @@
  * string keys). Recursion in both steps is bounded by CODEC_MAX_DEPTH.
  *
  * Encoding appends to a buffer grown with xrealloc that starts with the
- * caller's headroom, through jansson's dump callback or a msgpack_packer
- * whose write function is that same append. */
+ * caller's headroom (struct jsonw): JSON text through jsonw_value (jansson's
+ * bytes without jansson's cost per dump), MessagePack through a
+ * msgpack_packer whose write function is that same append. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 #include "engine/mem.h"
 #include "protocol/codec.h"
+#include "protocol/jsonw.h"
 
 /* ---- JSON ---------------------------------------------------------------- */
 
@@ -338,33 +340,9 @@ drop_err codec_decode(enum codec c, const void *buf, size_t len, size_t max_dept
 
 /* ---- Encoding ------------------------------------------------------------ */
 
-struct outbuf {
-    unsigned char *p;
-    size_t len;
-    size_t cap;
-};
-
-static void outbuf_append(struct outbuf *o, const void *data, size_t n)
-{
-    if (o->cap - o->len < n) {
-        size_t cap = o->cap ? o->cap : 64;
-        while (cap - o->len < n) cap *= 2;
-        o->p = xrealloc(o->p, cap);
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, data, n);
-    o->len += n;
-}
-
-static int json_write_cb(const char *buf, size_t size, void *data)
-{
-    outbuf_append(data, buf, size);
-    return 0;
-}
-
 static int mp_write_cb(void *data, const char *buf, size_t len)
 {
-    outbuf_append(data, buf, len);
+    jsonw_append(data, buf, len);
     return 0;
 }
 
@@ -410,21 +388,62 @@ static void mp_pack(msgpack_packer *pk, const json_t *v)
     }
 }
 
+/* Starts a buffer with `headroom` unused bytes and room for a small message. */
+static void out_init(struct jsonw *o, size_t headroom)
+{
+    o->cap = headroom + 256;
+    o->p = xmalloc(o->cap);
+    o->len = headroom;
+}
+
 unsigned char *codec_encode(enum codec c, const json_t *v, size_t headroom, size_t *len)
 {
-    struct outbuf o = {NULL, 0, 0};
+    struct jsonw o;
     msgpack_packer pk;
 
-    o.cap = headroom + 256;
-    o.p = xmalloc(o.cap);
-    o.len = headroom;
+    out_init(&o, headroom);
     if (c == CODEC_MSGPACK) {
         msgpack_packer_init(&pk, &o, mp_write_cb);
         mp_pack(&pk, v);
-    } else if (json_dump_callback(v, json_write_cb, &o,
-                                  JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)) !=
-               0) {
+    } else if (jsonw_value(&o, v) != 0) {
         goto fail;
+    }
+    *len = o.len - headroom;
+    return o.p;
+fail:
+    free(o.p);
+    *len = 0;
+    return NULL;
+}
+
+unsigned char *codec_encode_reply(enum codec c, const json_t *id, const json_t *data,
+                                  size_t headroom, size_t *len)
+{
+    const json_t *re = id ? id : json_null();
+    struct jsonw o;
+    msgpack_packer pk;
+
+    out_init(&o, headroom);
+    if (c == CODEC_MSGPACK) { /* what mp_pack writes for envelope_reply's object */
+        msgpack_packer_init(&pk, &o, mp_write_cb);
+        msgpack_pack_map(&pk, 3);
+        msgpack_pack_str(&pk, 2);
+        msgpack_pack_str_body(&pk, "re", 2);
+        mp_pack(&pk, re);
+        msgpack_pack_str(&pk, 2);
+        msgpack_pack_str_body(&pk, "ok", 2);
+        msgpack_pack_true(&pk);
+        msgpack_pack_str(&pk, 4);
+        msgpack_pack_str_body(&pk, "data", 4);
+        if (data) mp_pack(&pk, data);
+        else msgpack_pack_map(&pk, 0);
+    } else {
+        jsonw_append(&o, "{\"re\":", 6);
+        if (jsonw_value(&o, re) != 0) goto fail;
+        jsonw_append(&o, ",\"ok\":true,\"data\":", 18);
+        if (!data) jsonw_append(&o, "{}", 2);
+        else if (jsonw_value(&o, data) != 0) goto fail;
+        jsonw_append(&o, "}", 1);
     }
     *len = o.len - headroom;
     return o.p;

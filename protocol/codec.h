@@ -38,12 +38,19 @@ drop_err codec_decode(enum codec c, const void *buf, size_t len, size_t max_dept
  * strings as str. Returns a buffer from xmalloc (free() it) whose first
  * `headroom` bytes are unused (pass LWS_PRE so lws_write needs no copy) and
  * whose payload follows; *len is the payload length, headroom excluded.
- * Returns NULL only when jansson refuses to print v as JSON (a string built
- * with a *_nocheck call that is not valid UTF-8); MessagePack never fails. */
+ * JSON is jansson's text (protocol/jsonw.h). Returns NULL only when v nests
+ * deeper than JSONW_MAX_DEPTH (a cycle); MessagePack never fails. */
 /* Our own words for why jansson refused a text (its messages name its
  * internals, e.g. "not allowed without JSON_ALLOW_NUL"). Static. */
 const char *codec_json_problem(const json_error_t *err);
 
 unsigned char *codec_encode(enum codec c, const json_t *v, size_t headroom, size_t *len);
+
+/* The bytes of codec_encode(c, envelope_reply(id, data)), {"re": id, "ok":
+ * true, "data": data}, written without building the envelope: the reply of
+ * every successful request takes this path. id and data are borrowed; id
+ * NULL gives "re": null, data NULL gives {}. Returns like codec_encode. */
+unsigned char *codec_encode_reply(enum codec c, const json_t *id, const json_t *data,
+                                  size_t headroom, size_t *len);
 
 #endif
