@@ -130,7 +130,7 @@ void op_admin_drain(struct req *r)
     e->ports.drain(e->ports.ctx);
 }
 
-struct gigs_job {
+struct gigs_task {
     struct gig_filter f;
     char account[DROP_ID_SIZE];
     json_t *out;
@@ -139,7 +139,7 @@ struct gigs_job {
 
 static void gigs_work(struct engine *e, void *arg)
 {
-    struct gigs_job *j = arg;
+    struct gigs_task *j = arg;
     struct gig *arr = NULL;
     size_t n = 0;
     j->rc = store_gig_list(e->store, &j->f, &arr, &n);
@@ -151,7 +151,7 @@ static void gigs_work(struct engine *e, void *arg)
 
 static void gigs_done(struct engine *e, struct req *r, void *arg)
 {
-    struct gigs_job *j = arg;
+    struct gigs_task *j = arg;
     (void)e;
     if (j->rc) req_fail(r, j->rc, "store error");
     else req_reply(r, j->out);
@@ -161,7 +161,7 @@ static void gigs_done(struct engine *e, struct req *r, void *arg)
 /* admin.gigs {status?, accountId?, limit?} -> [gig] newest first. */
 void op_admin_gigs(struct req *r)
 {
-    struct gigs_job *j = xcalloc(1, sizeof *j);
+    struct gigs_task *j = xcalloc(1, sizeof *j);
     json_t *st = json_object_get(r->data, "status"), *acc = json_object_get(r->data, "accountId");
     json_t *lim = json_object_get(r->data, "limit");
     j->f.limit = 50;
@@ -188,7 +188,7 @@ void op_admin_gigs(struct req *r)
         }
         j->f.limit = (int)json_integer_value(lim);
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, gigs_work, gigs_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, gigs_work, gigs_done, j);
     return;
 fail:
     free(j);
@@ -243,7 +243,7 @@ void op_admin_cluster(struct req *r)
 
 /* ---- live watching ---- */
 
-struct watch_job {
+struct watch_task {
     char gig[DROP_ID_SIZE];
     struct gig g;
     drop_err rc;
@@ -251,13 +251,13 @@ struct watch_job {
 
 static void watch_work(struct engine *e, void *arg)
 {
-    struct watch_job *j = arg;
+    struct watch_task *j = arg;
     j->rc = store_gig_get(e->store, j->gig, &j->g);
 }
 
 static void watch_done(struct engine *e, struct req *r, void *arg)
 {
-    struct watch_job *j = arg;
+    struct watch_task *j = arg;
     if (j->rc == DROP_ENOTFOUND) req_fail(r, DROP_ENOTFOUND, "no gig %s", j->gig);
     else if (j->rc) req_fail(r, j->rc, "store error");
     else e->ports.admin_watch(e->ports.ctx, r, j->g.customer, j->gig, 0);
@@ -302,10 +302,10 @@ void op_admin_watch(struct req *r)
         req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is expected");
         return;
     }
-    struct watch_job *j = xcalloc(1, sizeof *j);
+    struct watch_task *j = xcalloc(1, sizeof *j);
     snprintf(j->gig, sizeof j->gig, "%s", json_string_value(gig));
     gig_init(&j->g);
-    r->eng->ports.job(r->eng->ports.ctx, r, watch_work, watch_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, watch_work, watch_done, j);
 }
 
 /* ---- the density map ---- */
@@ -456,5 +456,5 @@ void op_admin_gig_show(struct req *r)
     struct show_job *j = xcalloc(1, sizeof *j);
     snprintf(j->id, sizeof j->id, "%s", json_string_value(id));
     gig_init(&j->g);
-    r->eng->ports.job(r->eng->ports.ctx, r, show_work, show_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, show_work, show_done, j);
 }

@@ -15,7 +15,7 @@
  * archived identity (its sends are counted alike) and sends nothing; a
  * wrong, expired, spent or unknown code is the same `unauthenticated`.
  * Verifying and resetting go through the sign-in brake (login_throttle.c)
- * like auth.login. The code itself exists only in the job that sends it:
+ * like auth.login. The code itself exists only in the task that sends it:
  * never in a log line, a metric or the store. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +39,8 @@
 
 enum code_op { CODE_SEND, CODE_VERIFY, CODE_RESET, CODE_CHANGE };
 
-struct code_job {
-    struct acct_job base;        /* first: acct_finish frees the whole job */
+struct code_task {
+    struct acct_task base;        /* first: acct_finish frees the whole task */
     enum code_op op;
     char type[8];                /* "email" | "phone" */
     char purpose[8];
@@ -53,9 +53,9 @@ struct code_job {
     bool stay;                   /* verify by a signed-in session: no new sign-in */
 };
 
-static struct code_job *code_job_new(struct req *r, enum code_op op)
+static struct code_task *code_task_new(struct req *r, enum code_op op)
 {
-    struct code_job *cj = xcalloc(1, sizeof *cj);
+    struct code_task *cj = xcalloc(1, sizeof *cj);
     cj->base.r = r;
     account_init(&cj->base.a);
     cj->op = op;
@@ -102,8 +102,8 @@ static void answer_retry(struct req *r, int64_t wait_ms, const char *what)
 /* Worker: decides on the identity's record and writes it (CAS, retried). */
 static void send_work(struct engine *e, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     int64_t now = engine_now(e);
     bool known = false;
     drop_err rc = store_account_by_identity(e->store, j->identity, &j->a, NULL);
@@ -154,9 +154,9 @@ static void send_work(struct engine *e, void *arg)
     acct_fail(j, DROP_EUNAVAIL, "too much contention on this identity, retry later");
 }
 
-static void send_reply(struct code_job *cj)
+static void send_reply(struct code_task *cj)
 {
-    struct acct_job *j = &cj->base;
+    struct acct_task *j = &cj->base;
     char masked[ACCOUNT_IDENTITY_SIZE + 24];
     mask(j->identity, cj->type, masked, sizeof masked);
     j->out = json_pack("{s:s,s:o}", "sentTo", masked, "expiresAt", timefmt_json(j->expires_at));
@@ -165,7 +165,7 @@ static void send_reply(struct code_job *cj)
 
 static void send_delivered(void *ud, bool ok)
 {
-    struct code_job *cj = ud;
+    struct code_task *cj = ud;
     if (!ok) {
         log_warn("event=code_delivery_failed type=%s", cj->type);
         acct_fail(&cj->base, DROP_EUNAVAIL, "the code could not be delivered, retry later");
@@ -177,8 +177,8 @@ static void send_delivered(void *ud, bool ok)
 
 static void send_done(struct engine *e, struct req *r, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     (void)r;
     if (j->err) {
         acct_finish(j);
@@ -187,7 +187,7 @@ static void send_done(struct engine *e, struct req *r, void *arg)
     if (cj->retry_ms > 0) {
         struct req *rq = j->r;
         int64_t wait = cj->retry_ms;
-        acct_job_free(j);
+        acct_task_free(j);
         answer_retry(rq, wait, "a code was sent to this identity recently");
         return;
     }
@@ -219,8 +219,8 @@ static void send_done(struct engine *e, struct req *r, void *arg)
 void op_auth_code_send(struct req *r)
 {
     struct engine *e = r->eng;
-    struct code_job *cj = code_job_new(r, CODE_SEND);
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = code_task_new(r, CODE_SEND);
+    struct acct_task *j = &cj->base;
     const char *type = NULL;
     json_t *p = json_object_get(r->data, "purpose");
     drop_err rc = account_validate_identity(r->data, j->identity, &type, j->why, sizeof j->why);
@@ -238,16 +238,16 @@ void op_auth_code_send(struct req *r)
         snprintf(cj->purpose, sizeof cj->purpose, "%s", ps);
     }
     if (!e->notify.send || !e->notify.can(e->notify.ctx, cj->type)) {
-        acct_job_free(j);
+        acct_task_free(j);
         req_fail(r, DROP_EUNAVAIL, "no %s delivery is configured on this server",
                  strcmp(type, "email") == 0 ? "email" : "SMS");
         return;
     }
-    e->ports.job(e->ports.ctx, r, send_work, send_done, cj);
+    e->ports.run_task(e->ports.ctx, r, send_work, send_done, cj);
     return;
 bad:
     req_fail(r, rc, "%s", j->why);
-    acct_job_free(j);
+    acct_task_free(j);
 }
 
 /* ---- auth.code.verify / auth.password.reset ---- */
@@ -255,9 +255,9 @@ bad:
 /* Worker: checks the code against the identity's record and spends it, or
  * counts a wrong try (the fifth voids it). DROP_OK with j->a the account,
  * DROP_EUNAUTH for any failure of the code, else a store code. */
-static drop_err spend_code(struct engine *e, struct code_job *cj, int64_t now)
+static drop_err spend_code(struct engine *e, struct code_task *cj, int64_t now)
 {
-    struct acct_job *j = &cj->base;
+    struct acct_task *j = &cj->base;
     drop_err rc = store_account_by_identity(e->store, j->identity, &j->a, NULL);
     if (rc == DROP_ENOTFOUND) return DROP_EUNAUTH;
     if (rc) return rc;
@@ -283,8 +283,8 @@ static drop_err spend_code(struct engine *e, struct code_job *cj, int64_t now)
 
 static void verify_work(struct engine *e, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     int64_t now = engine_now(e);
     drop_err rc = spend_code(e, cj, now);
     char hash[256];
@@ -334,15 +334,15 @@ store:
 
 static void counted(void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     login_throttle_release(j->r->eng, j->identity, j->r->addr);
     acct_finish(j);
 }
 
 static void verify_done(struct engine *e, struct req *r, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     bool revoke = !j->err && cj->had_token;
     unsigned char old[32];
     memcpy(old, cj->old_hash, 32);
@@ -362,20 +362,20 @@ static void verify_done(struct engine *e, struct req *r, void *arg)
 
 static void verify_checked(void *arg, int64_t wait_ms)
 {
-    struct code_job *cj = arg;
+    struct code_task *cj = arg;
     struct req *r = cj->base.r;
     if (wait_ms > 0) {
-        acct_job_free(&cj->base);
+        acct_task_free(&cj->base);
         answer_retry(r, wait_ms, "too many failed sign-ins");
         return;
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, verify_work, verify_done, cj);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, verify_work, verify_done, cj);
 }
 
 static void code_sign_in(struct req *r, enum code_op op)
 {
-    struct code_job *cj = code_job_new(r, op);
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = code_task_new(r, op);
+    struct acct_task *j = &cj->base;
     const char *type = NULL;
     json_t *code = json_object_get(r->data, "code");
     drop_err rc = account_validate_identity(r->data, j->identity, &type, j->why, sizeof j->why);
@@ -417,7 +417,7 @@ static void code_sign_in(struct req *r, enum code_op op)
     return;
 bad:
     req_fail(r, rc, "%s", j->why);
-    acct_job_free(j);
+    acct_task_free(j);
 }
 
 void op_auth_code_verify(struct req *r)
@@ -434,8 +434,8 @@ void op_auth_password_reset(struct req *r)
 
 static void change_work(struct engine *e, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     int64_t now = engine_now(e);
     char *pwhash = NULL, hash[256];
     struct account probe;
@@ -488,8 +488,8 @@ done:
 
 static void change_done(struct engine *e, struct req *r, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     bool ok = !j->err;
     unsigned char old[32];
     memcpy(old, cj->old_hash, 32);
@@ -506,12 +506,12 @@ static void change_done(struct engine *e, struct req *r, void *arg)
 
 void op_auth_password_change(struct req *r)
 {
-    struct code_job *cj = code_job_new(r, CODE_CHANGE);
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = code_task_new(r, CODE_CHANGE);
+    struct acct_task *j = &cj->base;
     drop_err rc;
     if (!r->who.account[0]) {
         req_fail(r, DROP_EBADREQ, "the built-in admin has no password");
-        acct_job_free(j);
+        acct_task_free(j);
         return;
     }
     json_t *pw = json_object_get(r->data, "password");
@@ -524,9 +524,9 @@ void op_auth_password_change(struct req *r)
     if ((rc = account_validate_password(r->data, "newPassword", &cj->new_password, j->why,
                                         sizeof j->why)))
         goto bad;
-    r->eng->ports.job(r->eng->ports.ctx, r, change_work, change_done, cj);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, change_work, change_done, cj);
     return;
 bad:
     req_fail(r, rc, "%s", j->why);
-    acct_job_free(j);
+    acct_task_free(j);
 }

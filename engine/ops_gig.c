@@ -1,7 +1,7 @@
 /* ops_gig.c - the gig flow: create, claim, confirm, reject, cancel,
  * handshake, start, stop, rate, get, list; timers, sweeps and late join.
  *
- * Every transition is one job: read the gig, let the pure state machine
+ * Every transition is one task: read the gig, let the pure state machine
  * decide (gig_apply), compare-and-set on the version, and on a lost race
  * re-read and decide again. The completion, back on the loop, carries out
  * the effects: gig.offer / gig.offer_revoked / gig.updated to the accounts
@@ -10,8 +10,8 @@
  *
  * Candidates for dispatch come from the grid, which lives on the loop: when a
  * transition may offer (create, claim reject, offer expiry, late join) they
- * are computed before the job from the gig's position, known from the
- * pending cache or from a first read-only job. */
+ * are computed before the task from the gig's position, known from the
+ * pending cache or from a first read-only task. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +45,7 @@ struct pending_gig {
     UT_hash_handle hh;
 };
 
-struct gig_job {
+struct gig_task {
     struct engine *e;
     struct req *r;                 /* NULL for system transitions */
     enum gig_action_kind kind;
@@ -73,22 +73,22 @@ struct gig_job {
     double cust_rating;
 };
 
-static void job_fail(struct gig_job *j, drop_err e, const char *msg)
+static void task_fail(struct gig_task *j, drop_err e, const char *msg)
 {
     j->err = e;
     snprintf(j->why, sizeof j->why, "%s", msg);
 }
 
-static void store_fail(struct gig_job *j, drop_err e)
+static void store_fail(struct gig_task *j, drop_err e)
 {
-    if (e == DROP_EUNAVAIL) job_fail(j, e, "the store is unavailable, retry later");
-    else if (e == DROP_ENOTFOUND) job_fail(j, e, "no such gig");
-    else job_fail(j, e, "store error");
+    if (e == DROP_EUNAVAIL) task_fail(j, e, "the store is unavailable, retry later");
+    else if (e == DROP_ENOTFOUND) task_fail(j, e, "no such gig");
+    else task_fail(j, e, "store error");
 }
 
-static struct gig_job *gig_job_new(struct engine *e, struct req *r, enum gig_action_kind kind)
+static struct gig_task *gig_task_new(struct engine *e, struct req *r, enum gig_action_kind kind)
 {
-    struct gig_job *j = xcalloc(1, sizeof *j);
+    struct gig_task *j = xcalloc(1, sizeof *j);
     j->e = e;
     j->r = r;
     j->kind = kind;
@@ -104,7 +104,7 @@ static struct gig_job *gig_job_new(struct engine *e, struct req *r, enum gig_act
     return j;
 }
 
-static void gig_job_free(struct gig_job *j)
+static void gig_task_free(struct gig_task *j)
 {
     gig_free(&j->before);
     gig_free(&j->after);
@@ -158,7 +158,7 @@ void engine_free(struct engine *e)
 
 /* ---- candidates ---- */
 
-static void find_candidates(struct gig_job *j, double lat, double lon, const char *customer)
+static void find_candidates(struct gig_task *j, double lat, double lon, const char *customer)
 {
     struct presence_hit hits[MAX_CANDIDATES];
     size_t n = 0;
@@ -173,16 +173,16 @@ static void find_candidates(struct gig_job *j, double lat, double lon, const cha
     j->n_cands = n;
 }
 
-/* ---- the transition, on a worker ---- */
+/* ---- the transition, on a pool thread ---- */
 
-static enum gig_role role_in(const struct gig_job *j, const struct gig *g)
+static enum gig_role role_in(const struct gig_task *j, const struct gig *g)
 {
     if (j->system) return GIG_ROLE_SYSTEM;
     return gig_role_of(g, j->actor, j->is_admin);
 }
 
 /* Reads the customer's name and rating for gig.offer events. */
-static void load_customer(struct engine *e, struct gig_job *j)
+static void load_customer(struct engine *e, struct gig_task *j)
 {
     struct account a;
     account_init(&a);
@@ -220,7 +220,7 @@ static drop_err in_other_live_gig(struct engine *e, const char *operator, const 
 /* The transaction context of a gig action. */
 struct gig_txn {
     struct engine *e;
-    struct gig_job *j;
+    struct gig_task *j;
     int64_t now;
     bool reserved;
     int64_t ticket;
@@ -231,7 +231,7 @@ struct gig_txn {
 static drop_err apply_decide(void *ctx, const void *cur_, void *next_, bool *write)
 {
     struct gig_txn *x = ctx;
-    struct gig_job *j = x->j;
+    struct gig_task *j = x->j;
     const struct gig *cur = cur_;
     struct gig *next = next_;
     struct gig_action a;
@@ -243,7 +243,7 @@ static drop_err apply_decide(void *ctx, const void *cur_, void *next_, bool *wri
     a.role = j->kind == GIG_CREATE ? GIG_ROLE_CUSTOMER : role_in(j, cur);
     if (a.role == GIG_ROLE_OTHER && !j->system) {
         /* not a party: the gig is not visible to the caller */
-        job_fail(j, DROP_ENOTFOUND, "no such gig");
+        task_fail(j, DROP_ENOTFOUND, "no such gig");
         return DROP_ENOTFOUND;
     }
     a.actor = j->system ? NULL : j->actor;
@@ -293,7 +293,7 @@ static drop_err apply_prepare(void *ctx, const void *cur, const void *next_)
     if (x->j->kind != GIG_CLAIM_ACCEPT || !next->operator[0] || !gig_status_busy(next->status))
         return DROP_OK;
     drop_err rc = store_operator_reserve(x->e->store, next->operator, next->id, &x->ticket);
-    if (rc == DROP_ECONFLICT) job_fail(x->j, rc, "you are the operator of another live gig");
+    if (rc == DROP_ECONFLICT) task_fail(x->j, rc, "you are the operator of another live gig");
     else if (rc) store_fail(x->j, rc);
     x->reserved = rc == DROP_OK;
     return rc;
@@ -313,7 +313,7 @@ static void apply_undo(void *ctx, const void *next_)
 
 static void apply_work(struct engine *e, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     struct gig_txn x = {.e = e, .j = j, .now = engine_now(e)};
     struct store_txn_result res;
     struct gig before, after;
@@ -326,7 +326,7 @@ static void apply_work(struct engine *e, void *arg)
             return;
         }
         if (busy) {
-            job_fail(j, DROP_ECONFLICT, "you are the operator of another live gig");
+            task_fail(j, DROP_ECONFLICT, "you are the operator of another live gig");
             return;
         }
     }
@@ -343,7 +343,7 @@ static void apply_work(struct engine *e, void *arg)
     rc = store_txn_run(e->store, &t, &before, &after, &res);
     if (rc) {
         if (j->err) return; /* a callback said why */
-        if (res.exhausted) job_fail(j, DROP_EUNAVAIL, "too much contention on this gig, retry");
+        if (res.exhausted) task_fail(j, DROP_EUNAVAIL, "too much contention on this gig, retry");
         else store_fail(j, rc);
         return;
     }
@@ -421,7 +421,7 @@ void engine_pending_apply(struct engine *e, const char *id, const char *customer
     pending_put(e, &g);
 }
 
-static void apply_effects(struct engine *e, struct gig_job *j)
+static void apply_effects(struct engine *e, struct gig_task *j)
 {
     const struct gig *g = &j->after;
     const struct gig_effects *fx = &j->fx;
@@ -461,7 +461,7 @@ static void apply_effects(struct engine *e, struct gig_job *j)
 /* The caller's video keys (PROTOCOL.md section 7). The token works until
  * the latest moment streaming can end: the handshake deadline (start must
  * come before it) plus max_stream. NULL when the provider failed to sign. */
-static json_t *handshake_reply(struct engine *e, struct gig_job *j)
+static json_t *handshake_reply(struct engine *e, struct gig_task *j)
 {
     const struct gig *g = &j->after;
     char token[VIDEO_TOKEN_SIZE];
@@ -481,13 +481,13 @@ static void video_ahead(struct engine *e, const struct gig *g);
 
 static void apply_done(struct engine *e, struct req *r, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     if (j->err) {
         if (r) req_fail(r, j->err, "%s", j->why);
         else if (j->err != DROP_ECONFLICT)
             log_warn("event=gig_system_transition gig=%s action=%s err=%s msg=\"%s\"", j->gig_id,
                      gig_action_name(j->kind), err_code(j->err), j->why);
-        gig_job_free(j);
+        gig_task_free(j);
         return;
     }
     apply_effects(e, j);
@@ -499,13 +499,13 @@ static void apply_done(struct engine *e, struct req *r, void *arg)
     } else if (r) {
         req_reply(r, gig_to_json(&j->after));
     }
-    gig_job_free(j);
+    gig_task_free(j);
 }
 
 /* First phase for transitions that may offer: where is the gig? */
 static void locate_work(struct engine *e, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     struct gig g;
     gig_init(&g);
     if (store_gig_get(e->store, j->gig_id, &g) == DROP_OK) {
@@ -520,9 +520,9 @@ static void locate_work(struct engine *e, void *arg)
 
 static void locate_done(struct engine *e, struct req *r, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     if (j->located && j->need_candidates) find_candidates(j, j->lat, j->lon, j->create.customer);
-    e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
+    e->ports.run_task(e->ports.ctx, r, apply_work, apply_done, j);
 }
 
 /* ---- the video session (PROTOCOL.md section 7) ----
@@ -564,7 +564,7 @@ static drop_err attach_decide(void *ctx, const void *cur_, void *next_, bool *wr
     return DROP_OK;
 }
 
-/* On a worker: the attach transaction. */
+/* On a pool thread: the attach transaction. */
 static void attach_work(struct engine *e, void *arg)
 {
     struct video_attach *a = arg;
@@ -596,7 +596,7 @@ static void ahead_created(void *ud, drop_err rc, const char *session)
         return;
     }
     snprintf(a->session, sizeof a->session, "%s", session);
-    a->e->ports.job(a->e->ports.ctx, NULL, attach_work, attach_done, a);
+    a->e->ports.run_task(a->e->ports.ctx, NULL, attach_work, attach_done, a);
 }
 
 /* The customer confirmed: create the session now, so handshakes need not
@@ -611,10 +611,10 @@ static void video_ahead(struct engine *e, const struct gig *g)
     e->video.new_session(e->video.ctx, ahead_created, a);
 }
 
-/* A handshake, on a worker: does the gig still need a session? */
+/* A handshake, on a pool thread: does the gig still need a session? */
 static void handshake_read_work(struct engine *e, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     struct gig g;
     gig_init(&g);
     if (store_gig_get(e->store, j->gig_id, &g) == DROP_OK) {
@@ -628,35 +628,35 @@ static void handshake_read_work(struct engine *e, void *arg)
 
 static void handshake_created(void *ud, drop_err rc, const char *session)
 {
-    struct gig_job *j = ud;
+    struct gig_task *j = ud;
     if (rc != DROP_OK) {
         /* the gig keeps its state and deadline; the next handshake retries */
         req_fail(j->r, DROP_EUNAVAIL, "the video provider is unavailable, retry later");
-        gig_job_free(j);
+        gig_task_free(j);
         return;
     }
     snprintf(j->video_session, sizeof j->video_session, "%s", session);
-    j->e->ports.job(j->e->ports.ctx, j->r, apply_work, apply_done, j);
+    j->e->ports.run_task(j->e->ports.ctx, j->r, apply_work, apply_done, j);
 }
 
 static void handshake_read_done(struct engine *e, struct req *r, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     if (j->located && j->need_session) {
         if (e->video.new_session) e->video.new_session(e->video.ctx, handshake_created, j);
         else handshake_created(j, DROP_EUNAVAIL, NULL); /* the node is stopping */
         return;
     }
     /* a session on the gig, or a refusal that apply_work words */
-    e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
+    e->ports.run_task(e->ports.ctx, r, apply_work, apply_done, j);
 }
 
 /* Starts a transition on an existing gig. Takes ownership of j. */
-static void transition(struct engine *e, struct gig_job *j)
+static void transition(struct engine *e, struct gig_task *j)
 {
     struct pending_gig *p = NULL;
     if (j->kind == GIG_HANDSHAKE) {
-        e->ports.job(e->ports.ctx, j->r, handshake_read_work, handshake_read_done, j);
+        e->ports.run_task(e->ports.ctx, j->r, handshake_read_work, handshake_read_done, j);
         return;
     }
     if (kind_offers(j->kind)) {
@@ -664,11 +664,11 @@ static void transition(struct engine *e, struct gig_job *j)
         if (p) {
             find_candidates(j, p->lat, p->lon, p->customer);
         } else {
-            e->ports.job(e->ports.ctx, j->r, locate_work, locate_done, j);
+            e->ports.run_task(e->ports.ctx, j->r, locate_work, locate_done, j);
             return;
         }
     }
-    e->ports.job(e->ports.ctx, j->r, apply_work, apply_done, j);
+    e->ports.run_task(e->ports.ctx, j->r, apply_work, apply_done, j);
 }
 
 /* ---- request parsing helpers ---- */
@@ -699,9 +699,9 @@ static bool get_number(struct req *r, const char *key, double lo, double hi, dou
 /* A simple transition whose data is {gigId}. */
 static void simple_transition(struct req *r, enum gig_action_kind kind)
 {
-    struct gig_job *j = gig_job_new(r->eng, r, kind);
+    struct gig_task *j = gig_task_new(r->eng, r, kind);
     if (!get_gig_id(r, j->gig_id)) {
-        gig_job_free(j);
+        gig_task_free(j);
         return;
     }
     j->handshake_reply = kind == GIG_HANDSHAKE;
@@ -713,7 +713,7 @@ static void simple_transition(struct req *r, enum gig_action_kind kind)
 void op_gig_create(struct req *r)
 {
     struct engine *e = r->eng;
-    struct gig_job *j = gig_job_new(e, r, GIG_CREATE);
+    struct gig_task *j = gig_task_new(e, r, GIG_CREATE);
     struct gig *g = &j->create;
     json_t *dev = json_object_get(r->data, "deviceId");
     json_t *claim = json_object_get(r->data, "claimId");
@@ -753,10 +753,10 @@ void op_gig_create(struct req *r)
     memcpy(j->gig_id, g->id, DROP_ID_SIZE);
     find_candidates(j, g->latitude, g->longitude, g->customer);
     j->free_mark = e->recent_free_count; /* operators freed after this were not candidates */
-    e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
+    e->ports.run_task(e->ports.ctx, r, apply_work, apply_done, j);
     return;
 fail:
-    gig_job_free(j);
+    gig_task_free(j);
 }
 
 void op_gig_claim(struct req *r)
@@ -783,9 +783,9 @@ void op_gig_stop(struct req *r) { simple_transition(r, GIG_STOP); }
 void op_gig_rate(struct req *r)
 {
     /* rating and gigId: declared in the op table, checked before we run */
-    struct gig_job *j = gig_job_new(r->eng, r, GIG_RATE);
+    struct gig_task *j = gig_task_new(r->eng, r, GIG_RATE);
     if (!get_gig_id(r, j->gig_id)) {
-        gig_job_free(j);
+        gig_task_free(j);
         return;
     }
     j->rating = (int)op_arg_int(r, "rating", 0);
@@ -848,11 +848,11 @@ static void sweep_work(struct engine *e, void *arg)
 
 static void system_action(struct engine *e, const struct gig *g, int64_t now)
 {
-    struct gig_job *j = gig_job_new(e, NULL, g->deadline && g->deadline <= now ? GIG_DEADLINE
+    struct gig_task *j = gig_task_new(e, NULL, g->deadline && g->deadline <= now ? GIG_DEADLINE
                                                                                 : GIG_OFFER_EXPIRE);
     memcpy(j->gig_id, g->id, DROP_ID_SIZE);
     if (j->kind == GIG_OFFER_EXPIRE) find_candidates(j, g->latitude, g->longitude, g->customer);
-    e->ports.job(e->ports.ctx, NULL, apply_work, apply_done, j);
+    e->ports.run_task(e->ports.ctx, NULL, apply_work, apply_done, j);
 }
 
 static void sweep_done(struct engine *e, struct req *r, void *arg)
@@ -868,7 +868,7 @@ static void sweep_done(struct engine *e, struct req *r, void *arg)
 
 void gig_sweep(struct engine *e)
 {
-    e->ports.job(e->ports.ctx, NULL, sweep_work, sweep_done, xcalloc(1, sizeof(struct sweep)));
+    e->ports.run_task(e->ports.ctx, NULL, sweep_work, sweep_done, xcalloc(1, sizeof(struct sweep)));
 }
 
 /* A timer fired: read the gig, then act on what is due. */
@@ -901,7 +901,7 @@ void gig_timer_fired(struct engine *e, const char *gig_id)
     struct timer_read *t = xcalloc(1, sizeof *t);
     snprintf(t->id, sizeof t->id, "%s", gig_id);
     gig_init(&t->g);
-    e->ports.job(e->ports.ctx, NULL, timer_read_work, timer_read_done, t);
+    e->ports.run_task(e->ports.ctx, NULL, timer_read_work, timer_read_done, t);
 }
 
 void gig_operator_free(struct engine *e, const char *account)
@@ -918,20 +918,20 @@ void gig_operator_free(struct engine *e, const char *account)
         if (offered) continue;
         double d = geo_distance_m(ps->lat, ps->lon, p->lat, p->lon);
         if (d > e->policy.dispatch_radius_m) continue;
-        struct gig_job *j = gig_job_new(e, NULL, GIG_LATE_JOIN);
+        struct gig_task *j = gig_task_new(e, NULL, GIG_LATE_JOIN);
         memcpy(j->gig_id, p->id, DROP_ID_SIZE);
         memcpy(j->cands[0].account, account, DROP_ID_SIZE);
         j->cands[0].distance_m = d;
         j->n_cands = 1;
         /* remember at once so a burst of updates offers it once */
         if (p->n_offered < GIG_MAX_OFFERS) memcpy(p->offered[p->n_offered++], account, DROP_ID_SIZE);
-        e->ports.job(e->ports.ctx, NULL, apply_work, apply_done, j);
+        e->ports.run_task(e->ports.ctx, NULL, apply_work, apply_done, j);
     }
 }
 
 /* ---- reads ---- */
 
-struct read_job {
+struct read_task {
     struct req *r;
     char gig_id[DROP_ID_SIZE];
     struct gig_filter f;
@@ -943,7 +943,7 @@ struct read_job {
 
 static void read_done(struct engine *e, struct req *r, void *arg)
 {
-    struct read_job *j = arg;
+    struct read_task *j = arg;
     (void)e;
     req_answer(r, j->err, j->why, j->out);
     free(j);
@@ -951,7 +951,7 @@ static void read_done(struct engine *e, struct req *r, void *arg)
 
 static void get_work(struct engine *e, void *arg)
 {
-    struct read_job *j = arg;
+    struct read_task *j = arg;
     struct gig g;
     struct account c, o;
     drop_err rc;
@@ -981,7 +981,7 @@ done:
 
 void op_gig_get(struct req *r)
 {
-    struct read_job *j = xcalloc(1, sizeof *j);
+    struct read_task *j = xcalloc(1, sizeof *j);
     json_t *acc = json_object_get(r->data, "accountId");
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
@@ -996,12 +996,12 @@ void op_gig_get(struct req *r)
         free(j);
         return;
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, get_work, read_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, get_work, read_done, j);
 }
 
 static void list_work(struct engine *e, void *arg)
 {
-    struct read_job *j = arg;
+    struct read_task *j = arg;
     struct gig *arr = NULL;
     size_t n = 0;
     drop_err rc = store_gig_list(e->store, &j->f, &arr, &n);
@@ -1017,7 +1017,7 @@ static void list_work(struct engine *e, void *arg)
 
 void op_gig_list(struct req *r)
 {
-    struct read_job *j = xcalloc(1, sizeof *j);
+    struct read_task *j = xcalloc(1, sizeof *j);
     json_t *acc = json_object_get(r->data, "accountId");
     json_t *st = json_object_get(r->data, "status");
 
@@ -1041,7 +1041,7 @@ void op_gig_list(struct req *r)
     /* limit and before: declared in the op table, checked before we run */
     j->f.limit = (int)op_arg_int(r, "limit", 50);
     j->f.before = op_arg_int(r, "before", 0);
-    r->eng->ports.job(r->eng->ports.ctx, r, list_work, read_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, list_work, read_done, j);
     return;
 fail:
     free(j);

@@ -67,7 +67,7 @@ void op_inbox_read(struct req *r);
 struct engine;
 struct message;
 /* Stores a new message from `from` to `to` (an active account) into *m
- * (message_free it on DROP_OK). Blocking: worker threads only. DROP_ENOTFOUND
+ * (message_free it on DROP_OK). Blocking: pool threads only. DROP_ENOTFOUND
  * when `to` is no active account, else the store's codes. Also used by the
  * job ledger's automated messages. */
 drop_err inbox_store_new(struct engine *e, const char *from, const char *to, const char *text,

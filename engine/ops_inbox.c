@@ -1,8 +1,8 @@
 /* ops_inbox.c - inbox.send, inbox.list, inbox.read (the Freelancer seed's
  * messenger).
  *
- * Each handler validates on the loop thread, does its store work in one job
- * on a worker and answers from the job's completion. A send stores one
+ * Each handler validates on the loop thread, does its store work in one task
+ * on a pool thread and answers from the task's completion. A send stores one
  * message in the recipient's inbox and delivers the event inbox.message to
  * every session of the recipient; the session rate limit bounds how fast a
  * caller can send. Every op needs an account: the built-in admin (config
@@ -20,7 +20,7 @@
 #include "engine/ops_handlers.h"
 #include "engine/store.h"
 
-struct inbox_job {
+struct inbox_task {
     struct req *r;
     char me[DROP_ID_SIZE];
     drop_err err;
@@ -35,7 +35,7 @@ struct inbox_job {
     json_t *out;
 };
 
-static void inbox_job_free(struct inbox_job *j)
+static void inbox_task_free(struct inbox_task *j)
 {
     message_free(&j->m);
     free(j->text);
@@ -44,22 +44,22 @@ static void inbox_job_free(struct inbox_job *j)
     free(j);
 }
 
-static void store_fail(struct inbox_job *j, drop_err e)
+static void store_fail(struct inbox_task *j, drop_err e)
 {
     j->err = e;
     snprintf(j->why, sizeof j->why, "%s",
              e == DROP_EUNAVAIL ? "the store is unavailable, retry later" : "store error");
 }
 
-/* A new job for r, or NULL (r answered) when the caller has no account. */
-static struct inbox_job *inbox_job_new(struct req *r)
+/* A new task for r, or NULL (r answered) when the caller has no account. */
+static struct inbox_task *inbox_task_new(struct req *r)
 {
     if (!r->who.account[0]) {
         req_fail(r, DROP_EBADREQ, "%s needs an account (the built-in admin has none)",
                  r->op->name);
         return NULL;
     }
-    struct inbox_job *j = xcalloc(1, sizeof *j);
+    struct inbox_task *j = xcalloc(1, sizeof *j);
     j->r = r;
     memcpy(j->me, r->who.account, DROP_ID_SIZE);
     return j;
@@ -67,11 +67,11 @@ static struct inbox_job *inbox_job_new(struct req *r)
 
 static void inbox_done(struct engine *e, struct req *r, void *arg)
 {
-    struct inbox_job *j = arg;
+    struct inbox_task *j = arg;
     (void)e;
     req_answer(r, j->err, j->why, j->out);
     j->out = NULL;
-    inbox_job_free(j);
+    inbox_task_free(j);
 }
 
 drop_err inbox_store_new(struct engine *e, const char *from, const char *to, const char *text,
@@ -102,7 +102,7 @@ void inbox_deliver(struct engine *e, const struct message *m)
 
 static void send_work(struct engine *e, void *arg)
 {
-    struct inbox_job *j = arg;
+    struct inbox_task *j = arg;
     drop_err rc = inbox_store_new(e, j->me, j->to, j->text, &j->m);
     if (rc == DROP_ENOTFOUND) {
         j->err = rc;
@@ -116,7 +116,7 @@ static void send_work(struct engine *e, void *arg)
 
 static void send_done(struct engine *e, struct req *r, void *arg)
 {
-    struct inbox_job *j = arg;
+    struct inbox_task *j = arg;
     if (!j->err) {
         inbox_deliver(e, &j->m);
         log_debug("event=inbox_send from=%s to=%s id=%s", j->m.from, j->m.to, j->m.id);
@@ -138,16 +138,16 @@ void op_inbox_send(struct req *r)
         req_fail(r, rc, "%s", why);
         return;
     }
-    struct inbox_job *j = inbox_job_new(r);
+    struct inbox_task *j = inbox_task_new(r);
     if (!j) return;
     snprintf(j->to, sizeof j->to, "%s", to);
     j->text = xstrdup(text);
-    r->eng->ports.job(r->eng->ports.ctx, r, send_work, send_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, send_work, send_done, j);
 }
 
 static void list_work(struct engine *e, void *arg)
 {
-    struct inbox_job *j = arg;
+    struct inbox_task *j = arg;
     struct message *arr = NULL;
     size_t n = 0;
     drop_err rc = store_message_list(e->store, j->me, j->before, j->limit, &arr, &n);
@@ -181,16 +181,16 @@ void op_inbox_list(struct req *r)
     if (!opt_int(r, "before", 1, INT64_MAX, &before) ||
         !opt_int(r, "limit", 1, INBOX_LIST_MAX, &limit))
         return;
-    struct inbox_job *j = inbox_job_new(r);
+    struct inbox_task *j = inbox_task_new(r);
     if (!j) return;
     j->before = before;
     j->limit = (int)limit;
-    r->eng->ports.job(r->eng->ports.ctx, r, list_work, inbox_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, list_work, inbox_done, j);
 }
 
 static void read_work(struct engine *e, void *arg)
 {
-    struct inbox_job *j = arg;
+    struct inbox_task *j = arg;
     drop_err rc = store_message_mark_read(e->store, j->me, (const char(*)[DROP_ID_SIZE])j->ids,
                                           j->n_ids, engine_now(e));
     if (rc) store_fail(j, rc);
@@ -213,11 +213,11 @@ void op_inbox_read(struct req *r)
             return;
         }
     }
-    struct inbox_job *j = inbox_job_new(r);
+    struct inbox_task *j = inbox_task_new(r);
     if (!j) return;
     j->ids = xcalloc(n, sizeof *j->ids);
     j->n_ids = n;
     for (size_t i = 0; i < n; i++)
         snprintf(j->ids[i], DROP_ID_SIZE, "%s", json_string_value(json_array_get(ids, i)));
-    r->eng->ports.job(r->eng->ports.ctx, r, read_work, inbox_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, read_work, inbox_done, j);
 }

@@ -1,7 +1,7 @@
 /* ops_job.c - job.save, job.status, job.list (the Freelancer seed's job
  * ledger).
  *
- * Each handler validates on the loop thread and runs one job on a worker:
+ * Each handler validates on the loop thread and runs one task on a pool thread:
  * read the job, let the pure rules decide (engine/job.h: the workflow
  * table), compare-and-set on the version, and on a lost race re-read and
  * decide again, like gigs. The picture rule needs the worker's account, so
@@ -297,7 +297,7 @@ void op_job_save(struct req *r)
     if (worker) snprintf(j->worker, sizeof j->worker, "%s", worker);
     j->title = xstrdup(title);
     j->description = desc ? xstrdup(desc) : NULL;
-    r->eng->ports.job(r->eng->ports.ctx, r, save_work, change_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, save_work, change_done, j);
 }
 
 /* ---- job.status ---- */
@@ -363,7 +363,7 @@ void op_job_status(struct req *r)
     struct job_op *j = job_op_new(r);
     snprintf(j->id, sizeof j->id, "%s", id);
     j->to = to;
-    r->eng->ports.job(r->eng->ports.ctx, r, status_work, change_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, status_work, change_done, j);
 }
 
 /* ---- job.list ---- */
@@ -423,5 +423,5 @@ void op_job_list(struct req *r)
     struct job_op *j = job_op_new(r);
     j->f = f;
     j->f.account = j->me;
-    r->eng->ports.job(r->eng->ports.ctx, r, list_work, list_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, list_work, list_done, j);
 }

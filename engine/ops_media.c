@@ -3,10 +3,10 @@
  * storage.sign asks the blob signer port for a presigned PUT URL under a key
  * the server chooses: profileImage/<account>/<new id>, chat/<account>/<new id>
  * or gig/<gigId>/<new id>; a gig key needs the caller to be a party of the gig
- * (read in a job). Without a configured signer the op is `unavailable`.
+ * (read in a task). Without a configured signer the op is `unavailable`.
  *
  * push.send lets an admin, or a party of a live gig with the recipient (read
- * in a job), send {from, data} to an account. The event `push` always goes
+ * in a task), send {from, data} to an account. The event `push` always goes
  * through the push port, so it reaches the recipient's sessions on every
  * node; the reply says how it was delivered (PROTOCOL.md section 6):
  * "socket" when some node holds a session of the recipient, otherwise
@@ -30,7 +30,7 @@
 #define MEDIA_CTYPE_MAX 127
 #define PUSH_DATA_MAX 8192 /* bytes of compact JSON; push providers take ~4 KiB */
 
-struct media_job {
+struct media_task {
     struct req *r;
     char account[DROP_ID_SIZE];   /* the caller */
     char gig_id[DROP_ID_SIZE];    /* storage.sign of a gig */
@@ -43,7 +43,7 @@ struct media_job {
     char why[120];
 };
 
-static void media_job_free(struct media_job *j)
+static void media_task_free(struct media_task *j)
 {
     json_decref(j->data);
     free(j);
@@ -97,7 +97,7 @@ done:
 
 static void gig_party_work(struct engine *e, void *arg)
 {
-    struct media_job *j = arg;
+    struct media_task *j = arg;
     struct gig g;
     gig_init(&g);
     drop_err rc = store_gig_get(e->store, j->gig_id, &g);
@@ -116,11 +116,11 @@ static void gig_party_work(struct engine *e, void *arg)
 
 static void gig_party_done(struct engine *e, struct req *r, void *arg)
 {
-    struct media_job *j = arg;
+    struct media_task *j = arg;
     (void)e;
     if (j->err) req_fail(r, j->err, "%s", j->why);
     else sign_reply(r, j->type, j->gig_id, j->ctype);
-    media_job_free(j);
+    media_task_free(j);
 }
 
 /* storage.sign {type, gigId?, contentType?} -> {url, method, headers, key,
@@ -169,14 +169,14 @@ void op_storage_sign(struct req *r)
         sign_reply(r, t, r->who.account, ctype);
         return;
     }
-    struct media_job *j = xcalloc(1, sizeof *j);
+    struct media_task *j = xcalloc(1, sizeof *j);
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
     snprintf(j->gig_id, sizeof j->gig_id, "%s", json_string_value(gig));
     snprintf(j->type, sizeof j->type, "%s", t);
     snprintf(j->ctype, sizeof j->ctype, "%s", ctype);
     j->admin = r->who.role == ROLE_ADMIN;
-    e->ports.job(e->ports.ctx, r, gig_party_work, gig_party_done, j);
+    e->ports.run_task(e->ports.ctx, r, gig_party_work, gig_party_done, j);
 }
 
 /* ---- push.send ---- */
@@ -192,7 +192,7 @@ static void push_delivered(void *ud, const char *how)
 }
 
 /* Delivers the event and answers j->r; frees j. */
-static void push_deliver(struct engine *e, struct media_job *j)
+static void push_deliver(struct engine *e, struct media_task *j)
 {
     struct req *r = j->r;
     json_t *from = j->account[0] ? json_string(j->account) : json_null();
@@ -202,20 +202,20 @@ static void push_deliver(struct engine *e, struct media_job *j)
     if (e->push.deliver) {
         char to[DROP_ID_SIZE];
         memcpy(to, j->recipient, DROP_ID_SIZE);
-        media_job_free(j);
+        media_task_free(j);
         /* the last step: done may answer r before deliver returns */
         e->push.deliver(e->push.ctx, to, ev, push_delivered, r);
         return;
     }
     e->ports.deliver(e->ports.ctx, j->recipient, ev);
     bool here = e->ports.has_session && e->ports.has_session(e->ports.ctx, j->recipient);
-    media_job_free(j);
+    media_task_free(j);
     push_reply(r, here ? "socket" : "none");
 }
 
 static void push_check_work(struct engine *e, void *arg)
 {
-    struct media_job *j = arg;
+    struct media_task *j = arg;
     struct gig *arr = NULL;
     size_t n = 0;
     bool ok = j->admin;
@@ -253,10 +253,10 @@ static void push_check_work(struct engine *e, void *arg)
 
 static void push_check_done(struct engine *e, struct req *r, void *arg)
 {
-    struct media_job *j = arg;
+    struct media_task *j = arg;
     if (j->err) {
         req_fail(r, j->err, "%s", j->why);
-        media_job_free(j);
+        media_task_free(j);
         return;
     }
     push_deliver(e, j);
@@ -268,7 +268,7 @@ void op_push_send(struct req *r)
     struct engine *e = r->eng;
     json_t *to = json_object_get(r->data, "recipientId");
     json_t *data = json_object_get(r->data, "data");
-    struct media_job *j;
+    struct media_task *j;
 
     if (!json_is_string(to) || !id_valid(json_string_value(to))) {
         req_fail(r, DROP_EBADREQ, "recipientId: an ObjectId string is required");
@@ -293,5 +293,5 @@ void op_push_send(struct req *r)
     snprintf(j->recipient, sizeof j->recipient, "%s", json_string_value(to));
     j->data = json_is_object(data) ? json_deep_copy(data) : json_object();
     j->admin = r->who.role == ROLE_ADMIN;
-    e->ports.job(e->ports.ctx, r, push_check_work, push_check_done, j);
+    e->ports.run_task(e->ports.ctx, r, push_check_work, push_check_done, j);
 }

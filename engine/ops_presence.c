@@ -4,7 +4,7 @@
  *
  * Presence is soft state on the loop thread (engine/presence.h). The first
  * update of an operator reads their account once (first name for the map,
- * rating, and whether they owe a rating) in a job; later updates touch only
+ * rating, and whether they owe a rating) in a task; later updates touch only
  * memory. An operator who becomes free near a pending gig is offered it
  * (gig_operator_free). */
 #include <math.h>
@@ -49,7 +49,7 @@ static bool need_number(struct req *r, const char *key, double lo, double hi, do
 }
 
 /* The profile read of an operator's first update. */
-struct profile_job {
+struct profile_task {
     char account[DROP_ID_SIZE];
     char name[48];
     double rating;
@@ -60,7 +60,7 @@ struct profile_job {
 
 static void profile_work(struct engine *e, void *arg)
 {
-    struct profile_job *p = arg;
+    struct profile_task *p = arg;
     struct account a;
     account_init(&a);
     p->rc = store_account_get(e->store, p->account, &a);
@@ -84,7 +84,7 @@ static void profile_work(struct engine *e, void *arg)
 
 static void profile_done(struct engine *e, struct req *r, void *arg)
 {
-    struct profile_job *p = arg;
+    struct profile_task *p = arg;
     (void)r;
     if (p->rc == DROP_OK && presence_get(e->presence, p->account)) {
         presence_set_name(e->presence, p->account, p->name);
@@ -128,10 +128,10 @@ void op_presence_update(struct req *r)
     }
     e->ports.presence_changed(e->ports.ctx, r->who.account);
     if (!prev) { /* first sight: learn name, rating and rating lock, then match */
-        struct profile_job *p = xcalloc(1, sizeof *p);
+        struct profile_task *p = xcalloc(1, sizeof *p);
         memcpy(p->account, r->who.account, DROP_ID_SIZE);
         presence_set_locked(e->presence, r->who.account, true); /* until known */
-        e->ports.job(e->ports.ctx, NULL, profile_work, profile_done, p);
+        e->ports.run_task(e->ports.ctx, NULL, profile_work, profile_done, p);
     } else {
         /* moved or became free: pending gigs now in range are offered */
         gig_operator_free(e, r->who.account);
