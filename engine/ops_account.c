@@ -18,6 +18,7 @@
 #include "engine/log.h"
 #include "engine/login_throttle.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_account.h"
 #include "engine/ops_handlers.h"
 #include "engine/session_state.h"
@@ -329,13 +330,8 @@ static bool secret_equal(const char *a, const char *b)
 void op_auth_token(struct req *r)
 {
     struct engine *e = r->eng;
-    json_t *tok = json_object_get(r->data, "token");
-    const char *t = json_is_string(tok) ? json_string_value(tok) : NULL;
+    const char *t = op_arg_str(r, "token"); /* declared: a non-empty string */
 
-    if (!t || !*t) {
-        req_fail(r, DROP_EBADREQ, "token: a string is required");
-        return;
-    }
     if (e->set.admin_token && e->set.admin_token[0] && secret_equal(t, e->set.admin_token)) {
         admin_login(r);
         return;
@@ -386,13 +382,9 @@ void op_auth_logout(struct req *r)
  * it: self, or admin. Returns false after answering r. */
 static bool target_of(struct req *r, struct acct_task *j, bool others_allowed)
 {
-    json_t *id = json_object_get(r->data, "id");
-    if (id && !json_is_null(id)) {
-        if (!json_is_string(id) || !id_valid(json_string_value(id))) {
-            req_fail(r, DROP_EBADREQ, "id: an ObjectId string is expected");
-            return false;
-        }
-        snprintf(j->target, sizeof j->target, "%s", json_string_value(id));
+    const char *id = op_arg_str(r, "id"); /* declared: an ObjectId */
+    if (id) {
+        snprintf(j->target, sizeof j->target, "%s", id);
     } else if (r->who.account[0]) {
         memcpy(j->target, r->who.account, DROP_ID_SIZE);
     } else {
@@ -496,20 +488,15 @@ void op_account_update(struct req *r)
 {
     /* the Freelancer seed changes a password with POST /user {password,
      * newPassword} */
-    if (json_object_get(r->data, "newPassword")) {
-        op_auth_password_change(r);
+    if (op_arg_given(r, "newPassword")) {
+        if (ops_check_as(r, "auth.password.change")) op_auth_password_change(r);
         return;
     }
-    json_t *type = json_object_get(r->data, "type");
+    const char *ts = op_arg_str(r, "type"); /* declared: user, operator or admin */
     char new_type[12] = "";
-    if (type) {
-        const char *ts = json_is_string(type) ? json_string_value(type) : "";
+    if (ts) {
         if (r->who.role != ROLE_ADMIN) {
             req_fail(r, DROP_EFORBIDDEN, "type: only an admin may change an account's type");
-            return;
-        }
-        if (strcmp(ts, "user") != 0 && strcmp(ts, "operator") != 0 && strcmp(ts, "admin") != 0) {
-            req_fail(r, DROP_EBADREQ, "type must be \"user\", \"operator\" or \"admin\"");
             return;
         }
         snprintf(new_type, sizeof new_type, "%s", ts);

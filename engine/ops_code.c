@@ -28,6 +28,7 @@
 #include "engine/log.h"
 #include "engine/login_throttle.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_account.h"
 #include "engine/ops_handlers.h"
 #include "engine/session_state.h"
@@ -222,21 +223,12 @@ void op_auth_code_send(struct req *r)
     struct code_task *cj = code_task_new(r, CODE_SEND);
     struct acct_task *j = &cj->base;
     const char *type = NULL;
-    json_t *p = json_object_get(r->data, "purpose");
+    const char *purpose = op_arg_str(r, "purpose"); /* declared: login, verify or reset */
     drop_err rc = account_validate_identity(r->data, j->identity, &type, j->why, sizeof j->why);
 
     if (rc) goto bad;
     snprintf(cj->type, sizeof cj->type, "%s", type);
-    snprintf(cj->purpose, sizeof cj->purpose, "login");
-    if (p && !json_is_null(p)) {
-        const char *ps = json_is_string(p) ? json_string_value(p) : "";
-        if (strcmp(ps, "login") != 0 && strcmp(ps, "verify") != 0 && strcmp(ps, "reset") != 0) {
-            rc = DROP_EBADREQ;
-            snprintf(j->why, sizeof j->why, "purpose must be \"login\", \"verify\" or \"reset\"");
-            goto bad;
-        }
-        snprintf(cj->purpose, sizeof cj->purpose, "%s", ps);
-    }
+    snprintf(cj->purpose, sizeof cj->purpose, "%s", purpose ? purpose : "login");
     if (!e->notify.send || !e->notify.can(e->notify.ctx, cj->type)) {
         acct_task_free(j);
         req_fail(r, DROP_EUNAVAIL, "no %s delivery is configured on this server",
@@ -377,19 +369,13 @@ static void code_sign_in(struct req *r, enum code_op op)
     struct code_task *cj = code_task_new(r, op);
     struct acct_task *j = &cj->base;
     const char *type = NULL;
-    json_t *code = json_object_get(r->data, "code");
+    const char *code = op_arg_str(r, "code"); /* declared: a string */
     drop_err rc = account_validate_identity(r->data, j->identity, &type, j->why, sizeof j->why);
 
     if (rc) goto bad;
-    if (!json_is_string(code)) {
-        rc = DROP_EBADREQ;
-        snprintf(j->why, sizeof j->why, "code is required: the %d digits that were sent",
-                 CODE_DIGITS);
-        goto bad;
-    }
     /* blanks a person may type inside the code are dropped */
     size_t o = 0;
-    for (const char *s = json_string_value(code); *s; s++) {
+    for (const char *s = code; *s; s++) {
         if (*s == ' ' || *s == '-') continue;
         if (*s < '0' || *s > '9' || o >= CODE_DIGITS) {
             o = CODE_DIGITS + 1;
@@ -514,13 +500,7 @@ void op_auth_password_change(struct req *r)
         acct_task_free(j);
         return;
     }
-    json_t *pw = json_object_get(r->data, "password");
-    if (!json_is_string(pw) || !json_string_length(pw)) {
-        rc = DROP_EBADREQ;
-        snprintf(j->why, sizeof j->why, "password (the current one) is required");
-        goto bad;
-    }
-    j->password = json_string_value(pw);
+    j->password = op_arg_str(r, "password"); /* declared: the current one, non-empty */
     if ((rc = account_validate_password(r->data, "newPassword", &cj->new_password, j->why,
                                         sizeof j->why)))
         goto bad;

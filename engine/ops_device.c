@@ -54,33 +54,16 @@ static void register_work(struct engine *e, void *arg)
 void op_device_register(struct req *r)
 {
     struct engine *e = r->eng;
-    const char *platform = json_string_value(json_object_get(r->data, "platform"));
-    const char *token = json_string_value(json_object_get(r->data, "token"));
-    json_t *sandbox = json_object_get(r->data, "sandbox");
+    /* declared in the op table: platform ("fcm" or "apns"), token (a
+     * valid device token), sandbox? */
     struct device_task *j;
 
     if (!need_account(r)) return;
     j = xcalloc(1, sizeof *j);
-    if (!device_platform_parse(platform, &j->d.platform)) {
-        free(j);
-        req_fail(r, DROP_EBADREQ, "platform: \"fcm\" or \"apns\" expected");
-        return;
-    }
-    if (!device_token_valid(token)) {
-        free(j);
-        req_fail(r, DROP_EBADREQ,
-                 "token: 1..%d printable characters without spaces, '/', '%%', '?', '#' expected",
-                 DEVICE_TOKEN_MAX);
-        return;
-    }
-    if (sandbox && !json_is_null(sandbox) && !json_is_boolean(sandbox)) {
-        free(j);
-        req_fail(r, DROP_EBADREQ, "sandbox: a boolean expected");
-        return;
-    }
-    snprintf(j->d.token, sizeof j->d.token, "%s", token);
+    device_platform_parse(op_arg_str(r, "platform"), &j->d.platform);
+    snprintf(j->d.token, sizeof j->d.token, "%s", op_arg_str(r, "token"));
     memcpy(j->d.account, r->who.account, DROP_ID_SIZE);
-    j->d.sandbox = json_is_true(sandbox);
+    j->d.sandbox = op_arg_bool(r, "sandbox", false);
     j->d.created_at = engine_now(e);
     e->crypto.oid_new(j->d.id);
     log_info("event=device_register account=%s platform=%s sandbox=%d", j->d.account,
@@ -99,14 +82,10 @@ static void unregister_work(struct engine *e, void *arg)
 void op_device_unregister(struct req *r)
 {
     struct engine *e = r->eng;
-    const char *token = json_string_value(json_object_get(r->data, "token"));
+    const char *token = op_arg_str(r, "token"); /* declared: a valid device token */
     struct device_task *j;
 
     if (!need_account(r)) return;
-    if (!device_token_valid(token)) {
-        req_fail(r, DROP_EBADREQ, "token: a device token string is required");
-        return;
-    }
     j = xcalloc(1, sizeof *j);
     snprintf(j->d.token, sizeof j->d.token, "%s", token);
     memcpy(j->d.account, r->who.account, DROP_ID_SIZE);

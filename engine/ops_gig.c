@@ -671,39 +671,15 @@ static void transition(struct engine *e, struct gig_task *j)
     e->ports.run_task(e->ports.ctx, j->r, apply_work, apply_done, j);
 }
 
-/* ---- request parsing helpers ---- */
-
-static bool get_gig_id(struct req *r, char out[DROP_ID_SIZE])
-{
-    json_t *v = json_object_get(r->data, "gigId");
-    if (!json_is_string(v) || !id_valid(json_string_value(v))) {
-        req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is required");
-        return false;
-    }
-    snprintf(out, DROP_ID_SIZE, "%s", json_string_value(v));
-    return true;
-}
-
-static bool get_number(struct req *r, const char *key, double lo, double hi, double *out)
-{
-    json_t *v = json_object_get(r->data, key);
-    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < lo ||
-        json_number_value(v) > hi) {
-        req_fail(r, DROP_EBADREQ, "%s: a number in [%g, %g] is required", key, lo, hi);
-        return false;
-    }
-    *out = json_number_value(v);
-    return true;
-}
+/* ---- ops ----
+ * Every argument is declared in the op table (ops.c) and checked there
+ * before a handler runs; the handlers read them with op_arg_*(). */
 
 /* A simple transition whose data is {gigId}. */
 static void simple_transition(struct req *r, enum gig_action_kind kind)
 {
     struct gig_task *j = gig_task_new(r->eng, r, kind);
-    if (!get_gig_id(r, j->gig_id)) {
-        gig_task_free(j);
-        return;
-    }
+    snprintf(j->gig_id, sizeof j->gig_id, "%s", op_arg_str(r, "gigId"));
     j->handshake_reply = kind == GIG_HANDSHAKE;
     transition(r->eng, j);
 }
@@ -715,34 +691,23 @@ void op_gig_create(struct req *r)
     struct engine *e = r->eng;
     struct gig_task *j = gig_task_new(e, r, GIG_CREATE);
     struct gig *g = &j->create;
-    json_t *dev = json_object_get(r->data, "deviceId");
-    json_t *claim = json_object_get(r->data, "claimId");
-    json_t *meta = json_object_get(r->data, "metaData");
+    const char *dev = op_arg_str(r, "deviceId"), *claim = op_arg_str(r, "claimId");
+    json_t *meta = op_arg_json(r, "metaData");
 
-    if (!get_number(r, "latitude", -90, 90, &g->latitude) ||
-        !get_number(r, "longitude", -180, 180, &g->longitude))
-        goto fail;
-    if (claim && !json_is_null(claim) && !json_is_string(claim)) {
-        req_fail(r, DROP_EBADREQ, "claimId: a string is expected");
-        goto fail;
-    }
-    if (!json_is_string(dev) && !(json_is_string(claim) && json_string_length(claim) > 0)) {
+    g->latitude = op_arg_num(r, "latitude", 0);
+    g->longitude = op_arg_num(r, "longitude", 0);
+    if (!dev && !(claim && *claim)) {
         req_fail(r, DROP_EBADREQ, "deviceId: a string is required (or a claimId)");
         goto fail;
     }
-    if ((json_is_string(dev) && json_string_length(dev) >= sizeof g->device_id) ||
-        (json_is_string(claim) && json_string_length(claim) >= sizeof g->claim_id)) {
+    if ((dev && strlen(dev) >= sizeof g->device_id) ||
+        (claim && strlen(claim) >= sizeof g->claim_id)) {
         req_fail(r, DROP_ETOOLARGE, "deviceId/claimId: at most %zu bytes", sizeof g->device_id - 1);
         goto fail;
     }
-    if (meta && !json_is_null(meta) && !json_is_object(meta)) {
-        req_fail(r, DROP_EBADREQ, "metaData: an object is expected");
-        goto fail;
-    }
-    if (json_is_string(dev)) snprintf(g->device_id, sizeof g->device_id, "%s", json_string_value(dev));
-    if (json_is_string(claim))
-        snprintf(g->claim_id, sizeof g->claim_id, "%s", json_string_value(claim));
-    if (json_is_object(meta)) {
+    if (dev) snprintf(g->device_id, sizeof g->device_id, "%s", dev);
+    if (claim) snprintf(g->claim_id, sizeof g->claim_id, "%s", claim);
+    if (meta) {
         char *text = json_dumps(meta, JSON_COMPACT);
         gig_set_meta(g, text);
         free(text);
@@ -761,16 +726,8 @@ fail:
 
 void op_gig_claim(struct req *r)
 {
-    json_t *resp = json_object_get(r->data, "response");
-    const char *s = json_is_string(resp) ? json_string_value(resp) : "";
-    enum gig_action_kind kind;
-    if (strcmp(s, "accept") == 0) kind = GIG_CLAIM_ACCEPT;
-    else if (strcmp(s, "reject") == 0) kind = GIG_CLAIM_REJECT;
-    else {
-        req_fail(r, DROP_EBADREQ, "response: \"accept\" or \"reject\" is required");
-        return;
-    }
-    simple_transition(r, kind);
+    /* response: the index of "accept" or "reject" in the row's choices */
+    simple_transition(r, op_arg_enum(r, "response", 0) == 0 ? GIG_CLAIM_ACCEPT : GIG_CLAIM_REJECT);
 }
 
 void op_gig_confirm(struct req *r) { simple_transition(r, GIG_CONFIRM); }
@@ -784,10 +741,7 @@ void op_gig_rate(struct req *r)
 {
     /* rating and gigId: declared in the op table, checked before we run */
     struct gig_task *j = gig_task_new(r->eng, r, GIG_RATE);
-    if (!get_gig_id(r, j->gig_id)) {
-        gig_task_free(j);
-        return;
-    }
+    snprintf(j->gig_id, sizeof j->gig_id, "%s", op_arg_str(r, "gigId"));
     j->rating = (int)op_arg_int(r, "rating", 0);
     transition(r->eng, j);
 }
@@ -797,17 +751,13 @@ void op_gig_rate(struct req *r)
  * reason is a short text for the log's reader; it is not stored. */
 void op_gig_video_failed(struct req *r)
 {
-    json_t *why = json_object_get(r->data, "reason");
-    if (why && !json_is_null(why) && !json_is_string(why)) {
-        req_fail(r, DROP_EBADREQ, "reason: a string is expected");
-        return;
-    }
-    if (json_is_string(why) && json_string_length(why) > 256) {
+    const char *why = op_arg_str(r, "reason");
+    if (why && strlen(why) > 256) {
         req_fail(r, DROP_ETOOLARGE, "reason: at most 256 bytes");
         return;
     }
     log_info("event=gig_video_failed account=%s reason_bytes=%zu", r->who.account,
-             json_is_string(why) ? json_string_length(why) : (size_t)0);
+             why ? strlen(why) : (size_t)0);
     simple_transition(r, GIG_VIDEO_FAIL);
 }
 
@@ -815,21 +765,11 @@ void op_gig_video_failed(struct req *r)
  * the admin-only moves of the state machine. */
 void op_admin_gig(struct req *r)
 {
-    static const struct {
-        const char *name;
-        enum gig_action_kind kind;
-    } actions[] = {{"terminate", GIG_TERMINATE}, {"invoice", GIG_INVOICE}, {"video_fail", GIG_VIDEO_FAIL}};
-    json_t *act = json_object_get(r->data, "action");
-    if (!act || json_is_null(act)) {
-        op_admin_gig_show(r);
-        return;
-    }
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
-        if (json_is_string(act) && strcmp(json_string_value(act), actions[i].name) == 0) {
-            simple_transition(r, actions[i].kind);
-            return;
-        }
-    req_fail(r, DROP_EBADREQ, "action: terminate, invoice or video_fail is expected");
+    /* in the order of the row's choices: terminate, invoice, video_fail */
+    static const enum gig_action_kind actions[] = {GIG_TERMINATE, GIG_INVOICE, GIG_VIDEO_FAIL};
+    int act = op_arg_enum(r, "action", -1);
+    if (act < 0) op_admin_gig_show(r);
+    else simple_transition(r, actions[act]);
 }
 
 /* ---- system transitions ---- */
@@ -872,36 +812,41 @@ void gig_sweep(struct engine *e)
 }
 
 /* A timer fired: read the gig, then act on what is due. */
-struct timer_read {
-    char id[DROP_ID_SIZE];
-    struct gig g;
-    drop_err rc;
-};
-
-static void timer_read_work(struct engine *e, void *arg)
+static void timer_read_done(struct engine *e, struct req *r, struct gig_read *t)
 {
-    struct timer_read *t = arg;
-    t->rc = store_gig_get(e->store, t->id, &t->g);
-}
-
-static void timer_read_done(struct engine *e, struct req *r, void *arg)
-{
-    struct timer_read *t = arg;
     int64_t now = engine_now(e);
     int64_t due = t->rc == DROP_OK ? gig_next_timer(&t->g) : 0;
     (void)r;
     if (due && due <= now) system_action(e, &t->g, now);
     else if (due) e->ports.gig_timer(e->ports.ctx, t->id, due); /* early: re-arm */
-    gig_free(&t->g);
-    free(t);
 }
 
 void gig_timer_fired(struct engine *e, const char *gig_id)
 {
-    struct timer_read *t = xcalloc(1, sizeof *t);
-    snprintf(t->id, sizeof t->id, "%s", gig_id);
+    gig_read(e, NULL, gig_id, timer_read_done);
+}
+
+static void gig_read_work(struct engine *e, void *arg)
+{
+    struct gig_read *t = arg;
+    t->rc = store_gig_get(e->store, t->id, &t->g);
+}
+
+static void gig_read_done(struct engine *e, struct req *r, void *arg)
+{
+    struct gig_read *t = arg;
+    t->done(e, r, t);
+    gig_free(&t->g);
+    free(t);
+}
+
+void gig_read(struct engine *e, struct req *r, const char *id, gig_read_fn done)
+{
+    struct gig_read *t = xcalloc(1, sizeof *t);
+    snprintf(t->id, sizeof t->id, "%s", id);
     gig_init(&t->g);
-    e->ports.run_task(e->ports.ctx, NULL, timer_read_work, timer_read_done, t);
+    t->done = done;
+    e->ports.run_task(e->ports.ctx, r, gig_read_work, gig_read_done, t);
 }
 
 void gig_operator_free(struct engine *e, const char *account)
@@ -982,20 +927,16 @@ done:
 void op_gig_get(struct req *r)
 {
     struct read_task *j = xcalloc(1, sizeof *j);
-    json_t *acc = json_object_get(r->data, "accountId");
+    const char *acc = op_arg_str(r, "accountId");
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
     /* the REST route names an account: it must be the caller's own */
-    if (json_is_string(acc) && r->who.role != ROLE_ADMIN &&
-        strcmp(json_string_value(acc), r->who.account) != 0) {
+    if (acc && r->who.role != ROLE_ADMIN && strcmp(acc, r->who.account) != 0) {
         req_fail(r, DROP_EFORBIDDEN, "only the account itself or an admin may read its gigs");
         free(j);
         return;
     }
-    if (!get_gig_id(r, j->gig_id)) {
-        free(j);
-        return;
-    }
+    snprintf(j->gig_id, sizeof j->gig_id, "%s", op_arg_str(r, "gigId"));
     r->eng->ports.run_task(r->eng->ports.ctx, r, get_work, read_done, j);
 }
 
@@ -1018,31 +959,21 @@ static void list_work(struct engine *e, void *arg)
 void op_gig_list(struct req *r)
 {
     struct read_task *j = xcalloc(1, sizeof *j);
-    json_t *acc = json_object_get(r->data, "accountId");
-    json_t *st = json_object_get(r->data, "status");
+    const char *acc = op_arg_str(r, "accountId"), *st = op_arg_str(r, "status");
 
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
-    if (acc && !json_is_null(acc)) { /* declared: an ObjectId when given */
-        if (r->who.role != ROLE_ADMIN && strcmp(json_string_value(acc), r->who.account) != 0) {
+    if (acc) {
+        if (r->who.role != ROLE_ADMIN && strcmp(acc, r->who.account) != 0) {
             req_fail(r, DROP_EFORBIDDEN, "only an admin may list the gigs of another account");
-            goto fail;
+            free(j);
+            return;
         }
-        snprintf(j->account, sizeof j->account, "%s", json_string_value(acc));
+        snprintf(j->account, sizeof j->account, "%s", acc);
     }
     j->f.account = j->account[0] ? j->account : NULL;
-    if (st && !json_is_null(st)) {
-        if (!json_is_string(st) || gig_status_parse(json_string_value(st), &j->f.status) != DROP_OK) {
-            req_fail(r, DROP_EBADREQ, "status: one of the gig statuses is expected");
-            goto fail;
-        }
-        j->f.has_status = true;
-    }
-    /* limit and before: declared in the op table, checked before we run */
+    j->f.has_status = st && gig_status_parse(st, &j->f.status) == DROP_OK;
     j->f.limit = (int)op_arg_int(r, "limit", 50);
     j->f.before = op_arg_int(r, "before", 0);
     r->eng->ports.run_task(r->eng->ports.ctx, r, list_work, read_done, j);
-    return;
-fail:
-    free(j);
 }

@@ -127,13 +127,9 @@ static void send_done(struct engine *e, struct req *r, void *arg)
 void op_inbox_send(struct req *r)
 {
     char why[128];
-    const char *to = json_string_value(json_object_get(r->data, "to"));
-    const char *text = json_string_value(json_object_get(r->data, "text"));
+    /* declared in the op table: to (an ObjectId), text (a string) */
+    const char *to = op_arg_str(r, "to"), *text = op_arg_str(r, "text");
     drop_err rc;
-    if (!to || !id_valid(to)) {
-        req_fail(r, DROP_EBADREQ, "to: an account id is expected");
-        return;
-    }
     if ((rc = inbox_check_text(text, why, sizeof why)) != DROP_OK) {
         req_fail(r, rc, "%s", why);
         return;
@@ -160,31 +156,12 @@ static void list_work(struct engine *e, void *arg)
     message_array_free(arr, n);
 }
 
-/* Reads an optional integer field in lo..hi into *out. False (r answered)
- * when present and not such an integer. */
-static bool opt_int(struct req *r, const char *key, int64_t lo, int64_t hi, int64_t *out)
-{
-    json_t *v = json_object_get(r->data, key);
-    if (!v || json_is_null(v)) return true;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-        req_fail(r, DROP_EBADREQ, "%s: an integer %lld..%lld is expected", key, (long long)lo,
-                 (long long)hi);
-        return false;
-    }
-    *out = json_integer_value(v);
-    return true;
-}
-
 void op_inbox_list(struct req *r)
 {
-    int64_t before = 0, limit = INBOX_LIST_DEFAULT;
-    if (!opt_int(r, "before", 1, INT64_MAX, &before) ||
-        !opt_int(r, "limit", 1, INBOX_LIST_MAX, &limit))
-        return;
     struct inbox_task *j = inbox_task_new(r);
     if (!j) return;
-    j->before = before;
-    j->limit = (int)limit;
+    j->before = op_arg_int(r, "before", 0);
+    j->limit = (int)op_arg_int(r, "limit", INBOX_LIST_DEFAULT);
     r->eng->ports.run_task(r->eng->ports.ctx, r, list_work, inbox_done, j);
 }
 
@@ -199,20 +176,9 @@ static void read_work(struct engine *e, void *arg)
 
 void op_inbox_read(struct req *r)
 {
-    json_t *ids = json_object_get(r->data, "ids");
+    /* declared in the op table: 1..INBOX_READ_MAX ObjectIds */
+    json_t *ids = op_arg_json(r, "ids");
     size_t n = json_array_size(ids);
-    if (!json_is_array(ids) || n < 1 || n > INBOX_READ_MAX) {
-        req_fail(r, DROP_EBADREQ, "ids: an array of 1..%d message ids is expected",
-                 INBOX_READ_MAX);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const char *s = json_string_value(json_array_get(ids, i));
-        if (!s || !id_valid(s)) {
-            req_fail(r, DROP_EBADREQ, "ids[%zu]: a message id is expected", i);
-            return;
-        }
-    }
     struct inbox_task *j = inbox_task_new(r);
     if (!j) return;
     j->ids = xcalloc(n, sizeof *j->ids);

@@ -22,6 +22,7 @@
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_handlers.h"
 #include "engine/store.h"
 #include "engine/timefmt.h"
@@ -128,32 +129,21 @@ static void gig_party_done(struct engine *e, struct req *r, void *arg)
 void op_storage_sign(struct req *r)
 {
     struct engine *e = r->eng;
-    json_t *type = json_object_get(r->data, "type");
-    json_t *gig = json_object_get(r->data, "gigId");
-    json_t *ct = json_object_get(r->data, "contentType");
-    const char *t = json_is_string(type) ? json_string_value(type) : "";
-    const char *ctype = "";
+    /* declared in the op table: type (one of the three), contentType? (a
+     * string); gigId matters only for type gig, so it is checked here */
+    const char *t = op_arg_str(r, "type"), *gig = op_arg_str(r, "gigId");
+    const char *ctype = op_arg_str(r, "contentType");
 
-    if (strcmp(t, "profileImage") != 0 && strcmp(t, "chat") != 0 && strcmp(t, "gig") != 0) {
-        req_fail(r, DROP_EBADREQ, "type: \"profileImage\", \"chat\" or \"gig\" is required");
+    if (ctype && strlen(ctype) > MEDIA_CTYPE_MAX) {
+        req_fail(r, DROP_ETOOLARGE, "contentType: at most %d bytes", MEDIA_CTYPE_MAX);
         return;
     }
-    if (ct && !json_is_null(ct)) {
-        if (!json_is_string(ct)) {
-            req_fail(r, DROP_EBADREQ, "contentType: a media type like image/jpeg is expected");
-            return;
-        }
-        if (json_string_length(ct) > MEDIA_CTYPE_MAX) {
-            req_fail(r, DROP_ETOOLARGE, "contentType: at most %d bytes", MEDIA_CTYPE_MAX);
-            return;
-        }
-        ctype = json_string_value(ct);
-        if (!ctype_valid(ctype)) {
-            req_fail(r, DROP_EBADREQ, "contentType: a media type like image/jpeg is expected");
-            return;
-        }
+    if (ctype && !ctype_valid(ctype)) {
+        req_fail(r, DROP_EBADREQ, "contentType: a media type like image/jpeg is expected");
+        return;
     }
-    if (strcmp(t, "gig") == 0 && (!json_is_string(gig) || !id_valid(json_string_value(gig)))) {
+    if (!ctype) ctype = "";
+    if (strcmp(t, "gig") == 0 && (!gig || !id_valid(gig))) {
         req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is required for type gig");
         return;
     }
@@ -172,7 +162,7 @@ void op_storage_sign(struct req *r)
     struct media_task *j = xcalloc(1, sizeof *j);
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
-    snprintf(j->gig_id, sizeof j->gig_id, "%s", json_string_value(gig));
+    snprintf(j->gig_id, sizeof j->gig_id, "%s", gig);
     snprintf(j->type, sizeof j->type, "%s", t);
     snprintf(j->ctype, sizeof j->ctype, "%s", ctype);
     j->admin = r->who.role == ROLE_ADMIN;
@@ -266,19 +256,12 @@ static void push_check_done(struct engine *e, struct req *r, void *arg)
 void op_push_send(struct req *r)
 {
     struct engine *e = r->eng;
-    json_t *to = json_object_get(r->data, "recipientId");
-    json_t *data = json_object_get(r->data, "data");
+    /* declared in the op table: recipientId, data? (an object, the
+     * sender's own payload) */
+    json_t *data = op_arg_json(r, "data");
     struct media_task *j;
 
-    if (!json_is_string(to) || !id_valid(json_string_value(to))) {
-        req_fail(r, DROP_EBADREQ, "recipientId: an ObjectId string is required");
-        return;
-    }
-    if (data && !json_is_null(data) && !json_is_object(data)) {
-        req_fail(r, DROP_EBADREQ, "data: an object is expected");
-        return;
-    }
-    if (json_is_object(data)) {
+    if (data) {
         char *text = json_dumps(data, JSON_COMPACT);
         size_t len = text ? strlen(text) : 0;
         free(text);
@@ -290,8 +273,8 @@ void op_push_send(struct req *r)
     j = xcalloc(1, sizeof *j);
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
-    snprintf(j->recipient, sizeof j->recipient, "%s", json_string_value(to));
-    j->data = json_is_object(data) ? json_deep_copy(data) : json_object();
+    snprintf(j->recipient, sizeof j->recipient, "%s", op_arg_str(r, "recipientId"));
+    j->data = data ? json_deep_copy(data) : json_object();
     j->admin = r->who.role == ROLE_ADMIN;
     e->ports.run_task(e->ports.ctx, r, push_check_work, push_check_done, j);
 }

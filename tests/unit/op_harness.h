@@ -43,6 +43,7 @@ struct harness {
     json_t *events; /* [[recipient, envelope], ...] in delivery order */
     json_t *timers; /* {gigId: at_ms} as last armed (0: cancelled) */
     json_t *closed; /* accounts whose sessions were closed */
+    int tasks;      /* pool-thread tasks run so far */
     /* the last answer */
     bool answered;
     drop_err err;
@@ -58,6 +59,7 @@ static int64_t h_now(void *ctx) { return ((struct harness *)ctx)->now; }
 static void h_run_task(void *ctx, struct req *r, task_work_fn work, task_done_fn done, void *arg)
 {
     struct harness *h = ctx;
+    h->tasks++;
     work(&h->eng, arg);
     done(&h->eng, r, arg);
 }
