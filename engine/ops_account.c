@@ -275,31 +275,35 @@ void op_auth_login(struct req *r)
 
 /* ---- auth.token ---- */
 
-static void token_work(struct engine *e, void *arg)
+/* Pool thread: the active account whose token hash is j->hash, into j->a,
+ * and the token's expiry slid on. False after recording the failure in j:
+ * unauthenticated for an unknown, expired or revoked token or an account
+ * that is no longer active, else the store's answer. Used by auth.token
+ * and by REST's per-request resolution. */
+static bool token_account(struct engine *e, struct acct_task *j)
 {
-    struct acct_task *j = arg;
     struct store_token t;
     int64_t now = engine_now(e);
     drop_err rc = store_token_lookup(e->store, j->hash, now, &t);
 
-    if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) {
-        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
-        return;
-    }
-    if (rc) {
-        acct_store_fail(j, rc, "");
-        return;
-    }
-    rc = store_account_get(e->store, t.account, &j->a);
-    if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) {
-        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
-        return;
-    }
+    if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) goto unknown;
+    if (rc == DROP_OK) rc = store_account_get(e->store, t.account, &j->a);
+    if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) goto unknown;
     if (rc == DROP_OK) rc = store_token_touch(e->store, j->hash, slide(e, now, t.created_at));
     if (rc) {
         acct_store_fail(j, rc, "");
-        return;
+        return false;
     }
+    return true;
+unknown:
+    acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+    return false;
+}
+
+static void token_work(struct engine *e, void *arg)
+{
+    struct acct_task *j = arg;
+    if (!token_account(e, j)) return;
     j->state = session_state_build(e, &j->a);
     j->out = json_pack("{s:o}", "account", account_to_json(&j->a, false));
 }
@@ -599,21 +603,7 @@ struct resolve_task {
 static void resolve_work(struct engine *e, void *arg)
 {
     struct resolve_task *rj = arg;
-    struct acct_task *j = &rj->base;
-    struct store_token t;
-    int64_t now = engine_now(e);
-    drop_err rc = store_token_lookup(e->store, j->hash, now, &t);
-    if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) {
-        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
-        return;
-    }
-    if (rc == DROP_OK) rc = store_account_get(e->store, t.account, &j->a);
-    if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) {
-        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
-        return;
-    }
-    if (rc == DROP_OK) rc = store_token_touch(e->store, j->hash, slide(e, now, t.created_at));
-    if (rc) acct_store_fail(j, rc, "");
+    token_account(e, &rj->base);
 }
 
 static void resolve_done(struct engine *e, struct req *r, void *arg)

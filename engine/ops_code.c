@@ -244,6 +244,31 @@ bad:
 
 /* ---- auth.code.verify / auth.password.reset ---- */
 
+/* Pool thread: sets cj->new_password on the account j->a and revokes every
+ * token of it, keeping the live one's hash in cj->old_hash (had_token) so
+ * the caller can close its sessions. Store codes; when hashing fails, the
+ * failure is recorded in j (j->err set) and DROP_EINTERNAL returned. */
+static drop_err set_password(struct engine *e, struct code_task *cj, int64_t now)
+{
+    struct acct_task *j = &cj->base;
+    struct store_token t;
+    char hash[256];
+    drop_err rc;
+    if (e->crypto.password_hash(cj->new_password, hash, sizeof hash) != DROP_OK) {
+        acct_fail(j, DROP_EINTERNAL, "password hashing failed");
+        return DROP_EINTERNAL;
+    }
+    if ((rc = store_password_set(e->store, j->a.id, hash, now))) return rc;
+    rc = store_token_get_by_account(e->store, j->a.id, now, &t);
+    if (rc == DROP_OK) {
+        cj->had_token = true;
+        memcpy(cj->old_hash, t.hash, 32);
+    } else if (rc != DROP_ENOTFOUND) {
+        return rc;
+    }
+    return store_token_delete_by_account(e->store, j->a.id);
+}
+
 /* Worker: checks the code against the identity's record and spends it, or
  * counts a wrong try (the fifth voids it). DROP_OK with j->a the account,
  * DROP_EUNAUTH for any failure of the code, else a store code. */
@@ -279,7 +304,6 @@ static void verify_work(struct engine *e, void *arg)
     struct acct_task *j = &cj->base;
     int64_t now = engine_now(e);
     drop_err rc = spend_code(e, cj, now);
-    char hash[256];
 
     if (rc == DROP_EUNAUTH) {
         acct_fail(j, rc, "unknown identity, or a wrong, expired or used code");
@@ -297,20 +321,10 @@ static void verify_work(struct engine *e, void *arg)
             j->a.identities[i].updated_at = now;
         }
     if (cj->op == CODE_RESET) {
-        struct store_token t;
-        if (e->crypto.password_hash(cj->new_password, hash, sizeof hash) != DROP_OK) {
-            acct_fail(j, DROP_EINTERNAL, "password hashing failed");
-            return;
-        }
-        if ((rc = store_password_set(e->store, j->a.id, hash, now))) goto store;
-        rc = store_token_get_by_account(e->store, j->a.id, now, &t);
-        if (rc == DROP_OK) {
-            cj->had_token = true;
-            memcpy(cj->old_hash, t.hash, 32);
-        } else if (rc != DROP_ENOTFOUND) {
+        if ((rc = set_password(e, cj, now))) {
+            if (j->err) return; /* hashing failed */
             goto store;
         }
-        if ((rc = store_token_delete_by_account(e->store, j->a.id))) goto store;
         log_info("event=password_reset account=%s", j->a.id);
     }
     /* the same reply either way; a signed-in session keeps its token (the
@@ -423,9 +437,8 @@ static void change_work(struct engine *e, void *arg)
     struct code_task *cj = arg;
     struct acct_task *j = &cj->base;
     int64_t now = engine_now(e);
-    char *pwhash = NULL, hash[256];
+    char *pwhash = NULL;
     struct account probe;
-    struct store_token t;
     drop_err rc = store_account_get(e->store, j->r->who.account, &j->a);
 
     if (rc == DROP_OK && strcmp(j->a.status, "active") != 0) rc = DROP_ENOTFOUND;
@@ -447,20 +460,11 @@ static void change_work(struct engine *e, void *arg)
         acct_fail(j, DROP_EUNAUTH, "wrong password");
         goto done;
     }
-    if (e->crypto.password_hash(cj->new_password, hash, sizeof hash) != DROP_OK) {
-        acct_fail(j, DROP_EINTERNAL, "password hashing failed");
-        goto done;
-    }
-    if ((rc = store_password_set(e->store, j->a.id, hash, now))) goto store;
     /* other tokens are revoked; the caller keeps signing in on a new one */
-    rc = store_token_get_by_account(e->store, j->a.id, now, &t);
-    if (rc == DROP_OK) {
-        cj->had_token = true;
-        memcpy(cj->old_hash, t.hash, 32);
-    } else if (rc != DROP_ENOTFOUND) {
+    if ((rc = set_password(e, cj, now))) {
+        if (j->err) goto done; /* hashing failed */
         goto store;
     }
-    if ((rc = store_token_delete_by_account(e->store, j->a.id))) goto store;
     if ((rc = acct_issue_token(e, j, now))) goto store;
     log_info("event=password_changed account=%s", j->a.id);
     j->out = json_pack("{s:s,s:o,s:o}", "token", j->token, "expiresAt",
