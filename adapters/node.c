@@ -57,8 +57,8 @@ struct work_job {
     uv_work_t w;
     struct node *n;
     struct req *r;
-    job_work_fn work;
-    job_done_fn done;
+    task_work_fn work;
+    task_done_fn done;
     void *arg;
 };
 
@@ -77,7 +77,7 @@ static void job_after(uv_work_t *w, int status)
     free(j);
 }
 
-static void port_job(void *ctx, struct req *r, job_work_fn work, job_done_fn done, void *arg)
+static void port_run_task(void *ctx, struct req *r, task_work_fn work, task_done_fn done, void *arg)
 {
     struct node *n = ctx;
     struct work_job *j = xcalloc(1, sizeof *j);
@@ -496,7 +496,7 @@ static void on_tick(uv_timer_t *t)
     if (!n->draining && !n->probe_running && now - n->probe_at >= 2000) {
         n->probe_running = true;
         n->probe_at = now;
-        port_job(n, NULL, probe_work, probe_done, xcalloc(1, sizeof(struct probe)));
+        port_run_task(n, NULL, probe_work, probe_done, xcalloc(1, sizeof(struct probe)));
     }
     if (n->draining && !n->sessions && !n->stopped) uv_timer_start(&n->stop_timer, on_stop, 0, 0);
 }
@@ -636,7 +636,7 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
     n->eng.ports = (struct engine_ports){
         .ctx = n,
         .now_ms = port_now,
-        .job = port_job,
+        .run_task = port_run_task,
         .deliver = port_deliver,
         .close_token = port_close_token,
         .close_account = port_close_account,

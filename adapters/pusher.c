@@ -331,7 +331,7 @@ static void on_outcome(void *ud, enum push_outcome o, int64_t retry_after_ms)
         log_info("event=push_device_removed provider=%s account=%s", KIND[it->kind],
                  it->msg->account);
         p->jobs++;
-        p->eng->ports.job(p->eng->ports.ctx, NULL, del_work, del_done, j);
+        p->eng->ports.run_task(p->eng->ports.ctx, NULL, del_work, del_done, j);
         break;
     }
     case PUSH_RETRY: {
@@ -522,7 +522,7 @@ void pusher_notify(struct pusher *p, const char *account, const json_t *envelope
     j->batch->ud = ud;
     j->batch->pending = 1; /* held until every item is queued */
     p->jobs++;
-    if (p->fcm || p->apns) p->eng->ports.job(p->eng->ports.ctx, NULL, list_work, list_done, j);
+    if (p->fcm || p->apns) p->eng->ports.run_task(p->eng->ports.ctx, NULL, list_work, list_done, j);
     else list_done(p->eng, NULL, j); /* the webhook needs no devices */
 }
 

@@ -1,8 +1,8 @@
 /* engine.h - the engine's state and the ports it reaches the world through.
  *
  * struct engine is what every handler sees: settings, the store (only ever
- * touched inside jobs, on worker threads), and the ports the adapters fill
- * in at start (a clock, a job runner, delivery of events to accounts, closing
+ * touched inside tasks, on pool threads), and the ports the adapters fill
+ * in at start (a clock, a task runner, delivery of events to accounts, closing
  * the sessions of a revoked token, crypto helpers). engine/ never includes an
  * adapter header; dropind's main wires the adapters into these pointers. */
 #ifndef DROP_ENGINE_H
@@ -24,16 +24,16 @@ struct presence;
 struct pending_gig;
 struct lt_inflight;
 
-/* A blocking step run on a worker thread; it may use the store. */
-typedef void (*job_work_fn)(struct engine *eng, void *arg);
-/* Its completion, back on the loop thread; r may be NULL (system jobs). */
-typedef void (*job_done_fn)(struct engine *eng, struct req *r, void *arg);
+/* A blocking step run on a pool thread; it may use the store. */
+typedef void (*task_work_fn)(struct engine *eng, void *arg);
+/* Its completion, back on the loop thread; r may be NULL (system tasks). */
+typedef void (*task_done_fn)(struct engine *eng, struct req *r, void *arg);
 
 struct engine_ports {
     void *ctx; /* passed back to every port */
     int64_t (*now_ms)(void *ctx);
-    /* Runs work(eng, arg) on a worker, then done(eng, r, arg) on the loop. */
-    void (*job)(void *ctx, struct req *r, job_work_fn work, job_done_fn done, void *arg);
+    /* Runs work(eng, arg) on a pool thread, then done(eng, r, arg) on the loop. */
+    void (*run_task)(void *ctx, struct req *r, task_work_fn work, task_done_fn done, void *arg);
     /* Sends an event to every session of an account, on every node. Takes
      * ownership of event. */
     void (*deliver)(void *ctx, const char *account, json_t *event);
@@ -141,7 +141,7 @@ struct engine_notify {
 
 /* Crypto and ids, implemented in adapters/ (OpenSSL, libargon2, libbson).
  * All are thread-safe; the password ones block for tens of milliseconds and
- * are only called inside jobs. Sizes: tokens are 43 chars, hashes 32 bytes,
+ * are only called inside tasks. Sizes: tokens are 43 chars, hashes 32 bytes,
  * sealed tokens at most 128 bytes. */
 struct engine_crypto {
     drop_err (*password_hash)(const char *pw, char *out, size_t outlen);
@@ -182,7 +182,7 @@ struct engine {
     struct engine_push push;
     struct engine_notify notify;
     struct engine_settings set;
-    struct store *store; /* borrowed; worker threads only */
+    struct store *store; /* borrowed; pool threads only */
     struct presence *presence;      /* loop thread only */
     struct gig_policy policy;
     struct pending_gig *pending;    /* pendingOperator gigs known here (ops_gig.c) */

@@ -1,7 +1,7 @@
 /* ops_account.c - accounts, login and tokens.
  *
  * Every handler validates on the loop thread, does its store and crypto work
- * in one job on a worker, and answers from the job's completion. Tokens are
+ * in one task on a pool thread, and answers from the task's completion. Tokens are
  * opaque random strings; the store keeps only their SHA-256 and the token
  * sealed under the server key, so a second login can hand back the same
  * live token (one token per account) while a stolen database yields none.
@@ -18,21 +18,22 @@
 #include "engine/log.h"
 #include "engine/login_throttle.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_account.h"
 #include "engine/ops_handlers.h"
 #include "engine/session_state.h"
 #include "engine/store.h"
 #include "engine/timefmt.h"
 
-struct acct_job *acct_job_new(struct req *r)
+struct acct_task *acct_task_new(struct req *r)
 {
-    struct acct_job *j = xcalloc(1, sizeof *j);
+    struct acct_task *j = xcalloc(1, sizeof *j);
     j->r = r;
     account_init(&j->a);
     return j;
 }
 
-void acct_job_free(struct acct_job *j)
+void acct_task_free(struct acct_task *j)
 {
     account_free(&j->a);
     json_decref(j->out);
@@ -40,26 +41,26 @@ void acct_job_free(struct acct_job *j)
     free(j);
 }
 
-void acct_fail(struct acct_job *j, drop_err e, const char *msg)
+void acct_fail(struct acct_task *j, drop_err e, const char *msg)
 {
     j->err = e;
     snprintf(j->why, sizeof j->why, "%s", msg);
 }
 
 /* Maps a store failure to its protocol answer. */
-void acct_store_fail(struct acct_job *j, drop_err e, const char *what)
+void acct_store_fail(struct acct_task *j, drop_err e, const char *what)
 {
     if (e == DROP_EUNAVAIL) acct_fail(j, e, "the store is unavailable, retry later");
     else if (e == DROP_ENOTFOUND) acct_fail(j, e, what);
     else acct_fail(j, e, "store error");
 }
 
-/* Answers r from a finished job: the error, or j->out. */
-void acct_finish(struct acct_job *j)
+/* Answers r from a finished task: the error, or j->out. */
+void acct_finish(struct acct_task *j)
 {
     req_answer(j->r, j->err, j->why, j->out);
     j->out = NULL;
-    acct_job_free(j);
+    acct_task_free(j);
 }
 
 enum role role_of_type(const char *type)
@@ -77,7 +78,7 @@ static int64_t slide(struct engine *e, int64_t now, int64_t created_at)
 
 /* Marks r as authenticating its connection as account a with token hash,
  * with session.state to follow the reply. */
-void acct_authenticate(struct acct_job *j)
+void acct_authenticate(struct acct_task *j)
 {
     struct req *r = j->r;
     r->authenticated = true;
@@ -94,7 +95,7 @@ void acct_authenticate(struct acct_job *j)
 
 static void register_work(struct engine *e, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     char hash[256];
     int64_t now = engine_now(e);
     drop_err rc;
@@ -128,7 +129,7 @@ static void register_done(struct engine *e, struct req *r, void *arg)
 
 void op_account_register(struct req *r)
 {
-    struct acct_job *j = acct_job_new(r);
+    struct acct_task *j = acct_task_new(r);
     drop_err rc = DROP_OK;
     bool as_admin = false;
     if (account_is_freelancer_shape(r->data)) { /* the Freelancer seed's /signup body */
@@ -151,16 +152,16 @@ void op_account_register(struct req *r)
     if (!rc && as_admin) strcpy(j->a.type, "admin");
     if (rc) {
         req_fail(r, rc, "%s", j->why);
-        acct_job_free(j);
+        acct_task_free(j);
         return;
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, register_work, register_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, register_work, register_done, j);
 }
 
 /* ---- auth.login ---- */
 
 /* Returns the account's live token (extended) or issues a new one. */
-drop_err acct_issue_token(struct engine *e, struct acct_job *j, int64_t now)
+drop_err acct_issue_token(struct engine *e, struct acct_task *j, int64_t now)
 {
     struct store_token t;
     drop_err rc = store_token_get_by_account(e->store, j->a.id, now, &t);
@@ -185,7 +186,7 @@ drop_err acct_issue_token(struct engine *e, struct acct_job *j, int64_t now)
 
 static void login_work(struct engine *e, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     char *pwhash = NULL;
     int64_t now = engine_now(e);
     drop_err rc = store_account_by_identity(e->store, j->identity, &j->a, &pwhash);
@@ -223,14 +224,14 @@ done:
 /* The failure is counted: now the client may hear of it. */
 static void login_failure_counted(void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     login_throttle_release(j->r->eng, j->identity, j->r->addr);
     acct_finish(j);
 }
 
 static void login_done(struct engine *e, struct req *r, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     if (j->err == DROP_EUNAUTH) { /* an unknown identity counts as a wrong password */
         login_throttle_failed(e, j->identity, r->addr, login_failure_counted, j);
         return;
@@ -247,26 +248,26 @@ static void login_done(struct engine *e, struct req *r, void *arg)
  * before any password is hashed. */
 static void login_checked(void *arg, int64_t wait_ms)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     struct req *r = j->r;
     if (wait_ms > 0) {
         int64_t s = throttle_retry_after_s(wait_ms);
         char msg[96];
         snprintf(msg, sizeof msg, "too many failed sign-ins, retry in %lld s", (long long)s);
-        acct_job_free(j);
+        acct_task_free(j);
         req_fail_retry(r, s, msg);
         return;
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, login_work, login_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, login_work, login_done, j);
 }
 
 void op_auth_login(struct req *r)
 {
-    struct acct_job *j = acct_job_new(r);
+    struct acct_task *j = acct_task_new(r);
     drop_err rc = account_validate_login(r->data, j->identity, &j->password, j->why, sizeof j->why);
     if (rc) {
         req_fail(r, rc, "%s", j->why);
-        acct_job_free(j);
+        acct_task_free(j);
         return;
     }
     login_throttle_check(r->eng, j->identity, r->addr, login_checked, j);
@@ -274,31 +275,35 @@ void op_auth_login(struct req *r)
 
 /* ---- auth.token ---- */
 
-static void token_work(struct engine *e, void *arg)
+/* Pool thread: the active account whose token hash is j->hash, into j->a,
+ * and the token's expiry slid on. False after recording the failure in j:
+ * unauthenticated for an unknown, expired or revoked token or an account
+ * that is no longer active, else the store's answer. Used by auth.token
+ * and by REST's per-request resolution. */
+static bool token_account(struct engine *e, struct acct_task *j)
 {
-    struct acct_job *j = arg;
     struct store_token t;
     int64_t now = engine_now(e);
     drop_err rc = store_token_lookup(e->store, j->hash, now, &t);
 
-    if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) {
-        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
-        return;
-    }
-    if (rc) {
-        acct_store_fail(j, rc, "");
-        return;
-    }
-    rc = store_account_get(e->store, t.account, &j->a);
-    if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) {
-        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
-        return;
-    }
+    if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) goto unknown;
+    if (rc == DROP_OK) rc = store_account_get(e->store, t.account, &j->a);
+    if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) goto unknown;
     if (rc == DROP_OK) rc = store_token_touch(e->store, j->hash, slide(e, now, t.created_at));
     if (rc) {
         acct_store_fail(j, rc, "");
-        return;
+        return false;
     }
+    return true;
+unknown:
+    acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
+    return false;
+}
+
+static void token_work(struct engine *e, void *arg)
+{
+    struct acct_task *j = arg;
+    if (!token_account(e, j)) return;
     j->state = session_state_build(e, &j->a);
     j->out = json_pack("{s:o}", "account", account_to_json(&j->a, false));
 }
@@ -329,13 +334,8 @@ static bool secret_equal(const char *a, const char *b)
 void op_auth_token(struct req *r)
 {
     struct engine *e = r->eng;
-    json_t *tok = json_object_get(r->data, "token");
-    const char *t = json_is_string(tok) ? json_string_value(tok) : NULL;
+    const char *t = op_arg_str(r, "token"); /* declared: a non-empty string */
 
-    if (!t || !*t) {
-        req_fail(r, DROP_EBADREQ, "token: a string is required");
-        return;
-    }
     if (e->set.admin_token && e->set.admin_token[0] && secret_equal(t, e->set.admin_token)) {
         admin_login(r);
         return;
@@ -344,23 +344,23 @@ void op_auth_token(struct req *r)
         req_fail(r, DROP_EUNAUTH, "unknown, expired or revoked token");
         return;
     }
-    struct acct_job *j = acct_job_new(r);
+    struct acct_task *j = acct_task_new(r);
     e->crypto.token_hash(t, j->hash);
-    e->ports.job(e->ports.ctx, r, token_work, login_done, j);
+    e->ports.run_task(e->ports.ctx, r, token_work, login_done, j);
 }
 
 /* ---- auth.logout ---- */
 
 static void logout_work(struct engine *e, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     drop_err rc = store_token_delete(e->store, j->hash);
     if (rc) acct_store_fail(j, rc, "");
 }
 
 static void logout_done(struct engine *e, struct req *r, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     unsigned char hash[32];
     bool ok = !j->err;
     (void)r;
@@ -375,24 +375,20 @@ void op_auth_logout(struct req *r)
         req_reply(r, NULL);
         return;
     }
-    struct acct_job *j = acct_job_new(r);
+    struct acct_task *j = acct_task_new(r);
     memcpy(j->hash, r->who.token_hash, 32);
-    r->eng->ports.job(r->eng->ports.ctx, r, logout_work, logout_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, logout_work, logout_done, j);
 }
 
 /* ---- account.get / update / delete / list ---- */
 
 /* Resolves data.id (default: self) and checks that the caller may act on
  * it: self, or admin. Returns false after answering r. */
-static bool target_of(struct req *r, struct acct_job *j, bool others_allowed)
+static bool target_of(struct req *r, struct acct_task *j, bool others_allowed)
 {
-    json_t *id = json_object_get(r->data, "id");
-    if (id && !json_is_null(id)) {
-        if (!json_is_string(id) || !id_valid(json_string_value(id))) {
-            req_fail(r, DROP_EBADREQ, "id: an ObjectId string is expected");
-            return false;
-        }
-        snprintf(j->target, sizeof j->target, "%s", json_string_value(id));
+    const char *id = op_arg_str(r, "id"); /* declared: an ObjectId */
+    if (id) {
+        snprintf(j->target, sizeof j->target, "%s", id);
     } else if (r->who.account[0]) {
         memcpy(j->target, r->who.account, DROP_ID_SIZE);
     } else {
@@ -408,7 +404,7 @@ static bool target_of(struct req *r, struct acct_job *j, bool others_allowed)
 
 static void get_work(struct engine *e, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     drop_err rc = store_account_get(e->store, j->target, &j->a);
     bool self = strcmp(j->target, j->r->who.account) == 0;
     bool admin = j->r->who.role == ROLE_ADMIN;
@@ -425,25 +421,25 @@ static void simple_done(struct engine *e, struct req *r, void *arg)
     acct_finish(arg);
 }
 
-/* Starts a job on the account data.id names (see target_of). */
-static void target_job(struct req *r, bool others_allowed, job_work_fn work, job_done_fn done)
+/* Starts a task on the account data.id names (see target_of). */
+static void target_task(struct req *r, bool others_allowed, task_work_fn work, task_done_fn done)
 {
-    struct acct_job *j = acct_job_new(r);
+    struct acct_task *j = acct_task_new(r);
     if (!target_of(r, j, others_allowed)) {
-        acct_job_free(j);
+        acct_task_free(j);
         return;
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, work, done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, work, done, j);
 }
 
 void op_account_get(struct req *r)
 {
-    target_job(r, true, get_work, simple_done);
+    target_task(r, true, get_work, simple_done);
 }
 
 static void update_work(struct engine *e, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     bool changed = false;
     drop_err rc = store_account_get(e->store, j->target, &j->a);
     if (rc == DROP_OK && strcmp(j->a.status, "active") != 0) rc = DROP_ENOTFOUND;
@@ -482,7 +478,7 @@ static void update_work(struct engine *e, void *arg)
 
 static void update_done(struct engine *e, struct req *r, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     char target[DROP_ID_SIZE];
     bool retyped = !j->err && j->new_type[0];
     (void)r;
@@ -496,44 +492,39 @@ void op_account_update(struct req *r)
 {
     /* the Freelancer seed changes a password with POST /user {password,
      * newPassword} */
-    if (json_object_get(r->data, "newPassword")) {
-        op_auth_password_change(r);
+    if (op_arg_given(r, "newPassword")) {
+        if (ops_check_as(r, "auth.password.change")) op_auth_password_change(r);
         return;
     }
-    json_t *type = json_object_get(r->data, "type");
+    const char *ts = op_arg_str(r, "type"); /* declared: user, operator or admin */
     char new_type[12] = "";
-    if (type) {
-        const char *ts = json_is_string(type) ? json_string_value(type) : "";
+    if (ts) {
         if (r->who.role != ROLE_ADMIN) {
             req_fail(r, DROP_EFORBIDDEN, "type: only an admin may change an account's type");
-            return;
-        }
-        if (strcmp(ts, "user") != 0 && strcmp(ts, "operator") != 0 && strcmp(ts, "admin") != 0) {
-            req_fail(r, DROP_EBADREQ, "type must be \"user\", \"operator\" or \"admin\"");
             return;
         }
         snprintf(new_type, sizeof new_type, "%s", ts);
         json_object_del(r->data, "type");
     }
-    struct acct_job *j = acct_job_new(r);
+    struct acct_task *j = acct_task_new(r);
     memcpy(j->new_type, new_type, sizeof new_type);
     if (!target_of(r, j, false)) {
-        acct_job_free(j);
+        acct_task_free(j);
         return;
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, update_work, update_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, update_work, update_done, j);
 }
 
 static void delete_work(struct engine *e, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     drop_err rc = store_account_archive(e->store, j->target, engine_now(e));
     if (rc) acct_store_fail(j, rc, "no such account");
 }
 
 static void delete_done(struct engine *e, struct req *r, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     char target[DROP_ID_SIZE];
     bool ok = !j->err;
     (void)r;
@@ -544,7 +535,7 @@ static void delete_done(struct engine *e, struct req *r, void *arg)
 
 void op_account_delete(struct req *r)
 {
-    target_job(r, false, delete_work, delete_done);
+    target_task(r, false, delete_work, delete_done);
 }
 
 /* Case-insensitive (ASCII) substring test. */
@@ -563,7 +554,7 @@ static bool ci_contains(const char *hay, const char *needle)
 
 static void list_work(struct engine *e, void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     struct account *arr = NULL;
     size_t n = 0;
     drop_err rc = store_account_list(e->store, &j->filter, &arr, &n);
@@ -590,49 +581,35 @@ static void list_work(struct engine *e, void *arg)
 
 void op_account_list(struct req *r)
 {
-    struct acct_job *j = acct_job_new(r);
+    struct acct_task *j = acct_task_new(r);
     drop_err rc = account_validate_list(r->data, &j->filter, j->why, sizeof j->why);
     if (!rc && r->who.role != ROLE_ADMIN) j->filter.status = "active";
     if (rc) {
         req_fail(r, rc, "%s", j->why);
-        acct_job_free(j);
+        acct_task_free(j);
         return;
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, list_work, simple_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, list_work, simple_done, j);
 }
 
 /* ---- token resolution for REST (one request, no session) ---- */
 
-struct resolve_job {
-    struct acct_job base;
+struct resolve_task {
+    struct acct_task base;
     void (*cb)(void *ud, drop_err err, const struct caller *who);
     void *ud;
 };
 
 static void resolve_work(struct engine *e, void *arg)
 {
-    struct resolve_job *rj = arg;
-    struct acct_job *j = &rj->base;
-    struct store_token t;
-    int64_t now = engine_now(e);
-    drop_err rc = store_token_lookup(e->store, j->hash, now, &t);
-    if (rc == DROP_EUNAUTH || rc == DROP_ENOTFOUND) {
-        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
-        return;
-    }
-    if (rc == DROP_OK) rc = store_account_get(e->store, t.account, &j->a);
-    if (rc == DROP_ENOTFOUND || (rc == DROP_OK && strcmp(j->a.status, "active") != 0)) {
-        acct_fail(j, DROP_EUNAUTH, "unknown, expired or revoked token");
-        return;
-    }
-    if (rc == DROP_OK) rc = store_token_touch(e->store, j->hash, slide(e, now, t.created_at));
-    if (rc) acct_store_fail(j, rc, "");
+    struct resolve_task *rj = arg;
+    token_account(e, &rj->base);
 }
 
 static void resolve_done(struct engine *e, struct req *r, void *arg)
 {
-    struct resolve_job *rj = arg;
-    struct acct_job *j = &rj->base;
+    struct resolve_task *rj = arg;
+    struct acct_task *j = &rj->base;
     struct caller who;
     (void)e;
     (void)r;
@@ -662,10 +639,10 @@ void engine_resolve_token(struct engine *e, const char *token,
         cb(ud, DROP_EUNAUTH, &who);
         return;
     }
-    struct resolve_job *rj = xcalloc(1, sizeof *rj);
+    struct resolve_task *rj = xcalloc(1, sizeof *rj);
     account_init(&rj->base.a);
     rj->cb = cb;
     rj->ud = ud;
     e->crypto.token_hash(token, rj->base.hash);
-    e->ports.job(e->ports.ctx, NULL, resolve_work, resolve_done, rj);
+    e->ports.run_task(e->ports.ctx, NULL, resolve_work, resolve_done, rj);
 }

@@ -1,6 +1,6 @@
 /* ops_account.h - what the account handlers share with the identity-code
- * handlers (ops_code.c): the job state, answering from it, and signing in.
- * Engine-internal; loop thread unless a comment says worker. */
+ * handlers (ops_code.c): the task state, answering from it, and signing in.
+ * Engine-internal; loop thread unless a comment says pool thread. */
 #ifndef DROP_OPS_ACCOUNT_H
 #define DROP_OPS_ACCOUNT_H
 
@@ -9,8 +9,8 @@
 #include "engine/account.h"
 #include "engine/engine.h"
 
-/* Shared job state of the account handlers. */
-struct acct_job {
+/* Shared task state of the account handlers. */
+struct acct_task {
     struct req *r;
     drop_err err;
     char why[200];
@@ -22,34 +22,34 @@ struct acct_job {
     int64_t expires_at;
     char target[DROP_ID_SIZE];   /* account.get/update/delete: whose */
     struct account_filter filter;
-    json_t *out;                 /* reply data built on the worker */
+    json_t *out;                 /* reply data built on the pool thread */
     json_t *state;               /* session.state data */
     bool freelancer;             /* register: answer in the Freelancer shape */
     char new_type[12];           /* account.update by an admin: the new type */
 };
 
-/* A new job for r (owns nothing of r). */
-struct acct_job *acct_job_new(struct req *r);
-void acct_job_free(struct acct_job *j);
+/* A new task for r (owns nothing of r). */
+struct acct_task *acct_task_new(struct req *r);
+void acct_task_free(struct acct_task *j);
 
-/* Records the job's error and its message. */
-void acct_fail(struct acct_job *j, drop_err e, const char *msg);
+/* Records the task's error and its message. */
+void acct_fail(struct acct_task *j, drop_err e, const char *msg);
 
 /* Maps a store failure to its protocol answer (not_found says what). */
-void acct_store_fail(struct acct_job *j, drop_err e, const char *what);
+void acct_store_fail(struct acct_task *j, drop_err e, const char *what);
 
-/* Answers r from a finished job (the error, or j->out) and frees j. */
-void acct_finish(struct acct_job *j);
+/* Answers r from a finished task (the error, or j->out) and frees j. */
+void acct_finish(struct acct_task *j);
 
 /* The role an account type signs in as. */
 enum role role_of_type(const char *type);
 
 /* Marks j->r as authenticating its connection as j->a with token j->hash;
  * session.state (j->state, taken) follows the reply. */
-void acct_authenticate(struct acct_job *j);
+void acct_authenticate(struct acct_task *j);
 
-/* Worker: returns the account's live token (extended) or issues a new one
+/* Pool thread: returns the account's live token (extended) or issues a new one
  * into j->token / j->hash / j->expires_at. Store codes. */
-drop_err acct_issue_token(struct engine *e, struct acct_job *j, int64_t now);
+drop_err acct_issue_token(struct engine *e, struct acct_task *j, int64_t now);
 
 #endif

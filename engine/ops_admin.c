@@ -20,12 +20,12 @@
 #include "engine/gig_record.h"
 #include "engine/log.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_handlers.h"
 #include "engine/presence.h"
 #include "engine/store.h"
 #include "engine/timefmt.h"
 
-#define ADMIN_LIST_MAX 1000
 
 static void inspect(struct req *r, const char *what)
 {
@@ -62,16 +62,7 @@ static void add_operator(const struct presence_state *s, void *ud)
 /* admin.operators {limit?} -> every operator on the grid (free or not). */
 void op_admin_operators(struct req *r)
 {
-    json_t *lim = json_object_get(r->data, "limit");
-    struct op_list l = {json_array(), 200};
-    if (json_is_integer(lim) && json_integer_value(lim) >= 1 &&
-        json_integer_value(lim) <= ADMIN_LIST_MAX)
-        l.max = (size_t)json_integer_value(lim);
-    else if (lim && !json_is_null(lim)) {
-        json_decref(l.out);
-        req_fail(r, DROP_EBADREQ, "limit: an integer 1..%d is expected", ADMIN_LIST_MAX);
-        return;
-    }
+    struct op_list l = {json_array(), (size_t)op_arg_int(r, "limit", 200)};
     presence_foreach(r->eng->presence, add_operator, &l);
     req_reply(r, l.out);
 }
@@ -88,23 +79,7 @@ static void add_line(unsigned long long seq, const char *line, void *ud)
  * after = the last seq received follows the log. */
 void op_admin_tail(struct req *r)
 {
-    json_t *after = json_object_get(r->data, "after"), *lim = json_object_get(r->data, "limit");
-    json_int_t a = 0, l = 100;
-    if (after && !json_is_null(after)) {
-        if (!json_is_integer(after) || json_integer_value(after) < 0) {
-            req_fail(r, DROP_EBADREQ, "after: a sequence number >= 0 is expected");
-            return;
-        }
-        a = json_integer_value(after);
-    }
-    if (lim && !json_is_null(lim)) {
-        if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
-            json_integer_value(lim) > LOG_RING_LINES) {
-            req_fail(r, DROP_EBADREQ, "limit: an integer 1..%d is expected", LOG_RING_LINES);
-            return;
-        }
-        l = json_integer_value(lim);
-    }
+    int64_t a = op_arg_int(r, "after", 0), l = op_arg_int(r, "limit", 100);
     json_t *lines = json_array();
     unsigned long long last = log_tail((unsigned long long)a, (int)l, add_line, lines);
     req_reply(r, json_pack("{s:o,s:I}", "lines", lines, "last", (json_int_t)last));
@@ -113,12 +88,7 @@ void op_admin_tail(struct req *r)
 /* admin.kick {accountId} -> {}: every session of the account closes (4401). */
 void op_admin_kick(struct req *r)
 {
-    json_t *id = json_object_get(r->data, "accountId");
-    if (!json_is_string(id) || !id_valid(json_string_value(id))) {
-        req_fail(r, DROP_EBADREQ, "accountId: an ObjectId string is required");
-        return;
-    }
-    r->eng->ports.close_account(r->eng->ports.ctx, json_string_value(id));
+    r->eng->ports.close_account(r->eng->ports.ctx, op_arg_str(r, "accountId"));
     req_reply(r, NULL);
 }
 
@@ -130,7 +100,7 @@ void op_admin_drain(struct req *r)
     e->ports.drain(e->ports.ctx);
 }
 
-struct gigs_job {
+struct gigs_task {
     struct gig_filter f;
     char account[DROP_ID_SIZE];
     json_t *out;
@@ -139,7 +109,7 @@ struct gigs_job {
 
 static void gigs_work(struct engine *e, void *arg)
 {
-    struct gigs_job *j = arg;
+    struct gigs_task *j = arg;
     struct gig *arr = NULL;
     size_t n = 0;
     j->rc = store_gig_list(e->store, &j->f, &arr, &n);
@@ -151,7 +121,7 @@ static void gigs_work(struct engine *e, void *arg)
 
 static void gigs_done(struct engine *e, struct req *r, void *arg)
 {
-    struct gigs_job *j = arg;
+    struct gigs_task *j = arg;
     (void)e;
     if (j->rc) req_fail(r, j->rc, "store error");
     else req_reply(r, j->out);
@@ -161,43 +131,20 @@ static void gigs_done(struct engine *e, struct req *r, void *arg)
 /* admin.gigs {status?, accountId?, limit?} -> [gig] newest first. */
 void op_admin_gigs(struct req *r)
 {
-    struct gigs_job *j = xcalloc(1, sizeof *j);
-    json_t *st = json_object_get(r->data, "status"), *acc = json_object_get(r->data, "accountId");
-    json_t *lim = json_object_get(r->data, "limit");
-    j->f.limit = 50;
-    if (st && !json_is_null(st)) {
-        if (!json_is_string(st) || gig_status_parse(json_string_value(st), &j->f.status) != DROP_OK) {
-            req_fail(r, DROP_EBADREQ, "status: one of the gig statuses is expected");
-            goto fail;
-        }
-        j->f.has_status = true;
-    }
-    if (acc && !json_is_null(acc)) {
-        if (!json_is_string(acc) || !id_valid(json_string_value(acc))) {
-            req_fail(r, DROP_EBADREQ, "accountId: an ObjectId string is expected");
-            goto fail;
-        }
-        snprintf(j->account, sizeof j->account, "%s", json_string_value(acc));
+    struct gigs_task *j = xcalloc(1, sizeof *j);
+    const char *st = op_arg_str(r, "status"), *acc = op_arg_str(r, "accountId");
+    j->f.limit = (int)op_arg_int(r, "limit", 50);
+    j->f.has_status = st && gig_status_parse(st, &j->f.status) == DROP_OK;
+    if (acc) {
+        snprintf(j->account, sizeof j->account, "%s", acc);
         j->f.account = j->account;
     }
-    if (lim && !json_is_null(lim)) {
-        if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
-            json_integer_value(lim) > GIG_LIST_MAX) {
-            req_fail(r, DROP_EBADREQ, "limit: an integer 1..%d is expected", GIG_LIST_MAX);
-            goto fail;
-        }
-        j->f.limit = (int)json_integer_value(lim);
-    }
-    r->eng->ports.job(r->eng->ports.ctx, r, gigs_work, gigs_done, j);
-    return;
-fail:
-    free(j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, gigs_work, gigs_done, j);
 }
 
 /* ---- the whole cluster ---- */
 
 #define CLUSTER_TIMEOUT_DEFAULT 2000
-#define CLUSTER_TIMEOUT_MAX 60000
 
 /* admin.cluster {what: "stats"|"nodes"|"sessions"|"operators", args?, node?,
  * timeout? (ms, 100..60000, default 2000)} -> [{node, status: "ok" |
@@ -207,62 +154,18 @@ fail:
  * listed with status "timeout", never waited on longer. */
 void op_admin_cluster(struct req *r)
 {
-    static const char *whats[] = {"stats", "nodes", "sessions", "operators"};
-    json_t *what = json_object_get(r->data, "what"), *args = json_object_get(r->data, "args");
-    json_t *node = json_object_get(r->data, "node"), *to = json_object_get(r->data, "timeout");
-    int timeout = CLUSTER_TIMEOUT_DEFAULT;
-    bool known = false;
-    for (size_t i = 0; json_is_string(what) && i < sizeof whats / sizeof whats[0]; i++)
-        if (strcmp(json_string_value(what), whats[i]) == 0) known = true;
-    if (!known) {
-        req_fail(r, DROP_EBADREQ, "what: stats, nodes, sessions or operators is expected");
-        return;
-    }
-    if (args && !json_is_null(args) && !json_is_object(args)) {
-        req_fail(r, DROP_EBADREQ, "args: an object is expected");
-        return;
-    }
-    if (node && !json_is_null(node) &&
-        (!json_is_string(node) || !*json_string_value(node) ||
-         strlen(json_string_value(node)) >= DROP_ID_SIZE)) {
-        req_fail(r, DROP_EBADREQ, "node: a node id is expected");
-        return;
-    }
-    if (to && !json_is_null(to)) {
-        if (!json_is_integer(to) || json_integer_value(to) < 100 ||
-            json_integer_value(to) > CLUSTER_TIMEOUT_MAX) {
-            req_fail(r, DROP_EBADREQ, "timeout: milliseconds 100..%d are expected", CLUSTER_TIMEOUT_MAX);
-            return;
-        }
-        timeout = (int)json_integer_value(to);
-    }
-    r->eng->ports.admin_cluster(r->eng->ports.ctx, r, json_string_value(what),
-                                json_is_object(args) ? args : NULL,
-                                json_is_string(node) ? json_string_value(node) : NULL, timeout);
+    r->eng->ports.admin_cluster(r->eng->ports.ctx, r, op_arg_str(r, "what"), op_arg_json(r, "args"),
+                                op_arg_str(r, "node"),
+                                (int)op_arg_int(r, "timeout", CLUSTER_TIMEOUT_DEFAULT));
 }
 
 /* ---- live watching ---- */
 
-struct watch_job {
-    char gig[DROP_ID_SIZE];
-    struct gig g;
-    drop_err rc;
-};
-
-static void watch_work(struct engine *e, void *arg)
+static void watch_done(struct engine *e, struct req *r, struct gig_read *t)
 {
-    struct watch_job *j = arg;
-    j->rc = store_gig_get(e->store, j->gig, &j->g);
-}
-
-static void watch_done(struct engine *e, struct req *r, void *arg)
-{
-    struct watch_job *j = arg;
-    if (j->rc == DROP_ENOTFOUND) req_fail(r, DROP_ENOTFOUND, "no gig %s", j->gig);
-    else if (j->rc) req_fail(r, j->rc, "store error");
-    else e->ports.admin_watch(e->ports.ctx, r, j->g.customer, j->gig, 0);
-    if (j->rc == DROP_OK) gig_free(&j->g);
-    free(j);
+    if (t->rc == DROP_ENOTFOUND) req_fail(r, DROP_ENOTFOUND, "no gig %s", t->id);
+    else if (t->rc) req_fail(r, t->rc, "store error");
+    else e->ports.admin_watch(e->ports.ctx, r, t->g.customer, t->id, 0);
 }
 
 /* admin.watch {gigId} | {accountId} | {log: true, after?} -> {}: from now on
@@ -273,56 +176,25 @@ static void watch_done(struct engine *e, struct req *r, void *arg)
  * closes; a session holds at most a few watches. */
 void op_admin_watch(struct req *r)
 {
-    json_t *gig = json_object_get(r->data, "gigId"), *acc = json_object_get(r->data, "accountId");
-    json_t *log = json_object_get(r->data, "log"), *after = json_object_get(r->data, "after");
-    int given = (gig != NULL) + (acc != NULL) + json_is_true(log);
-    if (given != 1) {
-        req_fail(r, DROP_EBADREQ, "one of gigId, accountId or log: true is expected");
+    const char *gig = op_arg_str(r, "gigId"), *acc = op_arg_str(r, "accountId");
+    bool log = op_arg_bool(r, "log", false);
+    if ((gig != NULL) + (acc != NULL) + log != 1) {
+        req_fail(r, DROP_EBADREQ, "gigId, accountId, log: exactly one of them is expected");
         return;
     }
-    if (json_is_true(log)) {
-        if (after && !json_is_null(after) && (!json_is_integer(after) || json_integer_value(after) < 0)) {
-            req_fail(r, DROP_EBADREQ, "after: a sequence number >= 0 is expected");
-            return;
-        }
+    if (log)
         r->eng->ports.admin_watch(r->eng->ports.ctx, r, NULL, NULL,
-                                  json_is_integer(after) ? (long long)json_integer_value(after)
-                                                         : (long long)log_tail(0, 0, NULL, NULL));
-        return;
-    }
-    if (acc) {
-        if (!json_is_string(acc) || !id_valid(json_string_value(acc))) {
-            req_fail(r, DROP_EBADREQ, "accountId: an ObjectId string is expected");
-            return;
-        }
-        r->eng->ports.admin_watch(r->eng->ports.ctx, r, json_string_value(acc), NULL, 0);
-        return;
-    }
-    if (!json_is_string(gig) || !id_valid(json_string_value(gig))) {
-        req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is expected");
-        return;
-    }
-    struct watch_job *j = xcalloc(1, sizeof *j);
-    snprintf(j->gig, sizeof j->gig, "%s", json_string_value(gig));
-    gig_init(&j->g);
-    r->eng->ports.job(r->eng->ports.ctx, r, watch_work, watch_done, j);
+                                  (long long)op_arg_int(r, "after", (int64_t)log_tail(0, 0, NULL, NULL)));
+    else if (acc)
+        r->eng->ports.admin_watch(r->eng->ports.ctx, r, acc, NULL, 0);
+    else
+        gig_read(r->eng, r, gig, watch_done);
 }
 
 /* ---- the density map ---- */
 
 #define MAP_CELLS_DEFAULT 21
-#define MAP_CELLS_MAX 61
 #define MAP_RADIUS_DEFAULT 2000.0
-#define MAP_RADIUS_MAX 200000.0
-
-static bool number_arg(json_t *data, const char *key, double *out)
-{
-    json_t *v = json_object_get(data, key);
-    if (!v || json_is_null(v)) return true;
-    if (!json_is_number(v)) return false;
-    *out = json_number_value(v);
-    return isfinite(*out);
-}
 
 /* admin.map {lat, lng, radius? (m, default 2000, at most 200 km), cells?
  * (per side, odd, 3..61, default 21)} -> {lat, lng, radius, cells,
@@ -333,18 +205,12 @@ static bool number_arg(json_t *data, const char *key, double *out)
  * cost bounded by the grid's non-empty cells). */
 void op_admin_map(struct req *r)
 {
-    double lat = NAN, lng = NAN, radius = MAP_RADIUS_DEFAULT, cellsd = MAP_CELLS_DEFAULT;
-    if (!number_arg(r->data, "lat", &lat) || !number_arg(r->data, "lng", &lng) ||
-        geo_check(lat, lng) != DROP_OK) {
-        req_fail(r, DROP_EBADREQ, "lat, lng: a valid position is required");
-        return;
-    }
-    if (!number_arg(r->data, "radius", &radius) || radius < 10 || radius > MAP_RADIUS_MAX) {
-        req_fail(r, DROP_EBADREQ, "radius: metres 10..%.0f are expected", MAP_RADIUS_MAX);
-        return;
-    }
-    if (!number_arg(r->data, "cells", &cellsd) || cellsd < 3 || cellsd > MAP_CELLS_MAX ||
-        cellsd != floor(cellsd)) {
+    /* declared in the op table: lat, lng, radius? (10..MAP_RADIUS_MAX),
+     * cells? (3..MAP_CELLS_MAX) */
+    double lat = op_arg_num(r, "lat", 0), lng = op_arg_num(r, "lng", 0);
+    double radius = op_arg_num(r, "radius", MAP_RADIUS_DEFAULT);
+    double cellsd = op_arg_num(r, "cells", MAP_CELLS_DEFAULT);
+    if (cellsd != floor(cellsd)) {
         req_fail(r, DROP_EBADREQ, "cells: an integer 3..%d is expected", MAP_CELLS_MAX);
         return;
     }
@@ -390,26 +256,13 @@ void op_admin_map(struct req *r)
 
 /* ---- one gig, with its timeline ---- */
 
-struct show_job {
-    char id[DROP_ID_SIZE];
-    struct gig g;
-    drop_err rc;
-};
-
-static void show_work(struct engine *e, void *arg)
-{
-    struct show_job *j = arg;
-    j->rc = store_gig_get(e->store, j->id, &j->g);
-}
-
 static json_t *id_or_null(const char *s)
 {
     return s && *s ? json_string(s) : json_null();
 }
 
-static void show_done(struct engine *e, struct req *r, void *arg)
+static void show_done(struct engine *e, struct req *r, struct gig_read *j)
 {
-    struct show_job *j = arg;
     (void)e;
     if (j->rc == DROP_ENOTFOUND) {
         req_fail(r, DROP_ENOTFOUND, "no gig %s", j->id);
@@ -436,8 +289,6 @@ static void show_done(struct engine *e, struct req *r, void *arg)
         json_object_set_new(out, "timeline", tl);
         req_reply(r, out);
     }
-    gig_free(&j->g);
-    free(j);
 }
 
 /* admin.gig {gigId} (no action) -> the gig with `offers` [{operator, state,
@@ -448,13 +299,5 @@ static void show_done(struct engine *e, struct req *r, void *arg)
  * GIG_TIMELINE_MAX entries, the creation always kept). */
 void op_admin_gig_show(struct req *r)
 {
-    json_t *id = json_object_get(r->data, "gigId");
-    if (!json_is_string(id) || !id_valid(json_string_value(id))) {
-        req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is required");
-        return;
-    }
-    struct show_job *j = xcalloc(1, sizeof *j);
-    snprintf(j->id, sizeof j->id, "%s", json_string_value(id));
-    gig_init(&j->g);
-    r->eng->ports.job(r->eng->ports.ctx, r, show_work, show_done, j);
+    gig_read(r->eng, r, op_arg_str(r, "gigId"), show_done);
 }

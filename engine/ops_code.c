@@ -15,7 +15,7 @@
  * archived identity (its sends are counted alike) and sends nothing; a
  * wrong, expired, spent or unknown code is the same `unauthenticated`.
  * Verifying and resetting go through the sign-in brake (login_throttle.c)
- * like auth.login. The code itself exists only in the job that sends it:
+ * like auth.login. The code itself exists only in the task that sends it:
  * never in a log line, a metric or the store. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +28,7 @@
 #include "engine/log.h"
 #include "engine/login_throttle.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_account.h"
 #include "engine/ops_handlers.h"
 #include "engine/session_state.h"
@@ -39,8 +40,8 @@
 
 enum code_op { CODE_SEND, CODE_VERIFY, CODE_RESET, CODE_CHANGE };
 
-struct code_job {
-    struct acct_job base;        /* first: acct_finish frees the whole job */
+struct code_task {
+    struct acct_task base;        /* first: acct_finish frees the whole task */
     enum code_op op;
     char type[8];                /* "email" | "phone" */
     char purpose[8];
@@ -53,9 +54,9 @@ struct code_job {
     bool stay;                   /* verify by a signed-in session: no new sign-in */
 };
 
-static struct code_job *code_job_new(struct req *r, enum code_op op)
+static struct code_task *code_task_new(struct req *r, enum code_op op)
 {
-    struct code_job *cj = xcalloc(1, sizeof *cj);
+    struct code_task *cj = xcalloc(1, sizeof *cj);
     cj->base.r = r;
     account_init(&cj->base.a);
     cj->op = op;
@@ -102,8 +103,8 @@ static void answer_retry(struct req *r, int64_t wait_ms, const char *what)
 /* Worker: decides on the identity's record and writes it (CAS, retried). */
 static void send_work(struct engine *e, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     int64_t now = engine_now(e);
     bool known = false;
     drop_err rc = store_account_by_identity(e->store, j->identity, &j->a, NULL);
@@ -154,9 +155,9 @@ static void send_work(struct engine *e, void *arg)
     acct_fail(j, DROP_EUNAVAIL, "too much contention on this identity, retry later");
 }
 
-static void send_reply(struct code_job *cj)
+static void send_reply(struct code_task *cj)
 {
-    struct acct_job *j = &cj->base;
+    struct acct_task *j = &cj->base;
     char masked[ACCOUNT_IDENTITY_SIZE + 24];
     mask(j->identity, cj->type, masked, sizeof masked);
     j->out = json_pack("{s:s,s:o}", "sentTo", masked, "expiresAt", timefmt_json(j->expires_at));
@@ -165,7 +166,7 @@ static void send_reply(struct code_job *cj)
 
 static void send_delivered(void *ud, bool ok)
 {
-    struct code_job *cj = ud;
+    struct code_task *cj = ud;
     if (!ok) {
         log_warn("event=code_delivery_failed type=%s", cj->type);
         acct_fail(&cj->base, DROP_EUNAVAIL, "the code could not be delivered, retry later");
@@ -177,8 +178,8 @@ static void send_delivered(void *ud, bool ok)
 
 static void send_done(struct engine *e, struct req *r, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     (void)r;
     if (j->err) {
         acct_finish(j);
@@ -187,7 +188,7 @@ static void send_done(struct engine *e, struct req *r, void *arg)
     if (cj->retry_ms > 0) {
         struct req *rq = j->r;
         int64_t wait = cj->retry_ms;
-        acct_job_free(j);
+        acct_task_free(j);
         answer_retry(rq, wait, "a code was sent to this identity recently");
         return;
     }
@@ -219,45 +220,61 @@ static void send_done(struct engine *e, struct req *r, void *arg)
 void op_auth_code_send(struct req *r)
 {
     struct engine *e = r->eng;
-    struct code_job *cj = code_job_new(r, CODE_SEND);
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = code_task_new(r, CODE_SEND);
+    struct acct_task *j = &cj->base;
     const char *type = NULL;
-    json_t *p = json_object_get(r->data, "purpose");
+    const char *purpose = op_arg_str(r, "purpose"); /* declared: login, verify or reset */
     drop_err rc = account_validate_identity(r->data, j->identity, &type, j->why, sizeof j->why);
 
     if (rc) goto bad;
     snprintf(cj->type, sizeof cj->type, "%s", type);
-    snprintf(cj->purpose, sizeof cj->purpose, "login");
-    if (p && !json_is_null(p)) {
-        const char *ps = json_is_string(p) ? json_string_value(p) : "";
-        if (strcmp(ps, "login") != 0 && strcmp(ps, "verify") != 0 && strcmp(ps, "reset") != 0) {
-            rc = DROP_EBADREQ;
-            snprintf(j->why, sizeof j->why, "purpose must be \"login\", \"verify\" or \"reset\"");
-            goto bad;
-        }
-        snprintf(cj->purpose, sizeof cj->purpose, "%s", ps);
-    }
+    snprintf(cj->purpose, sizeof cj->purpose, "%s", purpose ? purpose : "login");
     if (!e->notify.send || !e->notify.can(e->notify.ctx, cj->type)) {
-        acct_job_free(j);
+        acct_task_free(j);
         req_fail(r, DROP_EUNAVAIL, "no %s delivery is configured on this server",
                  strcmp(type, "email") == 0 ? "email" : "SMS");
         return;
     }
-    e->ports.job(e->ports.ctx, r, send_work, send_done, cj);
+    e->ports.run_task(e->ports.ctx, r, send_work, send_done, cj);
     return;
 bad:
     req_fail(r, rc, "%s", j->why);
-    acct_job_free(j);
+    acct_task_free(j);
 }
 
 /* ---- auth.code.verify / auth.password.reset ---- */
 
+/* Pool thread: sets cj->new_password on the account j->a and revokes every
+ * token of it, keeping the live one's hash in cj->old_hash (had_token) so
+ * the caller can close its sessions. Store codes; when hashing fails, the
+ * failure is recorded in j (j->err set) and DROP_EINTERNAL returned. */
+static drop_err set_password(struct engine *e, struct code_task *cj, int64_t now)
+{
+    struct acct_task *j = &cj->base;
+    struct store_token t;
+    char hash[256];
+    drop_err rc;
+    if (e->crypto.password_hash(cj->new_password, hash, sizeof hash) != DROP_OK) {
+        acct_fail(j, DROP_EINTERNAL, "password hashing failed");
+        return DROP_EINTERNAL;
+    }
+    if ((rc = store_password_set(e->store, j->a.id, hash, now))) return rc;
+    rc = store_token_get_by_account(e->store, j->a.id, now, &t);
+    if (rc == DROP_OK) {
+        cj->had_token = true;
+        memcpy(cj->old_hash, t.hash, 32);
+    } else if (rc != DROP_ENOTFOUND) {
+        return rc;
+    }
+    return store_token_delete_by_account(e->store, j->a.id);
+}
+
 /* Worker: checks the code against the identity's record and spends it, or
  * counts a wrong try (the fifth voids it). DROP_OK with j->a the account,
  * DROP_EUNAUTH for any failure of the code, else a store code. */
-static drop_err spend_code(struct engine *e, struct code_job *cj, int64_t now)
+static drop_err spend_code(struct engine *e, struct code_task *cj, int64_t now)
 {
-    struct acct_job *j = &cj->base;
+    struct acct_task *j = &cj->base;
     drop_err rc = store_account_by_identity(e->store, j->identity, &j->a, NULL);
     if (rc == DROP_ENOTFOUND) return DROP_EUNAUTH;
     if (rc) return rc;
@@ -283,11 +300,10 @@ static drop_err spend_code(struct engine *e, struct code_job *cj, int64_t now)
 
 static void verify_work(struct engine *e, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     int64_t now = engine_now(e);
     drop_err rc = spend_code(e, cj, now);
-    char hash[256];
 
     if (rc == DROP_EUNAUTH) {
         acct_fail(j, rc, "unknown identity, or a wrong, expired or used code");
@@ -305,20 +321,10 @@ static void verify_work(struct engine *e, void *arg)
             j->a.identities[i].updated_at = now;
         }
     if (cj->op == CODE_RESET) {
-        struct store_token t;
-        if (e->crypto.password_hash(cj->new_password, hash, sizeof hash) != DROP_OK) {
-            acct_fail(j, DROP_EINTERNAL, "password hashing failed");
-            return;
-        }
-        if ((rc = store_password_set(e->store, j->a.id, hash, now))) goto store;
-        rc = store_token_get_by_account(e->store, j->a.id, now, &t);
-        if (rc == DROP_OK) {
-            cj->had_token = true;
-            memcpy(cj->old_hash, t.hash, 32);
-        } else if (rc != DROP_ENOTFOUND) {
+        if ((rc = set_password(e, cj, now))) {
+            if (j->err) return; /* hashing failed */
             goto store;
         }
-        if ((rc = store_token_delete_by_account(e->store, j->a.id))) goto store;
         log_info("event=password_reset account=%s", j->a.id);
     }
     /* the same reply either way; a signed-in session keeps its token (the
@@ -334,15 +340,15 @@ store:
 
 static void counted(void *arg)
 {
-    struct acct_job *j = arg;
+    struct acct_task *j = arg;
     login_throttle_release(j->r->eng, j->identity, j->r->addr);
     acct_finish(j);
 }
 
 static void verify_done(struct engine *e, struct req *r, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     bool revoke = !j->err && cj->had_token;
     unsigned char old[32];
     memcpy(old, cj->old_hash, 32);
@@ -362,34 +368,28 @@ static void verify_done(struct engine *e, struct req *r, void *arg)
 
 static void verify_checked(void *arg, int64_t wait_ms)
 {
-    struct code_job *cj = arg;
+    struct code_task *cj = arg;
     struct req *r = cj->base.r;
     if (wait_ms > 0) {
-        acct_job_free(&cj->base);
+        acct_task_free(&cj->base);
         answer_retry(r, wait_ms, "too many failed sign-ins");
         return;
     }
-    r->eng->ports.job(r->eng->ports.ctx, r, verify_work, verify_done, cj);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, verify_work, verify_done, cj);
 }
 
 static void code_sign_in(struct req *r, enum code_op op)
 {
-    struct code_job *cj = code_job_new(r, op);
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = code_task_new(r, op);
+    struct acct_task *j = &cj->base;
     const char *type = NULL;
-    json_t *code = json_object_get(r->data, "code");
+    const char *code = op_arg_str(r, "code"); /* declared: a string */
     drop_err rc = account_validate_identity(r->data, j->identity, &type, j->why, sizeof j->why);
 
     if (rc) goto bad;
-    if (!json_is_string(code)) {
-        rc = DROP_EBADREQ;
-        snprintf(j->why, sizeof j->why, "code is required: the %d digits that were sent",
-                 CODE_DIGITS);
-        goto bad;
-    }
     /* blanks a person may type inside the code are dropped */
     size_t o = 0;
-    for (const char *s = json_string_value(code); *s; s++) {
+    for (const char *s = code; *s; s++) {
         if (*s == ' ' || *s == '-') continue;
         if (*s < '0' || *s > '9' || o >= CODE_DIGITS) {
             o = CODE_DIGITS + 1;
@@ -417,7 +417,7 @@ static void code_sign_in(struct req *r, enum code_op op)
     return;
 bad:
     req_fail(r, rc, "%s", j->why);
-    acct_job_free(j);
+    acct_task_free(j);
 }
 
 void op_auth_code_verify(struct req *r)
@@ -434,12 +434,11 @@ void op_auth_password_reset(struct req *r)
 
 static void change_work(struct engine *e, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     int64_t now = engine_now(e);
-    char *pwhash = NULL, hash[256];
+    char *pwhash = NULL;
     struct account probe;
-    struct store_token t;
     drop_err rc = store_account_get(e->store, j->r->who.account, &j->a);
 
     if (rc == DROP_OK && strcmp(j->a.status, "active") != 0) rc = DROP_ENOTFOUND;
@@ -461,20 +460,11 @@ static void change_work(struct engine *e, void *arg)
         acct_fail(j, DROP_EUNAUTH, "wrong password");
         goto done;
     }
-    if (e->crypto.password_hash(cj->new_password, hash, sizeof hash) != DROP_OK) {
-        acct_fail(j, DROP_EINTERNAL, "password hashing failed");
-        goto done;
-    }
-    if ((rc = store_password_set(e->store, j->a.id, hash, now))) goto store;
     /* other tokens are revoked; the caller keeps signing in on a new one */
-    rc = store_token_get_by_account(e->store, j->a.id, now, &t);
-    if (rc == DROP_OK) {
-        cj->had_token = true;
-        memcpy(cj->old_hash, t.hash, 32);
-    } else if (rc != DROP_ENOTFOUND) {
+    if ((rc = set_password(e, cj, now))) {
+        if (j->err) goto done; /* hashing failed */
         goto store;
     }
-    if ((rc = store_token_delete_by_account(e->store, j->a.id))) goto store;
     if ((rc = acct_issue_token(e, j, now))) goto store;
     log_info("event=password_changed account=%s", j->a.id);
     j->out = json_pack("{s:s,s:o,s:o}", "token", j->token, "expiresAt",
@@ -488,8 +478,8 @@ done:
 
 static void change_done(struct engine *e, struct req *r, void *arg)
 {
-    struct code_job *cj = arg;
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = arg;
+    struct acct_task *j = &cj->base;
     bool ok = !j->err;
     unsigned char old[32];
     memcpy(old, cj->old_hash, 32);
@@ -506,27 +496,21 @@ static void change_done(struct engine *e, struct req *r, void *arg)
 
 void op_auth_password_change(struct req *r)
 {
-    struct code_job *cj = code_job_new(r, CODE_CHANGE);
-    struct acct_job *j = &cj->base;
+    struct code_task *cj = code_task_new(r, CODE_CHANGE);
+    struct acct_task *j = &cj->base;
     drop_err rc;
     if (!r->who.account[0]) {
         req_fail(r, DROP_EBADREQ, "the built-in admin has no password");
-        acct_job_free(j);
+        acct_task_free(j);
         return;
     }
-    json_t *pw = json_object_get(r->data, "password");
-    if (!json_is_string(pw) || !json_string_length(pw)) {
-        rc = DROP_EBADREQ;
-        snprintf(j->why, sizeof j->why, "password (the current one) is required");
-        goto bad;
-    }
-    j->password = json_string_value(pw);
+    j->password = op_arg_str(r, "password"); /* declared: the current one, non-empty */
     if ((rc = account_validate_password(r->data, "newPassword", &cj->new_password, j->why,
                                         sizeof j->why)))
         goto bad;
-    r->eng->ports.job(r->eng->ports.ctx, r, change_work, change_done, cj);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, change_work, change_done, cj);
     return;
 bad:
     req_fail(r, rc, "%s", j->why);
-    acct_job_free(j);
+    acct_task_free(j);
 }

@@ -1,7 +1,7 @@
 /* ops_device.c - device.register, device.unregister (PROTOCOL.md section 6)
  * and offer.list (GET /offers: a REST-only operator's open offers).
  *
- * Each validates on the loop thread and does its store work in one job. A
+ * Each validates on the loop thread and does its store work in one task. A
  * registration stores the token for the caller; the store moves a token
  * another account holds and keeps the DEVICE_MAX_PER_ACCOUNT newest of the
  * caller's devices. Unregistering a token the caller does not hold answers
@@ -20,7 +20,7 @@
 #include "engine/session_state.h"
 #include "engine/store.h"
 
-struct device_job {
+struct device_task {
     struct device d;
     drop_err err;
     json_t *out;
@@ -35,7 +35,7 @@ static bool need_account(struct req *r)
 
 static void job_done(struct engine *e, struct req *r, void *arg)
 {
-    struct device_job *j = arg;
+    struct device_task *j = arg;
     (void)e;
     if (j->err == DROP_EUNAVAIL) req_fail(r, DROP_EUNAVAIL, "the store is unavailable, retry later");
     else if (j->err) req_fail(r, DROP_EINTERNAL, "store error");
@@ -46,7 +46,7 @@ static void job_done(struct engine *e, struct req *r, void *arg)
 
 static void register_work(struct engine *e, void *arg)
 {
-    struct device_job *j = arg;
+    struct device_task *j = arg;
     j->err = store_device_put(e->store, &j->d, DEVICE_MAX_PER_ACCOUNT);
 }
 
@@ -54,43 +54,26 @@ static void register_work(struct engine *e, void *arg)
 void op_device_register(struct req *r)
 {
     struct engine *e = r->eng;
-    const char *platform = json_string_value(json_object_get(r->data, "platform"));
-    const char *token = json_string_value(json_object_get(r->data, "token"));
-    json_t *sandbox = json_object_get(r->data, "sandbox");
-    struct device_job *j;
+    /* declared in the op table: platform ("fcm" or "apns"), token (a
+     * valid device token), sandbox? */
+    struct device_task *j;
 
     if (!need_account(r)) return;
     j = xcalloc(1, sizeof *j);
-    if (!device_platform_parse(platform, &j->d.platform)) {
-        free(j);
-        req_fail(r, DROP_EBADREQ, "platform: \"fcm\" or \"apns\" expected");
-        return;
-    }
-    if (!device_token_valid(token)) {
-        free(j);
-        req_fail(r, DROP_EBADREQ,
-                 "token: 1..%d printable characters without spaces, '/', '%%', '?', '#' expected",
-                 DEVICE_TOKEN_MAX);
-        return;
-    }
-    if (sandbox && !json_is_null(sandbox) && !json_is_boolean(sandbox)) {
-        free(j);
-        req_fail(r, DROP_EBADREQ, "sandbox: a boolean expected");
-        return;
-    }
-    snprintf(j->d.token, sizeof j->d.token, "%s", token);
+    device_platform_parse(op_arg_str(r, "platform"), &j->d.platform);
+    snprintf(j->d.token, sizeof j->d.token, "%s", op_arg_str(r, "token"));
     memcpy(j->d.account, r->who.account, DROP_ID_SIZE);
-    j->d.sandbox = json_is_true(sandbox);
+    j->d.sandbox = op_arg_bool(r, "sandbox", false);
     j->d.created_at = engine_now(e);
     e->crypto.oid_new(j->d.id);
     log_info("event=device_register account=%s platform=%s sandbox=%d", j->d.account,
              device_platform_name(j->d.platform), j->d.sandbox);
-    e->ports.job(e->ports.ctx, r, register_work, job_done, j);
+    e->ports.run_task(e->ports.ctx, r, register_work, job_done, j);
 }
 
 static void unregister_work(struct engine *e, void *arg)
 {
-    struct device_job *j = arg;
+    struct device_task *j = arg;
     j->err = store_device_delete(e->store, j->d.account, j->d.token);
     if (j->err == DROP_ENOTFOUND) j->err = DROP_OK;
 }
@@ -99,23 +82,19 @@ static void unregister_work(struct engine *e, void *arg)
 void op_device_unregister(struct req *r)
 {
     struct engine *e = r->eng;
-    const char *token = json_string_value(json_object_get(r->data, "token"));
-    struct device_job *j;
+    const char *token = op_arg_str(r, "token"); /* declared: a valid device token */
+    struct device_task *j;
 
     if (!need_account(r)) return;
-    if (!device_token_valid(token)) {
-        req_fail(r, DROP_EBADREQ, "token: a device token string is required");
-        return;
-    }
     j = xcalloc(1, sizeof *j);
     snprintf(j->d.token, sizeof j->d.token, "%s", token);
     memcpy(j->d.account, r->who.account, DROP_ID_SIZE);
-    e->ports.job(e->ports.ctx, r, unregister_work, job_done, j);
+    e->ports.run_task(e->ports.ctx, r, unregister_work, job_done, j);
 }
 
 static void offers_work(struct engine *e, void *arg)
 {
-    struct device_job *j = arg;
+    struct device_task *j = arg;
     j->err = session_state_offers(e, j->d.account, &j->out);
 }
 
@@ -123,9 +102,9 @@ static void offers_work(struct engine *e, void *arg)
 void op_offer_list(struct req *r)
 {
     struct engine *e = r->eng;
-    struct device_job *j;
+    struct device_task *j;
     if (!need_account(r)) return;
     j = xcalloc(1, sizeof *j);
     memcpy(j->d.account, r->who.account, DROP_ID_SIZE);
-    e->ports.job(e->ports.ctx, r, offers_work, job_done, j);
+    e->ports.run_task(e->ports.ctx, r, offers_work, job_done, j);
 }

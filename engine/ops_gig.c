@@ -1,7 +1,7 @@
 /* ops_gig.c - the gig flow: create, claim, confirm, reject, cancel,
  * handshake, start, stop, rate, get, list; timers, sweeps and late join.
  *
- * Every transition is one job: read the gig, let the pure state machine
+ * Every transition is one task: read the gig, let the pure state machine
  * decide (gig_apply), compare-and-set on the version, and on a lost race
  * re-read and decide again. The completion, back on the loop, carries out
  * the effects: gig.offer / gig.offer_revoked / gig.updated to the accounts
@@ -10,8 +10,8 @@
  *
  * Candidates for dispatch come from the grid, which lives on the loop: when a
  * transition may offer (create, claim reject, offer expiry, late join) they
- * are computed before the job from the gig's position, known from the
- * pending cache or from a first read-only job. */
+ * are computed before the task from the gig's position, known from the
+ * pending cache or from a first read-only task. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +45,7 @@ struct pending_gig {
     UT_hash_handle hh;
 };
 
-struct gig_job {
+struct gig_task {
     struct engine *e;
     struct req *r;                 /* NULL for system transitions */
     enum gig_action_kind kind;
@@ -73,22 +73,22 @@ struct gig_job {
     double cust_rating;
 };
 
-static void job_fail(struct gig_job *j, drop_err e, const char *msg)
+static void task_fail(struct gig_task *j, drop_err e, const char *msg)
 {
     j->err = e;
     snprintf(j->why, sizeof j->why, "%s", msg);
 }
 
-static void store_fail(struct gig_job *j, drop_err e)
+static void store_fail(struct gig_task *j, drop_err e)
 {
-    if (e == DROP_EUNAVAIL) job_fail(j, e, "the store is unavailable, retry later");
-    else if (e == DROP_ENOTFOUND) job_fail(j, e, "no such gig");
-    else job_fail(j, e, "store error");
+    if (e == DROP_EUNAVAIL) task_fail(j, e, "the store is unavailable, retry later");
+    else if (e == DROP_ENOTFOUND) task_fail(j, e, "no such gig");
+    else task_fail(j, e, "store error");
 }
 
-static struct gig_job *gig_job_new(struct engine *e, struct req *r, enum gig_action_kind kind)
+static struct gig_task *gig_task_new(struct engine *e, struct req *r, enum gig_action_kind kind)
 {
-    struct gig_job *j = xcalloc(1, sizeof *j);
+    struct gig_task *j = xcalloc(1, sizeof *j);
     j->e = e;
     j->r = r;
     j->kind = kind;
@@ -104,7 +104,7 @@ static struct gig_job *gig_job_new(struct engine *e, struct req *r, enum gig_act
     return j;
 }
 
-static void gig_job_free(struct gig_job *j)
+static void gig_task_free(struct gig_task *j)
 {
     gig_free(&j->before);
     gig_free(&j->after);
@@ -158,7 +158,7 @@ void engine_free(struct engine *e)
 
 /* ---- candidates ---- */
 
-static void find_candidates(struct gig_job *j, double lat, double lon, const char *customer)
+static void find_candidates(struct gig_task *j, double lat, double lon, const char *customer)
 {
     struct presence_hit hits[MAX_CANDIDATES];
     size_t n = 0;
@@ -173,16 +173,16 @@ static void find_candidates(struct gig_job *j, double lat, double lon, const cha
     j->n_cands = n;
 }
 
-/* ---- the transition, on a worker ---- */
+/* ---- the transition, on a pool thread ---- */
 
-static enum gig_role role_in(const struct gig_job *j, const struct gig *g)
+static enum gig_role role_in(const struct gig_task *j, const struct gig *g)
 {
     if (j->system) return GIG_ROLE_SYSTEM;
     return gig_role_of(g, j->actor, j->is_admin);
 }
 
 /* Reads the customer's name and rating for gig.offer events. */
-static void load_customer(struct engine *e, struct gig_job *j)
+static void load_customer(struct engine *e, struct gig_task *j)
 {
     struct account a;
     account_init(&a);
@@ -220,7 +220,7 @@ static drop_err in_other_live_gig(struct engine *e, const char *operator, const 
 /* The transaction context of a gig action. */
 struct gig_txn {
     struct engine *e;
-    struct gig_job *j;
+    struct gig_task *j;
     int64_t now;
     bool reserved;
     int64_t ticket;
@@ -231,7 +231,7 @@ struct gig_txn {
 static drop_err apply_decide(void *ctx, const void *cur_, void *next_, bool *write)
 {
     struct gig_txn *x = ctx;
-    struct gig_job *j = x->j;
+    struct gig_task *j = x->j;
     const struct gig *cur = cur_;
     struct gig *next = next_;
     struct gig_action a;
@@ -243,7 +243,7 @@ static drop_err apply_decide(void *ctx, const void *cur_, void *next_, bool *wri
     a.role = j->kind == GIG_CREATE ? GIG_ROLE_CUSTOMER : role_in(j, cur);
     if (a.role == GIG_ROLE_OTHER && !j->system) {
         /* not a party: the gig is not visible to the caller */
-        job_fail(j, DROP_ENOTFOUND, "no such gig");
+        task_fail(j, DROP_ENOTFOUND, "no such gig");
         return DROP_ENOTFOUND;
     }
     a.actor = j->system ? NULL : j->actor;
@@ -293,7 +293,7 @@ static drop_err apply_prepare(void *ctx, const void *cur, const void *next_)
     if (x->j->kind != GIG_CLAIM_ACCEPT || !next->operator[0] || !gig_status_busy(next->status))
         return DROP_OK;
     drop_err rc = store_operator_reserve(x->e->store, next->operator, next->id, &x->ticket);
-    if (rc == DROP_ECONFLICT) job_fail(x->j, rc, "you are the operator of another live gig");
+    if (rc == DROP_ECONFLICT) task_fail(x->j, rc, "you are the operator of another live gig");
     else if (rc) store_fail(x->j, rc);
     x->reserved = rc == DROP_OK;
     return rc;
@@ -313,7 +313,7 @@ static void apply_undo(void *ctx, const void *next_)
 
 static void apply_work(struct engine *e, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     struct gig_txn x = {.e = e, .j = j, .now = engine_now(e)};
     struct store_txn_result res;
     struct gig before, after;
@@ -326,7 +326,7 @@ static void apply_work(struct engine *e, void *arg)
             return;
         }
         if (busy) {
-            job_fail(j, DROP_ECONFLICT, "you are the operator of another live gig");
+            task_fail(j, DROP_ECONFLICT, "you are the operator of another live gig");
             return;
         }
     }
@@ -343,7 +343,7 @@ static void apply_work(struct engine *e, void *arg)
     rc = store_txn_run(e->store, &t, &before, &after, &res);
     if (rc) {
         if (j->err) return; /* a callback said why */
-        if (res.exhausted) job_fail(j, DROP_EUNAVAIL, "too much contention on this gig, retry");
+        if (res.exhausted) task_fail(j, DROP_EUNAVAIL, "too much contention on this gig, retry");
         else store_fail(j, rc);
         return;
     }
@@ -421,7 +421,7 @@ void engine_pending_apply(struct engine *e, const char *id, const char *customer
     pending_put(e, &g);
 }
 
-static void apply_effects(struct engine *e, struct gig_job *j)
+static void apply_effects(struct engine *e, struct gig_task *j)
 {
     const struct gig *g = &j->after;
     const struct gig_effects *fx = &j->fx;
@@ -461,7 +461,7 @@ static void apply_effects(struct engine *e, struct gig_job *j)
 /* The caller's video keys (PROTOCOL.md section 7). The token works until
  * the latest moment streaming can end: the handshake deadline (start must
  * come before it) plus max_stream. NULL when the provider failed to sign. */
-static json_t *handshake_reply(struct engine *e, struct gig_job *j)
+static json_t *handshake_reply(struct engine *e, struct gig_task *j)
 {
     const struct gig *g = &j->after;
     char token[VIDEO_TOKEN_SIZE];
@@ -481,13 +481,13 @@ static void video_ahead(struct engine *e, const struct gig *g);
 
 static void apply_done(struct engine *e, struct req *r, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     if (j->err) {
         if (r) req_fail(r, j->err, "%s", j->why);
         else if (j->err != DROP_ECONFLICT)
             log_warn("event=gig_system_transition gig=%s action=%s err=%s msg=\"%s\"", j->gig_id,
                      gig_action_name(j->kind), err_code(j->err), j->why);
-        gig_job_free(j);
+        gig_task_free(j);
         return;
     }
     apply_effects(e, j);
@@ -499,13 +499,13 @@ static void apply_done(struct engine *e, struct req *r, void *arg)
     } else if (r) {
         req_reply(r, gig_to_json(&j->after));
     }
-    gig_job_free(j);
+    gig_task_free(j);
 }
 
 /* First phase for transitions that may offer: where is the gig? */
 static void locate_work(struct engine *e, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     struct gig g;
     gig_init(&g);
     if (store_gig_get(e->store, j->gig_id, &g) == DROP_OK) {
@@ -520,9 +520,9 @@ static void locate_work(struct engine *e, void *arg)
 
 static void locate_done(struct engine *e, struct req *r, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     if (j->located && j->need_candidates) find_candidates(j, j->lat, j->lon, j->create.customer);
-    e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
+    e->ports.run_task(e->ports.ctx, r, apply_work, apply_done, j);
 }
 
 /* ---- the video session (PROTOCOL.md section 7) ----
@@ -564,7 +564,7 @@ static drop_err attach_decide(void *ctx, const void *cur_, void *next_, bool *wr
     return DROP_OK;
 }
 
-/* On a worker: the attach transaction. */
+/* On a pool thread: the attach transaction. */
 static void attach_work(struct engine *e, void *arg)
 {
     struct video_attach *a = arg;
@@ -596,7 +596,7 @@ static void ahead_created(void *ud, drop_err rc, const char *session)
         return;
     }
     snprintf(a->session, sizeof a->session, "%s", session);
-    a->e->ports.job(a->e->ports.ctx, NULL, attach_work, attach_done, a);
+    a->e->ports.run_task(a->e->ports.ctx, NULL, attach_work, attach_done, a);
 }
 
 /* The customer confirmed: create the session now, so handshakes need not
@@ -611,10 +611,10 @@ static void video_ahead(struct engine *e, const struct gig *g)
     e->video.new_session(e->video.ctx, ahead_created, a);
 }
 
-/* A handshake, on a worker: does the gig still need a session? */
+/* A handshake, on a pool thread: does the gig still need a session? */
 static void handshake_read_work(struct engine *e, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     struct gig g;
     gig_init(&g);
     if (store_gig_get(e->store, j->gig_id, &g) == DROP_OK) {
@@ -628,35 +628,35 @@ static void handshake_read_work(struct engine *e, void *arg)
 
 static void handshake_created(void *ud, drop_err rc, const char *session)
 {
-    struct gig_job *j = ud;
+    struct gig_task *j = ud;
     if (rc != DROP_OK) {
         /* the gig keeps its state and deadline; the next handshake retries */
         req_fail(j->r, DROP_EUNAVAIL, "the video provider is unavailable, retry later");
-        gig_job_free(j);
+        gig_task_free(j);
         return;
     }
     snprintf(j->video_session, sizeof j->video_session, "%s", session);
-    j->e->ports.job(j->e->ports.ctx, j->r, apply_work, apply_done, j);
+    j->e->ports.run_task(j->e->ports.ctx, j->r, apply_work, apply_done, j);
 }
 
 static void handshake_read_done(struct engine *e, struct req *r, void *arg)
 {
-    struct gig_job *j = arg;
+    struct gig_task *j = arg;
     if (j->located && j->need_session) {
         if (e->video.new_session) e->video.new_session(e->video.ctx, handshake_created, j);
         else handshake_created(j, DROP_EUNAVAIL, NULL); /* the node is stopping */
         return;
     }
     /* a session on the gig, or a refusal that apply_work words */
-    e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
+    e->ports.run_task(e->ports.ctx, r, apply_work, apply_done, j);
 }
 
 /* Starts a transition on an existing gig. Takes ownership of j. */
-static void transition(struct engine *e, struct gig_job *j)
+static void transition(struct engine *e, struct gig_task *j)
 {
     struct pending_gig *p = NULL;
     if (j->kind == GIG_HANDSHAKE) {
-        e->ports.job(e->ports.ctx, j->r, handshake_read_work, handshake_read_done, j);
+        e->ports.run_task(e->ports.ctx, j->r, handshake_read_work, handshake_read_done, j);
         return;
     }
     if (kind_offers(j->kind)) {
@@ -664,46 +664,22 @@ static void transition(struct engine *e, struct gig_job *j)
         if (p) {
             find_candidates(j, p->lat, p->lon, p->customer);
         } else {
-            e->ports.job(e->ports.ctx, j->r, locate_work, locate_done, j);
+            e->ports.run_task(e->ports.ctx, j->r, locate_work, locate_done, j);
             return;
         }
     }
-    e->ports.job(e->ports.ctx, j->r, apply_work, apply_done, j);
+    e->ports.run_task(e->ports.ctx, j->r, apply_work, apply_done, j);
 }
 
-/* ---- request parsing helpers ---- */
-
-static bool get_gig_id(struct req *r, char out[DROP_ID_SIZE])
-{
-    json_t *v = json_object_get(r->data, "gigId");
-    if (!json_is_string(v) || !id_valid(json_string_value(v))) {
-        req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is required");
-        return false;
-    }
-    snprintf(out, DROP_ID_SIZE, "%s", json_string_value(v));
-    return true;
-}
-
-static bool get_number(struct req *r, const char *key, double lo, double hi, double *out)
-{
-    json_t *v = json_object_get(r->data, key);
-    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < lo ||
-        json_number_value(v) > hi) {
-        req_fail(r, DROP_EBADREQ, "%s: a number in [%g, %g] is required", key, lo, hi);
-        return false;
-    }
-    *out = json_number_value(v);
-    return true;
-}
+/* ---- ops ----
+ * Every argument is declared in the op table (ops.c) and checked there
+ * before a handler runs; the handlers read them with op_arg_*(). */
 
 /* A simple transition whose data is {gigId}. */
 static void simple_transition(struct req *r, enum gig_action_kind kind)
 {
-    struct gig_job *j = gig_job_new(r->eng, r, kind);
-    if (!get_gig_id(r, j->gig_id)) {
-        gig_job_free(j);
-        return;
-    }
+    struct gig_task *j = gig_task_new(r->eng, r, kind);
+    snprintf(j->gig_id, sizeof j->gig_id, "%s", op_arg_str(r, "gigId"));
     j->handshake_reply = kind == GIG_HANDSHAKE;
     transition(r->eng, j);
 }
@@ -713,36 +689,25 @@ static void simple_transition(struct req *r, enum gig_action_kind kind)
 void op_gig_create(struct req *r)
 {
     struct engine *e = r->eng;
-    struct gig_job *j = gig_job_new(e, r, GIG_CREATE);
+    struct gig_task *j = gig_task_new(e, r, GIG_CREATE);
     struct gig *g = &j->create;
-    json_t *dev = json_object_get(r->data, "deviceId");
-    json_t *claim = json_object_get(r->data, "claimId");
-    json_t *meta = json_object_get(r->data, "metaData");
+    const char *dev = op_arg_str(r, "deviceId"), *claim = op_arg_str(r, "claimId");
+    json_t *meta = op_arg_json(r, "metaData");
 
-    if (!get_number(r, "latitude", -90, 90, &g->latitude) ||
-        !get_number(r, "longitude", -180, 180, &g->longitude))
-        goto fail;
-    if (claim && !json_is_null(claim) && !json_is_string(claim)) {
-        req_fail(r, DROP_EBADREQ, "claimId: a string is expected");
-        goto fail;
-    }
-    if (!json_is_string(dev) && !(json_is_string(claim) && json_string_length(claim) > 0)) {
+    g->latitude = op_arg_num(r, "latitude", 0);
+    g->longitude = op_arg_num(r, "longitude", 0);
+    if (!dev && !(claim && *claim)) {
         req_fail(r, DROP_EBADREQ, "deviceId: a string is required (or a claimId)");
         goto fail;
     }
-    if ((json_is_string(dev) && json_string_length(dev) >= sizeof g->device_id) ||
-        (json_is_string(claim) && json_string_length(claim) >= sizeof g->claim_id)) {
+    if ((dev && strlen(dev) >= sizeof g->device_id) ||
+        (claim && strlen(claim) >= sizeof g->claim_id)) {
         req_fail(r, DROP_ETOOLARGE, "deviceId/claimId: at most %zu bytes", sizeof g->device_id - 1);
         goto fail;
     }
-    if (meta && !json_is_null(meta) && !json_is_object(meta)) {
-        req_fail(r, DROP_EBADREQ, "metaData: an object is expected");
-        goto fail;
-    }
-    if (json_is_string(dev)) snprintf(g->device_id, sizeof g->device_id, "%s", json_string_value(dev));
-    if (json_is_string(claim))
-        snprintf(g->claim_id, sizeof g->claim_id, "%s", json_string_value(claim));
-    if (json_is_object(meta)) {
+    if (dev) snprintf(g->device_id, sizeof g->device_id, "%s", dev);
+    if (claim) snprintf(g->claim_id, sizeof g->claim_id, "%s", claim);
+    if (meta) {
         char *text = json_dumps(meta, JSON_COMPACT);
         gig_set_meta(g, text);
         free(text);
@@ -753,24 +718,16 @@ void op_gig_create(struct req *r)
     memcpy(j->gig_id, g->id, DROP_ID_SIZE);
     find_candidates(j, g->latitude, g->longitude, g->customer);
     j->free_mark = e->recent_free_count; /* operators freed after this were not candidates */
-    e->ports.job(e->ports.ctx, r, apply_work, apply_done, j);
+    e->ports.run_task(e->ports.ctx, r, apply_work, apply_done, j);
     return;
 fail:
-    gig_job_free(j);
+    gig_task_free(j);
 }
 
 void op_gig_claim(struct req *r)
 {
-    json_t *resp = json_object_get(r->data, "response");
-    const char *s = json_is_string(resp) ? json_string_value(resp) : "";
-    enum gig_action_kind kind;
-    if (strcmp(s, "accept") == 0) kind = GIG_CLAIM_ACCEPT;
-    else if (strcmp(s, "reject") == 0) kind = GIG_CLAIM_REJECT;
-    else {
-        req_fail(r, DROP_EBADREQ, "response: \"accept\" or \"reject\" is required");
-        return;
-    }
-    simple_transition(r, kind);
+    /* response: the index of "accept" or "reject" in the row's choices */
+    simple_transition(r, op_arg_enum(r, "response", 0) == 0 ? GIG_CLAIM_ACCEPT : GIG_CLAIM_REJECT);
 }
 
 void op_gig_confirm(struct req *r) { simple_transition(r, GIG_CONFIRM); }
@@ -783,11 +740,8 @@ void op_gig_stop(struct req *r) { simple_transition(r, GIG_STOP); }
 void op_gig_rate(struct req *r)
 {
     /* rating and gigId: declared in the op table, checked before we run */
-    struct gig_job *j = gig_job_new(r->eng, r, GIG_RATE);
-    if (!get_gig_id(r, j->gig_id)) {
-        gig_job_free(j);
-        return;
-    }
+    struct gig_task *j = gig_task_new(r->eng, r, GIG_RATE);
+    snprintf(j->gig_id, sizeof j->gig_id, "%s", op_arg_str(r, "gigId"));
     j->rating = (int)op_arg_int(r, "rating", 0);
     transition(r->eng, j);
 }
@@ -797,17 +751,13 @@ void op_gig_rate(struct req *r)
  * reason is a short text for the log's reader; it is not stored. */
 void op_gig_video_failed(struct req *r)
 {
-    json_t *why = json_object_get(r->data, "reason");
-    if (why && !json_is_null(why) && !json_is_string(why)) {
-        req_fail(r, DROP_EBADREQ, "reason: a string is expected");
-        return;
-    }
-    if (json_is_string(why) && json_string_length(why) > 256) {
+    const char *why = op_arg_str(r, "reason");
+    if (why && strlen(why) > 256) {
         req_fail(r, DROP_ETOOLARGE, "reason: at most 256 bytes");
         return;
     }
     log_info("event=gig_video_failed account=%s reason_bytes=%zu", r->who.account,
-             json_is_string(why) ? json_string_length(why) : (size_t)0);
+             why ? strlen(why) : (size_t)0);
     simple_transition(r, GIG_VIDEO_FAIL);
 }
 
@@ -815,21 +765,11 @@ void op_gig_video_failed(struct req *r)
  * the admin-only moves of the state machine. */
 void op_admin_gig(struct req *r)
 {
-    static const struct {
-        const char *name;
-        enum gig_action_kind kind;
-    } actions[] = {{"terminate", GIG_TERMINATE}, {"invoice", GIG_INVOICE}, {"video_fail", GIG_VIDEO_FAIL}};
-    json_t *act = json_object_get(r->data, "action");
-    if (!act || json_is_null(act)) {
-        op_admin_gig_show(r);
-        return;
-    }
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
-        if (json_is_string(act) && strcmp(json_string_value(act), actions[i].name) == 0) {
-            simple_transition(r, actions[i].kind);
-            return;
-        }
-    req_fail(r, DROP_EBADREQ, "action: terminate, invoice or video_fail is expected");
+    /* in the order of the row's choices: terminate, invoice, video_fail */
+    static const enum gig_action_kind actions[] = {GIG_TERMINATE, GIG_INVOICE, GIG_VIDEO_FAIL};
+    int act = op_arg_enum(r, "action", -1);
+    if (act < 0) op_admin_gig_show(r);
+    else simple_transition(r, actions[act]);
 }
 
 /* ---- system transitions ---- */
@@ -848,11 +788,11 @@ static void sweep_work(struct engine *e, void *arg)
 
 static void system_action(struct engine *e, const struct gig *g, int64_t now)
 {
-    struct gig_job *j = gig_job_new(e, NULL, g->deadline && g->deadline <= now ? GIG_DEADLINE
+    struct gig_task *j = gig_task_new(e, NULL, g->deadline && g->deadline <= now ? GIG_DEADLINE
                                                                                 : GIG_OFFER_EXPIRE);
     memcpy(j->gig_id, g->id, DROP_ID_SIZE);
     if (j->kind == GIG_OFFER_EXPIRE) find_candidates(j, g->latitude, g->longitude, g->customer);
-    e->ports.job(e->ports.ctx, NULL, apply_work, apply_done, j);
+    e->ports.run_task(e->ports.ctx, NULL, apply_work, apply_done, j);
 }
 
 static void sweep_done(struct engine *e, struct req *r, void *arg)
@@ -868,40 +808,45 @@ static void sweep_done(struct engine *e, struct req *r, void *arg)
 
 void gig_sweep(struct engine *e)
 {
-    e->ports.job(e->ports.ctx, NULL, sweep_work, sweep_done, xcalloc(1, sizeof(struct sweep)));
+    e->ports.run_task(e->ports.ctx, NULL, sweep_work, sweep_done, xcalloc(1, sizeof(struct sweep)));
 }
 
 /* A timer fired: read the gig, then act on what is due. */
-struct timer_read {
-    char id[DROP_ID_SIZE];
-    struct gig g;
-    drop_err rc;
-};
-
-static void timer_read_work(struct engine *e, void *arg)
+static void timer_read_done(struct engine *e, struct req *r, struct gig_read *t)
 {
-    struct timer_read *t = arg;
-    t->rc = store_gig_get(e->store, t->id, &t->g);
-}
-
-static void timer_read_done(struct engine *e, struct req *r, void *arg)
-{
-    struct timer_read *t = arg;
     int64_t now = engine_now(e);
     int64_t due = t->rc == DROP_OK ? gig_next_timer(&t->g) : 0;
     (void)r;
     if (due && due <= now) system_action(e, &t->g, now);
     else if (due) e->ports.gig_timer(e->ports.ctx, t->id, due); /* early: re-arm */
-    gig_free(&t->g);
-    free(t);
 }
 
 void gig_timer_fired(struct engine *e, const char *gig_id)
 {
-    struct timer_read *t = xcalloc(1, sizeof *t);
-    snprintf(t->id, sizeof t->id, "%s", gig_id);
+    gig_read(e, NULL, gig_id, timer_read_done);
+}
+
+static void gig_read_work(struct engine *e, void *arg)
+{
+    struct gig_read *t = arg;
+    t->rc = store_gig_get(e->store, t->id, &t->g);
+}
+
+static void gig_read_done(struct engine *e, struct req *r, void *arg)
+{
+    struct gig_read *t = arg;
+    t->done(e, r, t);
+    gig_free(&t->g);
+    free(t);
+}
+
+void gig_read(struct engine *e, struct req *r, const char *id, gig_read_fn done)
+{
+    struct gig_read *t = xcalloc(1, sizeof *t);
+    snprintf(t->id, sizeof t->id, "%s", id);
     gig_init(&t->g);
-    e->ports.job(e->ports.ctx, NULL, timer_read_work, timer_read_done, t);
+    t->done = done;
+    e->ports.run_task(e->ports.ctx, r, gig_read_work, gig_read_done, t);
 }
 
 void gig_operator_free(struct engine *e, const char *account)
@@ -918,20 +863,20 @@ void gig_operator_free(struct engine *e, const char *account)
         if (offered) continue;
         double d = geo_distance_m(ps->lat, ps->lon, p->lat, p->lon);
         if (d > e->policy.dispatch_radius_m) continue;
-        struct gig_job *j = gig_job_new(e, NULL, GIG_LATE_JOIN);
+        struct gig_task *j = gig_task_new(e, NULL, GIG_LATE_JOIN);
         memcpy(j->gig_id, p->id, DROP_ID_SIZE);
         memcpy(j->cands[0].account, account, DROP_ID_SIZE);
         j->cands[0].distance_m = d;
         j->n_cands = 1;
         /* remember at once so a burst of updates offers it once */
         if (p->n_offered < GIG_MAX_OFFERS) memcpy(p->offered[p->n_offered++], account, DROP_ID_SIZE);
-        e->ports.job(e->ports.ctx, NULL, apply_work, apply_done, j);
+        e->ports.run_task(e->ports.ctx, NULL, apply_work, apply_done, j);
     }
 }
 
 /* ---- reads ---- */
 
-struct read_job {
+struct read_task {
     struct req *r;
     char gig_id[DROP_ID_SIZE];
     struct gig_filter f;
@@ -943,7 +888,7 @@ struct read_job {
 
 static void read_done(struct engine *e, struct req *r, void *arg)
 {
-    struct read_job *j = arg;
+    struct read_task *j = arg;
     (void)e;
     req_answer(r, j->err, j->why, j->out);
     free(j);
@@ -951,7 +896,7 @@ static void read_done(struct engine *e, struct req *r, void *arg)
 
 static void get_work(struct engine *e, void *arg)
 {
-    struct read_job *j = arg;
+    struct read_task *j = arg;
     struct gig g;
     struct account c, o;
     drop_err rc;
@@ -981,27 +926,23 @@ done:
 
 void op_gig_get(struct req *r)
 {
-    struct read_job *j = xcalloc(1, sizeof *j);
-    json_t *acc = json_object_get(r->data, "accountId");
+    struct read_task *j = xcalloc(1, sizeof *j);
+    const char *acc = op_arg_str(r, "accountId");
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
     /* the REST route names an account: it must be the caller's own */
-    if (json_is_string(acc) && r->who.role != ROLE_ADMIN &&
-        strcmp(json_string_value(acc), r->who.account) != 0) {
+    if (acc && r->who.role != ROLE_ADMIN && strcmp(acc, r->who.account) != 0) {
         req_fail(r, DROP_EFORBIDDEN, "only the account itself or an admin may read its gigs");
         free(j);
         return;
     }
-    if (!get_gig_id(r, j->gig_id)) {
-        free(j);
-        return;
-    }
-    r->eng->ports.job(r->eng->ports.ctx, r, get_work, read_done, j);
+    snprintf(j->gig_id, sizeof j->gig_id, "%s", op_arg_str(r, "gigId"));
+    r->eng->ports.run_task(r->eng->ports.ctx, r, get_work, read_done, j);
 }
 
 static void list_work(struct engine *e, void *arg)
 {
-    struct read_job *j = arg;
+    struct read_task *j = arg;
     struct gig *arr = NULL;
     size_t n = 0;
     drop_err rc = store_gig_list(e->store, &j->f, &arr, &n);
@@ -1017,32 +958,22 @@ static void list_work(struct engine *e, void *arg)
 
 void op_gig_list(struct req *r)
 {
-    struct read_job *j = xcalloc(1, sizeof *j);
-    json_t *acc = json_object_get(r->data, "accountId");
-    json_t *st = json_object_get(r->data, "status");
+    struct read_task *j = xcalloc(1, sizeof *j);
+    const char *acc = op_arg_str(r, "accountId"), *st = op_arg_str(r, "status");
 
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
-    if (acc && !json_is_null(acc)) { /* declared: an ObjectId when given */
-        if (r->who.role != ROLE_ADMIN && strcmp(json_string_value(acc), r->who.account) != 0) {
+    if (acc) {
+        if (r->who.role != ROLE_ADMIN && strcmp(acc, r->who.account) != 0) {
             req_fail(r, DROP_EFORBIDDEN, "only an admin may list the gigs of another account");
-            goto fail;
+            free(j);
+            return;
         }
-        snprintf(j->account, sizeof j->account, "%s", json_string_value(acc));
+        snprintf(j->account, sizeof j->account, "%s", acc);
     }
     j->f.account = j->account[0] ? j->account : NULL;
-    if (st && !json_is_null(st)) {
-        if (!json_is_string(st) || gig_status_parse(json_string_value(st), &j->f.status) != DROP_OK) {
-            req_fail(r, DROP_EBADREQ, "status: one of the gig statuses is expected");
-            goto fail;
-        }
-        j->f.has_status = true;
-    }
-    /* limit and before: declared in the op table, checked before we run */
+    j->f.has_status = st && gig_status_parse(st, &j->f.status) == DROP_OK;
     j->f.limit = (int)op_arg_int(r, "limit", 50);
     j->f.before = op_arg_int(r, "before", 0);
-    r->eng->ports.job(r->eng->ports.ctx, r, list_work, read_done, j);
-    return;
-fail:
-    free(j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, list_work, read_done, j);
 }

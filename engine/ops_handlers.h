@@ -3,7 +3,31 @@
 #ifndef DROP_OPS_HANDLERS_H
 #define DROP_OPS_HANDLERS_H
 
+#include "engine/engine.h"
+#include "engine/gig.h"
 #include "engine/req.h"
+
+/* Bounds of the handlers' arguments, declared in the op table (ops.c). */
+#define NEARBY_MAX_LIMIT 100       /* map.nearby operators */
+#define NEARBY_MAX_RADIUS 50000    /* map.nearby metres */
+#define ADMIN_LIST_MAX 1000        /* admin.operators */
+#define CLUSTER_TIMEOUT_MAX 60000  /* admin.cluster ms */
+#define MAP_CELLS_MAX 61           /* admin.map cells per side */
+#define MAP_RADIUS_MAX 200000      /* admin.map metres */
+
+/* One gig read by id on a pool thread (ops_gig.c). */
+struct gig_read;
+typedef void (*gig_read_fn)(struct engine *e, struct req *r, struct gig_read *t);
+struct gig_read {
+    char id[DROP_ID_SIZE];
+    struct gig g;   /* filled when rc is DROP_OK */
+    drop_err rc;    /* store_gig_get's */
+    gig_read_fn done;
+};
+
+/* Reads gig id on a pool thread, then runs done(e, r, t) on the loop; t
+ * and its gig are freed when done returns. r may be NULL. */
+void gig_read(struct engine *e, struct req *r, const char *id, gig_read_fn done);
 
 /* ops_sys.c */
 void op_sys_ping(struct req *r);
@@ -67,7 +91,7 @@ void op_inbox_read(struct req *r);
 struct engine;
 struct message;
 /* Stores a new message from `from` to `to` (an active account) into *m
- * (message_free it on DROP_OK). Blocking: worker threads only. DROP_ENOTFOUND
+ * (message_free it on DROP_OK). Blocking: pool threads only. DROP_ENOTFOUND
  * when `to` is no active account, else the store's codes. Also used by the
  * job ledger's automated messages. */
 drop_err inbox_store_new(struct engine *e, const char *from, const char *to, const char *text,

@@ -1,8 +1,8 @@
 /* ops_inbox.c - inbox.send, inbox.list, inbox.read (the Freelancer seed's
  * messenger).
  *
- * Each handler validates on the loop thread, does its store work in one job
- * on a worker and answers from the job's completion. A send stores one
+ * Each handler validates on the loop thread, does its store work in one task
+ * on a pool thread and answers from the task's completion. A send stores one
  * message in the recipient's inbox and delivers the event inbox.message to
  * every session of the recipient; the session rate limit bounds how fast a
  * caller can send. Every op needs an account: the built-in admin (config
@@ -20,7 +20,7 @@
 #include "engine/ops_handlers.h"
 #include "engine/store.h"
 
-struct inbox_job {
+struct inbox_task {
     struct req *r;
     char me[DROP_ID_SIZE];
     drop_err err;
@@ -35,7 +35,7 @@ struct inbox_job {
     json_t *out;
 };
 
-static void inbox_job_free(struct inbox_job *j)
+static void inbox_task_free(struct inbox_task *j)
 {
     message_free(&j->m);
     free(j->text);
@@ -44,22 +44,22 @@ static void inbox_job_free(struct inbox_job *j)
     free(j);
 }
 
-static void store_fail(struct inbox_job *j, drop_err e)
+static void store_fail(struct inbox_task *j, drop_err e)
 {
     j->err = e;
     snprintf(j->why, sizeof j->why, "%s",
              e == DROP_EUNAVAIL ? "the store is unavailable, retry later" : "store error");
 }
 
-/* A new job for r, or NULL (r answered) when the caller has no account. */
-static struct inbox_job *inbox_job_new(struct req *r)
+/* A new task for r, or NULL (r answered) when the caller has no account. */
+static struct inbox_task *inbox_task_new(struct req *r)
 {
     if (!r->who.account[0]) {
         req_fail(r, DROP_EBADREQ, "%s needs an account (the built-in admin has none)",
                  r->op->name);
         return NULL;
     }
-    struct inbox_job *j = xcalloc(1, sizeof *j);
+    struct inbox_task *j = xcalloc(1, sizeof *j);
     j->r = r;
     memcpy(j->me, r->who.account, DROP_ID_SIZE);
     return j;
@@ -67,11 +67,11 @@ static struct inbox_job *inbox_job_new(struct req *r)
 
 static void inbox_done(struct engine *e, struct req *r, void *arg)
 {
-    struct inbox_job *j = arg;
+    struct inbox_task *j = arg;
     (void)e;
     req_answer(r, j->err, j->why, j->out);
     j->out = NULL;
-    inbox_job_free(j);
+    inbox_task_free(j);
 }
 
 drop_err inbox_store_new(struct engine *e, const char *from, const char *to, const char *text,
@@ -102,7 +102,7 @@ void inbox_deliver(struct engine *e, const struct message *m)
 
 static void send_work(struct engine *e, void *arg)
 {
-    struct inbox_job *j = arg;
+    struct inbox_task *j = arg;
     drop_err rc = inbox_store_new(e, j->me, j->to, j->text, &j->m);
     if (rc == DROP_ENOTFOUND) {
         j->err = rc;
@@ -116,7 +116,7 @@ static void send_work(struct engine *e, void *arg)
 
 static void send_done(struct engine *e, struct req *r, void *arg)
 {
-    struct inbox_job *j = arg;
+    struct inbox_task *j = arg;
     if (!j->err) {
         inbox_deliver(e, &j->m);
         log_debug("event=inbox_send from=%s to=%s id=%s", j->m.from, j->m.to, j->m.id);
@@ -127,27 +127,23 @@ static void send_done(struct engine *e, struct req *r, void *arg)
 void op_inbox_send(struct req *r)
 {
     char why[128];
-    const char *to = json_string_value(json_object_get(r->data, "to"));
-    const char *text = json_string_value(json_object_get(r->data, "text"));
+    /* declared in the op table: to (an ObjectId), text (a string) */
+    const char *to = op_arg_str(r, "to"), *text = op_arg_str(r, "text");
     drop_err rc;
-    if (!to || !id_valid(to)) {
-        req_fail(r, DROP_EBADREQ, "to: an account id is expected");
-        return;
-    }
     if ((rc = inbox_check_text(text, why, sizeof why)) != DROP_OK) {
         req_fail(r, rc, "%s", why);
         return;
     }
-    struct inbox_job *j = inbox_job_new(r);
+    struct inbox_task *j = inbox_task_new(r);
     if (!j) return;
     snprintf(j->to, sizeof j->to, "%s", to);
     j->text = xstrdup(text);
-    r->eng->ports.job(r->eng->ports.ctx, r, send_work, send_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, send_work, send_done, j);
 }
 
 static void list_work(struct engine *e, void *arg)
 {
-    struct inbox_job *j = arg;
+    struct inbox_task *j = arg;
     struct message *arr = NULL;
     size_t n = 0;
     drop_err rc = store_message_list(e->store, j->me, j->before, j->limit, &arr, &n);
@@ -160,37 +156,18 @@ static void list_work(struct engine *e, void *arg)
     message_array_free(arr, n);
 }
 
-/* Reads an optional integer field in lo..hi into *out. False (r answered)
- * when present and not such an integer. */
-static bool opt_int(struct req *r, const char *key, int64_t lo, int64_t hi, int64_t *out)
-{
-    json_t *v = json_object_get(r->data, key);
-    if (!v || json_is_null(v)) return true;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-        req_fail(r, DROP_EBADREQ, "%s: an integer %lld..%lld is expected", key, (long long)lo,
-                 (long long)hi);
-        return false;
-    }
-    *out = json_integer_value(v);
-    return true;
-}
-
 void op_inbox_list(struct req *r)
 {
-    int64_t before = 0, limit = INBOX_LIST_DEFAULT;
-    if (!opt_int(r, "before", 1, INT64_MAX, &before) ||
-        !opt_int(r, "limit", 1, INBOX_LIST_MAX, &limit))
-        return;
-    struct inbox_job *j = inbox_job_new(r);
+    struct inbox_task *j = inbox_task_new(r);
     if (!j) return;
-    j->before = before;
-    j->limit = (int)limit;
-    r->eng->ports.job(r->eng->ports.ctx, r, list_work, inbox_done, j);
+    j->before = op_arg_int(r, "before", 0);
+    j->limit = (int)op_arg_int(r, "limit", INBOX_LIST_DEFAULT);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, list_work, inbox_done, j);
 }
 
 static void read_work(struct engine *e, void *arg)
 {
-    struct inbox_job *j = arg;
+    struct inbox_task *j = arg;
     drop_err rc = store_message_mark_read(e->store, j->me, (const char(*)[DROP_ID_SIZE])j->ids,
                                           j->n_ids, engine_now(e));
     if (rc) store_fail(j, rc);
@@ -199,25 +176,14 @@ static void read_work(struct engine *e, void *arg)
 
 void op_inbox_read(struct req *r)
 {
-    json_t *ids = json_object_get(r->data, "ids");
+    /* declared in the op table: 1..INBOX_READ_MAX ObjectIds */
+    json_t *ids = op_arg_json(r, "ids");
     size_t n = json_array_size(ids);
-    if (!json_is_array(ids) || n < 1 || n > INBOX_READ_MAX) {
-        req_fail(r, DROP_EBADREQ, "ids: an array of 1..%d message ids is expected",
-                 INBOX_READ_MAX);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const char *s = json_string_value(json_array_get(ids, i));
-        if (!s || !id_valid(s)) {
-            req_fail(r, DROP_EBADREQ, "ids[%zu]: a message id is expected", i);
-            return;
-        }
-    }
-    struct inbox_job *j = inbox_job_new(r);
+    struct inbox_task *j = inbox_task_new(r);
     if (!j) return;
     j->ids = xcalloc(n, sizeof *j->ids);
     j->n_ids = n;
     for (size_t i = 0; i < n; i++)
         snprintf(j->ids[i], DROP_ID_SIZE, "%s", json_string_value(json_array_get(ids, i)));
-    r->eng->ports.job(r->eng->ports.ctx, r, read_work, inbox_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, read_work, inbox_done, j);
 }

@@ -1,7 +1,7 @@
 /* ops_job.c - job.save, job.status, job.list (the Freelancer seed's job
  * ledger).
  *
- * Each handler validates on the loop thread and runs one job on a worker:
+ * Each handler validates on the loop thread and runs one task on a pool thread:
  * read the job, let the pure rules decide (engine/job.h: the workflow
  * table), compare-and-set on the version, and on a lost race re-read and
  * decide again, like gigs. The picture rule needs the worker's account, so
@@ -245,47 +245,24 @@ static void change_done(struct engine *e, struct req *r, void *arg)
     job_op_free(j);
 }
 
-/* A required string field, or NULL (r answered). */
-static const char *opt_string(struct req *r, const char *key, bool *bad)
-{
-    json_t *v = json_object_get(r->data, key);
-    if (!v || json_is_null(v)) return NULL;
-    if (!json_is_string(v)) {
-        req_fail(r, DROP_EBADREQ, "%s: a string is expected", key);
-        *bad = true;
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
 void op_job_save(struct req *r)
 {
-    bool bad = false;
+    /* declared in the op table: id?, worker? (ObjectIds), title?,
+     * description? (strings); the job's own rules are checked here */
     char why[128];
-    const char *id = opt_string(r, "id", &bad);
-    const char *title = bad ? NULL : opt_string(r, "title", &bad);
-    const char *desc = bad ? NULL : opt_string(r, "description", &bad);
-    const char *worker = bad ? NULL : opt_string(r, "worker", &bad);
+    const char *id = op_arg_str(r, "id"), *worker = op_arg_str(r, "worker");
+    const char *title = op_arg_str(r, "title"), *desc = op_arg_str(r, "description");
     drop_err rc;
-    if (bad) return;
     if (!r->who.account[0]) {
         req_fail(r, DROP_EBADREQ, "job.save needs an account (the built-in admin has none)");
-        return;
-    }
-    if (id && !id_valid(id)) {
-        req_fail(r, DROP_EBADREQ, "id: a job id is expected");
         return;
     }
     if ((rc = job_check_text(title, desc, why, sizeof why)) != DROP_OK) {
         req_fail(r, rc, "%s", why);
         return;
     }
-    if (worker && !id_valid(worker)) {
-        req_fail(r, DROP_EBADREQ, "worker: an account id is expected");
-        return;
-    }
     if (!id && !worker) {
-        req_fail(r, DROP_EBADREQ, "worker: an account id is expected");
+        req_fail(r, DROP_EBADREQ, "worker: an ObjectId string is required for a new job");
         return;
     }
     if (!id && strcmp(worker, r->who.account) == 0) {
@@ -297,7 +274,7 @@ void op_job_save(struct req *r)
     if (worker) snprintf(j->worker, sizeof j->worker, "%s", worker);
     j->title = xstrdup(title);
     j->description = desc ? xstrdup(desc) : NULL;
-    r->eng->ports.job(r->eng->ports.ctx, r, save_work, change_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, save_work, change_done, j);
 }
 
 /* ---- job.status ---- */
@@ -347,23 +324,11 @@ static void status_work(struct engine *e, void *arg)
 
 void op_job_status(struct req *r)
 {
-    const char *id = json_string_value(json_object_get(r->data, "id"));
-    const char *st = json_string_value(json_object_get(r->data, "status"));
-    enum job_status to;
-    if (!id || !id_valid(id)) {
-        req_fail(r, DROP_EBADREQ, "id: a job id is expected");
-        return;
-    }
-    if (!st || job_status_parse(st, &to) != DROP_OK || to == JOB_REQUESTED) {
-        req_fail(r, DROP_EBADREQ,
-                 "status: one of ACCEPTED, DECLINED, STARTED, COMPLETED, PENDING_PAYMENT, PAID"
-                 " is expected");
-        return;
-    }
+    /* declared in the op table: id, status (any but REQUESTED) */
     struct job_op *j = job_op_new(r);
-    snprintf(j->id, sizeof j->id, "%s", id);
-    j->to = to;
-    r->eng->ports.job(r->eng->ports.ctx, r, status_work, change_done, j);
+    snprintf(j->id, sizeof j->id, "%s", op_arg_str(r, "id"));
+    job_status_parse(op_arg_str(r, "status"), &j->to);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, status_work, change_done, j);
 }
 
 /* ---- job.list ---- */
@@ -394,9 +359,10 @@ static void list_done(struct engine *e, struct req *r, void *arg)
 
 void op_job_list(struct req *r)
 {
-    json_t *st = json_object_get(r->data, "status");
-    json_t *role = json_object_get(r->data, "role");
-    /* limit and before: declared in the op table, checked before we run */
+    /* declared in the op table: status?, role? ("client" or "worker"),
+     * limit?, before? */
+    static const enum job_role_filter roles[] = {JOB_ROLE_CLIENT, JOB_ROLE_WORKER};
+    int role = op_arg_enum(r, "role", -1);
     struct job_filter f = {.limit = (int)op_arg_int(r, "limit", 50),
                            .before = op_arg_int(r, "before", 0)};
 
@@ -404,24 +370,10 @@ void op_job_list(struct req *r)
         req_fail(r, DROP_EBADREQ, "job.list needs an account (the built-in admin has none)");
         return;
     }
-    if (st && !json_is_null(st)) {
-        if (job_status_parse(json_string_value(st), &f.status) != DROP_OK) {
-            req_fail(r, DROP_EBADREQ, "status: one of the job statuses is expected");
-            return;
-        }
-        f.has_status = true;
-    }
-    if (role && !json_is_null(role)) {
-        const char *s = json_string_value(role);
-        if (s && strcmp(s, "client") == 0) f.role = JOB_ROLE_CLIENT;
-        else if (s && strcmp(s, "worker") == 0) f.role = JOB_ROLE_WORKER;
-        else {
-            req_fail(r, DROP_EBADREQ, "role: \"client\" or \"worker\" is expected");
-            return;
-        }
-    }
+    f.has_status = job_status_parse(op_arg_str(r, "status"), &f.status) == DROP_OK; /* NULL: no */
+    if (role >= 0) f.role = roles[role];
     struct job_op *j = job_op_new(r);
     j->f = f;
     j->f.account = j->me;
-    r->eng->ports.job(r->eng->ports.ctx, r, list_work, list_done, j);
+    r->eng->ports.run_task(r->eng->ports.ctx, r, list_work, list_done, j);
 }

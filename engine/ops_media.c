@@ -3,10 +3,10 @@
  * storage.sign asks the blob signer port for a presigned PUT URL under a key
  * the server chooses: profileImage/<account>/<new id>, chat/<account>/<new id>
  * or gig/<gigId>/<new id>; a gig key needs the caller to be a party of the gig
- * (read in a job). Without a configured signer the op is `unavailable`.
+ * (read in a task). Without a configured signer the op is `unavailable`.
  *
  * push.send lets an admin, or a party of a live gig with the recipient (read
- * in a job), send {from, data} to an account. The event `push` always goes
+ * in a task), send {from, data} to an account. The event `push` always goes
  * through the push port, so it reaches the recipient's sessions on every
  * node; the reply says how it was delivered (PROTOCOL.md section 6):
  * "socket" when some node holds a session of the recipient, otherwise
@@ -22,6 +22,7 @@
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_handlers.h"
 #include "engine/store.h"
 #include "engine/timefmt.h"
@@ -30,7 +31,7 @@
 #define MEDIA_CTYPE_MAX 127
 #define PUSH_DATA_MAX 8192 /* bytes of compact JSON; push providers take ~4 KiB */
 
-struct media_job {
+struct media_task {
     struct req *r;
     char account[DROP_ID_SIZE];   /* the caller */
     char gig_id[DROP_ID_SIZE];    /* storage.sign of a gig */
@@ -43,7 +44,7 @@ struct media_job {
     char why[120];
 };
 
-static void media_job_free(struct media_job *j)
+static void media_task_free(struct media_task *j)
 {
     json_decref(j->data);
     free(j);
@@ -97,7 +98,7 @@ done:
 
 static void gig_party_work(struct engine *e, void *arg)
 {
-    struct media_job *j = arg;
+    struct media_task *j = arg;
     struct gig g;
     gig_init(&g);
     drop_err rc = store_gig_get(e->store, j->gig_id, &g);
@@ -116,11 +117,11 @@ static void gig_party_work(struct engine *e, void *arg)
 
 static void gig_party_done(struct engine *e, struct req *r, void *arg)
 {
-    struct media_job *j = arg;
+    struct media_task *j = arg;
     (void)e;
     if (j->err) req_fail(r, j->err, "%s", j->why);
     else sign_reply(r, j->type, j->gig_id, j->ctype);
-    media_job_free(j);
+    media_task_free(j);
 }
 
 /* storage.sign {type, gigId?, contentType?} -> {url, method, headers, key,
@@ -128,32 +129,21 @@ static void gig_party_done(struct engine *e, struct req *r, void *arg)
 void op_storage_sign(struct req *r)
 {
     struct engine *e = r->eng;
-    json_t *type = json_object_get(r->data, "type");
-    json_t *gig = json_object_get(r->data, "gigId");
-    json_t *ct = json_object_get(r->data, "contentType");
-    const char *t = json_is_string(type) ? json_string_value(type) : "";
-    const char *ctype = "";
+    /* declared in the op table: type (one of the three), contentType? (a
+     * string); gigId matters only for type gig, so it is checked here */
+    const char *t = op_arg_str(r, "type"), *gig = op_arg_str(r, "gigId");
+    const char *ctype = op_arg_str(r, "contentType");
 
-    if (strcmp(t, "profileImage") != 0 && strcmp(t, "chat") != 0 && strcmp(t, "gig") != 0) {
-        req_fail(r, DROP_EBADREQ, "type: \"profileImage\", \"chat\" or \"gig\" is required");
+    if (ctype && strlen(ctype) > MEDIA_CTYPE_MAX) {
+        req_fail(r, DROP_ETOOLARGE, "contentType: at most %d bytes", MEDIA_CTYPE_MAX);
         return;
     }
-    if (ct && !json_is_null(ct)) {
-        if (!json_is_string(ct)) {
-            req_fail(r, DROP_EBADREQ, "contentType: a media type like image/jpeg is expected");
-            return;
-        }
-        if (json_string_length(ct) > MEDIA_CTYPE_MAX) {
-            req_fail(r, DROP_ETOOLARGE, "contentType: at most %d bytes", MEDIA_CTYPE_MAX);
-            return;
-        }
-        ctype = json_string_value(ct);
-        if (!ctype_valid(ctype)) {
-            req_fail(r, DROP_EBADREQ, "contentType: a media type like image/jpeg is expected");
-            return;
-        }
+    if (ctype && !ctype_valid(ctype)) {
+        req_fail(r, DROP_EBADREQ, "contentType: a media type like image/jpeg is expected");
+        return;
     }
-    if (strcmp(t, "gig") == 0 && (!json_is_string(gig) || !id_valid(json_string_value(gig)))) {
+    if (!ctype) ctype = "";
+    if (strcmp(t, "gig") == 0 && (!gig || !id_valid(gig))) {
         req_fail(r, DROP_EBADREQ, "gigId: an ObjectId string is required for type gig");
         return;
     }
@@ -169,14 +159,14 @@ void op_storage_sign(struct req *r)
         sign_reply(r, t, r->who.account, ctype);
         return;
     }
-    struct media_job *j = xcalloc(1, sizeof *j);
+    struct media_task *j = xcalloc(1, sizeof *j);
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
-    snprintf(j->gig_id, sizeof j->gig_id, "%s", json_string_value(gig));
+    snprintf(j->gig_id, sizeof j->gig_id, "%s", gig);
     snprintf(j->type, sizeof j->type, "%s", t);
     snprintf(j->ctype, sizeof j->ctype, "%s", ctype);
     j->admin = r->who.role == ROLE_ADMIN;
-    e->ports.job(e->ports.ctx, r, gig_party_work, gig_party_done, j);
+    e->ports.run_task(e->ports.ctx, r, gig_party_work, gig_party_done, j);
 }
 
 /* ---- push.send ---- */
@@ -192,7 +182,7 @@ static void push_delivered(void *ud, const char *how)
 }
 
 /* Delivers the event and answers j->r; frees j. */
-static void push_deliver(struct engine *e, struct media_job *j)
+static void push_deliver(struct engine *e, struct media_task *j)
 {
     struct req *r = j->r;
     json_t *from = j->account[0] ? json_string(j->account) : json_null();
@@ -202,20 +192,20 @@ static void push_deliver(struct engine *e, struct media_job *j)
     if (e->push.deliver) {
         char to[DROP_ID_SIZE];
         memcpy(to, j->recipient, DROP_ID_SIZE);
-        media_job_free(j);
+        media_task_free(j);
         /* the last step: done may answer r before deliver returns */
         e->push.deliver(e->push.ctx, to, ev, push_delivered, r);
         return;
     }
     e->ports.deliver(e->ports.ctx, j->recipient, ev);
     bool here = e->ports.has_session && e->ports.has_session(e->ports.ctx, j->recipient);
-    media_job_free(j);
+    media_task_free(j);
     push_reply(r, here ? "socket" : "none");
 }
 
 static void push_check_work(struct engine *e, void *arg)
 {
-    struct media_job *j = arg;
+    struct media_task *j = arg;
     struct gig *arr = NULL;
     size_t n = 0;
     bool ok = j->admin;
@@ -253,10 +243,10 @@ static void push_check_work(struct engine *e, void *arg)
 
 static void push_check_done(struct engine *e, struct req *r, void *arg)
 {
-    struct media_job *j = arg;
+    struct media_task *j = arg;
     if (j->err) {
         req_fail(r, j->err, "%s", j->why);
-        media_job_free(j);
+        media_task_free(j);
         return;
     }
     push_deliver(e, j);
@@ -266,19 +256,12 @@ static void push_check_done(struct engine *e, struct req *r, void *arg)
 void op_push_send(struct req *r)
 {
     struct engine *e = r->eng;
-    json_t *to = json_object_get(r->data, "recipientId");
-    json_t *data = json_object_get(r->data, "data");
-    struct media_job *j;
+    /* declared in the op table: recipientId, data? (an object, the
+     * sender's own payload) */
+    json_t *data = op_arg_json(r, "data");
+    struct media_task *j;
 
-    if (!json_is_string(to) || !id_valid(json_string_value(to))) {
-        req_fail(r, DROP_EBADREQ, "recipientId: an ObjectId string is required");
-        return;
-    }
-    if (data && !json_is_null(data) && !json_is_object(data)) {
-        req_fail(r, DROP_EBADREQ, "data: an object is expected");
-        return;
-    }
-    if (json_is_object(data)) {
+    if (data) {
         char *text = json_dumps(data, JSON_COMPACT);
         size_t len = text ? strlen(text) : 0;
         free(text);
@@ -290,8 +273,8 @@ void op_push_send(struct req *r)
     j = xcalloc(1, sizeof *j);
     j->r = r;
     memcpy(j->account, r->who.account, DROP_ID_SIZE);
-    snprintf(j->recipient, sizeof j->recipient, "%s", json_string_value(to));
-    j->data = json_is_object(data) ? json_deep_copy(data) : json_object();
+    snprintf(j->recipient, sizeof j->recipient, "%s", op_arg_str(r, "recipientId"));
+    j->data = data ? json_deep_copy(data) : json_object();
     j->admin = r->who.role == ROLE_ADMIN;
-    e->ports.job(e->ports.ctx, r, push_check_work, push_check_done, j);
+    e->ports.run_task(e->ports.ctx, r, push_check_work, push_check_done, j);
 }

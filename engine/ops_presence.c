@@ -4,7 +4,7 @@
  *
  * Presence is soft state on the loop thread (engine/presence.h). The first
  * update of an operator reads their account once (first name for the map,
- * rating, and whether they owe a rating) in a job; later updates touch only
+ * rating, and whether they owe a rating) in a task; later updates touch only
  * memory. An operator who becomes free near a pending gig is offered it
  * (gig_operator_free). */
 #include <math.h>
@@ -16,40 +16,15 @@
 #include "engine/engine.h"
 #include "engine/gig.h"
 #include "engine/mem.h"
+#include "engine/ops.h"
 #include "engine/ops_handlers.h"
 #include "engine/presence.h"
 #include "engine/store.h"
 
 #define NEARBY_DEFAULT_LIMIT 20
-#define NEARBY_MAX_LIMIT 100
-#define NEARBY_MAX_RADIUS 50000.0
-
-/* An optional number in [lo, hi]; absent or null leaves *out. */
-static bool opt_number(struct req *r, const char *key, double lo, double hi, double *out)
-{
-    json_t *v = json_object_get(r->data, key);
-    if (!v || json_is_null(v)) return true;
-    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < lo ||
-        json_number_value(v) > hi) {
-        req_fail(r, DROP_EBADREQ, "%s: a number in [%g, %g] is expected", key, lo, hi);
-        return false;
-    }
-    *out = json_number_value(v);
-    return true;
-}
-
-static bool need_number(struct req *r, const char *key, double lo, double hi, double *out)
-{
-    json_t *v = json_object_get(r->data, key);
-    if (!v || json_is_null(v)) {
-        req_fail(r, DROP_EBADREQ, "%s: a number in [%g, %g] is required", key, lo, hi);
-        return false;
-    }
-    return opt_number(r, key, lo, hi, out);
-}
 
 /* The profile read of an operator's first update. */
-struct profile_job {
+struct profile_task {
     char account[DROP_ID_SIZE];
     char name[48];
     double rating;
@@ -60,7 +35,7 @@ struct profile_job {
 
 static void profile_work(struct engine *e, void *arg)
 {
-    struct profile_job *p = arg;
+    struct profile_task *p = arg;
     struct account a;
     account_init(&a);
     p->rc = store_account_get(e->store, p->account, &a);
@@ -84,7 +59,7 @@ static void profile_work(struct engine *e, void *arg)
 
 static void profile_done(struct engine *e, struct req *r, void *arg)
 {
-    struct profile_job *p = arg;
+    struct profile_task *p = arg;
     (void)r;
     if (p->rc == DROP_OK && presence_get(e->presence, p->account)) {
         presence_set_name(e->presence, p->account, p->name);
@@ -105,21 +80,12 @@ static void profile_done(struct engine *e, struct req *r, void *arg)
 void op_presence_update(struct req *r)
 {
     struct engine *e = r->eng;
-    double lat = NAN, lon = NAN, acc = NAN, heading = NAN;
-    json_t *av = json_object_get(r->data, "available");
+    /* declared in the op table: latitude, longitude, accuracy?, heading?, available? */
+    double lat = op_arg_num(r, "latitude", NAN), lon = op_arg_num(r, "longitude", NAN);
+    double acc = op_arg_num(r, "accuracy", NAN), heading = op_arg_num(r, "heading", NAN);
     const struct presence_state *prev = presence_get(e->presence, r->who.account);
-    bool available = prev ? prev->available : true;
+    bool available = op_arg_bool(r, "available", prev ? prev->available : true);
 
-    if (!need_number(r, "latitude", -90, 90, &lat) || !need_number(r, "longitude", -180, 180, &lon) ||
-        !opt_number(r, "accuracy", 0, 1e7, &acc) || !opt_number(r, "heading", 0, 360, &heading))
-        return;
-    if (av && !json_is_null(av)) {
-        if (!json_is_boolean(av)) {
-            req_fail(r, DROP_EBADREQ, "available: true or false is expected");
-            return;
-        }
-        available = json_is_true(av);
-    }
     drop_err rc = presence_update(e->presence, r->who.account, e->set.node_id, lat, lon, acc,
                                   heading, available, engine_now(e));
     if (rc) {
@@ -128,10 +94,10 @@ void op_presence_update(struct req *r)
     }
     e->ports.presence_changed(e->ports.ctx, r->who.account);
     if (!prev) { /* first sight: learn name, rating and rating lock, then match */
-        struct profile_job *p = xcalloc(1, sizeof *p);
+        struct profile_task *p = xcalloc(1, sizeof *p);
         memcpy(p->account, r->who.account, DROP_ID_SIZE);
         presence_set_locked(e->presence, r->who.account, true); /* until known */
-        e->ports.job(e->ports.ctx, NULL, profile_work, profile_done, p);
+        e->ports.run_task(e->ports.ctx, NULL, profile_work, profile_done, p);
     } else {
         /* moved or became free: pending gigs now in range are offered */
         gig_operator_free(e, r->who.account);
@@ -149,14 +115,13 @@ void op_presence_offline(struct req *r)
 void op_map_nearby(struct req *r)
 {
     struct engine *e = r->eng;
-    double lat = 0, lon = 0, radius = e->policy.dispatch_radius_m, limit = NEARBY_DEFAULT_LIMIT;
+    /* declared in the op table: latitude, longitude, radius?, limit? */
+    double lat = op_arg_num(r, "latitude", 0), lon = op_arg_num(r, "longitude", 0);
+    double radius = op_arg_num(r, "radius", e->policy.dispatch_radius_m);
+    double limit = op_arg_num(r, "limit", NEARBY_DEFAULT_LIMIT);
     struct presence_hit hits[NEARBY_MAX_LIMIT];
     size_t n = 0;
 
-    if (!need_number(r, "latitude", -90, 90, &lat) || !need_number(r, "longitude", -180, 180, &lon) ||
-        !opt_number(r, "radius", 0, NEARBY_MAX_RADIUS, &radius) ||
-        !opt_number(r, "limit", 1, NEARBY_MAX_LIMIT, &limit))
-        return;
     if (presence_nearest_free(e->presence, lat, lon, radius, (size_t)limit,
                               r->who.account[0] ? r->who.account : NULL, hits, &n) != DROP_OK) {
         req_fail(r, DROP_EBADREQ, "invalid position");

@@ -4,6 +4,7 @@
 
 #include "engine/engine.h"
 #include "engine/log.h"
+#include "engine/ops.h"
 #include "engine/ops_handlers.h"
 #include "engine/timefmt.h"
 
@@ -23,20 +24,10 @@ void op_sys_ping(struct req *r)
  * ours). Not stored. */
 void op_log_write(struct req *r)
 {
-    static const char *levels[] = {"debug", "info", "warn", "error"};
-    json_t *lv = json_object_get(r->data, "level"), *msg = json_object_get(r->data, "message");
-    json_t *data = json_object_get(r->data, "data");
-    int level = -1;
-    for (int i = 0; i < 4 && json_is_string(lv); i++)
-        if (strcmp(json_string_value(lv), levels[i]) == 0) level = i;
-    if (level < 0) {
-        req_fail(r, DROP_EBADREQ, "level: debug, info, warn or error is required");
-        return;
-    }
-    if (!json_is_string(msg)) {
-        req_fail(r, DROP_EBADREQ, "message: a string is required");
-        return;
-    }
+    /* declared in the op table: level (an index of debug, info, warn,
+     * error: LOG_AT's levels), message; data is any JSON, logged as it is */
+    int level = op_arg_enum(r, "level", 0);
+    json_t *msg = op_arg_json(r, "message"), *data = op_arg_json(r, "data");
     if (json_string_length(msg) > LOG_MESSAGE_MAX) {
         req_fail(r, DROP_ETOOLARGE, "message: at most %d bytes", LOG_MESSAGE_MAX);
         return;

@@ -1,6 +1,6 @@
 /* op_harness.h - the engine's op table with its real handlers, over the real
  * pure modules and test ports: a clock the test sets, the SQLite store in a
- * temp dir, jobs run at once (work, then done, on the calling thread), and a
+ * temp dir, tasks run at once (work, then done, on the calling thread), and a
  * sink that records every answer and every delivered event with its
  * recipient. Header-only: one test program includes it once. */
 #ifndef OP_HARNESS_H
@@ -43,6 +43,7 @@ struct harness {
     json_t *events; /* [[recipient, envelope], ...] in delivery order */
     json_t *timers; /* {gigId: at_ms} as last armed (0: cancelled) */
     json_t *closed; /* accounts whose sessions were closed */
+    int tasks;      /* pool-thread tasks run so far */
     /* the last answer */
     bool answered;
     drop_err err;
@@ -55,9 +56,10 @@ static struct harness *H;
 
 static int64_t h_now(void *ctx) { return ((struct harness *)ctx)->now; }
 
-static void h_job(void *ctx, struct req *r, job_work_fn work, job_done_fn done, void *arg)
+static void h_run_task(void *ctx, struct req *r, task_work_fn work, task_done_fn done, void *arg)
 {
     struct harness *h = ctx;
+    h->tasks++;
     work(&h->eng, arg);
     done(&h->eng, r, arg);
 }
@@ -178,7 +180,7 @@ static int harness_setup(void **state)
     h.timers = json_object();
     h.closed = json_array();
     h.eng.ports = (struct engine_ports){
-        .ctx = &h, .now_ms = h_now, .job = h_job, .deliver = h_deliver,
+        .ctx = &h, .now_ms = h_now, .run_task = h_run_task, .deliver = h_deliver,
         .close_token = h_close_token, .close_account = h_close_account,
         .gig_timer = h_gig_timer, .presence_changed = h_presence_changed,
         .gig_pending = h_gig_pending, .bus_ok = h_bus_ok, .inspect = h_inspect,
@@ -234,7 +236,7 @@ static struct caller as(enum role role, const char *account)
 
 /* Runs op as who with data (a JSON text, NULL = {}); returns the error
  * (DROP_OK: H->data holds the reply, borrowed). Every op here answers at
- * once, since jobs run at once. */
+ * once, since tasks run at once. */
 static drop_err call(struct caller who, const char *op, const char *data)
 {
     json_error_t jerr;

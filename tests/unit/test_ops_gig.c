@@ -298,6 +298,75 @@ static void test_declared_arguments(void **state)
     assert_int_equal(call(C(), "gig.list", "{\"limit\": null, \"before\": null}"), DROP_OK);
 }
 
+/* The one place: for each kind of mistake (missing required field, wrong
+ * type, out of bounds, not one of the allowed strings), several ops answer
+ * bad_request naming the field, in the one wording, and their handler does
+ * not run: no task reaches the store, no event goes out, no operator is
+ * placed. */
+static void test_arguments_checked_before_the_handler(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *op, *data, *msg;
+        bool as_operator;
+    } cases[] = {
+        /* missing */
+        {"gig.create", "{\"longitude\": " LON ", \"deviceId\": \"d\"}",
+         "latitude: a number in [-90, 90] is required", false},
+        {"gig.claim", "{\"gigId\": \"0123456789abcdef01234567\"}",
+         "response: one of \"accept\", \"reject\" is required", true},
+        {"inbox.send", "{\"text\": \"hi\"}", "to: an ObjectId string is required", false},
+        {"job.status", "{\"id\": \"0123456789abcdef01234567\"}",
+         "status: one of ACCEPTED, DECLINED, STARTED, COMPLETED, PENDING_PAYMENT, PAID is required", false},
+        /* wrong type */
+        {"gig.create", "{\"latitude\": \"10.7\", \"longitude\": " LON ", \"deviceId\": \"d\"}",
+         "latitude: a number in [-90, 90] is required", false},
+        {"gig.create",
+         "{\"latitude\": " LAT ", \"longitude\": " LON ", \"deviceId\": \"d\", \"metaData\": [1]}",
+         "metaData: an object is expected", false},
+        {"presence.update",
+         "{\"latitude\": " LAT ", \"longitude\": " LON ", \"available\": \"yes\"}",
+         "available: true or false is expected", true},
+        {"inbox.read", "{\"ids\": [\"0123456789abcdef01234567\", 7]}",
+         "ids: an array of 1..200 ObjectId strings is required", false},
+        {"push.send", "{\"recipientId\": \"0123456789abcdef01234567\", \"data\": \"x\"}",
+         "data: an object is expected", false},
+        /* out of bounds */
+        {"gig.create", "{\"latitude\": 91, \"longitude\": " LON ", \"deviceId\": \"d\"}",
+         "latitude: a number in [-90, 90] is required", false},
+        {"presence.update", "{\"latitude\": " LAT ", \"longitude\": 181}",
+         "longitude: a number in [-180, 180] is required", true},
+        {"map.nearby", "{\"latitude\": " LAT ", \"longitude\": " LON ", \"radius\": 50001}",
+         "radius: a number in [0, 50000] is expected", false},
+        {"inbox.list", "{\"limit\": 201}", "limit: an integer 1..200 is expected", false},
+        {"inbox.read", "{\"ids\": []}", "ids: an array of 1..200 ObjectId strings is required", false},
+        /* not one of the allowed strings */
+        {"storage.sign", "{\"type\": \"avatar\"}",
+         "type: one of \"profileImage\", \"chat\", \"gig\" is required", false},
+        {"job.list", "{\"role\": \"boss\"}", "role: one of \"client\", \"worker\" is expected", false},
+        {"gig.list", "{\"status\": \"nope\"}", "status: one of the gig statuses is expected", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int tasks = H->tasks;
+        struct caller who = cases[i].as_operator ? as(ROLE_OPERATOR, stranger) : C();
+        assert_int_equal(call(who, cases[i].op, cases[i].data), DROP_EBADREQ);
+        assert_string_equal(H->msg, cases[i].msg);
+        assert_int_equal(H->tasks, tasks); /* the handler ran no task */
+    }
+    assert_int_equal(json_array_size(H->events), 0);
+    assert_null(presence_get(H->eng.presence, stranger)); /* presence.update never ran */
+    /* the same bodies, put right, do run their handler */
+    int tasks = H->tasks;
+    assert_int_equal(call(C(), "inbox.list", "{\"limit\": 200}"), DROP_OK);
+    assert_int_equal(H->tasks, tasks + 1);
+    assert_int_equal(call(as(ROLE_OPERATOR, stranger), "presence.update",
+                          "{\"latitude\": " LAT ", \"longitude\": " LON ", \"available\": false}"),
+                     DROP_OK);
+    assert_non_null(presence_get(H->eng.presence, stranger));
+    presence_remove(H->eng.presence, stranger);
+    json_decref(take_events());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_rating_lock),
         cmocka_unit_test(test_deadlines_timer_and_sweep),
         cmocka_unit_test(test_declared_arguments),
+        cmocka_unit_test(test_arguments_checked_before_the_handler),
     };
     return cmocka_run_group_tests(tests, setup, harness_teardown);
 }
