@@ -171,19 +171,19 @@ static const struct op_def op_table[] = {
     {"gig.video_failed", WHO_USER | WHO_OPERATOR, OPF_BUS, op_gig_video_failed, GIG_VIDEO_FAILED_ARGS},
     {"gig.get", WHO_AUTHED, 0, op_gig_get, GIG_GET_ARGS},
     {"gig.list", WHO_AUTHED, 0, op_gig_list, GIG_LIST_ARGS},
-    {"inbox.send", WHO_AUTHED, 0, op_inbox_send, INBOX_SEND_ARGS},
-    {"inbox.list", WHO_AUTHED, 0, op_inbox_list, INBOX_LIST_ARGS},
-    {"inbox.read", WHO_AUTHED, 0, op_inbox_read, INBOX_READ_ARGS},
-    {"job.save", WHO_AUTHED, 0, op_job_save, JOB_SAVE_ARGS},
-    {"job.list", WHO_AUTHED, 0, op_job_list, JOB_LIST_ARGS},
+    {"inbox.send", WHO_AUTHED, OPF_ACCOUNT, op_inbox_send, INBOX_SEND_ARGS},
+    {"inbox.list", WHO_AUTHED, OPF_ACCOUNT, op_inbox_list, INBOX_LIST_ARGS},
+    {"inbox.read", WHO_AUTHED, OPF_ACCOUNT, op_inbox_read, INBOX_READ_ARGS},
+    {"job.save", WHO_AUTHED, OPF_ACCOUNT, op_job_save, JOB_SAVE_ARGS},
+    {"job.list", WHO_AUTHED, OPF_ACCOUNT, op_job_list, JOB_LIST_ARGS},
     {"job.status", WHO_AUTHED, 0, op_job_status, JOB_STATUS_ARGS},
     {"storage.sign", WHO_AUTHED, 0, op_storage_sign, STORAGE_ARGS},
     {"push.send", WHO_AUTHED, OPF_BUS, op_push_send, PUSH_ARGS},
     {"log.write", WHO_AUTHED, 0, op_log_write, LOG_ARGS},
     /* devices and push to phones (ops_device.c) */
-    {"device.register", WHO_AUTHED, 0, op_device_register, DEVICE_REGISTER_ARGS},
-    {"device.unregister", WHO_AUTHED, 0, op_device_unregister, DEVICE_UNREGISTER_ARGS},
-    {"offer.list", WHO_OPERATOR, 0, op_offer_list, NO_ARGS},
+    {"device.register", WHO_AUTHED, OPF_ACCOUNT, op_device_register, DEVICE_REGISTER_ARGS},
+    {"device.unregister", WHO_AUTHED, OPF_ACCOUNT, op_device_unregister, DEVICE_UNREGISTER_ARGS},
+    {"offer.list", WHO_OPERATOR, OPF_ACCOUNT, op_offer_list, NO_ARGS},
     {"admin.stats", WHO_ADMIN, 0, op_admin_stats, NO_ARGS},
     {"admin.nodes", WHO_ADMIN, 0, op_admin_nodes, NO_ARGS},
     {"admin.sessions", WHO_ADMIN, 0, op_admin_sessions, NO_ARGS},
@@ -371,6 +371,10 @@ void ops_dispatch(struct req *r)
             req_fail(r, DROP_EUNAUTH, "%s needs an authenticated session", r->op->name);
         else
             req_fail(r, DROP_EFORBIDDEN, "%s is not allowed for this account", r->op->name);
+        return;
+    }
+    if ((r->op->flags & OPF_ACCOUNT) && !r->who.account[0]) {
+        req_fail(r, DROP_EBADREQ, "%s needs an account (the built-in admin has none)", r->op->name);
         return;
     }
     if ((r->op->flags & OPF_BUS) && r->eng->ports.bus_ok && !r->eng->ports.bus_ok(r->eng->ports.ctx)) {

@@ -26,6 +26,7 @@
 
 #define OPF_AUTH 1u /* authenticates the connection: hold later requests */
 #define OPF_BUS 2u  /* reaches other nodes: `unavailable` while the bus is down */
+#define OPF_ACCOUNT 4u /* acts as an account: the built-in admin (admin_token) has none */
 
 /* The kinds of declared arguments and what each accepts (null or absent is
  * "not given": refused when required, else the handler's default). */

@@ -367,6 +367,31 @@ static void test_arguments_checked_before_the_handler(void **state)
     json_decref(take_events());
 }
 
+/* The built-in admin (admin_token) has no account: every op that acts as
+ * one (OPF_ACCOUNT) refuses it with one message before its handler runs,
+ * and the same op runs for an admin that has an account. */
+static void test_ops_that_need_an_account(void **state)
+{
+    (void)state;
+    struct caller builtin = as(ROLE_ADMIN, NULL);
+    int flagged = 0;
+    for (int i = 0; i < ops_count(); i++) {
+        const struct op_def *op = ops_at(i);
+        if (!(op->flags & OPF_ACCOUNT) || !(op->who & WHO_ADMIN)) continue;
+        int tasks = H->tasks;
+        char want[128];
+        snprintf(want, sizeof want, "%s needs an account (the built-in admin has none)", op->name);
+        assert_int_equal(call(builtin, op->name, NULL), DROP_EBADREQ);
+        assert_string_equal(H->msg, want);
+        assert_int_equal(H->tasks, tasks);
+        flagged++;
+    }
+    assert_int_equal(flagged, 7); /* inbox.send/list/read, job.save/list, device.(un)register */
+    char admin[DROP_ID_SIZE];
+    new_account("operator", "Ada", admin); /* any account: the role is the caller's */
+    assert_int_equal(call(as(ROLE_ADMIN, admin), "inbox.list", NULL), DROP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_deadlines_timer_and_sweep),
         cmocka_unit_test(test_declared_arguments),
         cmocka_unit_test(test_arguments_checked_before_the_handler),
+        cmocka_unit_test(test_ops_that_need_an_account),
     };
     return cmocka_run_group_tests(tests, setup, harness_teardown);
 }
