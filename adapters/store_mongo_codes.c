@@ -1,9 +1,9 @@
 /* store_mongo_codes.c - identity codes on MongoDB, and the account changes
  * that codes and admins make (identity verified, password, type).
  *
- * identity_codes {_id, identity (the normalized value), account, purpose,
- * live, hash, salt (hex strings), attempts, expiresAt, sentAt, windowStart,
- * sends, version}. _id is an ObjectId made from the identity (the first 12
+ * identity_codes {_id, then CODE_FIELDS (store_code_fields.h): identity (the
+ * normalized value), account, purpose, live, hash, salt (hex strings),
+ * attempts, expiresAt, sentAt, windowStart, sends, version}. _id is an ObjectId made from the identity (the first 12
  * bytes of its SHA-256; ids must be ObjectIds on some servers), so one
  * identity has one document and a racing create is a duplicate key
  * (DROP_ECONFLICT) without relying on a secondary unique index; the
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "adapters/store_code_fields.h"
 #include "adapters/store_mongo_internal.h"
 #include "engine/log.h"
 
@@ -24,8 +25,7 @@ static void code_oid(const char *identity, bson_oid_t *oid)
     bson_oid_init_from_data(oid, h);
 }
 
-/* hash and salt are hex strings, not binary: the CongoDB test server
- * mangles a binary value written by $set (it comes back as a document). */
+/* Appends n bytes as a lower-case hex string (CODE_BYTES). */
 static void append_hex(bson_t *d, const char *key, const unsigned char *b, size_t n)
 {
     char hex[2 * 64 + 1];
@@ -33,20 +33,20 @@ static void append_hex(bson_t *d, const char *key, const unsigned char *b, size_
     BSON_APPEND_UTF8(d, key, hex);
 }
 
+/* Appends every field of c, in the order of CODE_FIELDS. */
 static void code_doc(const struct store_code *c, bson_t *d)
 {
-    BSON_APPEND_UTF8(d, "identity", c->identity);
-    BSON_APPEND_UTF8(d, "account", c->account);
-    BSON_APPEND_UTF8(d, "purpose", c->purpose);
-    BSON_APPEND_BOOL(d, "live", c->live);
-    append_hex(d, "hash", c->hash, sizeof c->hash);
-    append_hex(d, "salt", c->salt, sizeof c->salt);
-    BSON_APPEND_INT64(d, "attempts", c->attempts);
-    BSON_APPEND_INT64(d, "expiresAt", c->expires_at);
-    BSON_APPEND_INT64(d, "sentAt", c->sent_at);
-    BSON_APPEND_INT64(d, "windowStart", c->window_start);
-    BSON_APPEND_INT64(d, "sends", c->sends);
-    BSON_APPEND_INT64(d, "version", c->version);
+    for (int i = 0; i < CODE_NFIELDS; i++) {
+        const struct code_field *f = &CODE_FIELDS[i];
+        const void *v = code_at_c(c, f);
+        switch (f->type) {
+        case CODE_TEXT: BSON_APPEND_UTF8(d, f->key, v); break;
+        case CODE_BOOL: BSON_APPEND_BOOL(d, f->key, *(const bool *)v); break;
+        case CODE_INT: BSON_APPEND_INT64(d, f->key, *(const int *)v); break;
+        case CODE_INT64: BSON_APPEND_INT64(d, f->key, *(const int64_t *)v); break;
+        case CODE_BYTES: append_hex(d, f->key, v, f->size); break;
+        }
+    }
 }
 
 static int hexval(char c)
@@ -79,21 +79,22 @@ static int64_t it_num(const bson_iter_t *it)
     return it_number(it) ? bson_iter_as_int64(it) : 0;
 }
 
+/* Reads the document field k into the code out when CODE_FIELDS names it;
+ * a value of another type reads as zero (or ""). */
 static void code_field(const char *k, bson_iter_t *it, void *out)
 {
-    struct store_code *c = out;
-    if (!strcmp(k, "identity")) it_copy(it, c->identity, sizeof c->identity);
-    else if (!strcmp(k, "account")) it_copy(it, c->account, sizeof c->account);
-    else if (!strcmp(k, "purpose")) it_copy(it, c->purpose, sizeof c->purpose);
-    else if (!strcmp(k, "live")) c->live = BSON_ITER_HOLDS_BOOL(it) && bson_iter_bool(it);
-    else if (!strcmp(k, "hash")) it_hex(it, c->hash, sizeof c->hash);
-    else if (!strcmp(k, "salt")) it_hex(it, c->salt, sizeof c->salt);
-    else if (!strcmp(k, "attempts")) c->attempts = (int)it_num(it);
-    else if (!strcmp(k, "expiresAt")) c->expires_at = it_num(it);
-    else if (!strcmp(k, "sentAt")) c->sent_at = it_num(it);
-    else if (!strcmp(k, "windowStart")) c->window_start = it_num(it);
-    else if (!strcmp(k, "sends")) c->sends = (int)it_num(it);
-    else if (!strcmp(k, "version")) c->version = it_num(it);
+    const struct code_field *f = NULL;
+    for (int i = 0; i < CODE_NFIELDS && !f; i++)
+        if (!strcmp(k, CODE_FIELDS[i].key)) f = &CODE_FIELDS[i];
+    if (!f) return;
+    void *v = code_at(out, f);
+    switch (f->type) {
+    case CODE_TEXT: it_copy(it, v, f->size); break;
+    case CODE_BOOL: *(bool *)v = BSON_ITER_HOLDS_BOOL(it) && bson_iter_bool(it); break;
+    case CODE_INT: *(int *)v = (int)it_num(it); break;
+    case CODE_INT64: *(int64_t *)v = it_num(it); break;
+    case CODE_BYTES: it_hex(it, v, f->size); break;
+    }
 }
 
 static void doc_code(const bson_t *doc, struct store_code *c)

@@ -5,17 +5,42 @@
  * store_sqlite_internal.h; issue 14 folds it into the record store). One row per normalized
  * identity; the compare-and-set is an UPDATE ... WHERE version = expected
  * that must change one row, a create an INSERT that a racing create turns
- * into a unique violation (DROP_ECONFLICT). Statements are prepared per
- * call: codes are rare next to gigs. */
+ * into a unique violation (DROP_ECONFLICT). Statements are built from
+ * CODE_FIELDS (store_code_fields.h, the fields MongoDB stores too) and
+ * prepared per call: codes are rare next to gigs. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "adapters/store_code_fields.h"
 #include "adapters/store_sqlite_internal.h"
 
-#define CODE_COLS                                                                     \
-    "identity, account, purpose, live, hash, salt, attempts, expires_at, sent_at, "  \
-    "window_start, sends, version"
+enum code_sql { CODE_SELECT, CODE_INSERT, CODE_UPDATE };
+
+/* The SQL of a code statement, its columns from CODE_FIELDS: ?i binds
+ * field i - 1 (code_bind), a selected row's column i is field i
+ * (code_row), and the update's expected version is ?(CODE_NFIELDS + 1). */
+static void code_sql(enum code_sql which, char *sql, size_t n)
+{
+    char cols[512], params[128], sets[512];
+    size_t c = 0, p = 0, u = 0;
+    for (int i = 0; i < CODE_NFIELDS; i++) {
+        const char *sep = i ? ", " : "";
+        c += (size_t)snprintf(cols + c, sizeof cols - c, "%s%s", sep, CODE_FIELDS[i].column);
+        p += (size_t)snprintf(params + p, sizeof params - p, "%s?%d", sep, i + 1);
+        if (i > 0) /* the key is not set */
+            u += (size_t)snprintf(sets + u, sizeof sets - u, "%s%s = ?%d", i > 1 ? ", " : "",
+                                  CODE_FIELDS[i].column, i + 1);
+    }
+    if (which == CODE_SELECT)
+        snprintf(sql, n, "SELECT %s FROM identity_codes WHERE %s = ?1", cols,
+                 CODE_FIELDS[0].column);
+    else if (which == CODE_INSERT)
+        snprintf(sql, n, "INSERT INTO identity_codes (%s) VALUES (%s)", cols, params);
+    else
+        snprintf(sql, n, "UPDATE identity_codes SET %s WHERE %s = ?1 AND version = ?%d", sets,
+                 CODE_FIELDS[0].column, CODE_NFIELDS + 1);
+}
 
 /* Prepares sql on the store's connection (mutex held). */
 static int prep(void *impl, const char *sql, sqlite3_stmt **st)
@@ -23,6 +48,30 @@ static int prep(void *impl, const char *sql, sqlite3_stmt **st)
     return sqlite3_prepare_v2(sq_db(impl), sql, -1, st, NULL);
 }
 
+static int prep_code(void *impl, enum code_sql which, sqlite3_stmt **st)
+{
+    char sql[1024];
+    code_sql(which, sql, sizeof sql);
+    return prep(impl, sql, st);
+}
+
+/* Binds every field of c, field i as parameter i + 1. */
+static void code_bind(sqlite3_stmt *st, const struct store_code *c)
+{
+    for (int i = 0; i < CODE_NFIELDS; i++) {
+        const struct code_field *f = &CODE_FIELDS[i];
+        const void *v = code_at_c(c, f);
+        switch (f->type) {
+        case CODE_TEXT: sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT); break;
+        case CODE_BOOL: sqlite3_bind_int(st, i + 1, *(const bool *)v ? 1 : 0); break;
+        case CODE_INT: sqlite3_bind_int(st, i + 1, *(const int *)v); break;
+        case CODE_INT64: sqlite3_bind_int64(st, i + 1, *(const int64_t *)v); break;
+        case CODE_BYTES: sqlite3_bind_blob(st, i + 1, v, (int)f->size, SQLITE_TRANSIENT); break;
+        }
+    }
+}
+
+/* Copies a blob column of exactly n bytes; zeros for anything else. */
 static void blob_copy(sqlite3_stmt *st, int i, unsigned char *out, size_t n)
 {
     memset(out, 0, n);
@@ -30,10 +79,21 @@ static void blob_copy(sqlite3_stmt *st, int i, unsigned char *out, size_t n)
         memcpy(out, sqlite3_column_blob(st, i), n);
 }
 
-static void text_copy(sqlite3_stmt *st, int i, char *out, size_t n)
+/* Reads a row of CODE_SELECT into c. */
+static void code_row(sqlite3_stmt *st, struct store_code *c)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    snprintf(out, n, "%s", t ? (const char *)t : "");
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < CODE_NFIELDS; i++) {
+        const struct code_field *f = &CODE_FIELDS[i];
+        void *v = code_at(c, f);
+        switch (f->type) {
+        case CODE_TEXT: col_copy(st, i, v, f->size); break;
+        case CODE_BOOL: *(bool *)v = sqlite3_column_int(st, i) != 0; break;
+        case CODE_INT: *(int *)v = sqlite3_column_int(st, i); break;
+        case CODE_INT64: *(int64_t *)v = sqlite3_column_int64(st, i); break;
+        case CODE_BYTES: blob_copy(st, i, v, f->size); break;
+        }
+    }
 }
 
 drop_err sq_code_get(void *impl, const char *identity, struct store_code *out)
@@ -41,27 +101,13 @@ drop_err sq_code_get(void *impl, const char *identity, struct store_code *out)
     sqlite3_stmt *st = NULL;
     drop_err e = DROP_OK;
     pthread_mutex_lock(sq_mutex(impl));
-    int rc = prep(impl, "SELECT " CODE_COLS " FROM identity_codes WHERE identity = ?1", &st);
+    int rc = prep_code(impl, CODE_SELECT, &st);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, identity, -1, SQLITE_TRANSIENT);
         rc = sqlite3_step(st);
     }
     if (rc == SQLITE_ROW) {
-        struct store_code c;
-        memset(&c, 0, sizeof c);
-        text_copy(st, 0, c.identity, sizeof c.identity);
-        text_copy(st, 1, c.account, sizeof c.account);
-        text_copy(st, 2, c.purpose, sizeof c.purpose);
-        c.live = sqlite3_column_int(st, 3) != 0;
-        blob_copy(st, 4, c.hash, sizeof c.hash);
-        blob_copy(st, 5, c.salt, sizeof c.salt);
-        c.attempts = sqlite3_column_int(st, 6);
-        c.expires_at = sqlite3_column_int64(st, 7);
-        c.sent_at = sqlite3_column_int64(st, 8);
-        c.window_start = sqlite3_column_int64(st, 9);
-        c.sends = sqlite3_column_int(st, 10);
-        c.version = sqlite3_column_int64(st, 11);
-        *out = c;
+        code_row(st, out);
     } else if (rc == SQLITE_DONE) {
         e = DROP_ENOTFOUND;
     } else {
@@ -78,29 +124,10 @@ drop_err sq_code_cas(void *impl, const struct store_code *c, int64_t expected_ve
     drop_err e = DROP_OK;
     if (c->version <= expected_version || expected_version < 0) return DROP_EBADREQ;
     pthread_mutex_lock(sq_mutex(impl));
-    int rc = prep(impl,
-                  expected_version == 0
-                      ? "INSERT INTO identity_codes (" CODE_COLS ") VALUES"
-                        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                      : "UPDATE identity_codes SET account = ?2, purpose = ?3, live = ?4,"
-                        " hash = ?5, salt = ?6, attempts = ?7, expires_at = ?8, sent_at = ?9,"
-                        " window_start = ?10, sends = ?11, version = ?12"
-                        " WHERE identity = ?1 AND version = ?13",
-                  &st);
+    int rc = prep_code(impl, expected_version == 0 ? CODE_INSERT : CODE_UPDATE, &st);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, c->identity, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, c->account, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, c->purpose, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 4, c->live ? 1 : 0);
-        sqlite3_bind_blob(st, 5, c->hash, sizeof c->hash, SQLITE_TRANSIENT);
-        sqlite3_bind_blob(st, 6, c->salt, sizeof c->salt, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 7, c->attempts);
-        sqlite3_bind_int64(st, 8, c->expires_at);
-        sqlite3_bind_int64(st, 9, c->sent_at);
-        sqlite3_bind_int64(st, 10, c->window_start);
-        sqlite3_bind_int(st, 11, c->sends);
-        sqlite3_bind_int64(st, 12, c->version);
-        if (expected_version) sqlite3_bind_int64(st, 13, expected_version);
+        code_bind(st, c);
+        if (expected_version) sqlite3_bind_int64(st, CODE_NFIELDS + 1, expected_version);
         rc = sqlite3_step(st);
     }
     if (rc == SQLITE_DONE) {
