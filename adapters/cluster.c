@@ -89,8 +89,8 @@ struct batch {
 static void batch_flush(struct batch *b)
 {
     if (json_array_size(b->put) == 0 && json_array_size(b->del) == 0) return;
-    publish_json(b->cl, "presence",
-                 json_pack("{s:s,s:O,s:O}", "n", b->cl->deps.node_id, "put", b->put, "del", b->del));
+    publish_json(b->cl, "presence", json_pack("{s:s,s:O,s:O}", "n", b->cl->deps.node_id, "put",
+                                              b->put, "del", b->del));
     json_array_clear(b->put);
     json_array_clear(b->del);
 }
@@ -175,7 +175,8 @@ static void on_presence(struct cluster *cl, json_t *msg)
         s.available = json_is_true(json_object_get(v, "av"));
         s.busy = json_is_true(json_object_get(v, "b"));
         s.locked = json_is_true(json_object_get(v, "l"));
-        if (presence_put(cl->deps.eng->presence, &s, now) == DROP_OK && s.available && !s.busy && !s.locked)
+        if (presence_put(cl->deps.eng->presence, &s, now) == DROP_OK && s.available && !s.busy &&
+            !s.locked)
             gig_operator_free(cl->deps.eng, a);
     }
     json_array_foreach(json_object_get(msg, "del"), i, v)
@@ -293,13 +294,14 @@ static void on_account(struct cluster *cl, const char *account, json_t *msg)
 
 static void heartbeat(struct cluster *cl)
 {
+    const struct cluster_deps *d = &cl->deps;
     char addr[80];
-    snprintf(addr, sizeof addr, "%s:%d", cl->deps.cfg->listen_host, *cl->deps.port);
+    snprintf(addr, sizeof addr, "%s:%d", d->cfg->listen_host, *d->port);
     publish_json(cl, "cluster",
-                 json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "t", "hb", "n", cl->deps.node_id, "addr", addr,
-                           "sessions", (json_int_t)cl->deps.metrics->connections, "operators",
-                           (json_int_t)presence_count(cl->deps.eng->presence), "started",
-                           (json_int_t)cl->deps.started_at));
+                 json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "t", "hb", "n", d->node_id, "addr", addr,
+                           "sessions", (json_int_t)d->metrics->connections, "operators",
+                           (json_int_t)presence_count(d->eng->presence), "started",
+                           (json_int_t)d->started_at));
 }
 
 static void on_heartbeat(struct cluster *cl, json_t *msg)
@@ -325,15 +327,16 @@ static void on_heartbeat(struct cluster *cl, json_t *msg)
 
 json_t *cluster_nodes_json(struct cluster *cl)
 {
+    const struct cluster_deps *d = &cl->deps;
     char addr[80];
-    int64_t now = engine_now(cl->deps.eng);
+    int64_t now = engine_now(d->eng);
     struct peer *p, *tmp;
     json_t *out = json_array();
-    snprintf(addr, sizeof addr, "%s:%d", cl->deps.cfg->listen_host, *cl->deps.port);
-    json_array_append_new(out, json_pack("{s:s,s:s,s:I,s:I,s:o,s:b,s:b}", "id", cl->deps.node_id, "addr",
-                                         addr, "sessions", (json_int_t)cl->deps.metrics->connections,
-                                         "operators", (json_int_t)presence_count(cl->deps.eng->presence),
-                                         "startedAt", timefmt_json(cl->deps.started_at), "self", 1,
+    snprintf(addr, sizeof addr, "%s:%d", d->cfg->listen_host, *d->port);
+    json_array_append_new(out, json_pack("{s:s,s:s,s:I,s:I,s:o,s:b,s:b}", "id", d->node_id, "addr",
+                                         addr, "sessions", (json_int_t)d->metrics->connections,
+                                         "operators", (json_int_t)presence_count(d->eng->presence),
+                                         "startedAt", timefmt_json(d->started_at), "self", 1,
                                          "alive", 1));
     HASH_ITER(hh, cl->peers, p, tmp)
     {
@@ -450,7 +453,8 @@ int cluster_start(struct cluster *cl, char *why, size_t whylen)
                                   "mongodb:// store, or set single_node yes");
             return -1;
         }
-        if (bus_redis_open(cl->deps.loop, bus, cl->deps.cfg->bus_prefix, &cb, &cl->bus, why, whylen) != DROP_OK)
+        if (bus_redis_open(cl->deps.loop, bus, cl->deps.cfg->bus_prefix, &cb, &cl->bus, why,
+                           whylen) != DROP_OK)
             return -1;
         cl->deps.bus_status(cl->deps.ctx, "down"); /* until connected and subscribed */
     } else {

@@ -569,7 +569,8 @@ static void on_tick(uv_timer_t *t)
         n->probe_at = now;
         port_job(n, NULL, probe_work, probe_done, xcalloc(1, sizeof(struct probe)));
     }
-    if (n->draining && hub_empty(n->hub) && !n->stopped) uv_timer_start(&n->stop_timer, on_stop, 0, 0);
+    if (n->draining && hub_empty(n->hub) && !n->stopped)
+        uv_timer_start(&n->stop_timer, on_stop, 0, 0);
 }
 
 static void on_lag(uv_timer_t *t)
@@ -668,8 +669,8 @@ static json_t *port_inspect(void *ctx, const char *what, json_t *args)
                          (json_int_t)HASH_COUNT(n->gig_timers), "messagesIn", (json_int_t)in,
                          "messagesOut", (json_int_t)(n->metrics.msgs_out + n->metrics.events_out),
                          "errors", (json_int_t)errors, "store", n->store_status, "bus",
-                         cluster_status(n->cluster), "loopLagMax", n->metrics.loop_lag_max_s, "draining",
-                         n->draining);
+                         cluster_status(n->cluster), "loopLagMax", n->metrics.loop_lag_max_s,
+                         "draining", n->draining);
     }
     return NULL;
 }
