@@ -115,8 +115,8 @@ static json_t *answer_local(struct node *n, const char *what, json_t *args)
         json_object_set_new(st, "loopLag", json_real(n->metrics.loop_lag_s));
         return st;
     }
-    if (strcmp(what, "nodes") == 0) return cluster_nodes_json(n);
-    if (strcmp(what, "sessions") == 0) return session_list_json(n, args);
+    if (strcmp(what, "nodes") == 0) return cluster_nodes_json(n->cluster);
+    if (strcmp(what, "sessions") == 0) return session_list_json(n->hub, args);
     if (strcmp(what, "operators") == 0) {
         json_t *lim = json_object_get(args, "limit");
         struct op_count c = {n, 0, 0, json_array(), 200};
@@ -190,7 +190,7 @@ void admin_cluster(void *ctx, struct req *r, const char *what, json_t *args, con
         json_array_append_new(f->out, json_pack("{s:s,s:s,s:o}", "node", n->node_id, "status", "ok",
                                                 "data", mine));
     if (!want_self || !node) {
-        json_t *peers = cluster_peers_json(n), *p;
+        json_t *peers = cluster_peers_json(n->cluster), *p;
         size_t i;
         if (node) { /* one node, known or not: ask it anyway */
             json_t *one = json_array(), *addr = NULL;
@@ -204,7 +204,7 @@ void admin_cluster(void *ctx, struct req *r, const char *what, json_t *args, con
         {
             const char *id = json_string_value(json_object_get(p, "id"));
             char ch[64];
-            if (!n->bus || strcmp(cluster_status(n), "ok") != 0) {
+            if (!n->bus || strcmp(cluster_status(n->cluster), "ok") != 0) {
                 json_array_append_new(f->out, json_pack("{s:s,s:O?,s:s,s:s}", "node", id, "addr",
                                                         json_object_get(p, "addr"), "status", "error",
                                                         "error", "the bus is down"));

@@ -12,13 +12,13 @@
 #include <string.h>
 #include <uthash.h>
 
-#include "adapters/admin.h"
 #include "adapters/bus_local.h"
 #include "adapters/bus_redis.h"
 #include "adapters/cluster.h"
-#include "adapters/node.h"
-#include "adapters/session.h"
+#include "adapters/config.h"
+#include "adapters/metrics.h"
 #include "engine/bus.h"
+#include "engine/engine.h"
 #include "engine/gig.h"
 #include "engine/log.h"
 #include "engine/mem.h"
@@ -45,17 +45,26 @@ struct dirty {
     UT_hash_handle hh;
 };
 
-/* Every use of n->bus checks it: work that finishes after cluster_stop()
+struct cluster {
+    struct cluster_deps deps;
+    struct bus *bus;           /* NULL until started, and once stopped */
+    struct dirty *dirty;       /* local operators changed since the last batch */
+    int64_t reannounce_at;
+    int64_t heartbeat_at;
+    struct peer *peers;        /* other nodes, from heartbeats (uthash) */
+};
+
+/* Every use of cl->bus checks it: work that finishes after cluster_stop()
  * (a request still on a worker thread when the node stopped) finds none. */
-static void publish_json(struct node *n, const char *channel, json_t *msg)
+static void publish_json(struct cluster *cl, const char *channel, json_t *msg)
 {
-    if (!n->bus) {
+    if (!cl->bus) {
         json_decref(msg);
         return;
     }
     char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(msg);
-    if (bus_publish(n->bus, channel, text, strlen(text)) != DROP_OK)
+    if (bus_publish(cl->bus, channel, text, strlen(text)) != DROP_OK)
         log_debug("event=bus_publish_dropped channel=%s", channel);
     free(text);
 }
@@ -73,15 +82,15 @@ static json_t *state_json(const struct presence_state *s)
 }
 
 struct batch {
-    struct node *n;
+    struct cluster *cl;
     json_t *put, *del;
 };
 
 static void batch_flush(struct batch *b)
 {
     if (json_array_size(b->put) == 0 && json_array_size(b->del) == 0) return;
-    publish_json(b->n, "presence",
-                 json_pack("{s:s,s:O,s:O}", "n", b->n->node_id, "put", b->put, "del", b->del));
+    publish_json(b->cl, "presence", json_pack("{s:s,s:O,s:O}", "n", b->cl->deps.node_id, "put",
+                                              b->put, "del", b->del));
     json_array_clear(b->put);
     json_array_clear(b->del);
 }
@@ -95,42 +104,42 @@ static void batch_add_state(struct batch *b, const struct presence_state *s)
 static void reannounce_one(const struct presence_state *s, void *ud)
 {
     struct batch *b = ud;
-    if (strcmp(s->node, b->n->node_id) == 0) batch_add_state(b, s);
+    if (strcmp(s->node, b->cl->deps.node_id) == 0) batch_add_state(b, s);
 }
 
-static void flush_presence(struct node *n, bool everything)
+static void flush_presence(struct cluster *cl, bool everything)
 {
-    struct batch b = {n, json_array(), json_array()};
+    struct batch b = {cl, json_array(), json_array()};
     struct dirty *d, *tmp;
-    HASH_ITER(hh, n->dirty, d, tmp)
+    HASH_ITER(hh, cl->dirty, d, tmp)
     {
         if (!everything) {
-            const struct presence_state *s = presence_get(n->eng.presence, d->account);
-            if (s && strcmp(s->node, n->node_id) == 0) batch_add_state(&b, s);
+            const struct presence_state *s = presence_get(cl->deps.eng->presence, d->account);
+            if (s && strcmp(s->node, cl->deps.node_id) == 0) batch_add_state(&b, s);
             else if (!s) json_array_append_new(b.del, json_string(d->account));
             if (json_array_size(b.del) >= PRESENCE_BATCH) batch_flush(&b);
         }
-        HASH_DEL(n->dirty, d);
+        HASH_DEL(cl->dirty, d);
         free(d);
     }
-    if (everything) presence_foreach(n->eng.presence, reannounce_one, &b);
+    if (everything) presence_foreach(cl->deps.eng->presence, reannounce_one, &b);
     batch_flush(&b);
     json_decref(b.put);
     json_decref(b.del);
 }
 
-void cluster_presence_changed(struct node *n, const char *account)
+void cluster_presence_changed(struct cluster *cl, const char *account)
 {
     struct dirty *d;
-    HASH_FIND_STR(n->dirty, account, d);
+    HASH_FIND_STR(cl->dirty, account, d);
     if (d) return;
-    if (HASH_COUNT(n->dirty) >= DIRTY_MAX) { /* re-announce everything instead */
-        n->reannounce_at = 0;
+    if (HASH_COUNT(cl->dirty) >= DIRTY_MAX) { /* re-announce everything instead */
+        cl->reannounce_at = 0;
         return;
     }
     d = xcalloc(1, sizeof *d);
     snprintf(d->account, sizeof d->account, "%s", account);
-    HASH_ADD_STR(n->dirty, account, d);
+    HASH_ADD_STR(cl->dirty, account, d);
 }
 
 static double num_or(json_t *v, double dflt)
@@ -138,22 +147,22 @@ static double num_or(json_t *v, double dflt)
     return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
-static void on_presence(struct node *n, json_t *msg)
+static void on_presence(struct cluster *cl, json_t *msg)
 {
     const char *from = json_string_value(json_object_get(msg, "n"));
     size_t i;
     json_t *v;
-    int64_t now = node_now();
+    int64_t now = engine_now(cl->deps.eng);
 
-    if (!from || strcmp(from, n->node_id) == 0) return;
+    if (!from || strcmp(from, cl->deps.node_id) == 0) return;
     json_array_foreach(json_object_get(msg, "put"), i, v)
     {
         struct presence_state s;
         const char *a = json_string_value(json_object_get(v, "a"));
         const char *nm = json_string_value(json_object_get(v, "nm"));
         if (!a) continue;
-        const struct presence_state *mine = presence_get(n->eng.presence, a);
-        if (mine && strcmp(mine->node, n->node_id) == 0) continue; /* ours is fresher */
+        const struct presence_state *mine = presence_get(cl->deps.eng->presence, a);
+        if (mine && strcmp(mine->node, cl->deps.node_id) == 0) continue; /* ours is fresher */
         memset(&s, 0, sizeof s);
         snprintf(s.account, sizeof s.account, "%s", a);
         snprintf(s.node, sizeof s.node, "%s", from);
@@ -166,30 +175,31 @@ static void on_presence(struct node *n, json_t *msg)
         s.available = json_is_true(json_object_get(v, "av"));
         s.busy = json_is_true(json_object_get(v, "b"));
         s.locked = json_is_true(json_object_get(v, "l"));
-        if (presence_put(n->eng.presence, &s, now) == DROP_OK && s.available && !s.busy && !s.locked)
-            gig_operator_free(&n->eng, a);
+        if (presence_put(cl->deps.eng->presence, &s, now) == DROP_OK && s.available && !s.busy &&
+            !s.locked)
+            gig_operator_free(cl->deps.eng, a);
     }
     json_array_foreach(json_object_get(msg, "del"), i, v)
     {
         const char *a = json_string_value(v);
-        const struct presence_state *s = a ? presence_get(n->eng.presence, a) : NULL;
-        if (s && strcmp(s->node, from) == 0) presence_remove(n->eng.presence, a);
+        const struct presence_state *s = a ? presence_get(cl->deps.eng->presence, a) : NULL;
+        if (s && strcmp(s->node, from) == 0) presence_remove(cl->deps.eng->presence, a);
     }
 }
 
 /* ---- pending gigs ---- */
 
-void cluster_gig_pending(struct node *n, const struct gig *g)
+void cluster_gig_pending(struct cluster *cl, const struct gig *g)
 {
     json_t *offered = json_array();
     for (int i = 0; i < g->n_offers; i++) json_array_append_new(offered, json_string(g->offers[i].operator));
-    publish_json(n, "gigs",
-                 json_pack("{s:s,s:s,s:s,s:f,s:f,s:b,s:o}", "n", n->node_id, "id", g->id, "c",
+    publish_json(cl, "gigs",
+                 json_pack("{s:s,s:s,s:s,s:f,s:f,s:b,s:o}", "n", cl->deps.node_id, "id", g->id, "c",
                            g->customer, "lat", g->latitude, "lon", g->longitude, "p",
                            g->status == GIG_PENDING_OPERATOR, "o", offered));
 }
 
-static void on_gig(struct node *n, json_t *msg)
+static void on_gig(struct cluster *cl, json_t *msg)
 {
     const char *from = json_string_value(json_object_get(msg, "n"));
     const char *id = json_string_value(json_object_get(msg, "id"));
@@ -199,13 +209,13 @@ static void on_gig(struct node *n, json_t *msg)
     int k = 0;
     size_t i;
 
-    if (!from || !id || !c || strcmp(from, n->node_id) == 0 || !id_valid(id)) return;
+    if (!from || !id || !c || strcmp(from, cl->deps.node_id) == 0 || !id_valid(id)) return;
     json_array_foreach(o, i, v)
     {
         if (k < GIG_MAX_OFFERS && json_is_string(v))
             snprintf(offered[k++], DROP_ID_SIZE, "%s", json_string_value(v));
     }
-    engine_pending_apply(&n->eng, id, c, num_or(json_object_get(msg, "lat"), 0),
+    engine_pending_apply(cl->deps.eng, id, c, num_or(json_object_get(msg, "lat"), 0),
                          num_or(json_object_get(msg, "lon"), 0), (const char(*)[DROP_ID_SIZE])offered,
                          k, json_is_true(json_object_get(msg, "p")));
 }
@@ -217,14 +227,14 @@ static void acct_channel(char out[64], const char *account)
     snprintf(out, 64, "acct.%s", account);
 }
 
-void cluster_deliver(struct node *n, const char *account, json_t *event)
+void cluster_deliver(struct cluster *cl, const char *account, json_t *event)
 {
     char ch[64];
     acct_channel(ch, account);
-    publish_json(n, ch, json_pack("{s:s,s:o}", "t", "ev", "e", event));
+    publish_json(cl, ch, json_pack("{s:s,s:o}", "t", "ev", "e", event));
 }
 
-void cluster_deliver_counted(struct node *n, const char *account, json_t *event,
+void cluster_deliver_counted(struct cluster *cl, const char *account, json_t *event,
                              void (*cb)(void *ud, drop_err err, int64_t nodes), void *ud)
 {
     char ch[64];
@@ -232,105 +242,106 @@ void cluster_deliver_counted(struct node *n, const char *account, json_t *event,
     json_t *msg = json_pack("{s:s,s:o}", "t", "ev", "e", event);
     char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(msg);
-    drop_err rc = bus_publish_counted(n->bus, ch, text, strlen(text), cb, ud);
-    if (rc == DROP_EUNAVAIL && bus_publish(n->bus, ch, text, strlen(text)) != DROP_OK)
+    drop_err rc = bus_publish_counted(cl->bus, ch, text, strlen(text), cb, ud);
+    if (rc == DROP_EUNAVAIL && bus_publish(cl->bus, ch, text, strlen(text)) != DROP_OK)
         log_debug("event=bus_publish_dropped channel=%s", ch);
     free(text);
     if (rc != DROP_OK) cb(ud, DROP_EUNAVAIL, 0);
 }
 
-void cluster_close_account(struct node *n, const char *account)
+void cluster_close_account(struct cluster *cl, const char *account)
 {
     char ch[64];
     acct_channel(ch, account);
-    publish_json(n, ch, json_pack("{s:s}", "t", "close"));
+    publish_json(cl, ch, json_pack("{s:s}", "t", "close"));
 }
 
-void cluster_close_token(struct node *n, const unsigned char hash[32])
+void cluster_close_token(struct cluster *cl, const unsigned char hash[32])
 {
     char hex[65];
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", hash[i]);
-    publish_json(n, "cluster", json_pack("{s:s,s:s}", "t", "close_token", "h", hex));
+    publish_json(cl, "cluster", json_pack("{s:s,s:s}", "t", "close_token", "h", hex));
 }
 
-void cluster_account_joined(struct node *n, const char *account)
+void cluster_account_joined(struct cluster *cl, const char *account)
 {
     char ch[64];
-    if (!n->bus) return;
+    if (!cl->bus) return;
     acct_channel(ch, account);
-    bus_subscribe(n->bus, ch);
+    bus_subscribe(cl->bus, ch);
 }
 
-void cluster_account_left(struct node *n, const char *account)
+void cluster_account_left(struct cluster *cl, const char *account)
 {
     char ch[64];
-    if (!n->bus) return;
+    if (!cl->bus) return;
     acct_channel(ch, account);
-    bus_unsubscribe(n->bus, ch);
+    bus_unsubscribe(cl->bus, ch);
 }
 
-static void on_account(struct node *n, const char *account, json_t *msg)
+static void on_account(struct cluster *cl, const char *account, json_t *msg)
 {
     const char *t = json_string_value(json_object_get(msg, "t"));
     json_t *ev = json_object_get(msg, "e");
     if (!t || !id_valid(account)) return;
     if (strcmp(t, "ev") == 0 && json_is_object(ev)) {
-        engine_account_event(&n->eng, account, ev);
-        hub_deliver(n, account, ev);
-        admin_account_event(n, account, ev);
+        engine_account_event(cl->deps.eng, account, ev);
+        cl->deps.deliver(cl->deps.ctx, account, ev);
     } else if (strcmp(t, "close") == 0) {
-        hub_close_account(n, account);
+        cl->deps.close_account(cl->deps.ctx, account);
     }
 }
 
-static void heartbeat(struct node *n)
+static void heartbeat(struct cluster *cl)
 {
+    const struct cluster_deps *d = &cl->deps;
     char addr[80];
-    snprintf(addr, sizeof addr, "%s:%d", n->cfg->listen_host, n->port);
-    publish_json(n, "cluster",
-                 json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "t", "hb", "n", n->node_id, "addr", addr,
-                           "sessions", (json_int_t)n->metrics.connections, "operators",
-                           (json_int_t)presence_count(n->eng.presence), "started",
-                           (json_int_t)n->started_at));
+    snprintf(addr, sizeof addr, "%s:%d", d->cfg->listen_host, *d->port);
+    publish_json(cl, "cluster",
+                 json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "t", "hb", "n", d->node_id, "addr", addr,
+                           "sessions", (json_int_t)d->metrics->connections, "operators",
+                           (json_int_t)presence_count(d->eng->presence), "started",
+                           (json_int_t)d->started_at));
 }
 
-static void on_heartbeat(struct node *n, json_t *msg)
+static void on_heartbeat(struct cluster *cl, json_t *msg)
 {
     const char *id = json_string_value(json_object_get(msg, "n"));
     const char *addr = json_string_value(json_object_get(msg, "addr"));
     struct peer *p;
-    if (!id || strcmp(id, n->node_id) == 0 || strlen(id) >= DROP_ID_SIZE) return;
-    HASH_FIND_STR(n->peers, id, p);
+    if (!id || strcmp(id, cl->deps.node_id) == 0 || strlen(id) >= DROP_ID_SIZE) return;
+    HASH_FIND_STR(cl->peers, id, p);
     if (!p) {
-        if (HASH_COUNT(n->peers) >= PEERS_MAX) return;
+        if (HASH_COUNT(cl->peers) >= PEERS_MAX) return;
         p = xcalloc(1, sizeof *p);
         snprintf(p->id, sizeof p->id, "%s", id);
-        HASH_ADD_STR(n->peers, id, p);
+        HASH_ADD_STR(cl->peers, id, p);
         log_info("event=node_joined node=%s", id);
     }
     snprintf(p->addr, sizeof p->addr, "%s", addr ? addr : "");
     p->sessions = json_integer_value(json_object_get(msg, "sessions"));
     p->operators = json_integer_value(json_object_get(msg, "operators"));
     p->started_at = json_integer_value(json_object_get(msg, "started"));
-    p->last_seen = node_now();
+    p->last_seen = engine_now(cl->deps.eng);
 }
 
-json_t *cluster_nodes_json(struct node *n)
+json_t *cluster_nodes_json(struct cluster *cl)
 {
+    const struct cluster_deps *d = &cl->deps;
     char addr[80];
-    int64_t now = node_now();
+    int64_t now = engine_now(d->eng);
     struct peer *p, *tmp;
     json_t *out = json_array();
-    snprintf(addr, sizeof addr, "%s:%d", n->cfg->listen_host, n->port);
-    json_array_append_new(out, json_pack("{s:s,s:s,s:I,s:I,s:o,s:b,s:b}", "id", n->node_id, "addr",
-                                         addr, "sessions", (json_int_t)n->metrics.connections,
-                                         "operators", (json_int_t)presence_count(n->eng.presence),
-                                         "startedAt", timefmt_json(n->started_at), "self", 1,
+    snprintf(addr, sizeof addr, "%s:%d", d->cfg->listen_host, *d->port);
+    json_array_append_new(out, json_pack("{s:s,s:s,s:I,s:I,s:o,s:b,s:b}", "id", d->node_id, "addr",
+                                         addr, "sessions", (json_int_t)d->metrics->connections,
+                                         "operators", (json_int_t)presence_count(d->eng->presence),
+                                         "startedAt", timefmt_json(d->started_at), "self", 1,
                                          "alive", 1));
-    HASH_ITER(hh, n->peers, p, tmp)
+    HASH_ITER(hh, cl->peers, p, tmp)
     {
         if (now - p->last_seen > 10 * PEER_DEAD_MS) { /* long gone: forget it */
-            HASH_DEL(n->peers, p);
+            HASH_DEL(cl->peers, p);
             free(p);
             continue;
         }
@@ -349,13 +360,13 @@ static int by_id(const void *a, const void *b)
                   json_string_value(json_object_get(*(json_t *const *)b, "id")));
 }
 
-json_t *cluster_peers_json(struct node *n)
+json_t *cluster_peers_json(struct cluster *cl)
 {
-    int64_t now = node_now();
+    int64_t now = engine_now(cl->deps.eng);
     struct peer *p, *tmp;
-    size_t k = 0, count = HASH_COUNT(n->peers);
+    size_t k = 0, count = HASH_COUNT(cl->peers);
     json_t **arr = xcalloc(count + 1, sizeof *arr), *out = json_array();
-    HASH_ITER(hh, n->peers, p, tmp)
+    HASH_ITER(hh, cl->peers, p, tmp)
     {
         if (now - p->last_seen > 10 * PEER_DEAD_MS) continue;
         arr[k++] = json_pack("{s:s,s:s,s:b}", "id", p->id, "addr", p->addr, "alive",
@@ -367,13 +378,13 @@ json_t *cluster_peers_json(struct node *n)
     return out;
 }
 
-static void on_cluster(struct node *n, json_t *msg)
+static void on_cluster(struct cluster *cl, json_t *msg)
 {
     const char *t = json_string_value(json_object_get(msg, "t"));
     const char *h = json_string_value(json_object_get(msg, "h"));
     unsigned char hash[32];
     if (t && strcmp(t, "hb") == 0) {
-        on_heartbeat(n, msg);
+        on_heartbeat(cl, msg);
         return;
     }
     if (!t || strcmp(t, "close_token") != 0 || !h || strlen(h) != 64) return;
@@ -382,14 +393,14 @@ static void on_cluster(struct node *n, json_t *msg)
         if (sscanf(h + 2 * i, "%2x", &b) != 1) return;
         hash[i] = (unsigned char)b;
     }
-    hub_close_token(n, hash);
+    cl->deps.close_token(cl->deps.ctx, hash);
 }
 
 /* ---- the bus ---- */
 
 static void on_message(void *ud, const char *channel, const void *payload, size_t len)
 {
-    struct node *n = ud;
+    struct cluster *cl = ud;
     json_error_t err;
     json_t *msg = json_loadb(payload, len, 0, &err);
     if (!json_is_object(msg)) {
@@ -397,88 +408,108 @@ static void on_message(void *ud, const char *channel, const void *payload, size_
         json_decref(msg);
         return;
     }
-    if (strncmp(channel, "acct.", 5) == 0) on_account(n, channel + 5, msg);
-    else if (strcmp(channel, "presence") == 0) on_presence(n, msg);
-    else if (strcmp(channel, "gigs") == 0) on_gig(n, msg);
-    else if (strcmp(channel, "cluster") == 0) on_cluster(n, msg);
-    else if (strncmp(channel, "node.", 5) == 0 && strcmp(channel + 5, n->node_id) == 0)
-        admin_on_directed(n, msg);
+    if (strncmp(channel, "acct.", 5) == 0) on_account(cl, channel + 5, msg);
+    else if (strcmp(channel, "presence") == 0) on_presence(cl, msg);
+    else if (strcmp(channel, "gigs") == 0) on_gig(cl, msg);
+    else if (strcmp(channel, "cluster") == 0) on_cluster(cl, msg);
+    else if (strncmp(channel, "node.", 5) == 0 && strcmp(channel + 5, cl->deps.node_id) == 0)
+        cl->deps.directed(cl->deps.ctx, msg);
     json_decref(msg);
 }
 
 static void on_status(void *ud, bool up)
 {
-    struct node *n = ud;
-    n->bus_status = up ? "ok" : "down";
-    log_warn("event=bus_status status=%s", n->bus_status);
-    if (up) n->reannounce_at = 0; /* tell the others everything at once */
+    struct cluster *cl = ud;
+    const char *status = up ? "ok" : "down";
+    cl->deps.bus_status(cl->deps.ctx, status);
+    log_warn("event=bus_status status=%s", status);
+    if (up) cl->reannounce_at = 0; /* tell the others everything at once */
 }
 
-int cluster_start(struct node *n, char *why, size_t whylen)
+struct cluster *cluster_new(const struct cluster_deps *deps)
 {
-    struct bus_callbacks cb = {on_message, on_status, n};
-    const char *bus = n->cfg->bus;
+    struct cluster *cl = xcalloc(1, sizeof *cl);
+    cl->deps = *deps;
+    return cl;
+}
+
+void cluster_free(struct cluster *cl)
+{
+    if (!cl) return;
+    cluster_stop(cl);
+    free(cl);
+}
+
+int cluster_start(struct cluster *cl, char *why, size_t whylen)
+{
+    struct bus_callbacks cb = {on_message, on_status, cl};
+    const char *bus = cl->deps.cfg->bus;
 
     if (strcmp(bus, "local") == 0) {
-        n->bus = bus_local_open(&n->loop, &cb, 0);
+        cl->bus = bus_local_open(cl->deps.loop, &cb, 0);
     } else if (strncmp(bus, "redis://", 8) == 0) {
-        if (strncmp(n->cfg->store, "sqlite:", 7) == 0 && !n->cfg->single_node) {
+        if (strncmp(cl->deps.cfg->store, "sqlite:", 7) == 0 && !cl->deps.cfg->single_node) {
             snprintf(why, whylen, "bus redis with a sqlite store is single-node only: use a "
                                   "mongodb:// store, or set single_node yes");
             return -1;
         }
-        if (bus_redis_open(&n->loop, bus, n->cfg->bus_prefix, &cb, &n->bus, why, whylen) != DROP_OK)
+        if (bus_redis_open(cl->deps.loop, bus, cl->deps.cfg->bus_prefix, &cb, &cl->bus, why,
+                           whylen) != DROP_OK)
             return -1;
-        n->bus_status = "down"; /* until connected and subscribed */
+        cl->deps.bus_status(cl->deps.ctx, "down"); /* until connected and subscribed */
     } else {
         snprintf(why, whylen, "bus: expected local or redis://HOST:PORT");
         return -1;
     }
-    bus_subscribe(n->bus, "presence");
-    bus_subscribe(n->bus, "gigs");
-    bus_subscribe(n->bus, "cluster");
+    bus_subscribe(cl->bus, "presence");
+    bus_subscribe(cl->bus, "gigs");
+    bus_subscribe(cl->bus, "cluster");
     char mine[64];
-    snprintf(mine, sizeof mine, "node.%s", n->node_id);
-    bus_subscribe(n->bus, mine); /* directed requests (adapters/admin.c) */
+    snprintf(mine, sizeof mine, "node.%s", cl->deps.node_id);
+    bus_subscribe(cl->bus, mine); /* directed requests (adapters/admin.c) */
     return 0;
 }
 
-void cluster_stop(struct node *n)
+void cluster_stop(struct cluster *cl)
 {
     struct peer *p, *ptmp;
-    admin_stop(n);
-    HASH_ITER(hh, n->peers, p, ptmp)
+    if (!cl) return;
+    HASH_ITER(hh, cl->peers, p, ptmp)
     {
-        HASH_DEL(n->peers, p);
+        HASH_DEL(cl->peers, p);
         free(p);
     }
     struct dirty *d, *tmp;
-    HASH_ITER(hh, n->dirty, d, tmp)
+    HASH_ITER(hh, cl->dirty, d, tmp)
     {
-        HASH_DEL(n->dirty, d);
+        HASH_DEL(cl->dirty, d);
         free(d);
     }
-    bus_close(n->bus);
-    n->bus = NULL;
+    bus_close(cl->bus);
+    cl->bus = NULL;
 }
 
-const char *cluster_status(struct node *n)
+const char *cluster_status(struct cluster *cl)
 {
-    return n->bus ? bus_status(n->bus) : "down";
+    return cl && cl->bus ? bus_status(cl->bus) : "down";
 }
 
-void cluster_tick(struct node *n, int64_t now)
+struct bus *cluster_bus(struct cluster *cl)
 {
-    if (!n->bus) return;
-    admin_tick(n, now);
-    if (now >= n->heartbeat_at) {
-        n->heartbeat_at = now + HEARTBEAT_MS;
-        heartbeat(n);
+    return cl ? cl->bus : NULL;
+}
+
+void cluster_tick(struct cluster *cl, int64_t now)
+{
+    if (!cl->bus) return;
+    if (now >= cl->heartbeat_at) {
+        cl->heartbeat_at = now + HEARTBEAT_MS;
+        heartbeat(cl);
     }
-    if (now >= n->reannounce_at) {
-        n->reannounce_at = now + n->cfg->presence_ttl_ms / 3;
-        flush_presence(n, true);
-    } else if (n->dirty) {
-        flush_presence(n, false);
+    if (now >= cl->reannounce_at) {
+        cl->reannounce_at = now + cl->deps.cfg->presence_ttl_ms / 3;
+        flush_presence(cl, true);
+    } else if (cl->dirty) {
+        flush_presence(cl, false);
     }
 }

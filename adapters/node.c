@@ -5,7 +5,13 @@
  * and the signal handlers. Blocking work runs through the job port on
  * libuv's thread pool (sized by `workers`). SIGTERM/SIGINT drain: every
  * session is closed with 1001, new sockets are refused, and once the
- * sessions are gone (or after a grace period) the loop is let to end. */
+ * sessions are gone (or after a grace period) the loop is let to end.
+ *
+ * The node wires its parts and is the only one that knows them all: the
+ * session hub (session.h), the cluster (cluster.h) and the server
+ * (server.h) each get a small struct of what they read and the callbacks
+ * through which they tell the node something; none of them includes
+ * node.h, and the calls between them go through here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +127,7 @@ static void on_counted(void *ud, drop_err err, int64_t nodes)
 {
     struct deliver_wait *w = ud;
     struct node *n = w->n;
-    if (nodes > 0 || (err != DROP_OK && hub_has_account(n, w->account))) {
+    if (nodes > 0 || (err != DROP_OK && hub_has_account(n->hub, w->account))) {
         deliver_end(w, "socket");
         return;
     }
@@ -141,7 +147,7 @@ static void deliver_counted(struct node *n, const char *account, json_t *event,
     w->event = json_incref(event);
     w->done = done;
     w->ud = ud;
-    cluster_deliver_counted(n, account, event, on_counted, w);
+    cluster_deliver_counted(n->cluster, account, event, on_counted, w);
 }
 
 static void port_deliver(void *ctx, const char *account, json_t *event)
@@ -151,7 +157,7 @@ static void port_deliver(void *ctx, const char *account, json_t *event)
         push_note_wanted(json_string_value(json_object_get(event, "ev"))))
         deliver_counted(n, account, event, NULL, NULL);
     else
-        cluster_deliver(n, account, event);
+        cluster_deliver(n->cluster, account, event);
 }
 
 static void push_deliver(void *ctx, const char *account, json_t *event,
@@ -162,27 +168,32 @@ static void push_deliver(void *ctx, const char *account, json_t *event,
 
 static void port_close_token(void *ctx, const unsigned char hash[32])
 {
-    cluster_close_token(ctx, hash);
+    struct node *n = ctx;
+    cluster_close_token(n->cluster, hash);
 }
 
 static void port_close_account(void *ctx, const char *account)
 {
-    cluster_close_account(ctx, account);
+    struct node *n = ctx;
+    cluster_close_account(n->cluster, account);
 }
 
 static void port_presence_changed(void *ctx, const char *account)
 {
-    cluster_presence_changed(ctx, account);
+    struct node *n = ctx;
+    cluster_presence_changed(n->cluster, account);
 }
 
 static void port_gig_pending(void *ctx, const struct gig *g)
 {
-    cluster_gig_pending(ctx, g);
+    struct node *n = ctx;
+    cluster_gig_pending(n->cluster, g);
 }
 
 static bool port_has_session(void *ctx, const char *account)
 {
-    return hub_has_account(ctx, account);
+    struct node *n = ctx;
+    return hub_has_account(n->hub, account);
 }
 
 static drop_err port_counter_incr(void *ctx, const char *key, int64_t ttl_ms, bus_counter_cb cb,
@@ -210,7 +221,64 @@ static drop_err port_counter_del(void *ctx, const char *key)
 static bool port_bus_ok(void *ctx)
 {
     struct node *n = ctx;
-    return strcmp(cluster_status(n), "ok") == 0;
+    return strcmp(cluster_status(n->cluster), "ok") == 0;
+}
+
+/* ---- what the sessions tell the node (session_env) ---- */
+
+static int64_t sessions_capacity(void *ctx)
+{
+    (void)ctx;
+    return server_capacity();
+}
+
+static void on_account_joined(void *ctx, const char *account)
+{
+    struct node *n = ctx;
+    cluster_account_joined(n->cluster, account);
+}
+
+static void on_account_left(void *ctx, const char *account)
+{
+    struct node *n = ctx;
+    cluster_account_left(n->cluster, account);
+}
+
+static void on_session_closed(void *ctx, struct session *s)
+{
+    admin_session_closed(ctx, s);
+}
+
+/* ---- what the cluster tells the node (cluster_deps) ---- */
+
+static void on_bus_event(void *ctx, const char *account, json_t *event)
+{
+    struct node *n = ctx;
+    hub_deliver(n->hub, account, event);
+    admin_account_event(n, account, event);
+}
+
+static void on_bus_close_account(void *ctx, const char *account)
+{
+    struct node *n = ctx;
+    hub_close_account(n->hub, account);
+}
+
+static void on_bus_close_token(void *ctx, const unsigned char hash[32])
+{
+    struct node *n = ctx;
+    hub_close_token(n->hub, hash);
+}
+
+static void on_bus_directed(void *ctx, json_t *msg)
+{
+    admin_on_directed(ctx, msg);
+}
+
+static void on_bus_status(void *ctx, const char *status)
+{
+    struct node *n = ctx;
+    n->bus_status = status;
 }
 
 /* ---- gig timers: one uv timer per gig with a deadline or open offers ---- */
@@ -477,18 +545,21 @@ static void on_stop(uv_timer_t *t);
 static void presence_gone(const struct presence_state *s, void *ud)
 {
     struct node *n = ud;
-    if (strcmp(s->node, n->node_id) == 0) cluster_presence_changed(n, s->account);
+    if (strcmp(s->node, n->node_id) == 0) cluster_presence_changed(n->cluster, s->account);
 }
 
 static void on_tick(uv_timer_t *t)
 {
     struct node *n = t->data;
     int64_t now = node_now();
-    for (struct session *s = n->sessions; s; s = s->next) session_tick(s, now);
-    server_tick(n, now);
+    hub_tick(n->hub, now);
+    server_tick(now);
     log_flush_repeats();
     presence_expire(n->eng.presence, now, n->cfg->presence_ttl_ms, presence_gone, n);
-    if (!n->draining) cluster_tick(n, now);
+    if (!n->draining && n->bus) {
+        admin_tick(n, now);
+        cluster_tick(n->cluster, now);
+    }
     if (!n->draining && now - n->sweep_at >= n->cfg->sweep_interval_ms) {
         n->sweep_at = now;
         gig_sweep(&n->eng);
@@ -498,7 +569,8 @@ static void on_tick(uv_timer_t *t)
         n->probe_at = now;
         port_run_task(n, NULL, probe_work, probe_done, xcalloc(1, sizeof(struct probe)));
     }
-    if (n->draining && !n->sessions && !n->stopped) uv_timer_start(&n->stop_timer, on_stop, 0, 0);
+    if (n->draining && hub_empty(n->hub) && !n->stopped)
+        uv_timer_start(&n->stop_timer, on_stop, 0, 0);
 }
 
 static void on_lag(uv_timer_t *t)
@@ -516,11 +588,7 @@ static void on_lag(uv_timer_t *t)
 static void on_reap(uv_check_t *c)
 {
     struct node *n = c->data;
-    while (n->disused) {
-        struct session *s = n->disused;
-        n->disused = s->next;
-        session_free(s);
-    }
+    hub_reap(n->hub);
 }
 
 static void close_handle(uv_handle_t *h)
@@ -528,24 +596,32 @@ static void close_handle(uv_handle_t *h)
     if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
 }
 
-/* The end of a drain: tear lws down and close our handles, so uv_run returns
- * once the running jobs have finished. */
-static void on_stop(uv_timer_t *t)
+/* Tears lws down and closes what was opened (the end of a drain, or a
+ * failed start), so uv_run returns once the running jobs have finished.
+ * Admin answers what is pending while the bus is still there. */
+static void stop_parts(struct node *n)
 {
-    struct node *n = t->data;
-    if (n->stopped) return;
     n->stopped = true;
-    log_info("event=stopping sessions_left=%lld jobs=%d", (long long)n->metrics.connections,
-             n->jobs_running);
-    server_stop(n);
+    server_stop();
     gig_timers_close(n);
-    cluster_stop(n);
+    admin_stop(n);
+    cluster_stop(n->cluster);
+    n->bus = NULL;
     media_stop(n);
     close_handle((uv_handle_t *)&n->tick);
     close_handle((uv_handle_t *)&n->lag);
     close_handle((uv_handle_t *)&n->sigterm);
     close_handle((uv_handle_t *)&n->sigint);
     close_handle((uv_handle_t *)&n->stop_timer);
+}
+
+static void on_stop(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    if (n->stopped) return;
+    log_info("event=stopping sessions_left=%lld jobs=%d", (long long)n->metrics.connections,
+             n->jobs_running);
+    stop_parts(n);
 }
 
 /* Closes every session with 1001 and stops once they are gone (or after a
@@ -555,8 +631,8 @@ static void drain(struct node *n, const char *why)
     if (n->draining) return;
     n->draining = true;
     log_info("event=drain reason=%s sessions=%lld", why, (long long)n->metrics.connections);
-    for (struct session *s = n->sessions; s; s = s->next) session_close(s, 1001, "going away");
-    uv_timer_start(&n->stop_timer, on_stop, n->sessions ? DRAIN_GRACE_MS : 0, 0);
+    hub_drain(n->hub);
+    uv_timer_start(&n->stop_timer, on_stop, hub_empty(n->hub) ? 0 : DRAIN_GRACE_MS, 0);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -578,8 +654,8 @@ static void port_drain(void *ctx)
 static json_t *port_inspect(void *ctx, const char *what, json_t *args)
 {
     struct node *n = ctx;
-    if (strcmp(what, "nodes") == 0) return cluster_nodes_json(n);
-    if (strcmp(what, "sessions") == 0) return session_list_json(n, args);
+    if (strcmp(what, "nodes") == 0) return cluster_nodes_json(n->cluster);
+    if (strcmp(what, "sessions") == 0) return session_list_json(n->hub, args);
     if (strcmp(what, "stats") == 0) {
         int64_t in = 0;
         for (int i = 0; i <= METRICS_MAX_OPS; i++) in += n->metrics.msgs_in[i];
@@ -593,8 +669,8 @@ static json_t *port_inspect(void *ctx, const char *what, json_t *args)
                          (json_int_t)HASH_COUNT(n->gig_timers), "messagesIn", (json_int_t)in,
                          "messagesOut", (json_int_t)(n->metrics.msgs_out + n->metrics.events_out),
                          "errors", (json_int_t)errors, "store", n->store_status, "bus",
-                         cluster_status(n), "loopLagMax", n->metrics.loop_lag_max_s, "draining",
-                         n->draining);
+                         cluster_status(n->cluster), "loopLagMax", n->metrics.loop_lag_max_s,
+                         "draining", n->draining);
     }
     return NULL;
 }
@@ -692,10 +768,47 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
     n->tick.data = n->lag.data = n->stop_timer.data = n->reaper.data = n;
     n->sigterm.data = n->sigint.data = n;
 
+    n->hub = hub_new(&(struct session_env){
+        .cfg = cfg,
+        .eng = &n->eng,
+        .metrics = &n->metrics,
+        .node_id = n->node_id,
+        .ctx = n,
+        .capacity = sessions_capacity,
+        .account_joined = on_account_joined,
+        .account_left = on_account_left,
+        .closed = on_session_closed,
+    });
+    n->cluster = cluster_new(&(struct cluster_deps){
+        .loop = &n->loop,
+        .cfg = cfg,
+        .eng = &n->eng,
+        .metrics = &n->metrics,
+        .node_id = n->node_id,
+        .started_at = n->started_at,
+        .port = &n->port,
+        .ctx = n,
+        .deliver = on_bus_event,
+        .close_account = on_bus_close_account,
+        .close_token = on_bus_close_token,
+        .directed = on_bus_directed,
+        .bus_status = on_bus_status,
+    });
+    struct server_deps server = {
+        .loop = &n->loop,
+        .cfg = cfg,
+        .metrics = &n->metrics,
+        .sessions = n->hub,
+        .now = node_now,
+        .user = n, /* http.c finds its node through lws_context_user() */
+    };
+
     if (open_store(n, why, whylen) != 0) return -1;
     if (media_start(n, why, whylen) != 0) return -1;
-    if (cluster_start(n, why, whylen) != 0) return -1;
-    if (server_start(n, why, whylen) != 0) return -1;
+    if (cluster_start(n->cluster, why, whylen) != 0) return -1;
+    n->bus = cluster_bus(n->cluster);
+    if (server_start(&server, why, whylen) != 0) return -1;
+    n->port = server_port();
 
     uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
     uv_timer_start(&n->lag, on_lag, 0, LAG_MS);
@@ -716,24 +829,13 @@ void node_run(struct node *n)
 void node_free(struct node *n)
 {
     if (!n->loop.data && !n->cfg) return;
-    if (!n->stopped) {
-        /* a failed start: close what was opened */
-        n->stopped = true;
-        server_stop(n);
-        gig_timers_close(n);
-        cluster_stop(n);
-        media_stop(n);
-        close_handle((uv_handle_t *)&n->tick);
-        close_handle((uv_handle_t *)&n->lag);
-        close_handle((uv_handle_t *)&n->sigterm);
-        close_handle((uv_handle_t *)&n->sigint);
-        close_handle((uv_handle_t *)&n->stop_timer);
-    }
+    if (!n->stopped) stop_parts(n); /* a failed start */
     close_handle((uv_handle_t *)&n->reaper);
     uv_run(&n->loop, UV_RUN_DEFAULT);
-    server_finish(n);
+    server_finish();
     uv_run(&n->loop, UV_RUN_DEFAULT);
-    on_reap(&n->reaper);
+    hub_free(n->hub); /* with the sessions lws closed */
+    n->hub = NULL;
     store_close(n->eng.store);
     n->eng.store = NULL;
     engine_free(&n->eng);
@@ -742,5 +844,7 @@ void node_free(struct node *n)
     n->eng.blob = (struct engine_blob){0};
     presence_free(n->eng.presence);
     n->eng.presence = NULL;
+    cluster_free(n->cluster);
+    n->cluster = NULL;
     if (uv_loop_close(&n->loop) != 0) log_warn("event=loop_close_busy");
 }

@@ -1,5 +1,6 @@
-/* node.h - one dropind node: the loop, the lws context, the sessions, the
- * engine and its ports. Everything here is owned by the loop thread.
+/* node.h - one dropind node: the loop, the engine and its ports, and the
+ * parts the node wires (the session hub, the cluster, the server). Everything
+ * here is owned by the loop thread.
  *
  * node_start() wires the adapters into the engine and opens the listener;
  * node_run() runs the loop until a signal drains the node; node_free()
@@ -8,7 +9,6 @@
 #ifndef DROP_NODE_H
 #define DROP_NODE_H
 
-#include <libwebsockets.h>
 #include <stdbool.h>
 #include <uv.h>
 
@@ -16,28 +16,24 @@
 #include "adapters/metrics.h"
 #include "engine/engine.h"
 
-struct session;
-struct hub_entry;
-struct gig_timer;
-struct bus;
-struct dirty;
-struct peer;
 struct admin_state;
+struct bus;
+struct cluster;
+struct gig_timer;
 struct pusher;
+struct session_hub;
 
 struct node {
     uv_loop_t loop;
     struct config *cfg;            /* borrowed from main */
-    struct lws_context *lws;
     struct engine eng;
     struct metrics metrics;
     char node_id[40];
     int64_t started_at;
     int port;                      /* the port actually bound */
 
-    struct session *sessions;      /* every open session (doubly linked) */
-    struct session *disused;       /* closed sessions, freed by the reaper */
-    struct hub_entry *hub;         /* account id -> its sessions (uthash) */
+    struct session_hub *hub;       /* every session, by account too (adapters/session.c) */
+    struct cluster *cluster;       /* the node's messages over the bus (adapters/cluster.c) */
 
     uv_timer_t tick;               /* auth deadlines, idle checks, pings */
     uv_timer_t lag;                /* loop lag probe */
@@ -49,11 +45,7 @@ struct node {
     bool stopped;
     int jobs_running;
 
-    struct bus *bus;               /* the cluster's bus (adapters/cluster.c) */
-    struct dirty *dirty;           /* local operators changed since the last batch */
-    int64_t reannounce_at;
-    int64_t heartbeat_at;
-    struct peer *peers;            /* other nodes, from heartbeats (uthash) */
+    struct bus *bus;               /* the cluster's bus (cluster_bus), NULL once it stopped */
     struct admin_state *admin;     /* cluster requests and watches (adapters/admin.c) */
     struct gig_timer *gig_timers;  /* gig id -> its uv timer (uthash) */
     int64_t sweep_at;

@@ -37,8 +37,9 @@
 #include <unistd.h>
 #include <uthash.h>
 
+#include "adapters/config.h"
 #include "adapters/http.h"
-#include "adapters/node.h"
+#include "adapters/metrics.h"
 #include "adapters/server.h"
 #include "adapters/session.h"
 #include "engine/log.h"
@@ -65,12 +66,14 @@ struct conn_deadline {
 
 /* Process-wide: the lws log hook has no user pointer. */
 static struct {
-    struct node *n;
+    struct server_deps deps; /* zero unless started */
+    struct lws_context *lws;
+    int port;                /* the port actually bound */
     uv_timer_t timer;       /* ends an accept back-off */
     bool timer_init;
     bool paused;
     int64_t backoff_ms;
-    int64_t last_fail;      /* node_now() of the last accept failure */
+    int64_t last_fail;      /* deps.now() of the last accept failure */
     int reserve_fd;         /* /dev/null, closed to make room for a 503 */
     uv_poll_t *listeners[MAX_LISTENERS];
     uv_poll_cb listen_cb[MAX_LISTENERS];
@@ -110,7 +113,6 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                        size_t len)
 {
     struct ws_pss *pss = user;
-    struct node *n = lws_context_user(lws_get_context(wsi));
     const struct lws_protocols *proto = lws_get_protocol(wsi);
     char buf[512];
 
@@ -121,7 +123,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return -1;
         pss->origin_ok = true;
         if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_ORIGIN) > 0)
-            pss->origin_ok = origin_allowed(n->cfg->allowed_origins, buf);
+            pss->origin_ok = origin_allowed(srv.deps.cfg->allowed_origins, buf);
         return 0;
 
     case LWS_CALLBACK_ESTABLISHED: {
@@ -130,7 +132,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
             strncasecmp(buf, "Bearer ", 7) == 0)
             snprintf(bearer, sizeof bearer, "%.*s", (int)sizeof bearer - 1, buf + 7);
-        pss->s = session_open(n, wsi,
+        pss->s = session_open(srv.deps.sessions, wsi,
                               strcmp(proto->name, "dropin.v1.msgpack") == 0 ? CODEC_MSGPACK
                                                                             : CODEC_JSON,
                               bearer, pss->origin_ok);
@@ -157,7 +159,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         return pss->s && pss->s->close_sent ? -1 : 0;
 
     case LWS_CALLBACK_RECEIVE_PONG:
-        if (pss->s) pss->s->last_rx = node_now();
+        if (pss->s) session_on_pong(pss->s);
         return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -173,7 +175,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                              sizeof why - 1);
             if (pss && pss->s && !pss->s->close_code) {
                 pss->s->close_code = LWS_CLOSE_STATUS_PROTOCOL_ERR;
-                metrics_close(&n->metrics, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+                metrics_close(srv.deps.metrics, LWS_CLOSE_STATUS_PROTOCOL_ERR);
             }
         }
         return 0;
@@ -209,7 +211,7 @@ static void conn_track(struct lws *wsi)
         c->wsi = wsi;
         HASH_ADD_PTR(srv.conns, wsi, c);
     }
-    c->since = node_now();
+    c->since = srv.deps.now();
     c->in_request = false;
     c->killed = false;
 }
@@ -254,19 +256,20 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     if (answering && r == 0 && (c = conn_find(wsi))) {
         /* answered: the next request on this connection starts its clock now */
         c->in_request = false;
-        c->since = node_now();
+        c->since = srv.deps.now();
     }
     return r;
 }
 
 /* Closes the connections past their deadline. */
-static void deadlines_check(struct node *n, int64_t now)
+static void deadlines_check(int64_t now)
 {
+    const struct config *cfg = srv.deps.cfg;
     struct conn_deadline *c, *tmp;
     HASH_ITER(hh, srv.conns, c, tmp) {
         if (c->killed) continue;
-        bool headers = !c->in_request && now - c->since >= n->cfg->http_header_timeout_ms;
-        if (!headers && now - c->since < n->cfg->http_body_timeout_ms) continue;
+        bool headers = !c->in_request && now - c->since >= cfg->http_header_timeout_ms;
+        if (!headers && now - c->since < cfg->http_body_timeout_ms) continue;
         c->killed = true;
         log_info("event=http_deadline phase=%s", headers ? "headers" : "request");
         /* may free c (WSI_DESTROY) before returning: c is not used after */
@@ -341,23 +344,22 @@ static void accept_resume(uv_timer_t *t)
  * the back-off runs on. */
 static void accept_failed(int err)
 {
-    struct node *n = srv.n;
     uv_poll_t *found[MAX_LISTENERS];
     struct listen_walk w = {found, MAX_LISTENERS, 0};
     int64_t now;
 
-    if (!n || !srv.timer_init) return;
+    if (!srv.deps.loop || !srv.timer_init) return;
     if (srv.paused) {
         for (int i = 0; i < srv.nlisteners; i++) uv_poll_stop(srv.listeners[i]);
         return;
     }
-    now = node_now();
+    now = srv.deps.now();
     srv.backoff_ms = now - srv.last_fail < 2 * ACCEPT_BACKOFF_MAX_MS && srv.backoff_ms
                          ? (srv.backoff_ms * 2 > ACCEPT_BACKOFF_MAX_MS ? ACCEPT_BACKOFF_MAX_MS
                                                                        : srv.backoff_ms * 2)
                          : ACCEPT_BACKOFF_MIN_MS;
     srv.last_fail = now;
-    uv_walk(&n->loop, find_listener, &w);
+    uv_walk(srv.deps.loop, find_listener, &w);
     for (int i = 0; i < w.n; i++) {
         uv_os_fd_t fd;
         srv.listeners[i] = found[i];
@@ -453,9 +455,14 @@ int64_t server_capacity(void)
     return srv.capacity;
 }
 
-void server_tick(struct node *n, int64_t now)
+int server_port(void)
 {
-    deadlines_check(n, now);
+    return srv.port;
+}
+
+void server_tick(int64_t now)
+{
+    deadlines_check(now);
 }
 
 /* Binds host:port once and lets go, before lws tries: lws 4.1 on a foreign
@@ -482,10 +489,11 @@ static int bind_probe(const char *host, int port, char *why, size_t whylen)
     return -1;
 }
 
-int server_start(struct node *n, char *why, size_t whylen)
+int server_start(const struct server_deps *deps, char *why, size_t whylen)
 {
     struct lws_context_creation_info info;
-    void *foreign[1] = {&n->loop};
+    const struct config *cfg = deps->cfg;
+    void *foreign[1] = {deps->loop};
     struct rlimit rl;
 
     /* lws sizes its fd tables from RLIMIT_NOFILE at context creation: raise
@@ -502,20 +510,20 @@ int server_start(struct node *n, char *why, size_t whylen)
         srv.nofile = (int64_t)rl.rlim_cur;
     }
     srv.capacity = srv.nofile - FD_RESERVE;
-    if (srv.capacity > n->cfg->max_sessions) srv.capacity = n->cfg->max_sessions;
+    if (srv.capacity > cfg->max_sessions) srv.capacity = cfg->max_sessions;
     if (srv.capacity < 1) srv.capacity = 1;
     log_info("event=capacity sessions=%lld nofile=%lld nofile_hard=%lld reserve=%d "
              "max_sessions=%lld%s",
              (long long)srv.capacity, (long long)srv.nofile, (long long)rl.rlim_max, FD_RESERVE,
-             (long long)n->cfg->max_sessions,
-             srv.capacity < n->cfg->max_sessions ? " limit=descriptors" : " limit=max_sessions");
+             (long long)cfg->max_sessions,
+             srv.capacity < cfg->max_sessions ? " limit=descriptors" : " limit=max_sessions");
     /* warnings are always on: the hook learns of refused frames from them */
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_sink);
-    srv.n = n;
+    srv.deps = *deps;
 
     memset(&info, 0, sizeof info);
-    info.port = n->cfg->listen_port;
-    info.iface = n->cfg->listen_host;
+    info.port = cfg->listen_port;
+    info.iface = cfg->listen_host;
     info.protocols = protocols;
     info.pvo = &pvo_json;
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6 |
@@ -530,8 +538,8 @@ int server_start(struct node *n, char *why, size_t whylen)
      * buffer is closed by lws without an answer */
     info.max_http_header_data = HTTP_HEADER_BUFFER;
     info.foreign_loops = foreign;
-    info.pcontext = &n->lws;
-    info.user = n;
+    info.pcontext = &srv.lws;
+    info.user = deps->user;
     info.timeout_secs = 10;
     /* No lws validity timer per connection: our own tick pings idle
      * sessions (session.c). lws 4.1 keeps every timer in one sorted list and
@@ -543,41 +551,41 @@ int server_start(struct node *n, char *why, size_t whylen)
                                                .secs_since_valid_hangup = 0};
     info.retry_and_idle_policy = &no_validity;
     info.fd_limit_per_thread = (unsigned int)srv.nofile; /* lws's fd tables */
-    if (n->cfg->tls_cert[0]) {
+    if (cfg->tls_cert[0]) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-        info.ssl_cert_filepath = n->cfg->tls_cert;
-        info.ssl_private_key_filepath = n->cfg->tls_key;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
     }
-    if (bind_probe(n->cfg->listen_host, n->cfg->listen_port, why, whylen) != 0) return -1;
-    n->lws = lws_create_context(&info);
-    if (!n->lws) {
+    if (bind_probe(cfg->listen_host, cfg->listen_port, why, whylen) != 0) return -1;
+    srv.lws = lws_create_context(&info);
+    if (!srv.lws) {
         snprintf(why, whylen, "cannot listen on %s:%d (in use, or bad TLS files?)",
-                 n->cfg->listen_host, n->cfg->listen_port);
+                 cfg->listen_host, cfg->listen_port);
         return -1;
     }
     reserve_open();
-    uv_check_init(&n->loop, &srv.flush);
+    uv_check_init(deps->loop, &srv.flush);
     uv_check_start(&srv.flush, flush_cb);
     uv_unref((uv_handle_t *)&srv.flush); /* does not keep the loop alive */
-    uv_prepare_init(&n->loop, &srv.flush_pre);
+    uv_prepare_init(deps->loop, &srv.flush_pre);
     uv_prepare_start(&srv.flush_pre, flush_pre_cb);
     uv_unref((uv_handle_t *)&srv.flush_pre);
     srv.flush_init = true;
-    uv_timer_init(&n->loop, &srv.timer);
+    uv_timer_init(deps->loop, &srv.timer);
     srv.timer_init = true;
     /* on a foreign loop lws returns a context even when the bind failed
      * (it is being destroyed): the missing vhost tells */
-    struct lws_vhost *vh = lws_get_vhost_by_name(n->lws, "default");
-    n->port = vh ? lws_get_vhost_listen_port(vh) : -1;
-    if (n->port <= 0) {
+    struct lws_vhost *vh = lws_get_vhost_by_name(srv.lws, "default");
+    srv.port = vh ? lws_get_vhost_listen_port(vh) : -1;
+    if (srv.port <= 0) {
         snprintf(why, whylen, "cannot bind %s:%d (address in use, or not this machine's)",
-                 n->cfg->listen_host, n->cfg->listen_port);
+                 cfg->listen_host, cfg->listen_port);
         return -1;
     }
     return 0;
 }
 
-void server_stop(struct node *n)
+void server_stop(void)
 {
     if (srv.timer_init) {
         uv_timer_stop(&srv.timer);
@@ -593,19 +601,19 @@ void server_stop(struct node *n)
         uv_close((uv_handle_t *)&srv.flush_pre, NULL);
         srv.flush_init = false;
     }
-    if (n->lws) lws_context_destroy(n->lws);
+    if (srv.lws) lws_context_destroy(srv.lws);
 }
 
-void server_finish(struct node *n)
+void server_finish(void)
 {
     struct conn_deadline *c, *tmp;
-    if (n->lws) lws_context_destroy(n->lws);
-    n->lws = NULL;
+    if (srv.lws) lws_context_destroy(srv.lws);
+    srv.lws = NULL;
     HASH_ITER(hh, srv.conns, c, tmp) {
         HASH_DEL(srv.conns, c);
         free(c);
     }
     if (srv.reserve_fd >= 0) close(srv.reserve_fd);
     srv.reserve_fd = -1;
-    srv.n = NULL;
+    srv.deps = (struct server_deps){0};
 }

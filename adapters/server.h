@@ -6,18 +6,36 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
+struct config;
 struct lws;
-struct node;
+struct metrics;
+struct session_hub;
 
-/* Creates the lws context on n->loop and binds cfg->listen. Returns 0, or
- * -1 with why set. */
-int server_start(struct node *n, char *why, size_t whylen);
+/* What the node gives the server: borrowed until server_finish(). */
+struct server_deps {
+    uv_loop_t *loop;
+    const struct config *cfg;        /* listen, TLS, origins, limits, HTTP deadlines */
+    struct metrics *metrics;         /* close codes lws gives refused frames */
+    struct session_hub *sessions;    /* where WebSocket sessions open */
+    int64_t (*now)(void);            /* wall-clock ms: HTTP deadlines, accept back-off */
+    void *user;                      /* lws_context_user(): the node, for http.c */
+};
+
+/* Creates the lws context on deps->loop and binds cfg->listen. One server a
+ * process (the lws log hook has no user pointer). Returns 0, or -1 with
+ * why set. */
+int server_start(const struct server_deps *deps, char *why, size_t whylen);
 
 /* First half of the foreign-loop teardown: destroys the context (it finishes
- * only after the loop ran once more; call server_finish() then). */
-void server_stop(struct node *n);
-void server_finish(struct node *n);
+ * only after the loop ran once more; call server_finish() then). Both are
+ * safe after a failed or missing server_start. */
+void server_stop(void);
+void server_finish(void);
+
+/* The port actually bound (0 before server_start). */
+int server_port(void);
 
 /* Sessions this node accepts: max_sessions, or fewer when RLIMIT_NOFILE
  * (raised to its hard limit by server_start) minus a reserve of descriptors
@@ -27,7 +45,7 @@ int64_t server_capacity(void);
 
 /* Periodic work (the node's tick): closes HTTP connections past
  * http_header_timeout / http_body_timeout. */
-void server_tick(struct node *n, int64_t now);
+void server_tick(int64_t now);
 
 /* Stops watching wsi's HTTP deadlines (it became a WebSocket session). */
 void server_conn_forget(struct lws *wsi);

@@ -1,13 +1,16 @@
-/* session.c - WebSocket sessions and the account hub (see session.h). */
+/* session.c - WebSocket sessions and the account hub (see session.h).
+ *
+ * The node hands the hub a session_env (config, engine, metrics and a few
+ * callbacks) and this file reaches nowhere else: it includes no header of
+ * the node, the cluster or the server. */
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
 
-#include "adapters/admin.h"
-#include "adapters/cluster.h"
-#include "adapters/node.h"
-#include "adapters/server.h"
+#include "adapters/config.h"
+#include "adapters/metrics.h"
 #include "adapters/session.h"
+#include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/mem.h"
 #include "engine/ops.h"
@@ -54,6 +57,14 @@ struct hub_entry {
     struct session *head;
     int count;
     UT_hash_handle hh;
+};
+
+struct session_hub {
+    struct session_env env;
+    struct session *live;       /* every open session (doubly linked) */
+    struct session *disused;    /* closed sessions, freed by hub_reap */
+    struct hub_entry *accounts; /* account id -> its sessions (uthash) */
+    bool draining;              /* new sessions are closed with 1001 */
 };
 
 static void sink_done(struct req *r, drop_err err, json_t *data, const char *msg);
@@ -127,7 +138,7 @@ static void queue_push(struct session *s, struct frame *f)
         frame_free(f);
         return;
     }
-    if (s->out_bytes + f->len > (size_t)s->node->cfg->session_queue_bytes) {
+    if (s->out_bytes + f->len > (size_t)s->home->env.cfg->session_queue_bytes) {
         frame_free(f);
         log_warn("event=slow_consumer account=%s queued=%zu", s->who.account, s->out_bytes);
         session_close(s, 4408, "slow consumer");
@@ -169,7 +180,7 @@ static struct frame *frame_encode(struct session *s, json_t *envelope)
 void session_send_event(struct session *s, json_t *envelope)
 {
     if (!s->authed || s->dead) return;
-    s->node->metrics.events_out++;
+    s->home->env.metrics->events_out++;
     queue_push(s, frame_encode(s, envelope));
 }
 
@@ -180,7 +191,7 @@ void session_close(struct session *s, int code, const char *reason)
     if (s->dead || s->close_code) return;
     s->close_code = code;
     snprintf(s->close_reason, sizeof s->close_reason, "%s", reason);
-    metrics_close(&s->node->metrics, code);
+    metrics_close(s->home->env.metrics, code);
     log_info("event=session_close code=%d reason=\"%s\" account=%s", code, reason,
              s->who.account[0] ? s->who.account : "-");
     if (code == 4408) queue_drop_all(s);
@@ -196,14 +207,14 @@ void session_close(struct session *s, int code, const char *reason)
 
 static void hub_add(struct session *s)
 {
-    struct node *n = s->node;
+    struct session_hub *h = s->home;
     struct hub_entry *e;
-    HASH_FIND_STR(n->hub, s->who.account, e);
+    HASH_FIND_STR(h->accounts, s->who.account, e);
     if (!e) {
         e = xcalloc(1, sizeof *e);
         memcpy(e->account, s->who.account, DROP_ID_SIZE);
-        HASH_ADD_STR(n->hub, account, e);
-        cluster_account_joined(n, e->account);
+        HASH_ADD_STR(h->accounts, account, e);
+        h->env.account_joined(h->env.ctx, e->account);
     }
     s->acct_prev = NULL;
     s->acct_next = e->head;
@@ -222,38 +233,38 @@ static void hub_remove(struct session *s)
     if (s->acct_next) s->acct_next->acct_prev = s->acct_prev;
     s->hub = NULL;
     if (--e->count == 0) {
-        cluster_account_left(s->node, e->account);
-        HASH_DEL(s->node->hub, e);
+        s->home->env.account_left(s->home->env.ctx, e->account);
+        HASH_DEL(s->home->accounts, e);
         free(e);
     }
 }
 
-void hub_deliver(struct node *n, const char *account, json_t *envelope)
+void hub_deliver(struct session_hub *h, const char *account, json_t *envelope)
 {
     struct hub_entry *e;
-    HASH_FIND_STR(n->hub, account, e);
+    HASH_FIND_STR(h->accounts, account, e);
     if (e)
         for (struct session *s = e->head; s; s = s->acct_next) session_send_event(s, envelope);
 }
 
-bool hub_has_account(struct node *n, const char *account)
+bool hub_has_account(struct session_hub *h, const char *account)
 {
     struct hub_entry *e;
-    HASH_FIND_STR(n->hub, account, e);
+    HASH_FIND_STR(h->accounts, account, e);
     return e != NULL;
 }
 
-void hub_close_token(struct node *n, const unsigned char hash[32])
+void hub_close_token(struct session_hub *h, const unsigned char hash[32])
 {
-    for (struct session *s = n->sessions; s; s = s->next)
+    for (struct session *s = h->live; s; s = s->next)
         if (s->authed && s->who.has_token && memcmp(s->who.token_hash, hash, 32) == 0)
             session_close(s, 4401, "token revoked");
 }
 
-void hub_close_account(struct node *n, const char *account)
+void hub_close_account(struct session_hub *h, const char *account)
 {
     struct hub_entry *e;
-    HASH_FIND_STR(n->hub, account, e);
+    HASH_FIND_STR(h->accounts, account, e);
     if (e)
         for (struct session *s = e->head; s; s = s->acct_next)
             session_close(s, 4401, "account closed");
@@ -269,12 +280,12 @@ static void fifo_flush(struct session *s)
         if (!s->fifo_head) s->fifo_tail = NULL;
         s->inflight--;
         if (sl->frame) {
-            s->node->metrics.msgs_out++;
+            s->home->env.metrics->msgs_out++;
             queue_push(s, sl->frame);
         }
         if (sl->auth && !s->dead) {
             s->who = sl->auth_who;
-            if (!s->authed) s->node->metrics.sessions_authed++;
+            if (!s->authed) s->home->env.metrics->sessions_authed++;
             s->authed = true;
             if (s->hub) hub_remove(s);
             if (s->who.account[0]) hub_add(s);
@@ -329,7 +340,7 @@ static void sink_done(struct req *r, drop_err err, json_t *data, const char *msg
             r->after = NULL;
         }
     } else {
-        s->node->metrics.errors[err]++;
+        s->home->env.metrics->errors[err]++;
         if (sl->close_on_fail) session_close(s, sl->close_on_fail, "authentication failed");
         else env = envelope_error(r->id, err, msg);
         if (env && data) json_object_update(json_object_get(env, "error"), data); /* retryAfter */
@@ -362,7 +373,7 @@ static void reply_error_now(struct session *s, json_t *id, drop_err err, const c
 {
     struct slot *sl = slot_new(s);
     json_t *env = envelope_error(id, err, msg);
-    s->node->metrics.errors[err]++;
+    s->home->env.metrics->errors[err]++;
     sl->frame = frame_encode(s, env);
     json_decref(env);
     sl->done = true;
@@ -380,7 +391,7 @@ static void dispatch(struct session *s, const struct op_def *op, json_t *id, jso
     r->id = id ? json_incref(id) : NULL;
     r->data = data ? json_incref(data) : json_object();
     r->who = s->who;
-    r->eng = &s->node->eng;
+    r->eng = s->home->env.eng;
     r->sink = &ws_sink;
     r->conn = sl;
     /* sign-in ops: the brake counts per address (two getpeername() calls:
@@ -388,7 +399,7 @@ static void dispatch(struct session *s, const struct op_def *op, json_t *id, jso
     if (!ping_op) ping_op = ops_find("sys.ping");
     if (s->wsi && r->who.role == ROLE_ANON && op != ping_op)
         lws_get_peer_simple(s->wsi, r->addr, sizeof r->addr);
-    s->node->metrics.msgs_in[ops_index(op)]++;
+    s->home->env.metrics->msgs_in[ops_index(op)]++;
     if (op->flags & OPF_AUTH) s->auth_inflight = true;
     s->running = true;
     ops_dispatch(r);
@@ -398,7 +409,7 @@ static void dispatch(struct session *s, const struct op_def *op, json_t *id, jso
 
 static bool rate_ok(struct session *s, int64_t now)
 {
-    const struct config *c = s->node->cfg;
+    const struct config *c = s->home->env.cfg;
     s->bucket += (double)(now - s->bucket_at) * c->rate_limit / 1000.0;
     if (s->bucket > (double)c->rate_burst) s->bucket = (double)c->rate_burst;
     s->bucket_at = now;
@@ -444,7 +455,7 @@ static void handle_root(struct session *s, json_t *root)
         s->held_count++;
         return;
     }
-    if (!rate_ok(s, node_now())) {
+    if (!rate_ok(s, engine_now(s->home->env.eng))) {
         refuse(s, env.id, "rate limit exceeded");
         return;
     }
@@ -455,7 +466,7 @@ static void handle_root(struct session *s, json_t *root)
     s->strikes = 0;
     op = ops_find(env.op);
     if (!op) {
-        s->node->metrics.msgs_in[METRICS_MAX_OPS]++;
+        s->home->env.metrics->msgs_in[METRICS_MAX_OPS]++;
         snprintf(why, sizeof why, "unknown op '%.64s'", env.op);
         reply_error_now(s, env.id, DROP_EBADREQ, why);
         return;
@@ -479,12 +490,12 @@ static void on_message(struct session *s, const unsigned char *buf, size_t len)
 void session_on_rx(struct session *s, const void *in, size_t len)
 {
     struct lws *wsi = s->wsi;
-    size_t max = (size_t)s->node->cfg->max_message_bytes;
+    size_t max = (size_t)s->home->env.cfg->max_message_bytes;
     bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
     size_t remaining = lws_remaining_packet_payload(wsi);
 
-    s->last_rx = node_now();
-    s->node->metrics.bytes_in += (int64_t)len;
+    s->last_rx = engine_now(s->home->env.eng);
+    s->home->env.metrics->bytes_in += (int64_t)len;
     if (s->close_code || s->dead) return;
     if (first && s->rx_len == 0 && !s->rx_discard) s->rx_discarded = 0;
     if (!s->rx_discard && s->rx_len + len + remaining > max) {
@@ -533,27 +544,33 @@ void session_on_rx(struct session *s, const void *in, size_t len)
 
 /* ---- lifecycle ---- */
 
-struct session *session_open(struct node *n, struct lws *wsi, enum codec codec,
+void session_on_pong(struct session *s)
+{
+    s->last_rx = engine_now(s->home->env.eng);
+}
+
+struct session *session_open(struct session_hub *h, struct lws *wsi, enum codec codec,
                              const char *bearer, bool origin_ok)
 {
     struct session *s = xcalloc(1, sizeof *s);
-    int64_t now = node_now();
-    s->node = n;
+    const struct session_env *env = &h->env;
+    int64_t now = engine_now(env->eng);
+    s->home = h;
     s->wsi = wsi;
     s->codec = codec;
     s->created_at = s->last_rx = s->bucket_at = now;
-    s->auth_deadline = now + n->cfg->auth_timeout_ms;
-    s->bucket = (double)n->cfg->rate_burst;
-    s->next = n->sessions;
-    if (n->sessions) n->sessions->prev = s;
-    n->sessions = s;
-    n->metrics.connections++;
-    n->metrics.connections_total++;
+    s->auth_deadline = now + env->cfg->auth_timeout_ms;
+    s->bucket = (double)env->cfg->rate_burst;
+    s->next = h->live;
+    if (h->live) h->live->prev = s;
+    h->live = s;
+    env->metrics->connections++;
+    env->metrics->connections_total++;
     if (!origin_ok) {
         session_close(s, 1008, "origin not allowed");
-    } else if (n->draining) {
+    } else if (h->draining) {
         session_close(s, 1001, "going away");
-    } else if (n->metrics.connections > server_capacity()) {
+    } else if (env->metrics->connections > env->capacity(env->ctx)) {
         /* max_sessions, or the descriptors left (server_capacity) */
         session_close(s, 1013, "too many sessions");
     } else if (bearer && *bearer) {
@@ -593,7 +610,7 @@ static void frame_pop(struct session *s, struct frame *f)
     s->out_head = f->next;
     if (!s->out_head) s->out_tail = NULL;
     s->out_bytes -= f->len;
-    s->node->metrics.bytes_out += (int64_t)f->len;
+    s->home->env.metrics->bytes_out += (int64_t)f->len;
     frame_free(f);
 }
 
@@ -703,9 +720,10 @@ void session_flush_all(void)
     }
 }
 
-void session_tick(struct session *s, int64_t now)
+/* Auth deadline, idle timeout, keepalive ping. */
+static void session_tick(struct session *s, int64_t now)
 {
-    const struct config *c = s->node->cfg;
+    const struct config *c = s->home->env.cfg;
     if (s->close_code || s->dead) return;
     if (!s->authed && !s->auth_inflight && now >= s->auth_deadline) {
         session_close(s, 4401, "authentication timeout");
@@ -723,26 +741,26 @@ void session_tick(struct session *s, int64_t now)
 
 void session_on_closed(struct session *s)
 {
-    struct node *n = s->node;
+    struct session_hub *h = s->home;
     s->wsi = NULL;
     flush_unlink(s);
     if (s->dead) return;
     s->dead = true;
-    admin_session_closed(n, s);
-    n->metrics.connections--;
-    if (s->authed) n->metrics.sessions_authed--;
+    h->env.closed(h->env.ctx, s);
+    h->env.metrics->connections--;
+    if (s->authed) h->env.metrics->sessions_authed--;
     if (s->hub) {
         bool last = s->hub->count == 1;
         hub_remove(s);
-        engine_session_ended(&n->eng, s->who.account, s->who.role, last);
+        engine_session_ended(h->env.eng, s->who.account, s->who.role, last);
     }
     /* unlink from the live list, move to the disused list */
     if (s->prev) s->prev->next = s->next;
-    else n->sessions = s->next;
+    else h->live = s->next;
     if (s->next) s->next->prev = s->prev;
     s->prev = NULL;
-    s->next = n->disused;
-    n->disused = s;
+    s->next = h->disused;
+    h->disused = s;
     /* orphan the requests still running; drop finished ones */
     struct slot *sl = s->fifo_head, *nx;
     for (; sl; sl = nx) {
@@ -759,7 +777,7 @@ void session_on_closed(struct session *s)
     queue_drop_all(s);
 }
 
-void session_free(struct session *s)
+static void session_free(struct session *s)
 {
     struct held *h = s->held_head, *hn;
     for (; h; h = hn) {
@@ -771,7 +789,7 @@ void session_free(struct session *s)
     free(s);
 }
 
-json_t *session_list_json(struct node *n, json_t *args)
+json_t *session_list_json(struct session_hub *h, json_t *args)
 {
     static const char *roles[] = {"anonymous", "user", "operator", "admin"};
     json_t *acc = json_object_get(args, "accountId"), *lim = json_object_get(args, "limit");
@@ -784,14 +802,14 @@ json_t *session_list_json(struct node *n, json_t *args)
         return NULL;
     if (json_is_integer(lim)) max = json_integer_value(lim);
     out = json_array();
-    for (struct session *s = n->sessions; s && (json_int_t)json_array_size(out) < max; s = s->next) {
+    for (struct session *s = h->live; s && (json_int_t)json_array_size(out) < max; s = s->next) {
         if (json_is_string(acc) && strcmp(s->who.account, json_string_value(acc)) != 0) continue;
         json_array_append_new(
             out, json_pack("{s:s?,s:s,s:s,s:o,s:I,s:i,s:s}", "account",
                            s->who.account[0] ? s->who.account : NULL, "role", roles[s->who.role],
                            "codec", s->codec == CODEC_MSGPACK ? "msgpack" : "json", "since",
                            timefmt_json(s->created_at), "queuedBytes", (json_int_t)s->out_bytes,
-                           "inflight", s->inflight, "node", n->node_id));
+                           "inflight", s->inflight, "node", h->env.node_id));
     }
     return out;
 }
@@ -800,4 +818,45 @@ struct session *session_of_req(struct req *r)
 {
     struct slot *sl = r->conn;
     return r->sink == &ws_sink && sl ? sl->s : NULL;
+}
+
+/* ---- the hub's life ---- */
+
+struct session_hub *hub_new(const struct session_env *env)
+{
+    struct session_hub *h = xcalloc(1, sizeof *h);
+    h->env = *env;
+    return h;
+}
+
+void hub_tick(struct session_hub *h, int64_t now)
+{
+    for (struct session *s = h->live; s; s = s->next) session_tick(s, now);
+}
+
+void hub_drain(struct session_hub *h)
+{
+    h->draining = true;
+    for (struct session *s = h->live; s; s = s->next) session_close(s, 1001, "going away");
+}
+
+bool hub_empty(const struct session_hub *h)
+{
+    return h->live == NULL;
+}
+
+void hub_reap(struct session_hub *h)
+{
+    while (h->disused) {
+        struct session *s = h->disused;
+        h->disused = s->next;
+        session_free(s);
+    }
+}
+
+void hub_free(struct session_hub *h)
+{
+    if (!h) return;
+    hub_reap(h);
+    free(h);
 }

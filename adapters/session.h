@@ -8,8 +8,13 @@
  * session_queue_bytes (over it: close 4408) and leave corked: at the end of
  * the loop turn (session_flush_all) everything queued goes in one send();
  * what the kernel does not take waits for the WRITEABLE callback.
- * A closed session is unlinked at once and freed later by the node's reaper,
- * never inside its own callback. */
+ * A closed session is unlinked at once and freed later by the node's reaper
+ * (hub_reap), never inside its own callback.
+ *
+ * The hub holds every session of the node and, by account, the sessions
+ * that signed in. The node makes it with a session_env: all a session needs
+ * from outside, so that this module depends on none of the node's other
+ * parts (the node wires them: it is told through the callbacks). */
 #ifndef DROP_SESSION_H
 #define DROP_SESSION_H
 
@@ -21,17 +26,40 @@
 #include "engine/req.h"
 #include "protocol/codec.h"
 
+struct config;
+struct engine;
+struct metrics;
+
 /* Bytes of frames one corked write carries at most (one send()); the
  * protocols' tx_packet_size in server.c lets lws send them at once. */
 #define SESSION_BATCH_BYTES 65536
 
-struct node;
+struct session;
+struct session_hub;
 struct slot;
 struct frame;
 struct held;
 
+/* What the node gives its sessions: borrowed for the hub's life. The
+ * callbacks run on the loop thread with ctx. */
+struct session_env {
+    const struct config *cfg;   /* limits, timeouts, rate */
+    struct engine *eng;         /* runs the ops; its clock */
+    struct metrics *metrics;
+    const char *node_id;        /* for admin.sessions */
+    void *ctx;
+    /* Sessions this node accepts (server_capacity); past it: 1013. */
+    int64_t (*capacity)(void *ctx);
+    /* The first session of account opened on this node / its last one
+     * closed (the cluster subscribes acct.<id> while one is open). */
+    void (*account_joined)(void *ctx, const char *account);
+    void (*account_left)(void *ctx, const char *account);
+    /* s closed: it is unlinked, and freed at the next hub_reap. */
+    void (*closed)(void *ctx, struct session *s);
+};
+
 struct session {
-    struct node *node;
+    struct session_hub *home;       /* the hub that holds it (borrowed) */
     struct lws *wsi;                /* NULL once lws closed it */
     enum codec codec;
     struct caller who;
@@ -64,16 +92,18 @@ struct session {
     int64_t bucket_at;
     int strikes;
 
-    struct session *prev, *next;    /* node->sessions */
+    struct session *prev, *next;    /* the hub's live or disused list */
     struct session *acct_prev, *acct_next; /* its hub entry's list */
     struct hub_entry *hub;
     bool dead;
 };
 
 /* Called from the lws callback of the WebSocket protocols. */
-struct session *session_open(struct node *n, struct lws *wsi, enum codec codec,
+struct session *session_open(struct session_hub *h, struct lws *wsi, enum codec codec,
                              const char *bearer, bool origin_ok);
 void session_on_rx(struct session *s, const void *in, size_t len);
+/* The peer answered a keepalive ping: that counts as activity. */
+void session_on_pong(struct session *s);
 /* Returns -1 when lws must close the connection now. */
 int session_on_writeable(struct session *s);
 void session_on_closed(struct session *s);
@@ -90,25 +120,34 @@ void session_send_event(struct session *s, json_t *envelope);
  * A session whose socket cannot take it all waits for WRITEABLE instead. */
 void session_flush_all(void);
 
-/* Periodic checks: auth deadline, idle timeout, keepalive pings. */
-void session_tick(struct session *s, int64_t now);
-
-/* Frees a disused session (the reaper). */
-void session_free(struct session *s);
-
 /* admin.sessions {accountId?, limit?}: this node's sessions as JSON, or
  * NULL for bad arguments. */
-json_t *session_list_json(struct node *n, json_t *args);
+json_t *session_list_json(struct session_hub *h, json_t *args);
 
 /* The session a WebSocket request came from (NULL for REST or when it
  * closed); borrowed. */
 struct session *session_of_req(struct req *r);
 
-/* The hub: account id -> sessions, for event delivery. */
-void hub_deliver(struct node *n, const char *account, json_t *envelope);
-void hub_close_token(struct node *n, const unsigned char hash[32]);
-void hub_close_account(struct node *n, const char *account);
+/* The hub. env is copied; what it points to is borrowed for the hub's
+ * life. hub_free frees the disused sessions too (lws closed the others). */
+struct session_hub *hub_new(const struct session_env *env);
+void hub_free(struct session_hub *h);
+
+/* Periodic checks of every session: auth deadline, idle timeout,
+ * keepalive pings. */
+void hub_tick(struct session_hub *h, int64_t now);
+/* Closes every session with 1001; sessions opened from now on too. */
+void hub_drain(struct session_hub *h);
+/* True when no session is open (closed ones may await hub_reap). */
+bool hub_empty(const struct session_hub *h);
+/* Frees the closed sessions (the node's reaper, after each loop turn). */
+void hub_reap(struct session_hub *h);
+
+/* Account id -> sessions, for event delivery. */
+void hub_deliver(struct session_hub *h, const char *account, json_t *envelope);
+void hub_close_token(struct session_hub *h, const unsigned char hash[32]);
+void hub_close_account(struct session_hub *h, const char *account);
 /* True when account has at least one session on this node. */
-bool hub_has_account(struct node *n, const char *account);
+bool hub_has_account(struct session_hub *h, const char *account);
 
 #endif
