@@ -7,7 +7,6 @@ publishes on the bus (a sign-out revokes its token cluster-wide). That must
 not touch the bus the stop has already closed: the node exits 0 without any
 sanitizer report."""
 import asyncio
-import json
 import signal
 
 from conftest import Client, run
@@ -22,10 +21,12 @@ def test_sigterm_with_sign_outs_in_flight(node_factory):
             authed = [(await new_session(node))[0] for _ in range(8)]
             anon = [await Client.connect(node.ws_url) for _ in range(6)]
             for i, c in enumerate(anon):
-                await c.ws.send(json.dumps({"op": "auth.login", "id": 1, "data": {
-                    "identity": "nobody%d@example.com" % i, "password": "wrong password"}}))
+                # send() files the id as in flight: a reply that wins the race
+                # with SIGTERM is expected, not a stray
+                await c.send({"op": "auth.login", "id": 1, "data": {
+                    "identity": "nobody%d@example.com" % i, "password": "wrong password"}})
             for c in authed:
-                await c.ws.send(json.dumps({"op": "auth.logout", "id": 99}))
+                await c.send({"op": "auth.logout", "id": 99})
             # one answer: the node has read the requests; the rest wait for the one worker
             await anon[0].recv(30)
             node.proc.send_signal(signal.SIGTERM)
