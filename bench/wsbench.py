@@ -112,6 +112,8 @@ def main():
     ap.add_argument("--city-duration", type=float, default=20)
     ap.add_argument("--city-think", type=float, default=1000,
                     help="an operator's think time before accepting, uniform 0..ms")
+    ap.add_argument("--city-extra", default="", help="more dropbench city options, e.g. "
+                    "'--announce 1000000' (operators announce once, then stand still)")
     ap.add_argument("--before", help="another dropind binary, run as the server 'before' "
                     "(e.g. the previous commit's build) in the same rotation")
     ap.add_argument("--only", default="dropind,node,floor")
@@ -184,7 +186,7 @@ def main():
                         "--tokens", tokfile, "--customer-tokens", custfile,
                         "--operators", str(a.city_operators), "--sources", str(a.sources),
                         "--rate", str(a.city_rate), "--duration", str(a.city_duration),
-                        "--think", str(a.city_think), "city"]))
+                        "--think", str(a.city_think)] + a.city_extra.split() + ["city"]))
             finally:
                 p.terminate()
                 try:

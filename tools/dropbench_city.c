@@ -25,18 +25,22 @@
  * arrives. Frames are parsed with jansson.
  *
  * Phases: open every session; one acknowledged presence.update per
- * operator; --calm seconds of presence alone (server CPU per update); then
+ * operator; wait until the server's CPU settles; --calm seconds without
+ * gigs (the first half presence alone: server CPU per update; the second
+ * presence and the sys.ping probe: the background's CPU per second); then
  * --duration seconds of the city, and a drain until every live gig has
  * completed (at most --think + 30 s). CPU per gig is the server CPU of the
- * city and drain, less the presence updates sent meanwhile at the calm
- * phase's cost, over the completed gigs.
+ * city and drain, less the background's for as long, over the completed
+ * gigs.
  *
  * Reported: create -> first gig.offer at any operator (p50/p99: from just
  * before the create frame is written to the epoll round that read the
  * offer), offers per gig, accept -> confirm (from the winning gig.claim
  * being written to the customer's gig.confirm reply), completed gigs, gigs
  * that ended otherwise, errors by op and code, server CPU per gig and per
- * presence update, the server's peak RSS. A server whose RSS passes
+ * presence update, the server's peak RSS, and as a baseline on a noisy
+ * machine, the round trip of a sys.ping on one more (anonymous) socket,
+ * one in flight, 100 a second, over the city's window. A server whose RSS passes
  * --max-rss (a queue growing without bound) ends the run early: the machine
  * is shared. */
 #define _GNU_SOURCE
@@ -59,11 +63,11 @@
 
 enum kind {
     K_CREATE, K_CLAIM, K_REJECT, K_CONFIRM, K_HS_OP, K_HS_CUST, K_START, K_STOP,
-    K_RATE_CUST, K_RATE_OP, K_ANNOUNCE, K__COUNT
+    K_RATE_CUST, K_RATE_OP, K_ANNOUNCE, K_PING, K__COUNT
 };
 static const char *const kind_op[K__COUNT] = {
     "gig.create", "gig.claim", "gig.claim", "gig.confirm", "gig.handshake", "gig.handshake",
-    "gig.start", "gig.stop", "gig.rate", "gig.rate", "presence.update"};
+    "gig.start", "gig.stop", "gig.rate", "gig.rate", "presence.update", "sys.ping"};
 
 enum phase {
     G_FREE, G_CREATING, G_PENDING, G_CONFIRMING, G_ENROUTE, G_HS_OP, G_HS_CUST, G_STARTING,
@@ -106,7 +110,9 @@ static struct {
     size_t nth, cap_th;
     unsigned int seed;
     int live;                /* gigs not G_FREE */
-    struct hist first_offer, accept_confirm;
+    struct hist first_offer, accept_confirm, ping;
+    int probe;               /* conn index of the sys.ping probe (anonymous) */
+    uint64_t ping_sent;      /* when its ping in flight left, 0: none */
     uint64_t created, completed, offers, claims_sent, claims_lost, rejects, no_customer;
     uint64_t announces, acked, errors, ended;
     long long rss_peak;      /* the server's, sampled every 0.5 s */
@@ -151,7 +157,7 @@ static void send_req(int ci, enum kind k, int slot, const char *data, bool with_
 {
     char body[512];
     unsigned char f[540];
-    uint64_t id = (uint64_t)(k == K_ANNOUNCE ? 0 : S.g[slot].seq) << 20 | (uint64_t)slot << 4 | k;
+    uint64_t id = (uint64_t)(k >= K_ANNOUNCE ? 0 : S.g[slot].seq) << 20 | (uint64_t)slot << 4 | k;
     int l = with_id ? snprintf(body, sizeof body, "{\"op\":\"%s\",\"id\":%llu,\"data\":%s}",
                                kind_op[k], (unsigned long long)id, data)
                     : snprintf(body, sizeof body, "{\"op\":\"%s\",\"data\":%s}", kind_op[k], data);
@@ -302,8 +308,12 @@ static void on_reply(int ci, uint64_t id, json_t *env, uint64_t t)
     int slot = (int)(id >> 4 & 0xffff);
     uint32_t seq = (uint32_t)(id >> 20);
     json_t *d = json_object_get(env, "data");
-    if (k >= K__COUNT || (k != K_ANNOUNCE && slot >= S.ncust)) return;
+    if (k >= K__COUNT || (k < K_ANNOUNCE && slot >= S.ncust)) return;
     if (k == K_ANNOUNCE) S.acked++;
+    if (k == K_PING && S.ping_sent) {
+        hist_add(&S.ping, t - S.ping_sent);
+        S.ping_sent = 0;
+    }
     if (k == K_CLAIM) S.o[ci].claiming = false;
     if (!json_is_true(json_object_get(env, "ok"))) {
         const char *code = json_string_value(json_object_get(json_object_get(env, "error"), "code"));
@@ -315,11 +325,11 @@ static void on_reply(int ci, uint64_t id, json_t *env, uint64_t t)
         if (!B.quiet) fprintf(stderr, "dropbench: %s failed: %s\n", kind_op[k],
                               json_string_value(json_object_get(json_object_get(env, "error"),
                                                                 "message")));
-        if (k != K_ANNOUNCE && k != K_CLAIM && k != K_REJECT && S.g[slot].seq == seq)
+        if (k < K_ANNOUNCE && k != K_CLAIM && k != K_REJECT && S.g[slot].seq == seq)
             gig_end(slot); /* abandoned: the error is the finding */
         return;
     }
-    if (k == K_ANNOUNCE || k == K_REJECT) return;
+    if (k >= K_ANNOUNCE || k == K_REJECT) return;
     struct cgig *g = &S.g[slot];
     if (g->seq != seq || g->ph == G_FREE) return;
     switch (k) {
@@ -423,15 +433,15 @@ static void thoughts_due(uint64_t now)
 }
 
 /* Runs the city for secs: presence every --announce s per operator, gigs
- * at --rate when create is set; with drain, returns early once no gig is
- * live. */
-static void run(double secs, bool create, bool drain)
+ * at --rate when create is set, the probe's sys.ping when probe is; with
+ * drain, returns early once no gig is live. */
+static void run(double secs, bool create, bool drain, bool probe)
 {
     uint64_t start = now_ns(), end = start + (uint64_t)(secs * 1e9);
     uint64_t ann_sent = 0, gigs_sent = 0;
     double ann_rate = S.nops / B.announce;
     int rr_op = 0, rr_cust = 0;
-    uint64_t next_rss = start;
+    uint64_t next_rss = start, next_ping = start;
     while (now_ns() < end && !(drain && S.live == 0) && !S.rss_over) {
         uint64_t t = now_ns();
         if (B.pid && t >= next_rss) { /* a server that falls behind may queue without bound */
@@ -458,6 +468,11 @@ static void run(double secs, bool create, bool drain)
             rr_cust = (rr_cust + 1) % S.ncust;
         }
         thoughts_due(t);
+        if (probe && !S.ping_sent && t >= next_ping && B.c[S.probe].st == C_OPEN) {
+            S.ping_sent = now_ns(); /* the echo baseline: 100/s, one in flight */
+            send_req(S.probe, K_PING, 0, "{}", true);
+            next_ping = t + 10000000;
+        }
         pump(1, false);
     }
 }
@@ -479,9 +494,9 @@ static void settle(void)
 
 int scenario_city(void)
 {
-    struct window calm, city;
-    double open_s, calm_cpu, city_cpu, calm_s, city_s;
-    uint64_t calm_ann, city_ann0, gigs_window;
+    struct window calm, bg, city;
+    double open_s, calm_cpu, bg_cpu, city_cpu, calm_s, bg_s, city_s;
+    uint64_t calm_ann, gigs_window;
 
     S.nops = B.operators;
     S.ncust = B.customers > 0 && B.customers < B.nctokens ? B.customers : B.nctokens;
@@ -492,17 +507,21 @@ int scenario_city(void)
     if (!S.o || !S.g) die("calloc");
     hist_init(&S.first_offer);
     hist_init(&S.accept_confirm);
+    hist_init(&S.ping);
     for (int i = 0; i < S.nops; i++) {
         S.o[i].lat = CENTER_LAT + (rnd() - 0.5) * 2 * HALF_BOX_DEG_LAT;
         S.o[i].lon = CENTER_LON + (rnd() - 0.5) * 2 * HALF_BOX_DEG_LON;
         S.o[i].gig = -1;
     }
     for (int i = 0; i < S.ncust; i++) S.g[i].op = -1;
-    conns_alloc(S.nops + S.ncust);
+    conns_alloc(S.nops + S.ncust + 1);
     for (int i = 0; i < S.ncust; i++) B.c[S.nops + i].token = B.ctokens[i];
+    S.probe = S.nops + S.ncust;
+    B.c[S.probe].token = NULL;
     B.on_text = city_on_text;
 
-    open_s = open_conns(0, B.nc, true);
+    open_s = open_conns(0, S.probe, true);
+    open_conns(S.probe, B.nc, false);
     if (B.lost) return 1;
     /* every operator on the map before anything is measured */
     for (int i = 0; i < S.nops; i++) announce(i, true);
@@ -510,25 +529,30 @@ int scenario_city(void)
         pump(10, false);
     settle();
 
+    /* calm, first half: presence alone; second half: presence and the
+     * probe, the background that the city's CPU is charged less */
     window_start(&calm);
     calm_ann = S.announces;
-    run(B.calm, false, false);
+    run(B.calm / 2, false, false, false);
     calm_s = (double)(now_ns() - calm.t0) / 1e9;
     calm_cpu = window_cpu_us(&calm);
     calm_ann = S.announces - calm_ann;
+    window_start(&bg);
+    run(B.calm / 2, false, false, true);
+    bg_s = (double)(now_ns() - bg.t0) / 1e9;
+    bg_cpu = window_cpu_us(&bg);
 
     window_start(&city);
-    city_ann0 = S.announces;
-    run(B.duration, true, false);
+    hist_reset(&S.ping);
+    run(B.duration, true, false, true);
     gigs_window = S.created;
-    run(B.think_ms / 1000 + 30, false, true); /* drain: every live gig to its rating */
+    run(B.think_ms / 1000 + 30, false, true, true); /* drain: every live gig to its rating */
     city_s = (double)(now_ns() - city.t0) / 1e9;
     city_cpu = window_cpu_us(&city);
 
     double per_update = calm_cpu >= 0 && calm_ann ? calm_cpu / (double)calm_ann : -1;
-    double per_gig = city_cpu >= 0 && per_update >= 0 && S.completed
-                         ? (city_cpu - per_update * (double)(S.announces - city_ann0)) /
-                               (double)S.completed
+    double per_gig = city_cpu >= 0 && bg_cpu >= 0 && S.completed
+                         ? (city_cpu - bg_cpu / bg_s * city_s) / (double)S.completed
                          : -1;
     double offers_per_gig = S.created ? (double)S.offers / (double)S.created : 0;
 
@@ -543,14 +567,16 @@ int scenario_city(void)
     printf("  create -> first offer: p50 %.0f µs, p99 %.0f µs (n %llu); %.2f offers/gig\n",
            hist_pct(&S.first_offer, 50), hist_pct(&S.first_offer, 99),
            (unsigned long long)S.first_offer.n, offers_per_gig);
+    printf("  baseline: sys.ping round trip on another socket meanwhile: p50 %.0f µs, p99 %.0f µs "
+           "(n %llu)\n", hist_pct(&S.ping, 50), hist_pct(&S.ping, 99), (unsigned long long)S.ping.n);
     printf("  accept -> confirm: p50 %.0f µs, p99 %.0f µs (n %llu); claims %llu sent, %llu lost "
            "the race, %llu rejects (busy)\n",
            hist_pct(&S.accept_confirm, 50), hist_pct(&S.accept_confirm, 99),
            (unsigned long long)S.accept_confirm.n, (unsigned long long)S.claims_sent,
            (unsigned long long)S.claims_lost, (unsigned long long)S.rejects);
     printf("  server CPU: %.2f µs/presence update (calm: %llu in %.1f s), %.0f µs/gig "
-           "(net of presence); errors %llu: ",
-           per_update, (unsigned long long)calm_ann, calm_s, per_gig,
+           "(net of the background: presence and probe, %.1f%% of a core); errors %llu: ",
+           per_update, (unsigned long long)calm_ann, calm_s, per_gig, bg_cpu / bg_s / 1e4,
            (unsigned long long)S.errors);
     tally_print(&S.errs);
     printf("; ended short: ");
@@ -560,14 +586,14 @@ int scenario_city(void)
     printf("result scenario=city operators=%d customers=%d rate=%.1f secs=%.2f open_s=%.2f "
            "gigs=%llu gigs_in_window=%llu completed=%llu ended=%llu unfinished=%d "
            "no_customer=%llu offers_per_gig=%.2f first_offer_p50_us=%.0f "
-           "first_offer_p99_us=%.0f accept_confirm_p50_us=%.0f accept_confirm_p99_us=%.0f "
+           "first_offer_p99_us=%.0f ping_p50_us=%.0f ping_p99_us=%.0f accept_confirm_p50_us=%.0f accept_confirm_p99_us=%.0f "
            "claims=%llu claims_lost=%llu rejects=%llu updates=%llu cpu_us_per_update=%.3f "
            "cpu_us_per_gig=%.1f errors=%llu lost=%llu rss_peak=%lld rss_over=%d errors_by_code=",
            S.nops, S.ncust, B.rate, city_s, open_s, (unsigned long long)S.created,
            (unsigned long long)gigs_window, (unsigned long long)S.completed,
            (unsigned long long)S.ended, S.live, (unsigned long long)S.no_customer,
            offers_per_gig, hist_pct(&S.first_offer, 50), hist_pct(&S.first_offer, 99),
-           hist_pct(&S.accept_confirm, 50), hist_pct(&S.accept_confirm, 99),
+           hist_pct(&S.ping, 50), hist_pct(&S.ping, 99), hist_pct(&S.accept_confirm, 50), hist_pct(&S.accept_confirm, 99),
            (unsigned long long)S.claims_sent, (unsigned long long)S.claims_lost,
            (unsigned long long)S.rejects, (unsigned long long)S.announces, per_update, per_gig,
            (unsigned long long)S.errors, (unsigned long long)B.lost, S.rss_peak, S.rss_over);

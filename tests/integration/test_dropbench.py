@@ -37,13 +37,18 @@ def metric(node, name):
 
 
 def tokens(node, type_, n):
-    """n fresh accounts of type_, registered and signed in concurrently (two
-    Argon2id hashes each, on the node's workers); returns their tokens."""
+    """n fresh accounts of type_, registered and signed in four at a time
+    (two Argon2id hashes each, on the node's four workers; each socket lives
+    only while it signs in, well inside auth_timeout); returns their tokens."""
     async def go():
-        sessions = await asyncio.gather(*[new_session(node, type_) for _ in range(n)])
-        for c, _, _ in sessions:
-            await c.close()
-        return [tok for _, _, tok in sessions]
+        sem = asyncio.Semaphore(4)
+
+        async def one():
+            async with sem:
+                c, _, tok = await new_session(node, type_)
+                await c.close()
+                return tok
+        return await asyncio.gather(*[one() for _ in range(n)])
     return run(go())
 
 
@@ -114,15 +119,18 @@ def test_city_gigs_run_to_rating(node_factory, tmp_path):
     custs.write_text("\n".join(tokens(node, "user", 3)) + "\n")
     r = dropbench(node, "--tokens", str(ops), "--customer-tokens", str(custs),
                   "--operators", "30", "--rate", "5", "--duration", "2", "--announce", "1",
-                  "--calm", "0.5", "--think", "100", "--sources", "2", "city")
+                  "--calm", "1", "--think", "100", "--sources", "2", "city")
     assert r["errors"] == "0" and r["lost"] == "0", r
     # 3 customers at 5 gigs/s: a customer is busy for a think time and a
     # dozen round trips, so some gigs may find no free customer, not most
     assert int(r["gigs"]) >= 4 and r["completed"] == r["gigs"], r
     assert r["unfinished"] == "0" and r["ended"] == "0", r
     assert float(r["offers_per_gig"]) >= 1 and float(r["first_offer_p50_us"]) > 0, r
-    assert float(r["accept_confirm_p50_us"]) > 0 and float(r["cpu_us_per_gig"]) > 0, r
-    assert int(r["updates"]) >= 30 and float(r["cpu_us_per_update"]) > 0, r
+    assert float(r["accept_confirm_p50_us"]) > 0 and float(r["ping_p50_us"]) > 0, r
+    # CPU figures are measured (-1: not); at this scale they may round to a
+    # clock tick or none, so only their presence is checked
+    assert float(r["cpu_us_per_update"]) >= 0 and float(r["cpu_us_per_gig"]) != -1, r
+    assert int(r["updates"]) >= 30, r
     # the node counted the same creates and two ratings per completed gig
     assert metric(node, 'dropin_messages_in_total{op="gig.create"}') == int(r["gigs"])
     assert metric(node, 'dropin_messages_in_total{op="gig.rate"}') == 2 * int(r["completed"])
