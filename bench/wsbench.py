@@ -24,6 +24,7 @@ gig run to both ratings (tools/dropbench_city.c).
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,6 +51,17 @@ def start(cmd, env=None, port=None, log=None):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("%s did not start" % cmd[0])
+
+
+def stop(p, rnd, name):
+    """SIGTERM (a drain); SIGKILL when the node has not exited 60 s later."""
+    p.terminate()
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        print("round %d %s: no exit 60 s after SIGTERM, killed" % (rnd, name), flush=True)
+        p.kill()
+        p.wait()
 
 
 def bench(bin_dir, port, pid, args):
@@ -130,6 +142,10 @@ def main():
     asyncio.run(dispatch.bootstrap(binary, tmp, store))
     ops_tok, cust_tok = dispatch.seed_accounts(store, max(a.idle, a.city_operators, 1000),
                                                a.city_customers)
+    if "city" in scen:  # the seeded store as it is now, for each city round's own copy
+        os.mkdir(os.path.join(tmp, "seed"))
+        for f in ("dropin.db", "dropin.db.key"):
+            shutil.copy(store if f == "dropin.db" else store + ".key", os.path.join(tmp, "seed", f))
     tokfile = os.path.join(tmp, "tokens")
     with open(tokfile, "w") as f:
         f.write("\n".join(ops_tok) + "\n")
@@ -139,11 +155,12 @@ def main():
 
     env = dict(os.environ, NODE_PATH="/usr/share/nodejs")
     def dropind_cmd(binary):
-        return lambda port: [binary, "-c", os.path.join(ROOT, "conf", "dropind.conf"),
-                                 "--listen", "127.0.0.1:%d" % port, "--store", "sqlite:" + store,
-                                 "--rate_limit", "1000000", "--rate_burst", "1000000",
-                                 "--auth_timeout", "1h", "--idle_timeout", "1h",
-                                 "--presence_ttl", "1h", "--log_level", "warn"]
+        return lambda port, st="sqlite:" + store: [
+            binary, "-c", os.path.join(ROOT, "conf", "dropind.conf"),
+            "--listen", "127.0.0.1:%d" % port, "--store", st,
+            "--rate_limit", "1000000", "--rate_burst", "1000000",
+            "--auth_timeout", "1h", "--idle_timeout", "1h",
+            "--presence_ttl", "1h", "--log_level", "warn"]
     servers = {
         "dropind": dropind_cmd(binary),
         "before": dropind_cmd(a.before),
@@ -159,9 +176,10 @@ def main():
     for rnd in range(a.rounds):
         for name in only:
             # a fresh process per round, so RSS baselines and caches start alike
+            socket_scen = [x for x in scen if x != "city"]
             port = dispatch.free_port()
             log = open(os.path.join(tmp, "%s.log" % name), "ab")
-            p = start(servers[name](port), env=env, port=port, log=log)
+            p = start(servers[name](port), env=env, port=port, log=log) if socket_scen else None
             try:
                 if "closed" in scen:
                     results["closed"][name].append(bench(a.bin, port, p.pid, [
@@ -181,22 +199,31 @@ def main():
                         "--tokens", tokfile, "--conns", str(min(a.idle, 1000)),
                         "--rate", str(a.presence_rate), "--duration", str(a.duration),
                         "presence"]))
-                if "city" in scen and name in ("dropind", "before"):
+            finally:
+                if p:
+                    stop(p, rnd, name)
+                log.close()
+            if "city" in scen and name in ("dropind", "before"):
+                # its own node on a fresh copy of the seeded store: gigs left
+                # pending by an earlier round must not load the next one
+                cdir = os.path.join(tmp, "city-%s-%d" % (name, rnd))
+                os.mkdir(cdir)
+                for f in ("dropin.db", "dropin.db.key"):
+                    shutil.copy(os.path.join(tmp, "seed", f), cdir)
+                port = dispatch.free_port()
+                log = open(os.path.join(tmp, "%s-city.log" % name), "ab")
+                p = start(servers[name](port, "sqlite:" + os.path.join(cdir, "dropin.db")),
+                          env=env, port=port, log=log)
+                try:
                     results["city"][name].append(bench(a.bin, port, p.pid, [
                         "--tokens", tokfile, "--customer-tokens", custfile,
                         "--operators", str(a.city_operators), "--sources", str(a.sources),
                         "--rate", str(a.city_rate), "--duration", str(a.city_duration),
                         "--think", str(a.city_think)] + a.city_extra.split() + ["city"]))
-            finally:
-                p.terminate()
-                try:
-                    p.wait(timeout=60)
-                except subprocess.TimeoutExpired:  # a node that cannot drain
-                    print("round %d %s: no exit 60 s after SIGTERM, killed" % (rnd, name),
-                          flush=True)
-                    p.kill()
-                    p.wait()
-                log.close()
+                finally:
+                    stop(p, rnd, name)
+                    log.close()
+                    shutil.rmtree(cdir, ignore_errors=True)
             for s in scen:
                 rs = results[s].get(name)
                 if rs and rs[-1].get("rc") != 0:
@@ -232,11 +259,12 @@ def main():
               {k: v for k, v in results["presence"].items() if k in ("dropind", "before")}, f2)
     if "city" in scen and "dropind" in only:
         table("city: %d operators re-announcing every 4 s, %d customers, %g gigs/s for %g s, "
-              "think 0..%g ms (dropind only; every round, failed ones too)" % (
+              "think 0..%g ms%s (dropind only; every round, failed ones too)" % (
                   a.city_operators, a.city_customers, a.city_rate, a.city_duration,
-                  a.city_think),
+                  a.city_think, ", " + a.city_extra if a.city_extra else ""),
               [("first_offer_p50_us", "create->offer p50 µs"),
                ("first_offer_p99_us", "create->offer p99 µs"),
+               ("ping_p50_us", "sys.ping p50 µs"), ("ping_p99_us", "sys.ping p99 µs"),
                ("offers_per_gig", "offers/gig"),
                ("accept_confirm_p50_us", "accept->confirm p50 µs"),
                ("accept_confirm_p99_us", "accept->confirm p99 µs"),

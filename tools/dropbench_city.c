@@ -432,6 +432,21 @@ static void thoughts_due(uint64_t now)
     }
 }
 
+/* Samples the server's RSS every 0.5 s; true once it passed --max-rss (a
+ * server that falls behind may queue work without bound). */
+static bool rss_over(void)
+{
+    static uint64_t next;
+    uint64_t t = now_ns();
+    if (B.pid && !S.rss_over && t >= next) {
+        long long rss = proc_rss(B.pid);
+        if (rss > S.rss_peak) S.rss_peak = rss;
+        S.rss_over = rss > B.max_rss_mb * 1e6;
+        next = t + 500000000ull;
+    }
+    return S.rss_over;
+}
+
 /* Runs the city for secs: presence every --announce s per operator, gigs
  * at --rate when create is set, the probe's sys.ping when probe is; with
  * drain, returns early once no gig is live. */
@@ -441,15 +456,9 @@ static void run(double secs, bool create, bool drain, bool probe)
     uint64_t ann_sent = 0, gigs_sent = 0;
     double ann_rate = S.nops / B.announce;
     int rr_op = 0, rr_cust = 0;
-    uint64_t next_rss = start, next_ping = start;
-    while (now_ns() < end && !(drain && S.live == 0) && !S.rss_over) {
+    uint64_t next_ping = start;
+    while (now_ns() < end && !(drain && S.live == 0) && !rss_over()) {
         uint64_t t = now_ns();
-        if (B.pid && t >= next_rss) { /* a server that falls behind may queue without bound */
-            long long rss = proc_rss(B.pid);
-            if (rss > S.rss_peak) S.rss_peak = rss;
-            S.rss_over = rss > B.max_rss_mb * 1e6;
-            next_rss = t + 500000000ull;
-        }
         for (uint64_t due = (uint64_t)((double)(t - start) / 1e9 * ann_rate); ann_sent < due;
              ann_sent++) {
             announce(rr_op, false);
@@ -484,7 +493,7 @@ static void run(double secs, bool create, bool drain, bool probe)
 static void settle(void)
 {
     long long hz = sysconf(_SC_CLK_TCK), c0 = B.pid ? proc_cpu_ticks(B.pid) : -1;
-    for (uint64_t e = now_ns() + 60000000000ull; c0 >= 0 && now_ns() < e;) {
+    for (uint64_t e = now_ns() + 60000000000ull; c0 >= 0 && now_ns() < e && !rss_over();) {
         for (uint64_t s = now_ns() + 250000000ull; now_ns() < s;) pump(10, false);
         long long c1 = proc_cpu_ticks(B.pid);
         if ((double)(c1 - c0) / (double)hz < 0.025) break;
@@ -525,7 +534,8 @@ int scenario_city(void)
     if (B.lost) return 1;
     /* every operator on the map before anything is measured */
     for (int i = 0; i < S.nops; i++) announce(i, true);
-    for (uint64_t e = now_ns() + 60000000000ull; S.acked < (uint64_t)S.nops && now_ns() < e;)
+    for (uint64_t e = now_ns() + 60000000000ull;
+         S.acked < (uint64_t)S.nops && now_ns() < e && !rss_over();)
         pump(10, false);
     settle();
 
