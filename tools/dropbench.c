@@ -13,6 +13,8 @@
  *             held.
  *   presence  --conns operators sending presence.update (no id: no reply)
  *             at --rate updates/s in total: server CPU µs per update.
+ *   city      operators moving and re-announcing, customers creating gigs
+ *             at --rate, the whole gig flow to rating (dropbench_city.c).
  *
  * Connections are spread over --sources loopback source addresses
  * (127.0.0.1, .2, ...; IP_BIND_ADDRESS_NO_PORT so the port is picked at
@@ -44,69 +46,30 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dropbench.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-#define RBUF 16384
-#define HIST_MAX 2000000 /* µs: latencies past 2 s land in the last bin */
-#define MAX_INFLIGHT 4096
+struct bench B = {.host = "127.0.0.1", .conns = 100, .inflight = 1, .duration = 5, .sources = 1,
+                  .hold = 3, .operators = 10000, .think_ms = 1000, .announce = 4, .calm = 4, .max_rss_mb = 2048};
 
-enum cstate { C_CONNECTING, C_UPGRADING, C_OPEN, C_DEAD };
-
-struct conn {
-    int fd;
-    enum cstate st;
-    bool measure;          /* its replies are timed */
-    bool got_first;        /* first frame arrived (session.state) */
-    unsigned char *rbuf;
-    size_t rlen;
-    uint64_t *ts;          /* ring of send times (ns) of requests awaiting replies */
-    unsigned head, count;
-    const char *token;
-};
-
-static struct {
-    const char *host;
-    int port;
-    int pid;
-    int conns;
-    int inflight;
-    double rate;
-    double duration;
-    int sources;
-    const char *token;
-    char **tokens;
-    int ntokens;
-    int idle_n;
-    double hold;
-    int epfd;
-    struct conn *c;
-    int nc;
-    uint32_t *hist;
-    uint64_t nlat, replies, sent, errors, lost, events, closes;
-    int opened, upgraded, first_frames;
-    unsigned char *req;    /* one masked sys.ping frame */
-    size_t req_len;
-    bool quiet;
-} B = {.host = "127.0.0.1", .conns = 100, .inflight = 1, .duration = 5, .sources = 1,
-       .hold = 3};
-
-static uint64_t now_ns(void)
+uint64_t now_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-static void die(const char *what)
+void die(const char *what)
 {
     perror(what);
     exit(2);
 }
 
 /* utime+stime of pid in clock ticks, or -1. */
-static long long proc_cpu_ticks(int pid)
+long long proc_cpu_ticks(int pid)
 {
     char path[64], buf[1024];
     FILE *f;
@@ -126,8 +89,7 @@ static long long proc_cpu_ticks(int pid)
     return (long long)(ut + st);
 }
 
-/* VmRSS of pid in bytes, or -1. */
-static long long proc_rss(int pid)
+long long proc_rss(int pid)
 {
     char path[64], line[256];
     long long kb = -1;
@@ -142,8 +104,7 @@ static long long proc_rss(int pid)
 
 /* ---- frames ---- */
 
-/* Writes a masked client frame of payload into out (room for len + 14). */
-static size_t frame_build(unsigned char *out, int opcode, const void *payload, size_t len)
+size_t frame_build(unsigned char *out, int opcode, const void *payload, size_t len)
 {
     static const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
     size_t h = 0;
@@ -164,30 +125,37 @@ static size_t frame_build(unsigned char *out, int opcode, const void *payload, s
     return h + len;
 }
 
-static void hist_add(uint64_t ns)
+void hist_init(struct hist *h)
+{
+    h->bins = calloc(HIST_MAX, sizeof *h->bins);
+    if (!h->bins) die("calloc");
+    h->n = 0;
+}
+
+void hist_add(struct hist *h, uint64_t ns)
 {
     uint64_t us = ns / 1000;
     if (us >= HIST_MAX) us = HIST_MAX - 1;
-    B.hist[us]++;
-    B.nlat++;
+    h->bins[us]++;
+    h->n++;
 }
 
-static double hist_pct(double p)
+double hist_pct(const struct hist *h, double p)
 {
-    uint64_t want = (uint64_t)ceil(p / 100.0 * (double)B.nlat), acc = 0;
-    if (!B.nlat) return 0;
+    uint64_t want = (uint64_t)ceil(p / 100.0 * (double)h->n), acc = 0;
+    if (!h->n) return 0;
     if (want < 1) want = 1;
     for (int i = 0; i < HIST_MAX; i++) {
-        acc += B.hist[i];
+        acc += h->bins[i];
         if (acc >= want) return (double)i + 0.5;
     }
     return HIST_MAX;
 }
 
-static void hist_reset(void)
+void hist_reset(struct hist *h)
 {
-    memset(B.hist, 0, HIST_MAX * sizeof *B.hist);
-    B.nlat = 0;
+    memset(h->bins, 0, HIST_MAX * sizeof *h->bins);
+    h->n = 0;
 }
 
 /* ---- connections ---- */
@@ -202,7 +170,7 @@ static void conn_kill(struct conn *c, const char *why)
     B.lost++;
 }
 
-static int send_all(struct conn *c, const void *buf, size_t len)
+int send_all(struct conn *c, const void *buf, size_t len)
 {
     const unsigned char *p = buf;
     while (len) {
@@ -278,7 +246,7 @@ static void on_reply(struct conn *c, uint64_t t)
     c->head = (c->head + 1) % MAX_INFLIGHT;
     c->count--;
     B.replies++;
-    if (c->measure) hist_add(t - sent);
+    if (c->measure) hist_add(&B.lat, t - sent);
 }
 
 static void on_frame(struct conn *c, int op, const unsigned char *p, size_t len, uint64_t t)
@@ -301,6 +269,10 @@ static void on_frame(struct conn *c, int op, const unsigned char *p, size_t len,
         return;
     }
     if (op != 1 && op != 2) return;
+    if (B.on_text) {
+        B.on_text(c, p, len, t);
+        return;
+    }
     if (len > 5 && memcmp(p, "{\"ev\"", 5) == 0) {
         B.events++;
         return;
@@ -375,7 +347,7 @@ static void send_pings(struct conn *c, int n, uint64_t t)
 
 /* One epoll round: reads and parses; in closed loop, tops each connection
  * that got replies back up to --inflight. */
-static void pump(int timeout_ms, bool closed_loop)
+void pump(int timeout_ms, bool closed_loop)
 {
     struct epoll_event evs[256];
     int n = epoll_wait(B.epfd, evs, 256, timeout_ms);
@@ -418,7 +390,7 @@ static void pump(int timeout_ms, bool closed_loop)
 
 /* Opens conns [from, to) and waits until each is upgraded (and, with
  * want_first, got its first frame). Returns seconds taken. */
-static double open_conns(int from, int to, bool want_first)
+double open_conns(int from, int to, bool want_first)
 {
     uint64_t t0 = now_ns();
     int batch = 256, started = from;
@@ -449,7 +421,7 @@ static double open_conns(int from, int to, bool want_first)
     return (double)(now_ns() - t0) / 1e9;
 }
 
-static void conns_alloc(int n)
+void conns_alloc(int n)
 {
     B.c = calloc((size_t)n, sizeof *B.c);
     if (!B.c) die("calloc");
@@ -468,23 +440,16 @@ static void ts_alloc(struct conn *c)
 
 /* ---- scenarios ---- */
 
-struct window {
-    uint64_t t0;
-    long long cpu0;
-    uint64_t replies0, sent0;
-};
-
-static void window_start(struct window *w)
+void window_start(struct window *w)
 {
     w->t0 = now_ns();
     w->cpu0 = B.pid ? proc_cpu_ticks(B.pid) : -1;
     w->replies0 = B.replies;
     w->sent0 = B.sent;
-    hist_reset();
+    hist_reset(&B.lat);
 }
 
-/* Server CPU µs over the window, or -1 without --pid. */
-static double window_cpu_us(struct window *w)
+double window_cpu_us(struct window *w)
 {
     long long c1 = B.pid ? proc_cpu_ticks(B.pid) : -1;
     if (w->cpu0 < 0 || c1 < 0) return -1;
@@ -538,15 +503,15 @@ static int scenario_ping(void)
     uint64_t rt = B.replies - w.replies0;
     printf("ping %s: %d conns, %s %g, %.1f s: %.0f rt/s, p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs",
            open_loop ? "open loop" : "closed loop", B.nc, open_loop ? "rate" : "inflight",
-           open_loop ? B.rate : (double)B.inflight, secs, (double)rt / secs, hist_pct(50),
-           hist_pct(99), hist_pct(99.9));
+           open_loop ? B.rate : (double)B.inflight, secs, (double)rt / secs, hist_pct(&B.lat, 50),
+           hist_pct(&B.lat, 99), hist_pct(&B.lat, 99.9));
     if (cpu >= 0) printf(", server %.2f µs CPU/rt (%.0f%% of a core)", cpu / (double)rt,
                          cpu / 1e4 / secs);
     printf("\nresult scenario=ping mode=%s conns=%d inflight=%d rate=%.0f secs=%.2f rt=%llu "
            "rtps=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f cpu_us_per_rt=%.3f errors=%llu "
            "lost=%llu replies_total=%llu\n",
            open_loop ? "open" : "closed", B.nc, B.inflight, B.rate, secs, (unsigned long long)rt,
-           (double)rt / secs, hist_pct(50), hist_pct(99), hist_pct(99.9),
+           (double)rt / secs, hist_pct(&B.lat, 50), hist_pct(&B.lat, 99), hist_pct(&B.lat, 99.9),
            cpu >= 0 ? cpu / (double)rt : -1.0, (unsigned long long)B.errors,
            (unsigned long long)B.lost, (unsigned long long)B.replies);
     return B.lost || rt == 0 ? 1 : 0;
@@ -600,12 +565,12 @@ static int scenario_idle(void)
     printf("idle: %d/%d sessions %s in %.2f s (%.0f/s); server RSS %.1f -> %.1f MB, %.0f B per "
            "session (%.0f B marginal, second half); probe sys.ping p50 %.0f µs p99 %.0f µs over %.1f s (%llu pings)\n",
            ready, n, authed ? "authenticated" : "open", open_s, ready / open_s, rss0 / 1e6,
-           rss1 / 1e6, per, marginal, hist_pct(50), hist_pct(99), secs, (unsigned long long)B.nlat);
+           rss1 / 1e6, per, marginal, hist_pct(&B.lat, 50), hist_pct(&B.lat, 99), secs, (unsigned long long)B.lat.n);
     printf("result scenario=idle sessions=%d ready=%d authed=%d open_s=%.3f rss0=%lld rss1=%lld "
            "bytes_per_session=%.0f marginal_bytes=%.0f probe_p50_us=%.0f probe_p99_us=%.0f lost=%llu\n",
-           n, ready, authed, open_s, rss0, rss1, per, marginal, hist_pct(50), hist_pct(99),
+           n, ready, authed, open_s, rss0, rss1, per, marginal, hist_pct(&B.lat, 50), hist_pct(&B.lat, 99),
            (unsigned long long)B.lost);
-    return ready == n && !B.lost && B.nlat ? 0 : 1;
+    return ready == n && !B.lost && B.lat.n ? 0 : 1;
 }
 
 static int scenario_presence(void)
@@ -658,7 +623,8 @@ static int scenario_presence(void)
     return B.lost || B.errors || !sent ? 1 : 0;
 }
 
-static void load_tokens(const char *path)
+/* Appends path's tokens, one a line, to *tokens. */
+static void load_tokens(const char *path, char ***tokens, int *n)
 {
     FILE *f = fopen(path, "r");
     char line[512];
@@ -666,8 +632,8 @@ static void load_tokens(const char *path)
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
         if (!line[0]) continue;
-        B.tokens = realloc(B.tokens, (size_t)(B.ntokens + 1) * sizeof *B.tokens);
-        if (!B.tokens || !(B.tokens[B.ntokens++] = strdup(line))) die("alloc");
+        *tokens = realloc(*tokens, (size_t)(*n + 1) * sizeof **tokens);
+        if (!*tokens || !((*tokens)[(*n)++] = strdup(line))) die("alloc");
     }
     fclose(f);
 }
@@ -679,6 +645,10 @@ static void usage(void)
             "  ping                 --conns N --inflight K (closed loop) | --rate R (open loop)\n"
             "  idle N               N sessions held --hold S seconds (RSS per session)\n"
             "  presence             --conns N operators, --rate updates/s (needs tokens)\n"
+            "  city                 --operators N (--tokens: one each) --customer-tokens FILE\n"
+            "                       [--customers N] --rate gigs/s --think MS --announce S\n"
+            "                       --calm S (presence alone first) --duration S\n"
+            "                       --max-rss MB (stop early past it; default 2048)\n"
             "options: --duration S, --sources K (127.0.0.1..K source addresses),\n"
             "         --token T | --tokens FILE (one a line; Authorization: Bearer), --quiet\n");
     exit(2);
@@ -691,6 +661,9 @@ int main(int argc, char **argv)
         {"conns", 1, 0, 'c'},    {"inflight", 1, 0, 'k'}, {"rate", 1, 0, 'r'},
         {"duration", 1, 0, 'd'}, {"sources", 1, 0, 's'}, {"token", 1, 0, 't'},
         {"tokens", 1, 0, 'T'},   {"hold", 1, 0, 'H'},   {"quiet", 0, 0, 'q'},
+        {"customer-tokens", 1, 0, 'C'}, {"operators", 1, 0, 'o'}, {"customers", 1, 0, 'u'},
+        {"think", 1, 0, 'K'},    {"announce", 1, 0, 'A'}, {"calm", 1, 0, 'm'},
+        {"max-rss", 1, 0, 'M'},
         {0, 0, 0, 0}};
     static const char ping_json[] = "{\"op\":\"sys.ping\",\"id\":1}";
     struct rlimit rl;
@@ -707,7 +680,14 @@ int main(int argc, char **argv)
         case 'd': B.duration = atof(optarg); break;
         case 's': B.sources = atoi(optarg); break;
         case 't': B.token = optarg; break;
-        case 'T': load_tokens(optarg); break;
+        case 'T': load_tokens(optarg, &B.tokens, &B.ntokens); break;
+        case 'C': load_tokens(optarg, &B.ctokens, &B.nctokens); break;
+        case 'o': B.operators = atoi(optarg); break;
+        case 'u': B.customers = atoi(optarg); break;
+        case 'K': B.think_ms = atof(optarg); break;
+        case 'A': B.announce = atof(optarg); break;
+        case 'm': B.calm = atof(optarg); break;
+        case 'M': B.max_rss_mb = atof(optarg); break;
         case 'H': B.hold = atof(optarg); break;
         case 'q': B.quiet = true; break;
         default: usage();
@@ -721,15 +701,20 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     B.epfd = epoll_create1(EPOLL_CLOEXEC);
-    B.hist = calloc(HIST_MAX, sizeof *B.hist);
+    hist_init(&B.lat);
     B.req = malloc(sizeof ping_json + 14);
-    if (B.epfd < 0 || !B.hist || !B.req) die("init");
+    if (B.epfd < 0 || !B.req) die("init");
     B.req_len = frame_build(B.req, 1, ping_json, sizeof ping_json - 1);
 
     if (strcmp(argv[optind], "ping") == 0) return scenario_ping();
     if (strcmp(argv[optind], "presence") == 0) {
         if (!B.token && !B.ntokens) usage();
         return scenario_presence();
+    }
+    if (strcmp(argv[optind], "city") == 0) {
+        if (B.ntokens < B.operators || B.nctokens < 1 || B.operators < 1 || B.rate < 0)
+            usage();
+        return scenario_city();
     }
     if (strcmp(argv[optind], "idle") == 0 && optind + 1 < argc) {
         B.idle_n = atoi(argv[optind + 1]);
