@@ -163,6 +163,9 @@ static void on_presence(struct cluster *cl, json_t *msg)
         if (!a) continue;
         const struct presence_state *mine = presence_get(cl->deps.eng->presence, a);
         if (mine && strcmp(mine->node, cl->deps.node_id) == 0) continue; /* ours is fresher */
+        /* where it stood while already free (mine changes in place below) */
+        bool was_free = mine && mine->available && !mine->busy && !mine->locked;
+        struct late_join_from was = {mine ? mine->lat : 0, mine ? mine->lon : 0};
         memset(&s, 0, sizeof s);
         snprintf(s.account, sizeof s.account, "%s", a);
         snprintf(s.node, sizeof s.node, "%s", from);
@@ -177,7 +180,7 @@ static void on_presence(struct cluster *cl, json_t *msg)
         s.locked = json_is_true(json_object_get(v, "l"));
         if (presence_put(cl->deps.eng->presence, &s, now) == DROP_OK && s.available && !s.busy &&
             !s.locked)
-            gig_operator_free(cl->deps.eng, a);
+            gig_operator_free(cl->deps.eng, a, was_free ? &was : NULL);
     }
     json_array_foreach(json_object_get(msg, "del"), i, v)
     {

@@ -206,7 +206,15 @@ static inline int64_t engine_now(struct engine *e)
  * operator's presence changed (late join); a session ended. */
 void gig_timer_fired(struct engine *e, const char *gig_id);
 void gig_sweep(struct engine *e);
-void gig_operator_free(struct engine *e, const char *account);
+/* The operator may take a pending gig it was not offered (late join): each
+ * pending gig in range that has room for an offer gets one. was, when not
+ * NULL, is where the operator stood while already free: a gig that was in
+ * range from there too is skipped (it had its chance in the waves; a free
+ * operator re-announcing the same place is no news). */
+struct late_join_from {
+    double lat, lon;
+};
+void gig_operator_free(struct engine *e, const char *account, const struct late_join_from *was);
 void engine_free(struct engine *e);
 
 /* ops_gig.c: an event reached account on this node: a gig.updated where it

@@ -249,7 +249,8 @@ static drop_err apply_decide(void *ctx, const void *cur_, void *next_, bool *wri
     a.actor = j->system ? NULL : j->actor;
     a.now = x->now;
     a.rating = j->rating;
-    if ((j->kind == GIG_CREATE || j->kind == GIG_CLAIM_ACCEPT) && !j->system) {
+    if ((j->kind == GIG_CREATE || j->kind == GIG_CLAIM_ACCEPT || j->kind == GIG_CLAIM_REJECT) &&
+        !j->system) {
         rc = store_gig_unrated(x->e->store, j->actor, &locked);
         if (rc) {
             store_fail(j, rc);
@@ -396,7 +397,7 @@ void engine_account_event(struct engine *e, const char *account, json_t *envelop
     if (gig_status_parse(st, &g.status) != DROP_OK) return;
     g.customer_rating = (int)json_integer_value(json_object_get(d, "customerRating"));
     operator_flags(e, account, &g, true);
-    if (!gig_status_busy(g.status)) gig_operator_free(e, account);
+    if (!gig_status_busy(g.status)) gig_operator_free(e, account, NULL);
 }
 
 void engine_pending_apply(struct engine *e, const char *id, const char *customer, double lat,
@@ -451,7 +452,7 @@ static void apply_effects(struct engine *e, struct gig_task *j)
          * already offered, busy, locked or out of range is skipped) */
         for (int i = 0; i < 16; i++)
             if (e->recent_free[i][0] && e->recent_free_seq[i] > j->free_mark)
-                gig_operator_free(e, e->recent_free[i]);
+                gig_operator_free(e, e->recent_free[i], NULL);
     }
     if (g->status == GIG_PENDING_OPERATOR || j->before.status == GIG_PENDING_OPERATOR)
         e->ports.gig_pending(e->ports.ctx, g);
@@ -849,7 +850,7 @@ void gig_read(struct engine *e, struct req *r, const char *id, gig_read_fn done)
     e->ports.run_task(e->ports.ctx, r, gig_read_work, gig_read_done, t);
 }
 
-void gig_operator_free(struct engine *e, const char *account)
+void gig_operator_free(struct engine *e, const char *account, const struct late_join_from *was)
 {
     const struct presence_state *ps = presence_get(e->presence, account);
     struct pending_gig *p, *tmp;
@@ -857,19 +858,23 @@ void gig_operator_free(struct engine *e, const char *account)
     HASH_ITER(hh, e->pending, p, tmp)
     {
         bool offered = false;
-        if (strcmp(p->customer, account) == 0) continue;
+        /* a gig that holds GIG_MAX_OFFERS offers takes no more: a task for it
+         * would do nothing (and every re-announcement would queue one) */
+        if (p->n_offered >= GIG_MAX_OFFERS || strcmp(p->customer, account) == 0) continue;
         for (int i = 0; i < p->n_offered && !offered; i++)
             offered = strcmp(p->offered[i], account) == 0;
         if (offered) continue;
         double d = geo_distance_m(ps->lat, ps->lon, p->lat, p->lon);
         if (d > e->policy.dispatch_radius_m) continue;
+        if (was && geo_distance_m(was->lat, was->lon, p->lat, p->lon) <= e->policy.dispatch_radius_m)
+            continue;
         struct gig_task *j = gig_task_new(e, NULL, GIG_LATE_JOIN);
         memcpy(j->gig_id, p->id, DROP_ID_SIZE);
         memcpy(j->cands[0].account, account, DROP_ID_SIZE);
         j->cands[0].distance_m = d;
         j->n_cands = 1;
         /* remember at once so a burst of updates offers it once */
-        if (p->n_offered < GIG_MAX_OFFERS) memcpy(p->offered[p->n_offered++], account, DROP_ID_SIZE);
+        memcpy(p->offered[p->n_offered++], account, DROP_ID_SIZE);
         e->ports.run_task(e->ports.ctx, NULL, apply_work, apply_done, j);
     }
 }

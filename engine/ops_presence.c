@@ -67,7 +67,7 @@ static void profile_done(struct engine *e, struct req *r, void *arg)
         presence_set_locked(e->presence, p->account, p->locked);
         presence_set_busy(e->presence, p->account, p->busy);
         e->ports.presence_changed(e->ports.ctx, p->account);
-        gig_operator_free(e, p->account);
+        gig_operator_free(e, p->account, NULL);
         /* a gig created meanwhile is not in the pending cache yet: it
          * offers this operator when it lands there */
         unsigned k = ++e->recent_free_count % 16;
@@ -85,6 +85,10 @@ void op_presence_update(struct req *r)
     double acc = op_arg_num(r, "accuracy", NAN), heading = op_arg_num(r, "heading", NAN);
     const struct presence_state *prev = presence_get(e->presence, r->who.account);
     bool available = op_arg_bool(r, "available", prev ? prev->available : true);
+    /* where it stood while already free: only what changes is news for
+     * the pending gigs (prev is updated in place below) */
+    bool was_free = prev && prev->available && !prev->busy && !prev->locked;
+    struct late_join_from was = {prev ? prev->lat : 0, prev ? prev->lon : 0};
 
     drop_err rc = presence_update(e->presence, r->who.account, e->set.node_id, lat, lon, acc,
                                   heading, available, engine_now(e));
@@ -99,8 +103,8 @@ void op_presence_update(struct req *r)
         presence_set_locked(e->presence, r->who.account, true); /* until known */
         e->ports.run_task(e->ports.ctx, NULL, profile_work, profile_done, p);
     } else {
-        /* moved or became free: pending gigs now in range are offered */
-        gig_operator_free(e, r->who.account);
+        /* moved into range or became free: pending gigs are offered */
+        gig_operator_free(e, r->who.account, was_free ? &was : NULL);
     }
     req_reply(r, NULL);
 }

@@ -436,6 +436,8 @@ def test_unrated_operator_cannot_claim_an_offer_he_holds(node_factory):
         await c1.ok("gig.rate", {"gigId": g1["id"], "rating": 5})
         r = await op.call("gig.claim", {"gigId": g2["id"], "response": "accept"})
         assert not r["ok"] and r["error"]["code"] == "rating_required", r
+        r = await op.call("gig.claim", {"gigId": g2["id"], "response": "reject"})
+        assert not r["ok"] and r["error"]["code"] == "rating_required", r
         assert (await c2.ok("gig.get", {"gigId": g2["id"]}))["gig"]["status"] == "pendingOperator"
         # rating lifts the lock: the same offer can be taken now
         await op.ok("gig.rate", {"gigId": g1["id"], "rating": 4})

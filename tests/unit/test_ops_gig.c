@@ -211,6 +211,7 @@ static void test_rating_lock(void **state)
                      DROP_ERATING);
     rate(C(), g, 5);
     assert_int_equal(claim(O1(), g2, "accept"), DROP_ERATING);
+    assert_int_equal(claim(O1(), g2, "reject"), DROP_ERATING); /* gig.claim, either answer */
     /* op1 is locked: off the map; op2 (offered g2 already) stays on it */
     assert_int_equal(callf(S(), "map.nearby", "{\"latitude\": " LAT ", \"longitude\": " LON "}"),
                      DROP_OK);
@@ -392,6 +393,67 @@ static void test_ops_that_need_an_account(void **state)
     assert_int_equal(call(as(ROLE_ADMIN, admin), "inbox.list", NULL), DROP_OK);
 }
 
+/* Late join is for news: an operator who becomes free, or moves into a
+ * pending gig's range, is offered it; one re-announcing where he already
+ * stood free is not (the waves chose among those), and a gig that holds
+ * GIG_MAX_OFFERS offers gets no task at all (city at 10,000 operators
+ * queued one per re-announcement per full gig, without bound). */
+static void test_late_join_only_on_news(void **state)
+{
+    (void)state;
+    char g[DROP_ID_SIZE], op3[DROP_ID_SIZE], op4[DROP_ID_SIZE];
+    new_account("operator", "Three", op3);
+    new_account("operator", "Four", op4);
+    struct caller o3 = as(ROLE_OPERATOR, op3), o4 = as(ROLE_OPERATOR, op4);
+    place(o3, 300);
+    json_decref(take_events());
+    gig_create(g); /* a wave of 2: op1 and op2, the nearest */
+    json_t *ev = take_events();
+    assert_int_equal(count_ev(ev, op1, "gig.offer", g), 1);
+    assert_int_equal(count_ev(ev, op3, "gig.offer", g), 0);
+    json_decref(ev);
+
+    int tasks = H->tasks;
+    for (int i = 0; i < 3; i++) {
+        place(O1(), 100);
+        place(O2(), 200);
+        place(o3, 300 + 20 * i); /* walking, still in range */
+    }
+    assert_int_equal(H->tasks, tasks);
+    ev = take_events();
+    assert_int_equal(count_ev(ev, NULL, "gig.offer", g), 0);
+    json_decref(ev);
+
+    place(o3, 6000); /* out of range (5 km) ... */
+    ev = take_events();
+    assert_int_equal(count_ev(ev, NULL, "gig.offer", g), 0);
+    json_decref(ev);
+    place(o3, 300); /* ... and back in: news */
+    ev = take_events();
+    assert_int_equal(count_ev(ev, op3, "gig.offer", g), 1);
+    json_decref(ev);
+
+    /* a pending gig with every offer slot taken, as another node announces it */
+    static char offered[GIG_MAX_OFFERS][DROP_ID_SIZE];
+    const char *full = "00000000000000000000f011";
+    for (int i = 0; i < GIG_MAX_OFFERS; i++) snprintf(offered[i], DROP_ID_SIZE, "%024x", i + 1);
+    engine_pending_apply(&H->eng, full, stranger, 10.787859, 106.70653, offered, GIG_MAX_OFFERS,
+                         true);
+    tasks = H->tasks;
+    place(o4, 400); /* first sight: its profile, then late join of g only */
+    assert_int_equal(H->tasks, tasks + 2);
+    ev = take_events();
+    assert_int_equal(count_ev(ev, op4, "gig.offer", g), 1);
+    assert_int_equal(count_ev(ev, op4, "gig.offer", full), 0);
+    json_decref(ev);
+
+    engine_pending_apply(&H->eng, full, stranger, 0, 0, NULL, 0, false);
+    assert_int_equal(on(C(), "gig.cancel", g), DROP_OK);
+    presence_remove(H->eng.presence, op3);
+    presence_remove(H->eng.presence, op4);
+    json_decref(take_events());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_declared_arguments),
         cmocka_unit_test(test_arguments_checked_before_the_handler),
         cmocka_unit_test(test_ops_that_need_an_account),
+        cmocka_unit_test(test_late_join_only_on_news),
     };
     return cmocka_run_group_tests(tests, setup, harness_teardown);
 }
