@@ -309,8 +309,9 @@ static bool check_args(struct req *r, const struct op_arg *args)
         }
         char what[200];
         arg_words(a, what, sizeof what);
+        /* "required" when it is missing, "expected" when it is wrong */
         req_fail(r, DROP_EBADREQ, "%s: %s is %s", a->field, what,
-                 a->required ? "required" : "expected");
+                 !v || json_is_null(v) ? "required" : "expected");
         return false;
     }
     return true;

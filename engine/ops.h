@@ -4,8 +4,8 @@
  * its arguments (field, type, required, bounds). ops_dispatch() authorizes
  * the caller against the row, checks the declared arguments in one place
  * with one wording per kind of mistake (`limit: an integer 1..200 is
- * expected`; "is required" for a required one), and runs the handler, which
- * reads them with op_arg_*() and checks only the rules of its domain (a
+ * expected`; "is required" for a required one that is missing), and runs
+ * the handler, which reads them with op_arg_*() and checks only the rules of its domain (a
  * code's digits, a size answered too_large), answering through
  * req_reply()/req_fail() (req.h). REST's numeric-string rule is applied
  * before (protocol/), so REST and WebSocket arguments check alike. */

@@ -8,13 +8,21 @@
 #include "engine/req.h"
 #include "engine/ops.h"
 
-/* The reference of the next internal error: a process-wide counter, shown
- * with the time so that a restarted node does not repeat references. */
+/* The references of internal errors: the node, the time and a counter, so
+ * that neither two nodes nor a restarted node repeat one. */
 static _Atomic unsigned internal_seq;
 
 void req_reply(struct req *r, json_t *data)
 {
     r->sink->done(r, DROP_OK, data ? data : json_object(), NULL);
+}
+
+void req_internal_ref(struct engine *e, const char *op, const char *why, char *ref, size_t n)
+{
+    int64_t now = e ? engine_now(e) : 0;
+    snprintf(ref, n, "%s-%llx-%04x", e && e->set.node_id ? e->set.node_id : "-",
+             (unsigned long long)now, (unsigned)(internal_seq++ & 0xffff));
+    log_error("event=internal_error ref=%s op=%s msg=\"%s\"", ref, op ? op : "-", why);
 }
 
 void req_fail(struct req *r, drop_err e, const char *fmt, ...)
@@ -25,14 +33,10 @@ void req_fail(struct req *r, drop_err e, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (e == DROP_EINTERNAL) {
-        /* The reason stays in the log; the client gets the reference that
-         * finds it there (PROTOCOL.md, errors: internal). */
-        char ref[32];
-        int64_t now = r->eng ? engine_now(r->eng) : 0;
-        snprintf(ref, sizeof ref, "%llx-%04x", (unsigned long long)now,
-                 (unsigned)(internal_seq++ & 0xffff));
-        log_error("event=internal_error ref=%s op=%s msg=\"%s\"", ref,
-                  r->op ? r->op->name : "-", msg);
+        /* the reason stays in the log; the client gets the reference that
+         * finds it there (PROTOCOL.md, errors: internal) */
+        char ref[REQ_REF_SIZE];
+        req_internal_ref(r->eng, r->op ? r->op->name : NULL, msg, ref, sizeof ref);
         snprintf(msg, sizeof msg, "internal error, reference %s", ref);
     }
     r->sink->done(r, e, NULL, msg);

@@ -63,6 +63,13 @@ void req_reply(struct req *r, json_t *data);
  * client gets only "internal error, reference <ref>". */
 void req_fail(struct req *r, drop_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Logs an internal error (why, in op: NULL when none) under a new reference
+ * and writes the reference to ref (REQ_REF_SIZE bytes hold any): what a
+ * transport answers in place of the reason when it fails on its own. */
+#define REQ_REF_SIZE 64
+struct engine;
+void req_internal_ref(struct engine *e, const char *op, const char *why, char *ref, size_t n);
+
 /* Answers r with rate_limited and retryAfter (whole seconds, >= 1) in the
  * error object. r is gone after. */
 void req_fail_retry(struct req *r, int64_t retry_after_s, const char *msg);

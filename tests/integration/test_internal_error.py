@@ -11,7 +11,7 @@ import requests
 from conftest import run, store_uri
 from helpers import new_session
 
-REF = re.compile(r"^internal error, reference ([0-9a-f]+-[0-9a-f]{4})$")
+REF = re.compile(r"^internal error, reference (\S+-[0-9a-f]+-[0-9a-f]{4})$")
 
 
 def corrupt_gig(node, gig_id):

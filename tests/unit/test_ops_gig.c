@@ -289,7 +289,7 @@ static void test_declared_arguments(void **state)
         {"job.list", "{\"limit\": 201}", "limit: an integer 1..200 is expected"},
         {"gig.cancel", "{}", "gigId: an ObjectId string is required"},
         {"gig.rate", "{\"gigId\": \"0123456789abcdef01234567\", \"rating\": 6}",
-         "rating: an integer 1..5 is required"},
+         "rating: an integer 1..5 is expected"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(call(C(), cases[i].op, cases[i].data), DROP_EBADREQ);
@@ -321,7 +321,7 @@ static void test_arguments_checked_before_the_handler(void **state)
          "status: one of ACCEPTED, DECLINED, STARTED, COMPLETED, PENDING_PAYMENT, PAID is required", false},
         /* wrong type */
         {"gig.create", "{\"latitude\": \"10.7\", \"longitude\": " LON ", \"deviceId\": \"d\"}",
-         "latitude: a number in [-90, 90] is required", false},
+         "latitude: a number in [-90, 90] is expected", false},
         {"gig.create",
          "{\"latitude\": " LAT ", \"longitude\": " LON ", \"deviceId\": \"d\", \"metaData\": [1]}",
          "metaData: an object is expected", false},
@@ -329,21 +329,21 @@ static void test_arguments_checked_before_the_handler(void **state)
          "{\"latitude\": " LAT ", \"longitude\": " LON ", \"available\": \"yes\"}",
          "available: true or false is expected", true},
         {"inbox.read", "{\"ids\": [\"0123456789abcdef01234567\", 7]}",
-         "ids: an array of 1..200 ObjectId strings is required", false},
+         "ids: an array of 1..200 ObjectId strings is expected", false},
         {"push.send", "{\"recipientId\": \"0123456789abcdef01234567\", \"data\": \"x\"}",
          "data: an object is expected", false},
         /* out of bounds */
         {"gig.create", "{\"latitude\": 91, \"longitude\": " LON ", \"deviceId\": \"d\"}",
-         "latitude: a number in [-90, 90] is required", false},
+         "latitude: a number in [-90, 90] is expected", false},
         {"presence.update", "{\"latitude\": " LAT ", \"longitude\": 181}",
-         "longitude: a number in [-180, 180] is required", true},
+         "longitude: a number in [-180, 180] is expected", true},
         {"map.nearby", "{\"latitude\": " LAT ", \"longitude\": " LON ", \"radius\": 50001}",
          "radius: a number in [0, 50000] is expected", false},
         {"inbox.list", "{\"limit\": 201}", "limit: an integer 1..200 is expected", false},
-        {"inbox.read", "{\"ids\": []}", "ids: an array of 1..200 ObjectId strings is required", false},
+        {"inbox.read", "{\"ids\": []}", "ids: an array of 1..200 ObjectId strings is expected", false},
         /* not one of the allowed strings */
         {"storage.sign", "{\"type\": \"avatar\"}",
-         "type: one of \"profileImage\", \"chat\", \"gig\" is required", false},
+         "type: one of \"profileImage\", \"chat\", \"gig\" is expected", false},
         {"job.list", "{\"role\": \"boss\"}", "role: one of \"client\", \"worker\" is expected", false},
         {"gig.list", "{\"status\": \"nope\"}", "status: one of the gig statuses is expected", false},
     };
