@@ -493,6 +493,11 @@ void op_account_update(struct req *r)
     /* the Freelancer seed changes a password with POST /user {password,
      * newPassword} */
     if (op_arg_given(r, "newPassword")) {
+        const char *id = op_arg_str(r, "id");
+        if (id && strcmp(id, r->who.account) != 0) { /* not someone else's, even an admin's */
+            req_fail(r, DROP_EFORBIDDEN, "newPassword: only its owner changes a password");
+            return;
+        }
         if (ops_check_as(r, "auth.password.change")) op_auth_password_change(r);
         return;
     }

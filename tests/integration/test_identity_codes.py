@@ -524,6 +524,14 @@ def test_password_change_and_unknown_update_fields(node):
     h = {"Authorization": "Bearer " + token}
     r = requests.post(node.url + "/user", json={"nickname": "x"}, headers=h, timeout=20)
     assert r.status_code == 400 and "nickname" in r.json()["error"]["message"], r.text
+    # a password is changed by its owner: naming another account is refused
+    other = requests.post(node.url + "/accounts", json={
+        "firstName": "O", "lastName": "T", "type": "user", "password": PW,
+        "identities": [{"type": "email", "value": unique_email("oth")}]}, timeout=20).json()
+    r = requests.post(node.url + "/user", json={"id": other["id"], "password": NEW_PW,
+                                                "newPassword": "third one!"},
+                      headers=h, timeout=20)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", r.text
     r = requests.post(node.url + "/user", json={"password": NEW_PW, "newPassword": "third one!"},
                       headers=h, timeout=20)
     assert r.status_code == 200, r.text
