@@ -19,9 +19,11 @@
 
 #include "adapters/admin.h"
 #include "adapters/cluster.h"
-#include "adapters/node.h"
+#include "adapters/config.h"
+#include "adapters/metrics.h"
 #include "adapters/session.h"
 #include "engine/bus.h"
+#include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/mem.h"
 #include "engine/presence.h"
@@ -50,7 +52,8 @@ struct watch {
     unsigned long long log_seq;
 };
 
-struct admin_state {
+struct admin {
+    struct admin_deps deps;
     struct fanout *fanouts;
     int nfanouts;
     unsigned long long next_rid;
@@ -58,17 +61,25 @@ struct admin_state {
     int nwatches;
 };
 
-static struct admin_state *state(struct node *n)
+struct admin *admin_new(const struct admin_deps *deps)
 {
-    if (!n->admin) n->admin = xcalloc(1, sizeof *n->admin);
-    return n->admin;
+    struct admin *a = xcalloc(1, sizeof *a);
+    a->deps = *deps;
+    return a;
 }
 
-static void publish(struct node *n, const char *channel, json_t *msg)
+/* The cluster's bus; NULL before it started and once it stopped. */
+static struct bus *bus_of(struct admin *a)
+{
+    return cluster_bus(a->deps.cluster);
+}
+
+static void publish(struct admin *a, const char *channel, json_t *msg)
 {
     char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(msg);
-    if (strlen(text) > BUS_PAYLOAD_MAX || bus_publish(n->bus, channel, text, strlen(text)) != DROP_OK)
+    if (strlen(text) > BUS_PAYLOAD_MAX ||
+        bus_publish(bus_of(a), channel, text, strlen(text)) != DROP_OK)
         log_debug("event=admin_publish_dropped channel=%s", channel);
     free(text);
 }
@@ -76,7 +87,7 @@ static void publish(struct node *n, const char *channel, json_t *msg)
 /* ---- what a node answers for itself ---- */
 
 struct op_count {
-    struct node *n;
+    struct admin *a;
     json_int_t local, free_;
     json_t *list;
     size_t max;
@@ -85,41 +96,42 @@ struct op_count {
 static void count_local(const struct presence_state *s, void *ud)
 {
     struct op_count *c = ud;
-    if (strcmp(s->node, c->n->node_id) != 0) return;
+    if (strcmp(s->node, c->a->deps.node_id) != 0) return;
     c->local++;
     if (s->available && !s->busy && !s->locked) c->free_++;
     if (c->list && json_array_size(c->list) < c->max) {
-        int64_t age = node_now() - s->updated_at;
+        int64_t now = engine_now(c->a->deps.eng), age = now - s->updated_at;
         json_array_append_new(
             c->list, json_pack("{s:s,s:s,s:s,s:f,s:f,s:b,s:b,s:b,s:f,s:o}", "id", s->account, "node",
                                s->node, "firstName", s->name, "latitude", s->lat, "longitude",
                                s->lon, "available", s->available, "busy", s->busy, "locked",
                                s->locked, "operatorRating", s->rating, "updatedAt",
-                               timefmt_json(node_now() - (age > 0 ? age : 0))));
+                               timefmt_json(now - (age > 0 ? age : 0))));
     }
 }
 
 /* A new reference, or NULL for bad arguments. */
-static json_t *answer_local(struct node *n, const char *what, json_t *args)
+static json_t *answer_local(struct admin *a, const char *what, json_t *args)
 {
+    const struct admin_deps *d = &a->deps;
     if (strcmp(what, "stats") == 0) {
-        json_t *st = n->eng.ports.inspect(n, "stats", args);
-        struct op_count c = {n, 0, 0, NULL, 0};
+        json_t *st = d->eng->ports.inspect(d->eng->ports.ctx, "stats", args);
+        struct op_count c = {a, 0, 0, NULL, 0};
         char addr[80];
         if (!st) return NULL;
-        presence_foreach(n->eng.presence, count_local, &c);
-        snprintf(addr, sizeof addr, "%s:%d", n->cfg->listen_host, n->port);
+        presence_foreach(d->eng->presence, count_local, &c);
+        snprintf(addr, sizeof addr, "%s:%d", d->cfg->listen_host, *d->port);
         json_object_set_new(st, "addr", json_string(addr));
         json_object_set_new(st, "operatorsLocal", json_integer(c.local));
         json_object_set_new(st, "operatorsFree", json_integer(c.free_));
-        json_object_set_new(st, "loopLag", json_real(n->metrics.loop_lag_s));
+        json_object_set_new(st, "loopLag", json_real(d->metrics->loop_lag_s));
         return st;
     }
-    if (strcmp(what, "nodes") == 0) return cluster_nodes_json(n->cluster);
-    if (strcmp(what, "sessions") == 0) return session_list_json(n->hub, args);
+    if (strcmp(what, "nodes") == 0) return cluster_nodes_json(d->cluster);
+    if (strcmp(what, "sessions") == 0) return session_list_json(d->sessions, args);
     if (strcmp(what, "operators") == 0) {
         json_t *lim = json_object_get(args, "limit");
-        struct op_count c = {n, 0, 0, json_array(), 200};
+        struct op_count c = {a, 0, 0, json_array(), 200};
         if (lim && !json_is_null(lim)) {
             if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
                 json_integer_value(lim) > OPERATORS_MAX) {
@@ -128,7 +140,7 @@ static json_t *answer_local(struct node *n, const char *what, json_t *args)
             }
             c.max = (size_t)json_integer_value(lim);
         }
-        presence_foreach(n->eng.presence, count_local, &c);
+        presence_foreach(d->eng->presence, count_local, &c);
         return c.list;
     }
     return NULL;
@@ -136,9 +148,8 @@ static json_t *answer_local(struct node *n, const char *what, json_t *args)
 
 /* ---- admin.cluster ---- */
 
-static void fanout_finish(struct node *n, struct fanout *f)
+static void fanout_finish(struct admin *a, struct fanout *f)
 {
-    struct admin_state *a = state(n);
     size_t i;
     json_t *e;
     for (struct fanout **pp = &a->fanouts; *pp; pp = &(*pp)->next) {
@@ -157,18 +168,17 @@ static void fanout_finish(struct node *n, struct fanout *f)
     free(f);
 }
 
-void admin_cluster(void *ctx, struct req *r, const char *what, json_t *args, const char *node,
-                   int timeout_ms)
+void admin_cluster(struct admin *a, struct req *r, const char *what, json_t *args,
+                   const char *node, int timeout_ms)
 {
-    struct node *n = ctx;
-    struct admin_state *a = state(n);
+    const char *self = a->deps.node_id;
     json_t *empty = json_object();
     if (!args) args = empty;
     json_t *mine = NULL;
-    bool want_self = !node || strcmp(node, n->node_id) == 0;
+    bool want_self = !node || strcmp(node, self) == 0;
 
     if (want_self) {
-        mine = answer_local(n, what, args);
+        mine = answer_local(a, what, args);
         if (!mine) {
             json_decref(empty);
             req_fail(r, DROP_EBADREQ, "bad args for %s", what);
@@ -185,12 +195,12 @@ void admin_cluster(void *ctx, struct req *r, const char *what, json_t *args, con
     f->r = r;
     f->rid = ++a->next_rid;
     f->out = json_array();
-    f->deadline = node_now() + timeout_ms;
+    f->deadline = engine_now(a->deps.eng) + timeout_ms;
     if (mine)
-        json_array_append_new(f->out, json_pack("{s:s,s:s,s:o}", "node", n->node_id, "status", "ok",
+        json_array_append_new(f->out, json_pack("{s:s,s:s,s:o}", "node", self, "status", "ok",
                                                 "data", mine));
     if (!want_self || !node) {
-        json_t *peers = cluster_peers_json(n->cluster), *p;
+        json_t *peers = cluster_peers_json(a->deps.cluster), *p;
         size_t i;
         if (node) { /* one node, known or not: ask it anyway */
             json_t *one = json_array(), *addr = NULL;
@@ -204,7 +214,7 @@ void admin_cluster(void *ctx, struct req *r, const char *what, json_t *args, con
         {
             const char *id = json_string_value(json_object_get(p, "id"));
             char ch[64];
-            if (!n->bus || strcmp(cluster_status(n->cluster), "ok") != 0) {
+            if (!bus_of(a) || strcmp(cluster_status(a->deps.cluster), "ok") != 0) {
                 json_array_append_new(f->out, json_pack("{s:s,s:O?,s:s,s:s}", "node", id, "addr",
                                                         json_object_get(p, "addr"), "status", "error",
                                                         "error", "the bus is down"));
@@ -214,7 +224,7 @@ void admin_cluster(void *ctx, struct req *r, const char *what, json_t *args, con
                                                     json_object_get(p, "addr"), "status", "pending"));
             f->pending++;
             snprintf(ch, sizeof ch, "node.%s", id);
-            publish(n, ch, json_pack("{s:s,s:s,s:I,s:s,s:O}", "t", "q", "from", n->node_id, "rid",
+            publish(a, ch, json_pack("{s:s,s:s,s:I,s:s,s:O}", "t", "q", "from", self, "rid",
                                      (json_int_t)f->rid, "what", what, "args", args));
         }
         json_decref(peers);
@@ -223,10 +233,10 @@ void admin_cluster(void *ctx, struct req *r, const char *what, json_t *args, con
     f->next = a->fanouts;
     a->fanouts = f;
     a->nfanouts++;
-    if (f->pending == 0) fanout_finish(n, f);
+    if (f->pending == 0) fanout_finish(a, f);
 }
 
-void admin_on_directed(struct node *n, json_t *msg)
+void admin_on_directed(struct admin *a, json_t *msg)
 {
     const char *t = json_string_value(json_object_get(msg, "t"));
     const char *from = json_string_value(json_object_get(msg, "from"));
@@ -236,18 +246,18 @@ void admin_on_directed(struct node *n, json_t *msg)
         const char *what = json_string_value(json_object_get(msg, "what"));
         json_t *args = json_object_get(msg, "args");
         char ch[64];
-        json_t *data = what ? answer_local(n, what, json_is_object(args) ? args : NULL) : NULL;
+        json_t *data = what ? answer_local(a, what, json_is_object(args) ? args : NULL) : NULL;
         snprintf(ch, sizeof ch, "node.%s", from);
         if (data)
-            publish(n, ch, json_pack("{s:s,s:s,s:O,s:o}", "t", "a", "from", n->node_id, "rid", rid,
-                                     "data", data));
+            publish(a, ch, json_pack("{s:s,s:s,s:O,s:o}", "t", "a", "from", a->deps.node_id, "rid",
+                                     rid, "data", data));
         else
-            publish(n, ch, json_pack("{s:s,s:s,s:O,s:s}", "t", "a", "from", n->node_id, "rid", rid,
-                                     "err", "bad arguments"));
+            publish(a, ch, json_pack("{s:s,s:s,s:O,s:s}", "t", "a", "from", a->deps.node_id, "rid",
+                                     rid, "err", "bad arguments"));
         return;
     }
     if (strcmp(t, "a") != 0) return;
-    for (struct fanout *f = state(n)->fanouts; f; f = f->next) {
+    for (struct fanout *f = a->fanouts; f; f = f->next) {
         if (f->rid != (unsigned long long)json_integer_value(rid)) continue;
         size_t i;
         json_t *e;
@@ -264,7 +274,7 @@ void admin_on_directed(struct node *n, json_t *msg)
                 json_object_set_new(e, "status", json_string("ok"));
                 json_object_set(e, "data", json_object_get(msg, "data"));
             }
-            if (--f->pending == 0) fanout_finish(n, f);
+            if (--f->pending == 0) fanout_finish(a, f);
             return;
         }
         return;
@@ -273,21 +283,19 @@ void admin_on_directed(struct node *n, json_t *msg)
 
 /* ---- watches ---- */
 
-static void watch_free(struct node *n, struct watch *w)
+static void watch_free(struct admin *a, struct watch *w)
 {
     char ch[64];
-    if (w->account[0] && n->bus) {
+    if (w->account[0] && bus_of(a)) {
         snprintf(ch, sizeof ch, "acct.%s", w->account);
-        bus_unsubscribe(n->bus, ch);
+        bus_unsubscribe(bus_of(a), ch);
     }
     free(w);
 }
 
-void admin_watch(void *ctx, struct req *r, const char *account, const char *gig,
+void admin_watch(struct admin *a, struct req *r, const char *account, const char *gig,
                  long long log_after)
 {
-    struct node *n = ctx;
-    struct admin_state *a = state(n);
     struct session *s = session_of_req(r);
     int mine = 0;
     if (!s) {
@@ -307,7 +315,7 @@ void admin_watch(void *ctx, struct req *r, const char *account, const char *gig,
         snprintf(w->account, sizeof w->account, "%s", account);
         if (gig) snprintf(w->gig, sizeof w->gig, "%s", gig);
         snprintf(ch, sizeof ch, "acct.%s", account);
-        if (n->bus) bus_subscribe(n->bus, ch);
+        if (bus_of(a)) bus_subscribe(bus_of(a), ch);
     } else {
         w->log_seq = log_after > 0 ? (unsigned long long)log_after : 0;
     }
@@ -317,10 +325,9 @@ void admin_watch(void *ctx, struct req *r, const char *account, const char *gig,
     req_reply(r, NULL);
 }
 
-void admin_account_event(struct node *n, const char *account, json_t *envelope)
+void admin_account_event(struct admin *a, const char *account, json_t *envelope)
 {
-    if (!n->admin) return;
-    for (struct watch *w = n->admin->watches; w; w = w->next) {
+    for (struct watch *w = a->watches; w; w = w->next) {
         if (!w->account[0] || strcmp(w->account, account) != 0) continue;
         if (w->gig[0]) {
             json_t *d = json_object_get(envelope, "data");
@@ -336,16 +343,15 @@ void admin_account_event(struct node *n, const char *account, json_t *envelope)
     }
 }
 
-void admin_session_closed(struct node *n, struct session *s)
+void admin_session_closed(struct admin *a, struct session *s)
 {
-    if (!n->admin) return;
-    struct watch **pp = &n->admin->watches;
+    struct watch **pp = &a->watches;
     while (*pp) {
         struct watch *w = *pp;
         if (w->s == s) {
             *pp = w->next;
-            n->admin->nwatches--;
-            watch_free(n, w);
+            a->nwatches--;
+            watch_free(a, w);
         } else {
             pp = &w->next;
         }
@@ -357,15 +363,14 @@ static void add_line(unsigned long long seq, const char *line, void *ud)
     json_array_append_new(ud, json_pack("{s:I,s:s}", "seq", (json_int_t)seq, "line", line));
 }
 
-void admin_tick(struct node *n, int64_t now)
+void admin_tick(struct admin *a, int64_t now)
 {
-    if (!n->admin) return;
-    struct fanout *f = n->admin->fanouts, *next;
+    struct fanout *f = a->fanouts, *next;
     for (; f; f = next) {
         next = f->next;
-        if (now >= f->deadline) fanout_finish(n, f);
+        if (now >= f->deadline) fanout_finish(a, f);
     }
-    for (struct watch *w = n->admin->watches; w; w = w->next) {
+    for (struct watch *w = a->watches; w; w = w->next) {
         if (w->account[0]) continue;
         json_t *lines = json_array();
         log_tail(w->log_seq, LOG_PUSH_MAX, add_line, lines);
@@ -382,15 +387,21 @@ void admin_tick(struct node *n, int64_t now)
     }
 }
 
-void admin_stop(struct node *n)
+void admin_stop(struct admin *a)
 {
-    if (!n->admin) return;
-    while (n->admin->fanouts) fanout_finish(n, n->admin->fanouts);
-    while (n->admin->watches) {
-        struct watch *w = n->admin->watches;
-        n->admin->watches = w->next;
-        watch_free(n, w);
+    if (!a) return; /* a node that failed to start */
+    while (a->fanouts) fanout_finish(a, a->fanouts);
+    while (a->watches) {
+        struct watch *w = a->watches;
+        a->watches = w->next;
+        watch_free(a, w);
     }
-    free(n->admin);
-    n->admin = NULL;
+    a->nwatches = 0;
+}
+
+void admin_free(struct admin *a)
+{
+    if (!a) return;
+    admin_stop(a);
+    free(a);
 }

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/config.h"
 #include "adapters/http.h"
-#include "adapters/node.h"
+#include "adapters/metrics.h"
+#include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/mem.h"
 #include "engine/ops.h"
@@ -24,7 +26,7 @@
 struct rest_call {
     struct lws *wsi;
     struct http_conn *conn;
-    struct node *n;
+    const struct http_deps *d;
     const struct op_def *op;
     json_t *data;
 };
@@ -32,15 +34,22 @@ struct rest_call {
 static void rest_done(struct req *r, drop_err err, json_t *data, const char *msg);
 static const struct req_sink rest_sink = {rest_done};
 
-static struct node *node_of(struct lws *wsi)
+/* What the node gave (server_deps.http), borrowed. */
+static const struct http_deps *deps_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
+}
+
+/* Seconds since the node started. */
+static double uptime_s(const struct http_deps *d)
+{
+    return (double)(engine_now(d->eng) - d->started_at) / 1000.0;
 }
 
 void http_respond(struct lws *wsi, struct http_conn *c, int status, const char *ctype,
                   char *body, size_t len)
 {
-    struct node *n = node_of(wsi);
+    struct metrics *m = deps_of(wsi)->metrics;
     free(c->body);
     c->status = status;
     c->ctype = ctype;
@@ -48,8 +57,8 @@ void http_respond(struct lws *wsi, struct http_conn *c, int status, const char *
     c->body_len = len;
     c->phase = 1;
     c->responded = true;
-    n->metrics.http_requests++;
-    if (status / 100 >= 1 && status / 100 <= 5) n->metrics.http_by_class[status / 100]++;
+    m->http_requests++;
+    if (status / 100 >= 1 && status / 100 <= 5) m->http_by_class[status / 100]++;
     lws_callback_on_writable(wsi);
 }
 
@@ -98,17 +107,18 @@ static void respond_error_extra(struct lws *wsi, struct http_conn *c, drop_err e
 
 static void healthz(struct lws *wsi, struct http_conn *c)
 {
-    struct node *n = node_of(wsi);
-    bool ok = strcmp(n->store_status, "ok") == 0 && strcmp(n->bus_status, "ok") == 0;
-    const char *failing = strcmp(n->store_status, "ok") != 0 ? "store"
-                          : strcmp(n->bus_status, "ok") != 0 ? "bus" : NULL;
+    const struct http_deps *d = deps_of(wsi);
+    const char *store = d->store_status(d->ctx), *bus = d->bus_status(d->ctx);
+    bool draining = d->draining(d->ctx);
+    bool ok = strcmp(store, "ok") == 0 && strcmp(bus, "ok") == 0;
+    const char *failing = strcmp(store, "ok") != 0 ? "store"
+                          : strcmp(bus, "ok") != 0 ? "bus" : NULL;
     json_t *v = json_pack("{s:s,s:s,s:f,s:s,s:s,s:I}", "status", ok ? "ok" : "degraded", "node",
-                          n->node_id, "uptime", (double)(node_now() - n->started_at) / 1000.0,
-                          "store", n->store_status, "bus", n->bus_status, "sessions",
-                          (json_int_t)n->metrics.connections);
-    if (n->draining) json_object_set_new(v, "status", json_string("draining"));
+                          d->node_id, "uptime", uptime_s(d), "store", store, "bus", bus,
+                          "sessions", (json_int_t)d->metrics->connections);
+    if (draining) json_object_set_new(v, "status", json_string("draining"));
     if (failing) json_object_set_new(v, "failing", json_string(failing));
-    respond_json(wsi, c, ok && !n->draining ? 200 : 503, v);
+    respond_json(wsi, c, ok && !draining ? 200 : 503, v);
 }
 
 static void rest_call_free(struct rest_call *rc)
@@ -122,9 +132,9 @@ static void rest_done(struct req *r, drop_err err, json_t *data, const char *msg
     struct rest_call *rc = r->conn;
     if (rc->conn) {
         rc->conn->pending = NULL;
-        rc->n->metrics.msgs_out++;
+        rc->d->metrics->msgs_out++;
         if (err) {
-            rc->n->metrics.errors[err]++;
+            rc->d->metrics->errors[err]++;
             if (data) respond_error_extra(rc->wsi, rc->conn, err, msg, data);
             else respond_error(rc->wsi, rc->conn, err_http_status(err), err_code(err), msg);
             data = NULL;
@@ -145,11 +155,11 @@ static void rest_dispatch(struct rest_call *rc, const struct caller *who)
     r->op = rc->op;
     r->data = json_incref(rc->data);
     r->who = *who;
-    r->eng = &rc->n->eng;
+    r->eng = rc->d->eng;
     r->sink = &rest_sink;
     r->conn = rc;
     lws_get_peer_simple(rc->wsi, r->addr, sizeof r->addr);
-    rc->n->metrics.msgs_in[ops_index(rc->op)]++;
+    rc->d->metrics->msgs_in[ops_index(rc->op)]++;
     ops_dispatch(r);
 }
 
@@ -162,7 +172,7 @@ static void rest_authed(void *ud, drop_err err, const struct caller *who)
     }
     if (err) {
         rc->conn->pending = NULL;
-        rc->n->metrics.errors[err]++;
+        rc->d->metrics->errors[err]++;
         respond_error(rc->wsi, rc->conn, err_http_status(err), err_code(err),
                       err == DROP_EUNAUTH ? "unknown, expired or revoked token"
                                           : "the store is unavailable, retry later");
@@ -198,7 +208,7 @@ static bool is_json_type(const char *ctype)
 
 static void rest(struct lws *wsi, struct http_conn *c)
 {
-    struct node *n = node_of(wsi);
+    const struct http_deps *d = deps_of(wsi);
     const char *opname;
     json_t *data = NULL;
     char why[300], ctype[128];
@@ -224,7 +234,7 @@ static void rest(struct lws *wsi, struct http_conn *c)
     struct rest_call *rc = xcalloc(1, sizeof *rc);
     rc->wsi = wsi;
     rc->conn = c;
-    rc->n = n;
+    rc->d = d;
     rc->data = data;
     rc->op = ops_find(opname);
     if (!rc->op) {
@@ -234,7 +244,7 @@ static void rest(struct lws *wsi, struct http_conn *c)
     }
     c->pending = rc;
     if (c->bearer[0]) {
-        engine_resolve_token(&n->eng, c->bearer, rest_authed, rc);
+        engine_resolve_token(d->eng, c->bearer, rest_authed, rc);
     } else {
         struct caller anon;
         memset(&anon, 0, sizeof anon);
@@ -246,7 +256,7 @@ static void rest(struct lws *wsi, struct http_conn *c)
  * whose Content-Length is 0, which was routed when its headers arrived. */
 static void route(struct lws *wsi, struct http_conn *c)
 {
-    struct node *n = node_of(wsi);
+    const struct http_deps *d = deps_of(wsi);
     if (c->routed) return;
     c->routed = true;
     if (c->path_too_long) {
@@ -274,13 +284,12 @@ static void route(struct lws *wsi, struct http_conn *c)
         if (c->path[1] == 'h') {
             healthz(wsi, c);
         } else {
-            char *text = metrics_render(&n->metrics, n->node_id,
-                                        (double)(node_now() - n->started_at) / 1000.0);
+            char *text = metrics_render(d->metrics, d->node_id, uptime_s(d));
             http_respond(wsi, c, 200, "text/plain; version=0.0.4", text, strlen(text));
         }
         return;
     }
-    if (n->draining) {
+    if (d->draining(d->ctx)) {
         respond_error(wsi, c, 503, "unavailable", "the node is draining");
         return;
     }
@@ -389,7 +398,7 @@ static bool cors_read(struct lws *wsi, struct http_conn *c)
     c->cors_origin[0] = '\0';
     if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) >= (int)sizeof origin ||
         lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0 ||
-        !cors_allowed(node_of(wsi)->cfg->allowed_origins, origin))
+        !cors_allowed(deps_of(wsi)->cfg->allowed_origins, origin))
         return false;
     snprintf(c->cors_origin, sizeof c->cors_origin, "%s", origin);
     return c->method == LWSHUMETH_OPTIONS;
@@ -419,7 +428,6 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                   size_t len)
 {
     struct http_conn *c = user;
-    struct node *n;
     unsigned char hdr[LWS_PRE + 1024], *p, *end;
     bool preflight;
 
@@ -448,7 +456,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             char cl[32];
             bool chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
             bool has_len = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
-            if (has_len && atoll(cl) > node_of(wsi)->cfg->http_max_body) {
+            if (has_len && atoll(cl) > deps_of(wsi)->cfg->http_max_body) {
                 c->too_big = true; /* refuse before reading it */
                 c->close_after = true;
                 route(wsi, c);
@@ -464,9 +472,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return 0;
 
     case LWS_CALLBACK_HTTP_BODY:
-        n = node_of(wsi);
         if (c->too_big || c->responded || len == 0) return 0;
-        if (c->reqbody_len + len > (size_t)n->cfg->http_max_body) {
+        if (c->reqbody_len + len > (size_t)deps_of(wsi)->cfg->http_max_body) {
             c->too_big = true;
             free(c->reqbody);
             c->reqbody = NULL;

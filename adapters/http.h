@@ -6,8 +6,26 @@
 
 #include <libwebsockets.h>
 #include <stdbool.h>
+#include <stdint.h>
 
-struct node;
+struct config;
+struct engine;
+struct metrics;
+
+/* What the node gives its HTTP side, through the server (server_deps.http;
+ * lws_context_user() finds it): borrowed until server_finish(). The
+ * readers run on the loop thread with ctx, at the time of a request. */
+struct http_deps {
+    const struct config *cfg;   /* allowed_origins, http_max_body */
+    struct engine *eng;         /* runs the REST ops; its clock */
+    struct metrics *metrics;    /* HTTP and op counters; /metrics; the session count */
+    const char *node_id;
+    int64_t started_at;         /* for the uptime */
+    void *ctx;
+    const char *(*store_status)(void *ctx); /* "ok" or what failed */
+    const char *(*bus_status)(void *ctx);   /* "ok" or "down" */
+    bool (*draining)(void *ctx);            /* the node drains: REST answers 503 */
+};
 
 /* The per-connection user data lws allocates for the "http" protocol. */
 /* lws's buffer for one request's line and headers (bytes); over it lws

@@ -8,10 +8,11 @@
  * sessions are gone (or after a grace period) the loop is let to end.
  *
  * The node wires its parts and is the only one that knows them all: the
- * session hub (session.h), the cluster (cluster.h) and the server
- * (server.h) each get a small struct of what they read and the callbacks
- * through which they tell the node something; none of them includes
- * node.h, and the calls between them go through here. */
+ * session hub (session.h), the cluster (cluster.h), the admin side
+ * (admin.h), the server (server.h) and its HTTP side (http.h) each get a
+ * small struct of what they read and the callbacks through which they tell
+ * the node something; none of them includes node.h, and the calls between
+ * them go through here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "adapters/blob_s3.h"
 #include "adapters/admin.h"
 #include "adapters/cluster.h"
+#include "adapters/http.h"
 #include "adapters/node.h"
 #include "adapters/oid.h"
 #include "adapters/password.h"
@@ -224,6 +226,20 @@ static bool port_bus_ok(void *ctx)
     return strcmp(cluster_status(n->cluster), "ok") == 0;
 }
 
+static void port_admin_cluster(void *ctx, struct req *r, const char *what, json_t *args,
+                               const char *node, int timeout_ms)
+{
+    struct node *n = ctx;
+    admin_cluster(n->admin, r, what, args, node, timeout_ms);
+}
+
+static void port_admin_watch(void *ctx, struct req *r, const char *account, const char *gig,
+                             long long log_after)
+{
+    struct node *n = ctx;
+    admin_watch(n->admin, r, account, gig, log_after);
+}
+
 /* ---- what the sessions tell the node (session_env) ---- */
 
 static int64_t sessions_capacity(void *ctx)
@@ -246,7 +262,8 @@ static void on_account_left(void *ctx, const char *account)
 
 static void on_session_closed(void *ctx, struct session *s)
 {
-    admin_session_closed(ctx, s);
+    struct node *n = ctx;
+    admin_session_closed(n->admin, s);
 }
 
 /* ---- what the cluster tells the node (cluster_deps) ---- */
@@ -255,7 +272,7 @@ static void on_bus_event(void *ctx, const char *account, json_t *event)
 {
     struct node *n = ctx;
     hub_deliver(n->hub, account, event);
-    admin_account_event(n, account, event);
+    admin_account_event(n->admin, account, event);
 }
 
 static void on_bus_close_account(void *ctx, const char *account)
@@ -272,13 +289,34 @@ static void on_bus_close_token(void *ctx, const unsigned char hash[32])
 
 static void on_bus_directed(void *ctx, json_t *msg)
 {
-    admin_on_directed(ctx, msg);
+    struct node *n = ctx;
+    admin_on_directed(n->admin, msg);
 }
 
 static void on_bus_status(void *ctx, const char *status)
 {
     struct node *n = ctx;
     n->bus_status = status;
+}
+
+/* ---- what the HTTP side reads of the node (http_deps) ---- */
+
+static const char *http_store_status(void *ctx)
+{
+    const struct node *n = ctx;
+    return n->store_status;
+}
+
+static const char *http_bus_status(void *ctx)
+{
+    const struct node *n = ctx;
+    return n->bus_status;
+}
+
+static bool http_draining(void *ctx)
+{
+    const struct node *n = ctx;
+    return n->draining;
 }
 
 /* ---- gig timers: one uv timer per gig with a deadline or open offers ---- */
@@ -557,7 +595,7 @@ static void on_tick(uv_timer_t *t)
     log_flush_repeats();
     presence_expire(n->eng.presence, now, n->cfg->presence_ttl_ms, presence_gone, n);
     if (!n->draining && n->bus) {
-        admin_tick(n, now);
+        admin_tick(n->admin, now);
         cluster_tick(n->cluster, now);
     }
     if (!n->draining && now - n->sweep_at >= n->cfg->sweep_interval_ms) {
@@ -604,7 +642,7 @@ static void stop_parts(struct node *n)
     n->stopped = true;
     server_stop();
     gig_timers_close(n);
-    admin_stop(n);
+    admin_stop(n->admin);
     cluster_stop(n->cluster);
     n->bus = NULL;
     media_stop(n);
@@ -726,8 +764,8 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .counter_incr = port_counter_incr,
         .counter_get = port_counter_get,
         .counter_del = port_counter_del,
-        .admin_cluster = admin_cluster,
-        .admin_watch = admin_watch,
+        .admin_cluster = port_admin_cluster,
+        .admin_watch = port_admin_watch,
     };
     n->eng.policy = (struct gig_policy){
         .pending_ttl_ms = cfg->pending_ttl_ms,
@@ -794,13 +832,32 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .directed = on_bus_directed,
         .bus_status = on_bus_status,
     });
+    n->admin = admin_new(&(struct admin_deps){
+        .cfg = cfg,
+        .eng = &n->eng,
+        .metrics = &n->metrics,
+        .node_id = n->node_id,
+        .port = &n->port,
+        .cluster = n->cluster,
+        .sessions = n->hub,
+    });
     struct server_deps server = {
         .loop = &n->loop,
         .cfg = cfg,
         .metrics = &n->metrics,
         .sessions = n->hub,
         .now = node_now,
-        .user = n, /* http.c finds its node through lws_context_user() */
+        .http = &(struct http_deps){
+            .cfg = cfg,
+            .eng = &n->eng,
+            .metrics = &n->metrics,
+            .node_id = n->node_id,
+            .started_at = n->started_at,
+            .ctx = n,
+            .store_status = http_store_status,
+            .bus_status = http_bus_status,
+            .draining = http_draining,
+        },
     };
 
     if (open_store(n, why, whylen) != 0) return -1;
@@ -844,6 +901,8 @@ void node_free(struct node *n)
     n->eng.blob = (struct engine_blob){0};
     presence_free(n->eng.presence);
     n->eng.presence = NULL;
+    admin_free(n->admin); /* after the sessions: their close ends their watches */
+    n->admin = NULL;
     cluster_free(n->cluster);
     n->cluster = NULL;
     if (uv_loop_close(&n->loop) != 0) log_warn("event=loop_close_busy");

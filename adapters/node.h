@@ -1,6 +1,6 @@
 /* node.h - one dropind node: the loop, the engine and its ports, and the
- * parts the node wires (the session hub, the cluster, the server). Everything
- * here is owned by the loop thread.
+ * parts the node wires (the session hub, the cluster, the admin side, the
+ * server). Everything here is owned by the loop thread.
  *
  * node_start() wires the adapters into the engine and opens the listener;
  * node_run() runs the loop until a signal drains the node; node_free()
@@ -16,7 +16,7 @@
 #include "adapters/metrics.h"
 #include "engine/engine.h"
 
-struct admin_state;
+struct admin;
 struct bus;
 struct cluster;
 struct gig_timer;
@@ -46,7 +46,7 @@ struct node {
     int jobs_running;
 
     struct bus *bus;               /* the cluster's bus (cluster_bus), NULL once it stopped */
-    struct admin_state *admin;     /* cluster requests and watches (adapters/admin.c) */
+    struct admin *admin;           /* cluster requests and watches (adapters/admin.c) */
     struct gig_timer *gig_timers;  /* gig id -> its uv timer (uthash) */
     int64_t sweep_at;
     bool probe_running;            /* a store health probe is in flight */

@@ -67,6 +67,7 @@ struct conn_deadline {
 /* Process-wide: the lws log hook has no user pointer. */
 static struct {
     struct server_deps deps; /* zero unless started */
+    struct http_deps http;   /* deps.http's copy: lws_context_user() */
     struct lws_context *lws;
     int port;                /* the port actually bound */
     uv_timer_t timer;       /* ends an accept back-off */
@@ -520,6 +521,8 @@ int server_start(const struct server_deps *deps, char *why, size_t whylen)
     /* warnings are always on: the hook learns of refused frames from them */
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_sink);
     srv.deps = *deps;
+    srv.http = *deps->http;
+    srv.deps.http = &srv.http;
 
     memset(&info, 0, sizeof info);
     info.port = cfg->listen_port;
@@ -539,7 +542,7 @@ int server_start(const struct server_deps *deps, char *why, size_t whylen)
     info.max_http_header_data = HTTP_HEADER_BUFFER;
     info.foreign_loops = foreign;
     info.pcontext = &srv.lws;
-    info.user = deps->user;
+    info.user = &srv.http; /* http.c's deps */
     info.timeout_secs = 10;
     /* No lws validity timer per connection: our own tick pings idle
      * sessions (session.c). lws 4.1 keeps every timer in one sorted list and
@@ -616,4 +619,5 @@ void server_finish(void)
     if (srv.reserve_fd >= 0) close(srv.reserve_fd);
     srv.reserve_fd = -1;
     srv.deps = (struct server_deps){0};
+    srv.http = (struct http_deps){0};
 }

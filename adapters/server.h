@@ -9,6 +9,7 @@
 #include <uv.h>
 
 struct config;
+struct http_deps;
 struct lws;
 struct metrics;
 struct session_hub;
@@ -20,7 +21,7 @@ struct server_deps {
     struct metrics *metrics;         /* close codes lws gives refused frames */
     struct session_hub *sessions;    /* where WebSocket sessions open */
     int64_t (*now)(void);            /* wall-clock ms: HTTP deadlines, accept back-off */
-    void *user;                      /* lws_context_user(): the node, for http.c */
+    const struct http_deps *http;    /* what http.c needs: copied, lws_context_user() */
 };
 
 /* Creates the lws context on deps->loop and binds cfg->listen. One server a

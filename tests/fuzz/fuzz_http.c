@@ -31,7 +31,7 @@
 
 #include "adapters/config.h"
 #include "adapters/http.h"
-#include "adapters/node.h"
+#include "adapters/metrics.h"
 #include "engine/engine.h"
 #include "engine/ops.h"
 #include "engine/req.h"
@@ -53,8 +53,10 @@ static struct {
     int writeable_asks;
 } fh;
 
-static struct node fh_node;
 static struct config fh_cfg;
+static struct engine fh_eng;
+static struct metrics fh_metrics;
+static struct http_deps fh_deps;
 static struct lws_context *const fh_ctx = (struct lws_context *)&fh_ctx;
 static struct lws *const fh_wsi = (struct lws *)&fh_wsi;
 
@@ -69,7 +71,7 @@ struct lws_context *lws_get_context(const struct lws *wsi)
 void *lws_context_user(struct lws_context *context)
 {
     (void)context;
-    return &fh_node;
+    return &fh_deps;
 }
 
 int lws_callback_on_writable(struct lws *wsi)
@@ -362,6 +364,26 @@ static bool fh_parse(const char *data, size_t size, const char **body)
     return true;
 }
 
+/* ---- the node, as http.c reads it ---------------------------------------- */
+
+static int64_t fh_now(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static const char *fh_ok(void *ctx)
+{
+    (void)ctx;
+    return "ok";
+}
+
+static bool fh_draining(void *ctx)
+{
+    (void)ctx;
+    return false;
+}
+
 /* ---- the checks ----------------------------------------------------------- */
 
 static void fh_fail(const char *what, const struct http_conn *c)
@@ -399,10 +421,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ready) {
         config_init(&fh_cfg);
         fh_cfg.http_max_body = 4096;
-        fh_node.cfg = &fh_cfg;
-        snprintf(fh_node.node_id, sizeof fh_node.node_id, "fuzz");
-        fh_node.store_status = "ok";
-        fh_node.bus_status = "ok";
+        fh_eng.ports.now_ms = fh_now;
+        fh_deps = (struct http_deps){
+            .cfg = &fh_cfg,
+            .eng = &fh_eng,
+            .metrics = &fh_metrics,
+            .node_id = "fuzz",
+            .store_status = fh_ok,
+            .bus_status = fh_ok,
+            .draining = fh_draining,
+        };
         ready = true;
     }
     if (!fh_parse((const char *)data, size, &body)) return 0;
