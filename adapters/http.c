@@ -173,9 +173,16 @@ static void rest_authed(void *ud, drop_err err, const struct caller *who)
     if (err) {
         rc->conn->pending = NULL;
         rc->d->metrics->errors[err]++;
-        respond_error(rc->wsi, rc->conn, err_http_status(err), err_code(err),
-                      err == DROP_EUNAUTH ? "unknown, expired or revoked token"
-                                          : "the store is unavailable, retry later");
+        char msg[REQ_REF_SIZE + 32] = "the store is unavailable, retry later";
+        if (err == DROP_EUNAUTH) {
+            snprintf(msg, sizeof msg, "unknown, expired or revoked token");
+        } else if (err == DROP_EINTERNAL) { /* as req_fail answers it */
+            char ref[REQ_REF_SIZE];
+            req_internal_ref(rc->d->eng, "auth.token", "the token could not be read", ref,
+                             sizeof ref);
+            snprintf(msg, sizeof msg, "internal error, reference %s", ref);
+        }
+        respond_error(rc->wsi, rc->conn, err_http_status(err), err_code(err), msg);
         rest_call_free(rc);
         return;
     }

@@ -57,3 +57,33 @@ def test_internal_error_carries_a_reference_found_in_the_log(node_factory):
         lines = [l for l in log.splitlines() if "ref=%s " % ref in l]
         assert len(lines) == 1, (ref, lines)
         assert "event=internal_error" in lines[0] and "op=gig.get" in lines[0], lines[0]
+
+
+def test_rest_token_lookup_failure_carries_a_reference(node_factory):
+    """A REST call whose bearer token cannot be read (the tokens table taken
+    away behind the node's back) is answered internal with a reference, as
+    an op's failure is, and not as `unavailable`."""
+    if not store_uri("/tmp", "x").startswith("sqlite:"):
+        pytest.skip("writes into the SQLite file; the MongoDB run cannot reach inside the store")
+    node = node_factory()
+
+    async def go():
+        cust, cacct, token = await new_session(node, "user")
+        await cust.close()
+        return cacct, token
+
+    cacct, token = run(go())
+    db = sqlite3.connect(node.store[len("sqlite:"):], timeout=30)
+    db.execute("ALTER TABLE tokens RENAME TO tokens_away")
+    try:
+        resp = requests.get("%s/accounts/%s" % (node.url, cacct["id"]),
+                            headers={"Authorization": "Bearer " + token}, timeout=10)
+    finally:
+        db.execute("ALTER TABLE tokens_away RENAME TO tokens")
+        db.close()
+    assert resp.status_code == 500, resp.text
+    assert resp.json()["error"]["code"] == "internal", resp.text
+    m = REF.match(resp.json()["error"]["message"])
+    assert m, resp.text
+    lines = [l for l in node.read_log().splitlines() if "ref=%s " % m.group(1) in l]
+    assert len(lines) == 1 and "event=internal_error" in lines[0], lines
