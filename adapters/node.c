@@ -2,7 +2,7 @@
  *
  * The loop runs: lws (foreign loop), a 250 ms tick for session deadlines, a
  * loop-lag probe, a reaper that frees closed sessions after each loop turn,
- * and the signal handlers. Blocking work runs through the job port on
+ * and the signal handlers. Blocking work runs through the task port on
  * libuv's thread pool (sized by `workers`). SIGTERM/SIGINT drain: every
  * session is closed with 1001, new sockets are refused, and once the
  * sessions are gone (or after a grace period) the loop is let to end.
@@ -61,7 +61,7 @@ static int64_t port_now(void *ctx)
     return node_now();
 }
 
-struct work_job {
+struct pool_task {
     uv_work_t w;
     struct node *n;
     struct req *r;
@@ -70,17 +70,17 @@ struct work_job {
     void *arg;
 };
 
-static void job_work(uv_work_t *w)
+static void pool_task_work(uv_work_t *w)
 {
-    struct work_job *j = w->data;
+    struct pool_task *j = w->data;
     j->work(&j->n->eng, j->arg);
 }
 
-static void job_after(uv_work_t *w, int status)
+static void pool_task_after(uv_work_t *w, int status)
 {
-    struct work_job *j = w->data;
+    struct pool_task *j = w->data;
     (void)status;
-    j->n->jobs_running--;
+    j->n->tasks_running--;
     j->done(&j->n->eng, j->r, j->arg);
     free(j);
 }
@@ -88,15 +88,15 @@ static void job_after(uv_work_t *w, int status)
 static void port_run_task(void *ctx, struct req *r, task_work_fn work, task_done_fn done, void *arg)
 {
     struct node *n = ctx;
-    struct work_job *j = xcalloc(1, sizeof *j);
+    struct pool_task *j = xcalloc(1, sizeof *j);
     j->n = n;
     j->r = r;
     j->work = work;
     j->done = done;
     j->arg = arg;
     j->w.data = j;
-    n->jobs_running++;
-    uv_queue_work(&n->loop, &j->w, job_work, job_after);
+    n->tasks_running++;
+    uv_queue_work(&n->loop, &j->w, pool_task_work, pool_task_after);
 }
 
 /* ---- delivery, and push to the devices of an account no node holds ---- */
@@ -508,7 +508,7 @@ static void media_stop(struct node *n)
     struct video *v = n->eng.video.ctx;
     n->eng.push = (struct engine_push){0};
     n->pusher = NULL;
-    pusher_close(p); /* queued and running pushes end; freed once its jobs are back */
+    pusher_close(p); /* queued and running pushes end; freed once its tasks are back */
     n->eng.video = (struct engine_video){.provider = "none", .api_key = ""};
     video_close(v); /* session creations in flight end unavailable */
     notify_stop(&n->eng.notify);
@@ -635,7 +635,7 @@ static void close_handle(uv_handle_t *h)
 }
 
 /* Tears lws down and closes what was opened (the end of a drain, or a
- * failed start), so uv_run returns once the running jobs have finished.
+ * failed start), so uv_run returns once the running tasks have finished.
  * Admin answers what is pending while the bus is still there. */
 static void stop_parts(struct node *n)
 {
@@ -658,7 +658,7 @@ static void on_stop(uv_timer_t *t)
     struct node *n = t->data;
     if (n->stopped) return;
     log_info("event=stopping sessions_left=%lld jobs=%d", (long long)n->metrics.connections,
-             n->jobs_running);
+             n->tasks_running);
     stop_parts(n);
 }
 
@@ -739,7 +739,7 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
     n->bus_status = "ok";
     make_node_id(n);
 
-    /* libuv reads this once, at the first queued job */
+    /* libuv reads this once, at the first queued task */
     snprintf(threads, sizeof threads, "%d", cfg->workers);
     setenv("UV_THREADPOOL_SIZE", threads, 1);
 

@@ -43,7 +43,7 @@ struct node {
     uv_timer_t stop_timer;         /* grace period while draining */
     bool draining;
     bool stopped;
-    int jobs_running;
+    int tasks_running;
 
     struct bus *bus;               /* the cluster's bus (cluster_bus), NULL once it stopped */
     struct admin *admin;           /* cluster requests and watches (adapters/admin.c) */

@@ -69,7 +69,7 @@ struct pusher {
     struct item *wait;               /* retries not yet due */
     uv_timer_t timer;
     bool timer_closed;
-    int jobs;                        /* store jobs in flight */
+    int tasks;                       /* store tasks in flight */
     bool closing, pumping, again;
     uint64_t rng;                    /* xorshift state of the backoff jitter */
 };
@@ -172,7 +172,7 @@ static void fail(struct pusher *p, struct item *it, int reason)
 
 static void maybe_free(struct pusher *p)
 {
-    if (p->closing && p->timer_closed && p->jobs == 0 && p->inflight == 0) free(p);
+    if (p->closing && p->timer_closed && p->tasks == 0 && p->inflight == 0) free(p);
 }
 
 /* ---- the lists ---- */
@@ -262,14 +262,14 @@ static void enqueue(struct pusher *p, struct item *it)
 
 /* Deleting a gone token; the item ends (and its notify hears of it) once
  * the device is deleted, so a later notify never reads it again. */
-struct del_job {
+struct del_task {
     struct pusher *p;
     struct item *it;
 };
 
 static void del_work(struct engine *e, void *arg)
 {
-    struct del_job *j = arg;
+    struct del_task *j = arg;
     drop_err rc = store_device_delete(e->store, NULL, j->it->token);
     if (rc != DROP_OK && rc != DROP_ENOTFOUND)
         log_warn("event=push_device_remove_failed account=%s err=%s", j->it->msg->account,
@@ -278,13 +278,13 @@ static void del_work(struct engine *e, void *arg)
 
 static void del_done(struct engine *e, struct req *r, void *arg)
 {
-    struct del_job *j = arg;
+    struct del_task *j = arg;
     struct pusher *p = j->p;
     (void)e;
     (void)r;
     fail(p, j->it, PUSH_FAIL_INVALID_TOKEN);
     free(j);
-    p->jobs--;
+    p->tasks--;
     depth(p);
     maybe_free(p);
 }
@@ -324,13 +324,13 @@ static void on_outcome(void *ud, enum push_outcome o, int64_t retry_after_ms)
         item_free(it);
         break;
     case PUSH_GONE: {
-        struct del_job *j = xcalloc(1, sizeof *j);
+        struct del_task *j = xcalloc(1, sizeof *j);
         j->p = p;
         j->it = it;
         p->m->push_devices_removed++;
         log_info("event=push_device_removed provider=%s account=%s", KIND[it->kind],
                  it->msg->account);
-        p->jobs++;
+        p->tasks++;
         p->eng->ports.run_task(p->eng->ports.ctx, NULL, del_work, del_done, j);
         break;
     }
@@ -439,7 +439,7 @@ static void pump(struct pusher *p)
 
 /* ---- notify ---- */
 
-struct notify_job {
+struct notify_task {
     struct pusher *p;
     struct pmsg *msg;
     struct batch *batch;
@@ -450,11 +450,11 @@ struct notify_job {
 
 static void list_work(struct engine *e, void *arg)
 {
-    struct notify_job *j = arg;
+    struct notify_task *j = arg;
     j->err = store_device_list(e->store, j->msg->account, &j->devs, &j->n);
 }
 
-static struct item *item_new(struct pusher *p, struct notify_job *j, enum pkind kind)
+static struct item *item_new(struct pusher *p, struct notify_task *j, enum pkind kind)
 {
     struct item *it = xcalloc(1, sizeof *it);
     it->p = p;
@@ -468,12 +468,12 @@ static struct item *item_new(struct pusher *p, struct notify_job *j, enum pkind 
 
 static void list_done(struct engine *e, struct req *r, void *arg)
 {
-    struct notify_job *j = arg;
+    struct notify_task *j = arg;
     struct pusher *p = j->p;
     int devices = 0;
     (void)e;
     (void)r;
-    p->jobs--;
+    p->tasks--;
     if (!p->closing) {
         if (j->err != DROP_OK)
             log_warn("event=push_devices_unreadable account=%s err=%s", j->msg->account,
@@ -510,7 +510,7 @@ void pusher_notify(struct pusher *p, const char *account, const json_t *envelope
         if (done) done(ud, false);
         return;
     }
-    struct notify_job *j = xcalloc(1, sizeof *j);
+    struct notify_task *j = xcalloc(1, sizeof *j);
     j->p = p;
     j->msg = xcalloc(1, sizeof *j->msg);
     j->msg->refs = 1;
@@ -521,7 +521,7 @@ void pusher_notify(struct pusher *p, const char *account, const json_t *envelope
     j->batch->done = done;
     j->batch->ud = ud;
     j->batch->pending = 1; /* held until every item is queued */
-    p->jobs++;
+    p->tasks++;
     if (p->fcm || p->apns) p->eng->ports.run_task(p->eng->ports.ctx, NULL, list_work, list_done, j);
     else list_done(p->eng, NULL, j); /* the webhook needs no devices */
 }

@@ -26,7 +26,7 @@ struct device_task {
     json_t *out;
 };
 
-static void job_done(struct engine *e, struct req *r, void *arg)
+static void device_task_done(struct engine *e, struct req *r, void *arg)
 {
     struct device_task *j = arg;
     (void)e;
@@ -60,7 +60,7 @@ void op_device_register(struct req *r)
     e->crypto.oid_new(j->d.id);
     log_info("event=device_register account=%s platform=%s sandbox=%d", j->d.account,
              device_platform_name(j->d.platform), j->d.sandbox);
-    e->ports.run_task(e->ports.ctx, r, register_work, job_done, j);
+    e->ports.run_task(e->ports.ctx, r, register_work, device_task_done, j);
 }
 
 static void unregister_work(struct engine *e, void *arg)
@@ -80,7 +80,7 @@ void op_device_unregister(struct req *r)
     j = xcalloc(1, sizeof *j);
     snprintf(j->d.token, sizeof j->d.token, "%s", token);
     memcpy(j->d.account, r->who.account, DROP_ID_SIZE);
-    e->ports.run_task(e->ports.ctx, r, unregister_work, job_done, j);
+    e->ports.run_task(e->ports.ctx, r, unregister_work, device_task_done, j);
 }
 
 static void offers_work(struct engine *e, void *arg)
@@ -96,5 +96,5 @@ void op_offer_list(struct req *r)
     struct device_task *j;
     j = xcalloc(1, sizeof *j);
     memcpy(j->d.account, r->who.account, DROP_ID_SIZE);
-    e->ports.run_task(e->ports.ctx, r, offers_work, job_done, j);
+    e->ports.run_task(e->ports.ctx, r, offers_work, device_task_done, j);
 }
