@@ -52,6 +52,7 @@ struct cluster {
     int64_t reannounce_at;
     int64_t heartbeat_at;
     struct peer *peers;        /* other nodes, from heartbeats (uthash) */
+    bool held_by_hub;          /* local bus: acct.<id> held through holds_account */
 };
 
 /* Every use of cl->bus checks it: work that finishes after cluster_stop()
@@ -269,7 +270,7 @@ void cluster_close_token(struct cluster *cl, const unsigned char hash[32])
 void cluster_account_joined(struct cluster *cl, const char *account)
 {
     char ch[64];
-    if (!cl->bus) return;
+    if (!cl->bus || cl->held_by_hub) return;
     acct_channel(ch, account);
     bus_subscribe(cl->bus, ch);
 }
@@ -277,7 +278,7 @@ void cluster_account_joined(struct cluster *cl, const char *account)
 void cluster_account_left(struct cluster *cl, const char *account)
 {
     char ch[64];
-    if (!cl->bus) return;
+    if (!cl->bus || cl->held_by_hub) return;
     acct_channel(ch, account);
     bus_unsubscribe(cl->bus, ch);
 }
@@ -450,6 +451,10 @@ int cluster_start(struct cluster *cl, char *why, size_t whylen)
 
     if (strcmp(bus, "local") == 0) {
         cl->bus = bus_local_open(cl->deps.loop, &cb, 0);
+        if (cl->deps.holds_account) {
+            bus_local_hold(cl->bus, "acct.", cl->deps.holds_account, cl->deps.holds_ud);
+            cl->held_by_hub = true;
+        }
     } else if (strncmp(bus, "redis://", 8) == 0) {
         if (strncmp(cl->deps.cfg->store, "sqlite:", 7) == 0 && !cl->deps.cfg->single_node) {
             snprintf(why, whylen, "bus redis with a sqlite store is single-node only: use a "
@@ -490,6 +495,7 @@ void cluster_stop(struct cluster *cl)
     }
     bus_close(cl->bus);
     cl->bus = NULL;
+    cl->held_by_hub = false;
 }
 
 const char *cluster_status(struct cluster *cl)

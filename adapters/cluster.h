@@ -57,6 +57,12 @@ struct cluster_deps {
     void (*directed)(void *ctx, json_t *msg);
     /* The bus is "ok" or "down" (for /healthz). */
     void (*bus_status)(void *ctx, const char *status);
+    /* True when this node holds a session of account, asked with
+     * holds_ud (the hub: hub_holds_account). On a local bus it stands in
+     * for the acct.<id> subscriptions, which would cost every idle
+     * signed-in session a hash entry; NULL: subscribe as on Redis. */
+    bool (*holds_account)(void *holds_ud, const char *account);
+    void *holds_ud;
 };
 
 /* The cluster, not started yet; deps is copied. Never NULL. */
@@ -89,7 +95,8 @@ void cluster_deliver_counted(struct cluster *cl, const char *account, json_t *ev
 void cluster_close_token(struct cluster *cl, const unsigned char hash[32]);
 void cluster_close_account(struct cluster *cl, const char *account);
 
-/* The first session of account opened on this node / its last one closed. */
+/* The first session of account opened on this node / its last one closed
+ * (on a local bus with holds_account: nothing to do). */
 void cluster_account_joined(struct cluster *cl, const char *account);
 void cluster_account_left(struct cluster *cl, const char *account);
 

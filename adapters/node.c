@@ -831,6 +831,8 @@ int node_start(struct node *n, struct config *cfg, char *why, size_t whylen)
         .close_token = on_bus_close_token,
         .directed = on_bus_directed,
         .bus_status = on_bus_status,
+        .holds_account = hub_holds_account, /* acct.<id> on a local bus */
+        .holds_ud = n->hub,
     });
     n->admin = admin_new(&(struct admin_deps){
         .cfg = cfg,

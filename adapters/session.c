@@ -20,6 +20,11 @@
 #define MAX_INFLIGHT 64     /* requests awaiting their reply per session */
 #define MAX_HELD 64         /* requests held while an earlier one runs */
 #define STRIKES_TO_CLOSE 20 /* refused requests in a row before 4429 */
+#define CLOSE_REASON_MAX 63 /* bytes of a close reason we send */
+
+/* 232 bytes and malloc's 8-byte header fill a 240-byte chunk: a field more
+ * costs every idle session 16 bytes (see session.h and bench/README.md). */
+_Static_assert(sizeof(struct session) <= 232, "struct session grew past one 240-byte chunk");
 
 /* A frame and its bytes are one allocation (frame_of): the codec's buffer,
  * whose headroom holds the struct and then LWS_PRE bytes for lws. */
@@ -50,6 +55,16 @@ struct slot {
 struct held {
     struct held *next;
     json_t *root;
+};
+
+/* A message arriving in fragments: allocated with its first fragment that
+ * has to wait (or when it goes over max_message_bytes), freed once it is
+ * whole or discarded, so an idle session holds none. */
+struct session_rx {
+    size_t len, cap;        /* bytes in buf, bytes allocated after the struct */
+    size_t discarded;       /* bytes dropped of a message over the limit */
+    bool discard;           /* over max_message_bytes: drop the rest */
+    unsigned char buf[];
 };
 
 struct hub_entry {
@@ -189,8 +204,8 @@ void session_send_event(struct session *s, json_t *envelope)
 void session_close(struct session *s, int code, const char *reason)
 {
     if (s->dead || s->close_code) return;
-    s->close_code = code;
-    snprintf(s->close_reason, sizeof s->close_reason, "%s", reason);
+    s->close_code = (uint16_t)code;
+    s->close_reason = reason;
     metrics_close(s->home->env.metrics, code);
     log_info("event=session_close code=%d reason=\"%s\" account=%s", code, reason,
              s->who.account[0] ? s->who.account : "-");
@@ -204,6 +219,13 @@ void session_close(struct session *s, int code, const char *reason)
 }
 
 /* ---- the hub ---- */
+
+/* A session is listed under its account while it is signed in to one and
+ * open: the hub entry holds no pointer back, the account finds it. */
+static bool in_hub(const struct session *s)
+{
+    return s->authed && s->who.account[0] && !s->dead;
+}
 
 static void hub_add(struct session *s)
 {
@@ -221,22 +243,24 @@ static void hub_add(struct session *s)
     if (e->head) e->head->acct_prev = s;
     e->head = s;
     e->count++;
-    s->hub = e;
 }
 
-static void hub_remove(struct session *s)
+/* Unlinks s (in_hub) from its account's entry. Returns true when it was the
+ * account's last session on this node. */
+static bool hub_remove(struct session *s)
 {
-    struct hub_entry *e = s->hub;
-    if (!e) return;
+    struct hub_entry *e;
+    HASH_FIND_STR(s->home->accounts, s->who.account, e);
+    if (!e) return false;
     if (s->acct_prev) s->acct_prev->acct_next = s->acct_next;
     else e->head = s->acct_next;
     if (s->acct_next) s->acct_next->acct_prev = s->acct_prev;
-    s->hub = NULL;
-    if (--e->count == 0) {
-        s->home->env.account_left(s->home->env.ctx, e->account);
-        HASH_DEL(s->home->accounts, e);
-        free(e);
-    }
+    s->acct_prev = s->acct_next = NULL;
+    if (--e->count > 0) return false;
+    s->home->env.account_left(s->home->env.ctx, e->account);
+    HASH_DEL(s->home->accounts, e);
+    free(e);
+    return true;
 }
 
 void hub_deliver(struct session_hub *h, const char *account, json_t *envelope)
@@ -252,6 +276,11 @@ bool hub_has_account(struct session_hub *h, const char *account)
     struct hub_entry *e;
     HASH_FIND_STR(h->accounts, account, e);
     return e != NULL;
+}
+
+bool hub_holds_account(void *hub, const char *account)
+{
+    return hub_has_account(hub, account);
 }
 
 void hub_close_token(struct session_hub *h, const unsigned char hash[32])
@@ -284,11 +313,11 @@ static void fifo_flush(struct session *s)
             queue_push(s, sl->frame);
         }
         if (sl->auth && !s->dead) {
+            if (in_hub(s)) hub_remove(s); /* found by the account it leaves */
             s->who = sl->auth_who;
             if (!s->authed) s->home->env.metrics->sessions_authed++;
             s->authed = true;
-            if (s->hub) hub_remove(s);
-            if (s->who.account[0]) hub_add(s);
+            if (in_hub(s)) hub_add(s);
         }
         if (sl->after) {
             session_send_event(s, sl->after);
@@ -493,52 +522,49 @@ void session_on_rx(struct session *s, const void *in, size_t len)
     size_t max = (size_t)s->home->env.cfg->max_message_bytes;
     bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
     size_t remaining = lws_remaining_packet_payload(wsi);
+    struct session_rx *x = s->rx;
 
     s->last_rx = engine_now(s->home->env.eng);
     s->home->env.metrics->bytes_in += (int64_t)len;
     if (s->close_code || s->dead) return;
-    if (first && s->rx_len == 0 && !s->rx_discard) s->rx_discarded = 0;
-    if (!s->rx_discard && s->rx_len + len + remaining > max) {
+    if (!(x && x->discard) && (x ? x->len : 0) + len + remaining > max) {
         /* over the limit: stop buffering, but read the rest of the message
          * before closing, so the close frame is not lost to a TCP reset */
-        s->rx_discard = true;
-        s->rx_len = 0;
-        free(s->rx);
-        s->rx = NULL;
-        s->rx_cap = 0;
+        s->rx = x = xrealloc(x, sizeof *x);
+        *x = (struct session_rx){.discard = true};
     }
-    if (s->rx_discard) {
-        s->rx_discarded += len;
-        if ((final && remaining == 0) || s->rx_discarded > 8 * max) {
-            s->rx_discard = false;
+    if (x && x->discard) {
+        x->discarded += len;
+        if ((final && remaining == 0) || x->discarded > 8 * max) {
+            free(x);
+            s->rx = NULL;
             session_close(s, 1009, "message too big");
         }
         return;
     }
-    if (first && final && remaining == 0 && s->rx_len == 0) { /* common case: no copy */
+    if (first && final && remaining == 0 && !x) { /* common case: no copy */
         on_message(s, in, len);
         return;
     }
-    if (s->rx_len + len > s->rx_cap) {
-        size_t cap = s->rx_cap ? s->rx_cap : 1024;
-        while (cap < s->rx_len + len) cap *= 2;
+    if (!x || x->len + len > x->cap) {
+        size_t used = x ? x->len : 0;
+        size_t cap = x && x->cap ? x->cap : 1024;
+        while (cap < used + len) cap *= 2;
         if (cap > max) cap = max;
-        s->rx = xrealloc(s->rx, cap);
-        s->rx_cap = cap;
+        s->rx = x = xrealloc(x, sizeof *x + cap);
+        if (!used) *x = (struct session_rx){0};
+        x->cap = cap;
     }
-    if (len) { /* an empty fragment (legal) comes as in == NULL, s->rx maybe NULL */
-        memcpy(s->rx + s->rx_len, in, len);
-        s->rx_len += len;
+    if (len) { /* an empty fragment (legal) comes as in == NULL */
+        memcpy(x->buf + x->len, in, len);
+        x->len += len;
     }
     if (final && remaining == 0) {
-        size_t n = s->rx_len;
-        s->rx_len = 0;
-        on_message(s, s->rx, n);
-        /* an idle session holds no reassembly buffer (messages over the
-         * rx buffer of server.c are the rare ones) */
-        free(s->rx);
+        /* an idle session holds no reassembly state (messages over the rx
+         * buffer of server.c are the rare ones) */
         s->rx = NULL;
-        s->rx_cap = 0;
+        on_message(s, x->buf, x->len);
+        free(x);
     }
 }
 
@@ -557,9 +583,8 @@ struct session *session_open(struct session_hub *h, struct lws *wsi, enum codec 
     int64_t now = engine_now(env->eng);
     s->home = h;
     s->wsi = wsi;
-    s->codec = codec;
+    s->codec = (uint8_t)codec;
     s->created_at = s->last_rx = s->bucket_at = now;
-    s->auth_deadline = now + env->cfg->auth_timeout_ms;
     s->bucket = (double)env->cfg->rate_burst;
     s->next = h->live;
     if (h->live) h->live->prev = s;
@@ -673,8 +698,9 @@ int session_on_writeable(struct session *s)
          * answers it (lws completes the handshake) or CLOSE_ACK times out.
          * Returning -1 here instead would reset a peer whose requests are
          * still unread, and the close frame would be lost with them. */
-        unsigned char cf[LWS_PRE + 2 + sizeof s->close_reason];
-        size_t rl = strlen(s->close_reason);
+        unsigned char cf[LWS_PRE + 2 + CLOSE_REASON_MAX];
+        const char *reason = s->close_reason ? s->close_reason : "";
+        size_t rl = strnlen(reason, CLOSE_REASON_MAX);
         if (s->close_sent) return 0;
         if (lws_partial_buffered(s->wsi)) {
             request_writable(s);
@@ -682,7 +708,7 @@ int session_on_writeable(struct session *s)
         }
         cf[LWS_PRE] = (unsigned char)(s->close_code >> 8);
         cf[LWS_PRE + 1] = (unsigned char)(s->close_code & 0xff);
-        memcpy(cf + LWS_PRE + 2, s->close_reason, rl);
+        memcpy(cf + LWS_PRE + 2, reason, rl);
         if (lws_write(s->wsi, cf + LWS_PRE, 2 + rl, (enum lws_write_protocol)4) < 0) return -1;
         s->close_sent = true;
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
@@ -725,7 +751,7 @@ static void session_tick(struct session *s, int64_t now)
 {
     const struct config *c = s->home->env.cfg;
     if (s->close_code || s->dead) return;
-    if (!s->authed && !s->auth_inflight && now >= s->auth_deadline) {
+    if (!s->authed && !s->auth_inflight && now >= s->created_at + c->auth_timeout_ms) {
         session_close(s, 4401, "authentication timeout");
         return;
     }
@@ -745,13 +771,13 @@ void session_on_closed(struct session *s)
     s->wsi = NULL;
     flush_unlink(s);
     if (s->dead) return;
+    bool listed = in_hub(s);
     s->dead = true;
     h->env.closed(h->env.ctx, s);
     h->env.metrics->connections--;
     if (s->authed) h->env.metrics->sessions_authed--;
-    if (s->hub) {
-        bool last = s->hub->count == 1;
-        hub_remove(s);
+    if (listed) {
+        bool last = hub_remove(s);
         engine_session_ended(h->env.eng, s->who.account, s->who.role, last);
     }
     /* unlink from the live list, move to the disused list */

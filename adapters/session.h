@@ -39,6 +39,7 @@ struct session_hub;
 struct slot;
 struct frame;
 struct held;
+struct session_rx;
 
 /* What the node gives its sessions: borrowed for the hub's life. The
  * callbacks run on the loop thread with ctx. */
@@ -58,44 +59,44 @@ struct session_env {
     void (*closed)(void *ctx, struct session *s);
 };
 
+/* An idle session costs what lws keeps per connection plus this struct:
+ * keep it under 232 bytes (one 240-byte malloc chunk). What few sessions
+ * use waits behind a pointer (the reassembly state), the flags are bits,
+ * the counters as narrow as their bounds. */
 struct session {
     struct session_hub *home;       /* the hub that holds it (borrowed) */
     struct lws *wsi;                /* NULL once lws closed it */
-    enum codec codec;
     struct caller who;
-    bool authed;
-    bool auth_inflight;             /* an auth op runs (the auth deadline waits) */
-    bool running;                   /* a request runs: later ones are held */
-    int64_t created_at, last_rx, auth_deadline;
-    bool ping_due;
+    int64_t created_at, last_rx;    /* the auth deadline is created_at + auth_timeout */
 
     struct frame *out_head, *out_tail;
     size_t out_bytes;
-    bool want_write;                /* lws will call WRITEABLE */
-    bool flush_queued;              /* on the end-of-turn flush list */
     struct session *flush_next;
-    int close_code;                 /* nonzero: close once the queue drained */
-    char close_reason[64];
-    bool close_sent;                /* our close frame is out; awaiting the peer's */
-
-    unsigned char *rx;              /* reassembly buffer */
-    size_t rx_len, rx_cap;
-    bool rx_discard;                /* over max_message_bytes: drop the rest */
-    size_t rx_discarded;
+    const char *close_reason;       /* a static string; NULL until closing */
+    struct session_rx *rx;          /* a message arriving in fragments, or NULL */
 
     struct slot *fifo_head, *fifo_tail;
-    int inflight;
     struct held *held_head, *held_tail;
-    int held_count;
 
     double bucket;                  /* rate limit tokens */
     int64_t bucket_at;
-    int strikes;
 
     struct session *prev, *next;    /* the hub's live or disused list */
-    struct session *acct_prev, *acct_next; /* its hub entry's list */
-    struct hub_entry *hub;
-    bool dead;
+    struct session *acct_prev, *acct_next; /* its account's sessions (the hub entry) */
+
+    uint16_t close_code;            /* nonzero: close once the queue drained */
+    uint16_t inflight;              /* slots in the FIFO (MAX_INFLIGHT, plus refusals) */
+    uint8_t held_count;             /* <= MAX_HELD */
+    uint8_t strikes;                /* < STRIKES_TO_CLOSE */
+    uint8_t codec;                  /* enum codec */
+    bool authed : 1;
+    bool auth_inflight : 1;         /* an auth op runs (the auth deadline waits) */
+    bool running : 1;               /* a request runs: later ones are held */
+    bool ping_due : 1;
+    bool want_write : 1;            /* lws will call WRITEABLE */
+    bool flush_queued : 1;          /* on the end-of-turn flush list */
+    bool close_sent : 1;            /* our close frame is out; awaiting the peer's */
+    bool dead : 1;
 };
 
 /* Called from the lws callback of the WebSocket protocols. */
@@ -109,7 +110,9 @@ int session_on_writeable(struct session *s);
 void session_on_closed(struct session *s);
 
 /* Asks the session to close with code once its queue has drained (4408 drops
- * the queue first). Idempotent: the first code wins. */
+ * the queue first). Idempotent: the first code wins. reason must be a
+ * static string (it is kept, not copied); the close frame carries at most
+ * its first 63 bytes. */
 void session_close(struct session *s, int code, const char *reason);
 
 /* Queues an event (already an envelope) on s; encodes with s's codec. */
@@ -149,5 +152,7 @@ void hub_close_token(struct session_hub *h, const unsigned char hash[32]);
 void hub_close_account(struct session_hub *h, const char *account);
 /* True when account has at least one session on this node. */
 bool hub_has_account(struct session_hub *h, const char *account);
+/* The same for a callback whose ud is the hub (cluster_deps.holds_account). */
+bool hub_holds_account(void *hub, const char *account);
 
 #endif

@@ -1,7 +1,8 @@
 /* test_bus_local.c - the in-process bus on a real libuv loop: delivery on
  * the next loop turn (never inside bus_publish, also when publishing from a
  * message callback), order, binary payloads, reference-counted
- * subscriptions, the bounded queue, closing from a callback, bad input. */
+ * subscriptions, channels held through a callback (bus_local_hold), the
+ * bounded queue, closing from a callback, bad input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,6 +125,47 @@ static void test_publish_counted(void **state)
     assert_int_equal(pending.calls, 1);
     assert_int_equal(r.n, 1);
     assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* The accounts the owner holds, for bus_local_hold. */
+static bool holds(void *ud, const char *rest)
+{
+    return strcmp(rest, (const char *)ud) == 0;
+}
+
+/* A channel under the held prefix is delivered and counted while the
+ * callback holds it, without a subscription, and dropped once it no longer
+ * does (checked again at delivery); other channels still need one. */
+static void test_hold_prefix(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct rec r = {0};
+    char account[16] = "1";
+    struct counted held = {0}, nobody = {0}, other = {0};
+    struct bus *b = open_bus(&loop, &r, 0);
+    bus_local_hold(b, "acct.", holds, account);
+    assert_int_equal(bus_publish_counted(b, "acct.1", "x", 1, on_count, &held), DROP_OK);
+    assert_int_equal(bus_publish_counted(b, "acct.2", "y", 1, on_count, &nobody), DROP_OK);
+    assert_int_equal(bus_publish_counted(b, "node.1", "z", 1, on_count, &other), DROP_OK);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(held.receivers, 1);
+    assert_int_equal(nobody.receivers, 0);
+    assert_int_equal(other.receivers, 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.channel[0], "acct.1");
+    /* let go between the publish and the delivery: nothing arrives */
+    assert_int_equal(bus_publish(b, "acct.1", "w", 1), DROP_OK);
+    account[0] = 0;
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(r.n, 1);
+    /* a subscription still counts under the prefix */
+    assert_int_equal(bus_subscribe(b, "acct.3"), DROP_OK);
+    assert_int_equal(bus_publish(b, "acct.3", "v", 1), DROP_OK);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(r.n, 2);
+    finish(&loop, &r);
 }
 
 static void test_delivery_next_turn(void **state)
@@ -327,6 +369,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delivery_next_turn),
         cmocka_unit_test(test_publish_counted),
+        cmocka_unit_test(test_hold_prefix),
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_refcounts),
         cmocka_unit_test(test_no_reentrancy),
