@@ -13,6 +13,7 @@
  * small struct of what they read and the callbacks through which they tell
  * the node something; none of them includes node.h, and the calls between
  * them go through here. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -586,6 +587,20 @@ static void presence_gone(const struct presence_state *s, void *ud)
     if (strcmp(s->node, n->node_id) == 0) cluster_presence_changed(n->cluster, s->account);
 }
 
+/* Gives back to the kernel what a burst of sessions opening or closing left
+ * free in malloc's arenas (sign-ins run on the pool threads, each with an
+ * arena of its own): at most every 10 s, once the session count has moved
+ * by TRIM_SESSIONS since the last time. bench/README.md has the figures. */
+#define TRIM_SESSIONS 1000
+static void trim_after_burst(struct node *n, int64_t now)
+{
+    int64_t moved = n->metrics.connections - n->trim_sessions;
+    if ((moved < TRIM_SESSIONS && moved > -TRIM_SESSIONS) || now - n->trim_at < 10000) return;
+    n->trim_at = now;
+    n->trim_sessions = n->metrics.connections;
+    malloc_trim(0);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -607,6 +622,7 @@ static void on_tick(uv_timer_t *t)
         n->probe_at = now;
         port_run_task(n, NULL, probe_work, probe_done, xcalloc(1, sizeof(struct probe)));
     }
+    trim_after_burst(n, now);
     if (n->draining && hub_empty(n->hub) && !n->stopped)
         uv_timer_start(&n->stop_timer, on_stop, 0, 0);
 }

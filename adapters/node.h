@@ -44,6 +44,7 @@ struct node {
     bool draining;
     bool stopped;
     int tasks_running;
+    int64_t trim_at, trim_sessions; /* the last malloc_trim: when, at how many sessions */
 
     struct bus *bus;               /* the cluster's bus (cluster_bus), NULL once it stopped */
     struct admin *admin;           /* cluster requests and watches (adapters/admin.c) */
