@@ -588,16 +588,21 @@ static void presence_gone(const struct presence_state *s, void *ud)
 }
 
 /* Gives back to the kernel what a burst of sessions opening or closing left
- * free in malloc's arenas (sign-ins run on the pool threads, each with an
- * arena of its own): at most every 10 s, once the session count has moved
- * by TRIM_SESSIONS since the last time. bench/README.md has the figures. */
+ * free in malloc's arenas: once the count has settled (it moved by fewer
+ * than TRIM_SETTLED since the last tick) after moving by TRIM_SESSIONS
+ * since the last trim, and at most once a second. bench/README.md has the
+ * figures. */
 #define TRIM_SESSIONS 1000
+#define TRIM_SETTLED 50
 static void trim_after_burst(struct node *n, int64_t now)
 {
-    int64_t moved = n->metrics.connections - n->trim_sessions;
-    if ((moved < TRIM_SESSIONS && moved > -TRIM_SESSIONS) || now - n->trim_at < 10000) return;
+    int64_t count = n->metrics.connections;
+    int64_t step = count - n->trim_last_count, moved = count - n->trim_sessions;
+    n->trim_last_count = count;
+    if (step >= TRIM_SETTLED || step <= -TRIM_SETTLED) return;
+    if ((moved < TRIM_SESSIONS && moved > -TRIM_SESSIONS) || now - n->trim_at < 1000) return;
     n->trim_at = now;
-    n->trim_sessions = n->metrics.connections;
+    n->trim_sessions = count;
     malloc_trim(0);
 }
 

@@ -45,6 +45,7 @@ struct node {
     bool stopped;
     int tasks_running;
     int64_t trim_at, trim_sessions; /* the last malloc_trim: when, at how many sessions */
+    int64_t trim_last_count;        /* sessions at the previous tick */
 
     struct bus *bus;               /* the cluster's bus (cluster_bus), NULL once it stopped */
     struct admin *admin;           /* cluster requests and watches (adapters/admin.c) */

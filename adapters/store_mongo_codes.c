@@ -1,7 +1,7 @@
 /* store_mongo_codes.c - identity codes on MongoDB, and the account changes
  * that codes and admins make (identity verified, password, type).
  *
- * identity_codes {_id, then CODE_FIELDS (store_code_fields.h): identity (the
+ * identity_codes {_id, then CODE_FIELDS (engine/code_fields.h): identity (the
  * normalized value), account, purpose, live, hash, salt (hex strings),
  * attempts, expiresAt, sentAt, windowStart, sends, version}. _id is an ObjectId made from the identity (the first 12
  * bytes of its SHA-256; ids must be ObjectIds on some servers), so one
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "adapters/store_code_fields.h"
+#include "engine/code_fields.h"
 #include "adapters/store_mongo_internal.h"
 #include "engine/log.h"
 

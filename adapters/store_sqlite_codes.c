@@ -6,13 +6,13 @@
  * identity; the compare-and-set is an UPDATE ... WHERE version = expected
  * that must change one row, a create an INSERT that a racing create turns
  * into a unique violation (DROP_ECONFLICT). Statements are built from
- * CODE_FIELDS (store_code_fields.h, the fields MongoDB stores too) and
+ * CODE_FIELDS (engine/code_fields.h, the fields MongoDB stores too) and
  * prepared per call: codes are rare next to gigs. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "adapters/store_code_fields.h"
+#include "engine/code_fields.h"
 #include "adapters/store_sqlite_internal.h"
 
 enum code_sql { CODE_SELECT, CODE_INSERT, CODE_UPDATE };

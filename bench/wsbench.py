@@ -249,7 +249,8 @@ def main():
         table("idle: %d sessions (dropind authenticated; peers plain), %d source addresses" % (
             a.idle, a.sources),
             [("bytes_per_session", "RSS B/session"),
-             ("marginal_bytes", "marginal B/session"), ("open_s", "open s"),
+             ("marginal_bytes", "marginal B/session"), ("held_bytes", "B/session held"),
+             ("open_s", "open s"),
              ("probe_p50_us", "ping p50 µs"), ("probe_p99_us", "ping p99 µs")],
             results["idle"], lambda v: f2(v) if v < 100 else f0(v))
     if "presence" in scen and "dropind" in only:

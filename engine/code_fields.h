@@ -1,16 +1,17 @@
-/* store_code_fields.h - the stored fields of an identity code (struct
- * store_code), described once for both backends: the MongoDB key, the
- * SQLite column, the stored type and where the field sits in the struct.
- * store_sqlite_codes.c binds and reads a row, and store_mongo_codes.c
- * appends and reads a document, by one loop over CODE_FIELDS each.
+/* code_fields.h - the identity-code kind, described once as the record
+ * kinds are (store.h): the stored fields of a struct store_code, for both
+ * backends. Each row names the MongoDB key, the SQLite column, the stored
+ * type and where the field sits in the struct; adapters/store_sqlite_codes.c
+ * binds and reads a row, and adapters/store_mongo_codes.c appends and reads
+ * a document, by one loop over CODE_FIELDS each.
  *
  * The order is the stored order: the SQLite columns of the statements and
  * the keys of a MongoDB document (after _id) follow it. The first field is
  * the key (identity): an update sets every field but that one. The SQLite
- * table itself is SQLITE_CODES_MIGRATION (store_sqlite_internal.h), which
- * stays as written: a migration is history. Data only, no backend. */
-#ifndef DROP_STORE_CODE_FIELDS_H
-#define DROP_STORE_CODE_FIELDS_H
+ * table itself is SQLITE_CODES_MIGRATION (adapters/store_sqlite_internal.h),
+ * which stays as written: a migration is history. Data only, no I/O. */
+#ifndef DROP_CODE_FIELDS_H
+#define DROP_CODE_FIELDS_H
 
 #include <stddef.h>
 
