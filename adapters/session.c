@@ -54,7 +54,8 @@ struct slot {
 /* A decoded request waiting for an auth op to finish. */
 struct held {
     struct held *next;
-    json_t *root;
+    json_t *root; /* the envelope; for a refused one (bad), its id */
+    char *bad;    /* NULL, or why the codec refused it: answered bad_request */
 };
 
 /* A message arriving in fragments: allocated with its first fragment that
@@ -85,6 +86,7 @@ struct session_hub {
 static void sink_done(struct req *r, drop_err err, json_t *data, const char *msg);
 static const struct req_sink ws_sink = {sink_done};
 static void handle_root(struct session *s, json_t *root);
+static void handle_bad(struct session *s, json_t *id, const char *why);
 
 /* ---- outbound queue ---- */
 
@@ -337,8 +339,10 @@ static void release_held(struct session *s)
         s->held_head = h->next;
         if (!s->held_head) s->held_tail = NULL;
         s->held_count--;
-        handle_root(s, h->root);
+        if (h->bad) handle_bad(s, h->root, h->bad);
+        else handle_root(s, h->root);
         json_decref(h->root);
+        free(h->bad);
         free(h);
     }
 }
@@ -461,6 +465,34 @@ static void refuse(struct session *s, json_t *id, const char *msg)
     reply_error_now(s, id, DROP_ERATELIMIT, msg);
 }
 
+/* Holds v (the envelope, or a refused request's id with why) until the
+ * running request finishes; past MAX_HELD the request is refused. */
+static void hold(struct session *s, json_t *v, json_t *id, const char *bad)
+{
+    if (s->held_count >= MAX_HELD) {
+        refuse(s, id, "too many requests waiting");
+        return;
+    }
+    struct held *h = xcalloc(1, sizeof *h);
+    h->root = json_incref(v);
+    h->bad = bad ? xstrdup(bad) : NULL;
+    if (s->held_tail) s->held_tail->next = h;
+    else s->held_head = h;
+    s->held_tail = h;
+    s->held_count++;
+}
+
+/* A request the codec refused for one value it cannot hold (its id from
+ * codec_salvage_id; JSON null when it had none): answered bad_request in
+ * its turn, after the requests before it, and the session goes on. */
+static void handle_bad(struct session *s, json_t *id, const char *why)
+{
+    json_t *re = json_is_null(id) ? NULL : id;
+    if (s->running) hold(s, id, re, why);
+    else if (!rate_ok(s, engine_now(s->home->env.eng))) refuse(s, re, "rate limit exceeded");
+    else reply_error_now(s, re, DROP_EBADREQ, why);
+}
+
 static void handle_root(struct session *s, json_t *root)
 {
     struct envelope env;
@@ -472,16 +504,7 @@ static void handle_root(struct session *s, json_t *root)
         return;
     }
     if (s->running) { /* one request at a time, in order: wait for the running one */
-        if (s->held_count >= MAX_HELD) {
-            refuse(s, env.id, "too many requests waiting");
-            return;
-        }
-        struct held *h = xcalloc(1, sizeof *h);
-        h->root = json_incref(root);
-        if (s->held_tail) s->held_tail->next = h;
-        else s->held_head = h;
-        s->held_tail = h;
-        s->held_count++;
+        hold(s, root, env.id, NULL);
         return;
     }
     if (!rate_ok(s, engine_now(s->home->env.eng))) {
@@ -508,6 +531,15 @@ static void on_message(struct session *s, const unsigned char *buf, size_t len)
     json_t *root = NULL;
     char why[160];
     if (codec_decode(s->codec, buf, len, 32, &root, why, sizeof why) != DROP_OK) {
+        /* a well-formed request with a value jansson cannot hold (a \u0000,
+         * an integer beyond 64 bits) is the request's mistake, not the
+         * session's: answered bad_request in its turn */
+        json_t *id = codec_salvage_id(s->codec, buf, len, why, sizeof why);
+        if (id) {
+            handle_bad(s, id, why);
+            json_decref(id);
+            return;
+        }
         log_debug("event=bad_frame reason=\"%s\"", why);
         session_close(s, 4400, "malformed envelope");
         return;
@@ -809,6 +841,7 @@ static void session_free(struct session *s)
     for (; h; h = hn) {
         hn = h->next;
         json_decref(h->root);
+        free(h->bad);
         free(h);
     }
     free(s->rx);

@@ -84,6 +84,49 @@ static drop_err json_decode(const void *buf, size_t len, size_t max_depth, json_
     return DROP_OK;
 }
 
+json_t *codec_salvage_id(enum codec c, const void *buf, size_t len, char *why, size_t whylen)
+{
+    json_error_t err;
+    json_t *root, *op, *id, *data, *out = NULL;
+
+    if (c != CODEC_JSON || !buf || len == 0) return NULL;
+    /* only what the strict parse refused for a value, never for syntax */
+    root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    if (root) { /* parsed: refused for something else (depth) */
+        json_decref(root);
+        return NULL;
+    }
+    if (json_error_code(&err) != json_error_null_character &&
+        json_error_code(&err) != json_error_numeric_overflow)
+        return NULL;
+    err_why(DROP_EBADREQ, why, whylen, "%s (at offset %d)", codec_json_problem(&err), err.position);
+    /* the same text, with NULs kept and every integer read as a real */
+    root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
+                      &err);
+    if (!json_is_object(root)) goto done;
+    op = json_object_get(root, "op");
+    id = json_object_get(root, "id");
+    data = json_object_get(root, "data");
+    if (!json_is_string(op) || json_string_length(op) == 0 ||
+        strlen(json_string_value(op)) != json_string_length(op) ||
+        (data && !json_is_object(data) && !json_is_null(data)))
+        goto done;
+    if (!id || json_is_null(id)) {
+        out = json_null();
+    } else if (json_is_string(id)) {
+        /* a string id holding a NUL is the bad value itself */
+        if (strlen(json_string_value(id)) == json_string_length(id))
+            out = json_stringn(json_string_value(id), json_string_length(id));
+    } else if (json_is_real(id)) {
+        /* read as a real: an integer id within 2^53 comes back exactly */
+        double d = json_real_value(id);
+        if (d == floor(d) && fabs(d) <= 9007199254740992.0) out = json_integer((json_int_t)d);
+    }
+done:
+    json_decref(root);
+    return out;
+}
+
 /* ---- MessagePack: bounded structural walk ------------------------------- */
 
 struct mp_walk {

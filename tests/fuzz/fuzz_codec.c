@@ -3,7 +3,8 @@
  * Each input is decoded as JSON and as MessagePack. Whatever decodes is run
  * through envelope_parse and re-encoded in both encodings; each re-encoding
  * must decode again to an equal value (json_equal), so the two codecs accept
- * exactly the same value space. A mismatch aborts. Built with clang
+ * exactly the same value space. A mismatch aborts. What does not decode goes
+ * through codec_salvage_id, which must hand out an id or nothing. Built with clang
  * -fsanitize=fuzzer by tests/fuzz/CMakeLists.txt; tests/unit/test_fuzz_corpus.c
  * includes this file and replays tests/fuzz/corpus/ through the same entry
  * point under gcc + ASan in every `make test`. */
@@ -54,6 +55,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (codec_decode(codecs[i], data, size, CODEC_MAX_DEPTH, &v, why, sizeof why) !=
             DROP_OK) {
             if (v) abort(); /* a failed decode must not hand out a value */
+            /* what the session salvages of it: an id that can be answered */
+            json_t *id = codec_salvage_id(codecs[i], data, size, why, sizeof why);
+            if (id && !json_is_null(id) && !json_is_integer(id) && !json_is_string(id)) abort();
+            if (id) json_decref(envelope_error(json_is_null(id) ? NULL : id, DROP_EBADREQ, why));
+            json_decref(id);
             continue;
         }
         fuzz_codec_check(CODEC_JSON, v);

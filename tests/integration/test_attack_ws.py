@@ -45,3 +45,63 @@ def test_fragmented_empty_message_is_malformed_not_fatal(node):
         assert w.close_code() == 4400
         w.sock.close()
     assert requests.get(node.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_values_jansson_cannot_hold_are_bad_requests(node):
+    """Valid JSON that jansson cannot hold (a \\u0000 in a string, an integer
+    beyond 64 bits) inside a well-formed envelope is the request's mistake:
+    bad_request to its id, in its turn, and the session goes on. When the
+    bad value is the id or the op itself, the envelope is malformed: 4400."""
+    w = RawWS(node.port)
+    w.sock.settimeout(10)
+    sent = [
+        (7, '{"op":"sys.ping","id":7,"data":{"x":"a\\u0000b"}}', "NUL"),
+        ("s8", '{"op":"gig.list","id":"s8","data":{"limit":18446744073709551616}}', "out of range"),
+        (None, '{"op":"sys.ping","data":{"k":["\\u0000"]}}', "NUL"),
+        (9, '{"op":"sys.ping","id":9,"data":{}}', None),
+    ]
+    for _, text, _ in sent:
+        w.send_text(text)
+    for rid, _, problem in sent:
+        op, payload = w.recv_frame()
+        reply = json.loads(payload)
+        assert reply.get("re") == rid, (rid, reply)
+        if problem is None:
+            assert reply["ok"] is True, reply
+        else:
+            assert reply["ok"] is False and reply["error"]["code"] == "bad_request", reply
+            assert problem in reply["error"]["message"], reply
+    w.sock.close()
+    for text in ('{"op":"sys.ping","id":18446744073709551616}',
+                 '{"op":"sys.ping","id":1,"data":{"k\\u0000":1}}',  # jansson keys are C strings
+                 '{"op":"sys\\u0000ping","id":1}',
+                 '{"op":"sys.ping","id":"a\\u0000"}',
+                 '{"op":"sys.ping","id":1,"data":{"x":"\\u0000"}'):  # and a syntax error
+        w = RawWS(node.port)
+        w.send_text(text)
+        assert w.close_code() == 4400, text
+        w.sock.close()
+
+
+def test_refused_value_waits_for_a_running_sign_in(node):
+    """Requests sent behind auth.login wait for it; a refused one keeps its
+    place: the replies come in the order sent."""
+    email = "held%s@example.com" % os.urandom(4).hex()
+    r = requests.post(node.url + "/accounts", json={
+        "firstName": "H", "lastName": "D", "type": "user", "password": "correct horse",
+        "identities": [{"type": "email", "value": email}]}, timeout=20)
+    assert r.status_code == 200, r.text
+    w = RawWS(node.port)
+    w.sock.settimeout(20)
+    w.send_text(json.dumps({"op": "auth.login", "id": 1,
+                            "data": {"identity": email, "password": "correct horse"}}))
+    w.send_text('{"op":"sys.ping","id":2,"data":{"x":"\\u0000"}}')
+    w.send_text('{"op":"account.get","id":3}')
+    seen = []
+    while len(seen) < 3:
+        op, payload = w.recv_frame()
+        m = json.loads(payload)
+        if "re" in m:
+            seen.append((m["re"], m["ok"], m.get("error", {}).get("code")))
+    assert seen == [(1, True, None), (2, False, "bad_request"), (3, True, None)], seen
+    w.sock.close()
