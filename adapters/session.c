@@ -483,7 +483,7 @@ static void hold(struct session *s, json_t *v, json_t *id, const char *bad)
 }
 
 /* A request the codec refused for one value it cannot hold (its id from
- * codec_salvage_id; JSON null when it had none): answered bad_request in
+ * codec_decode_request; JSON null when it had none): answered bad_request in
  * its turn, after the requests before it, and the session goes on. */
 static void handle_bad(struct session *s, json_t *id, const char *why)
 {
@@ -528,13 +528,12 @@ static void handle_root(struct session *s, json_t *root)
 
 static void on_message(struct session *s, const unsigned char *buf, size_t len)
 {
-    json_t *root = NULL;
+    json_t *root = NULL, *id = NULL;
     char why[160];
-    if (codec_decode(s->codec, buf, len, 32, &root, why, sizeof why) != DROP_OK) {
+    if (codec_decode_request(s->codec, buf, len, 32, &root, &id, why, sizeof why) != DROP_OK) {
         /* a well-formed request with a value jansson cannot hold (a \u0000,
          * an integer beyond 64 bits) is the request's mistake, not the
          * session's: answered bad_request in its turn */
-        json_t *id = codec_salvage_id(s->codec, buf, len, why, sizeof why);
         if (id) {
             handle_bad(s, id, why);
             json_decref(id);

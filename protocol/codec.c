@@ -66,16 +66,22 @@ const char *codec_json_problem(const json_error_t *err)
     }
 }
 
+/* err (when not NULL) gets jansson's account of a text it refused; its
+ * code stays 0 otherwise. */
 static drop_err json_decode(const void *buf, size_t len, size_t max_depth, json_t **out,
-                            char *why, size_t whylen)
+                            json_error_t *err, char *why, size_t whylen)
 {
-    json_error_t err;
+    json_error_t own;
     json_t *v;
 
-    v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    if (!err) err = &own;
+    /* jansson sets the code byte only on a failure: a text parsed and then
+     * refused for its depth must not read as an older failure's code */
+    memset(err, 0, sizeof *err);
+    v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, err);
     if (!v)
         return err_why(DROP_EBADREQ, why, whylen,
-                       "invalid JSON at offset %d: %s", err.position, codec_json_problem(&err));
+                       "invalid JSON at offset %d: %s", err->position, codec_json_problem(err));
     if (json_too_deep(v, 0, max_depth)) {
         json_decref(v);
         return err_why(DROP_EBADREQ, why, whylen, "nesting deeper than %zu", max_depth);
@@ -84,22 +90,13 @@ static drop_err json_decode(const void *buf, size_t len, size_t max_depth, json_
     return DROP_OK;
 }
 
-json_t *codec_salvage_id(enum codec c, const void *buf, size_t len, char *why, size_t whylen)
+/* The id of a JSON envelope that the strict parse refused only for a value
+ * (see codec_decode_request), or NULL. */
+static json_t *salvage_id(const void *buf, size_t len)
 {
     json_error_t err;
     json_t *root, *op, *id, *data, *out = NULL;
 
-    if (c != CODEC_JSON || !buf || len == 0) return NULL;
-    /* only what the strict parse refused for a value, never for syntax */
-    root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (root) { /* parsed: refused for something else (depth) */
-        json_decref(root);
-        return NULL;
-    }
-    if (json_error_code(&err) != json_error_null_character &&
-        json_error_code(&err) != json_error_numeric_overflow)
-        return NULL;
-    err_why(DROP_EBADREQ, why, whylen, "%s (at offset %d)", codec_json_problem(&err), err.position);
     /* the same text, with NULs kept and every integer read as a real */
     root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
                       &err);
@@ -369,8 +366,8 @@ done:
     return rc;
 }
 
-drop_err codec_decode(enum codec c, const void *buf, size_t len, size_t max_depth,
-                      json_t **out, char *why, size_t whylen)
+static drop_err decode(enum codec c, const void *buf, size_t len, size_t max_depth,
+                       json_t **out, json_error_t *err, char *why, size_t whylen)
 {
     *out = NULL;
     if (why && whylen) why[0] = '\0';
@@ -378,7 +375,29 @@ drop_err codec_decode(enum codec c, const void *buf, size_t len, size_t max_dept
     if (!buf || len == 0)
         return err_why(DROP_EBADREQ, why, whylen, "empty message");
     if (c == CODEC_MSGPACK) return msgpack_decode(buf, len, max_depth, out, why, whylen);
-    return json_decode(buf, len, max_depth, out, why, whylen);
+    return json_decode(buf, len, max_depth, out, err, why, whylen);
+}
+
+drop_err codec_decode(enum codec c, const void *buf, size_t len, size_t max_depth,
+                      json_t **out, char *why, size_t whylen)
+{
+    return decode(c, buf, len, max_depth, out, NULL, why, whylen);
+}
+
+drop_err codec_decode_request(enum codec c, const void *buf, size_t len, size_t max_depth,
+                              json_t **out, json_t **bad_id, char *why, size_t whylen)
+{
+    json_error_t err;
+    drop_err rc = decode(c, buf, len, max_depth, out, &err, why, whylen);
+    *bad_id = NULL;
+    if (rc == DROP_OK || c != CODEC_JSON || !buf || len == 0) return rc;
+    if (json_error_code(&err) != json_error_null_character &&
+        json_error_code(&err) != json_error_numeric_overflow)
+        return rc;
+    *bad_id = salvage_id(buf, len);
+    if (*bad_id)
+        err_why(rc, why, whylen, "%s (at offset %d)", codec_json_problem(&err), err.position);
+    return rc;
 }
 
 /* ---- Encoding ------------------------------------------------------------ */

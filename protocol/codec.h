@@ -33,14 +33,15 @@ enum codec { CODEC_JSON, CODEC_MSGPACK };
 drop_err codec_decode(enum codec c, const void *buf, size_t len, size_t max_depth,
                       json_t **out, char *why, size_t whylen);
 
-/* For JSON that codec_decode refused only for a value jansson cannot hold
- * (a \u0000 in a string, an integer beyond 64 bits) inside an otherwise
- * well-formed envelope: a new reference to the envelope's id (JSON null when
- * it has none) and the value's problem in why, so the request is answered
- * bad_request instead of closing the session. NULL when the text is not such an envelope, when the id is
- * itself the bad value, and for MessagePack (whose decoder refuses neither
- * at the value level of a JSON client). */
-json_t *codec_salvage_id(enum codec c, const void *buf, size_t len, char *why, size_t whylen);
+/* codec_decode for a request. When it refuses JSON only for a value
+ * jansson cannot hold (a \u0000 in a string, an integer beyond 64 bits)
+ * inside an otherwise well-formed envelope, *bad_id gets a new reference to
+ * the envelope's id (JSON null when it has none) and why the value's
+ * problem, so the request is answered bad_request instead of closing the
+ * session. *bad_id stays NULL otherwise: the text is not such an envelope,
+ * the id or op is itself the bad value, or it is MessagePack. */
+drop_err codec_decode_request(enum codec c, const void *buf, size_t len, size_t max_depth,
+                              json_t **out, json_t **bad_id, char *why, size_t whylen);
 
 /* Encodes v (borrowed) compactly: JSON with reals printed to round-trip, or
  * MessagePack with integers in their smallest form, reals as float64 and

@@ -4,7 +4,7 @@
  * through envelope_parse and re-encoded in both encodings; each re-encoding
  * must decode again to an equal value (json_equal), so the two codecs accept
  * exactly the same value space. A mismatch aborts. What does not decode goes
- * through codec_salvage_id, which must hand out an id or nothing. Built with clang
+ * through codec_decode_request, which must hand out an id or nothing. Built with clang
  * -fsanitize=fuzzer by tests/fuzz/CMakeLists.txt; tests/unit/test_fuzz_corpus.c
  * includes this file and replays tests/fuzz/corpus/ through the same entry
  * point under gcc + ASan in every `make test`. */
@@ -52,11 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (i = 0; i < 2; i++) {
         v = NULL;
-        if (codec_decode(codecs[i], data, size, CODEC_MAX_DEPTH, &v, why, sizeof why) !=
-            DROP_OK) {
+        json_t *id = NULL;
+        if (codec_decode_request(codecs[i], data, size, CODEC_MAX_DEPTH, &v, &id, why,
+                                 sizeof why) != DROP_OK) {
             if (v) abort(); /* a failed decode must not hand out a value */
             /* what the session salvages of it: an id that can be answered */
-            json_t *id = codec_salvage_id(codecs[i], data, size, why, sizeof why);
             if (id && !json_is_null(id) && !json_is_integer(id) && !json_is_string(id)) abort();
             if (id) json_decref(envelope_error(json_is_null(id) ? NULL : id, DROP_EBADREQ, why));
             json_decref(id);
