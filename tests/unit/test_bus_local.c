@@ -16,6 +16,8 @@
 #include "adapters/bus_local.h"
 #include "engine/bus.h"
 
+#include "bus_test_util.h"
+
 #define MAX_GOT 256
 
 struct rec {
@@ -74,20 +76,6 @@ static void finish(uv_loop_t *loop, struct rec *r)
     r->bus = NULL;
     uv_run(loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(loop), 0);
-}
-
-struct counted {
-    int calls;
-    drop_err err;
-    int64_t receivers;
-};
-
-static void on_count(void *ud, drop_err err, int64_t receivers)
-{
-    struct counted *c = ud;
-    c->calls++;
-    c->err = err;
-    c->receivers = receivers;
 }
 
 /* A counted publish answers 1 when this process holds the channel, 0 when

@@ -31,6 +31,8 @@
 #include "engine/bus.h"
 #include "engine/log.h"
 
+#include "bus_test_util.h"
+
 #define REDIS_SERVER "/usr/bin/redis-server"
 #define MAX_GOT 256
 
@@ -621,20 +623,6 @@ static void test_counters(void **state)
     free(b);
     free(o);
     redis_kill(pid);
-}
-
-struct counted {
-    int calls;
-    drop_err err;
-    int64_t receivers;
-};
-
-static void on_count(void *ud, drop_err err, int64_t receivers)
-{
-    struct counted *c = ud;
-    c->calls++;
-    c->err = err;
-    c->receivers = receivers;
 }
 
 /* PUBLISH's reply is the number of subscribers: 1 for a channel one node

@@ -286,20 +286,25 @@ static void new_gig(struct gig *g)
     gig_set_meta(g, "{\"city\":\"Saigon\"}");
 }
 
+/* new_gig, then its create by the customer at T0 offering the first n of c. */
+static struct gig_effects create_offering(struct gig *g, struct dispatch_candidate *c, size_t n)
+{
+    new_gig(g);
+    struct gig_action a = by(GIG_CREATE, GIG_ROLE_CUSTOMER, CUST, T0);
+    a.candidates = c;
+    a.n_candidates = n;
+    return apply_ok(g, a, DROP_OK);
+}
+
 static void test_happy_flow(void **state)
 {
     (void)state;
     struct dispatch_candidate c[7];
     struct gig g;
     struct gig_effects fx;
-    struct gig_action a;
     make_candidates(c, 7);
-    new_gig(&g);
 
-    a = by(GIG_CREATE, GIG_ROLE_CUSTOMER, CUST, T0);
-    a.candidates = c;
-    a.n_candidates = 7;
-    fx = apply_ok(&g, a, DROP_OK);
+    fx = create_offering(&g, c, 7);
     assert_int_equal(g.status, GIG_PENDING_OPERATOR);
     assert_int_equal(g.version, 1);
     assert_int_equal(g.created_at, T0);
@@ -470,11 +475,7 @@ static void walk_to(struct gig *g, enum gig_status st, int64_t *t)
 {
     struct dispatch_candidate c[1];
     make_candidates(c, 1);
-    new_gig(g);
-    struct gig_action a = by(GIG_CREATE, GIG_ROLE_CUSTOMER, CUST, T0);
-    a.candidates = c;
-    a.n_candidates = 1;
-    apply_ok(g, a, DROP_OK);
+    create_offering(g, c, 1);
     *t = T0;
     const enum gig_action_kind path[] = {GIG_CLAIM_ACCEPT, GIG_CONFIRM, GIG_HANDSHAKE, GIG_HANDSHAKE, GIG_START};
     for (size_t i = 0; i < 5 && g->status != st; i++) {
@@ -739,13 +740,8 @@ static void test_timeline(void **state)
     (void)state;
     struct dispatch_candidate c[7];
     struct gig g;
-    struct gig_action a;
     make_candidates(c, 7);
-    new_gig(&g);
-    a = by(GIG_CREATE, GIG_ROLE_CUSTOMER, CUST, T0);
-    a.candidates = c;
-    a.n_candidates = 2;
-    apply_ok(&g, a, DROP_OK);
+    create_offering(&g, c, 2);
     assert_int_equal(g.n_events, 3);
     assert_string_equal(g.events[0].what, "create");
     assert_string_equal(g.events[0].actor, CUST);

@@ -11,22 +11,9 @@
 
 #include "engine/job.h"
 
-#define CLIENT "aaaaaaaaaaaaaaaaaaaaaaaa"
-#define WORKER "bbbbbbbbbbbbbbbbbbbbbbbb"
-#define OTHER "cccccccccccccccccccccccc"
+#include "job_test_util.h"
 
-static void make_job(struct job *j)
-{
-    job_init(j);
-    strcpy(j->id, "0123456789abcdef01234567");
-    j->title = strdup("Paint");
-    j->description = strdup("");
-    strcpy(j->client, CLIENT);
-    strcpy(j->worker, WORKER);
-    j->created_at = 1000;
-    j->version = 1;
-    job_set_status(j, JOB_REQUESTED, 1000, CLIENT);
-}
+#define OTHER "cccccccccccccccccccccccc"
 
 static void test_workflow_table(void **state)
 {

@@ -14,9 +14,7 @@
 #include "engine/job.h"
 #include "engine/store.h"
 
-#define ID "0123456789abcdef01234567"
-#define CLIENT "aaaaaaaaaaaaaaaaaaaaaaaa"
-#define WORKER "bbbbbbbbbbbbbbbbbbbbbbbb"
+#include "job_test_util.h"
 
 /* The fake port: one job; CAS loses while fails_left > 0 (another writer
  * "moves the version on" each time: the stored version goes up by one). */
@@ -110,19 +108,6 @@ static void undo(void *c, const void *next)
 {
     (void)next;
     ((struct ctx *)c)->undos++;
-}
-
-static void make_job(struct job *j)
-{
-    job_init(j);
-    strcpy(j->id, ID);
-    j->title = strdup("Paint");
-    j->description = strdup("");
-    strcpy(j->client, CLIENT);
-    strcpy(j->worker, WORKER);
-    j->created_at = 1000;
-    j->version = 1;
-    job_set_status(j, JOB_REQUESTED, 1000, CLIENT);
 }
 
 static struct fake *fake_new(int fails)
