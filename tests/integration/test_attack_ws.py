@@ -105,3 +105,25 @@ def test_refused_value_waits_for_a_running_sign_in(node):
             seen.append((m["re"], m["ok"], m.get("error", {}).get("code")))
     assert seen == [(1, True, None), (2, False, "bad_request"), (3, True, None)], seen
     w.sock.close()
+
+
+def test_refused_values_count_against_the_rate_limit(node_factory):
+    """A flood of requests the codec refuses for a value is not a way around
+    the token bucket: past the burst they are rate_limited, and twenty
+    refusals in a row close the session with 4429, as for any request."""
+    node = node_factory(["--rate_limit", "0.1", "--rate_burst", "2"])  # a token per 10 s
+    w = RawWS(node.port)
+    w.sock.settimeout(20)
+    for i in range(40):
+        w.send_text('{"op":"sys.ping","id":%d,"data":{"x":"\\u0000"}}' % i)
+    codes = []
+    while True:
+        op, payload = w.recv_frame()
+        if op == 8:
+            close = struct.unpack("!H", payload[:2])[0]
+            break
+        codes.append(json.loads(payload)["error"]["code"])
+    assert codes[:2] == ["bad_request", "bad_request"], codes
+    assert set(codes[2:]) == {"rate_limited"}, codes
+    assert close == 4429, (close, codes)
+    w.sock.close()
