@@ -26,29 +26,6 @@ def request(method, path, body=None, token=None):
     return head.encode() + b"\r\n" + data
 
 
-def read_responses(sock, n):
-    """Reads n responses (Content-Length framed); returns [(status, body)]."""
-    buf, out = b"", []
-    while len(out) < n:
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(65536)
-            assert chunk, "closed after %d of %d responses: %r" % (len(out), n, out)
-            buf += chunk
-        head, buf = buf.split(b"\r\n\r\n", 1)
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            k, _, v = line.partition(b":")
-            if k.strip().lower() == b"content-length":
-                length = int(v)
-        while len(buf) < length:
-            chunk = sock.recv(65536)
-            assert chunk, "closed inside a body"
-            buf += chunk
-        out.append((int(head.split(b" ")[1]), buf[:length]))
-        buf = buf[length:]
-    return out
-
-
 def test_pipelined_requests_with_bodies_do_not_stop_the_node(node):
     email = "p%s@example.com" % uuid.uuid4().hex[:8]
     r = requests.post(node.url + "/accounts", json={

@@ -71,6 +71,15 @@ def assert_aligned(table):
             assert left or right, "misaligned column at %d in:\n%s\n%s" % (s, lines[0], line)
 
 
+def ctl_table(node, *args):
+    """Runs dropctl args against node, asserts it succeeded and that its
+    table is aligned; returns the table."""
+    rc, out, err = ctl(node, *args)
+    assert rc == 0, err
+    assert_aligned(out)
+    return out
+
+
 async def fixed_data(node):
     """A customer, three operators (two free, one away), and a gig the
     nearest operator accepted. Returns (names by id, clients, gig)."""
@@ -105,9 +114,7 @@ def test_tables_golden(node_factory):
         names, clients, g = await fixed_data(node)
         assert g["version"] == 2
 
-        rc, out, err = ctl(node, "sessions")
-        assert rc == 0, err
-        assert_aligned(out)
+        out = ctl_table(node, "sessions")
         assert normalise(out, names) == "\n".join([
             "NODE ACCOUNT ROLE CODEC QUEUED INFLIGHT SINCE",
             "g1 cara user json 0 0 AGO",
@@ -116,9 +123,7 @@ def test_tables_golden(node_factory):
             "g1 omar operator json 0 0 AGO",
             "g1 - admin json 0 1 AGO"])
 
-        rc, out, err = ctl(node, "operators")
-        assert rc == 0, err
-        assert_aligned(out)
+        out = ctl_table(node, "operators")
         lat = lambda m, e=0.0: "%.5f %.5f" % off(m, e)  # noqa: E731
         assert normalise(out, names) == "\n".join([
             "NODE OPERATOR NAME STATE LAT LNG RATING SEEN",
@@ -126,9 +131,7 @@ def test_tables_golden(node_factory):
             "g1 omar Omar away %s 5.0 AGO" % lat(500),
             "g1 otto Otto busy %s 5.0 AGO" % lat(100)])
 
-        rc, out, err = ctl(node, "gigs")
-        assert rc == 0, err
-        assert_aligned(out)
+        out = ctl_table(node, "gigs")
         assert normalise(out, names) == "\n".join([
             "GIG STATUS VER CUSTOMER OPERATOR CREATED UPDATED",
             "gig operatorFound 2 cara otto AGO AGO"])
@@ -154,9 +157,7 @@ def test_tables_golden(node_factory):
             "T AGO accepted operatorFound 2 operator otto",
             "T AGO offer revoked operatorFound 2 operator olga"])
 
-        rc, out, err = ctl(node, "nodes")
-        assert rc == 0, err
-        assert_aligned(out)
+        out = ctl_table(node, "nodes")
         lines = out.splitlines()
         assert lines[0].split() == ["NODE", "ADDRESS", "STATE", "SESSIONS", "OPERATORS", "UPTIME",
                                     "LAG", "STORE", "BUS"]
@@ -164,9 +165,7 @@ def test_tables_golden(node_factory):
                             " ".join(lines[1].split())), lines[1]
         assert len(lines) == 2
 
-        rc, out, err = ctl(node, "stats")
-        assert rc == 0, err
-        assert_aligned(out)
+        out = ctl_table(node, "stats")
         lines = out.splitlines()
         assert " ".join(lines[0].split()) == ("NODE STATE SESSIONS AUTHED OPERATORS FREE MSGS IN "
                                               "MSGS OUT ERRORS LAG MAX")

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from conftest import Client, free_port, run
-from helpers import unique_email
+from helpers import register, unique_email
 
 PW = "correct horse"
 NEW_PW = "battery staple"
@@ -182,6 +182,33 @@ def verify(node, identity, code):
                          timeout=20)
 
 
+def seed(node, addr, phone):
+    """Registers addr (and phone) over REST with the seed's body."""
+    assert requests.post(node.url + "/accounts", json=seed_body(addr, phone),
+                         timeout=20).status_code == 200
+
+
+def mailed_code(node, box, addr):
+    """Has a code sent to addr and returns it, read from box's last mail."""
+    assert send_code(node, addr).status_code == 200
+    return code_of(box.last())
+
+
+async def signed_in(node, addr, clients=1):
+    """Connects a Client, registers addr (a user with password PW) and signs
+    it in; then clients - 1 more Clients sign in to the same account.
+    Returns the first sign-in's data and the clients, in that order."""
+    a = await Client.connect(node.ws_url)
+    await register(a, "user", email=addr, password=PW, first="A", last="B")
+    login = await a.ok("auth.login", {"identity": addr, "password": PW})
+    cs = [a]
+    for _ in range(clients - 1):
+        c = await Client.connect(node.ws_url)
+        await c.ok("auth.login", {"identity": addr, "password": PW})
+        cs.append(c)
+    return login, cs
+
+
 # ---- the tests ----------------------------------------------------------------
 
 def test_seed_body_registers_and_signs_in_by_an_emailed_code(node_factory, smtp):
@@ -253,10 +280,8 @@ def test_code_sign_in_over_websocket_sends_session_state(node_factory, smtp):
 def test_five_wrong_tries_void_the_code(node_factory, smtp):
     node = mail_node(node_factory, smtp, "--login_max_failures", "100")
     addr = unique_email("void")
-    assert requests.post(node.url + "/accounts", json=seed_body(addr, "84900000001"),
-                         timeout=20).status_code == 200
-    assert send_code(node, addr).status_code == 200
-    code = code_of(smtp.last())
+    seed(node, addr, "84900000001")
+    code = mailed_code(node, smtp, addr)
     wrong = "%06d" % ((int(code) + 1) % 1000000)
     for _ in range(5):
         r = verify(node, addr, wrong)
@@ -268,10 +293,8 @@ def test_five_wrong_tries_void_the_code(node_factory, smtp):
 def test_four_wrong_tries_then_the_right_code_works(node_factory, smtp):
     node = mail_node(node_factory, smtp, "--login_max_failures", "100")
     addr = unique_email("four")
-    assert requests.post(node.url + "/accounts", json=seed_body(addr, "84900000002"),
-                         timeout=20).status_code == 200
-    assert send_code(node, addr).status_code == 200
-    code = code_of(smtp.last())
+    seed(node, addr, "84900000002")
+    code = mailed_code(node, smtp, addr)
     wrong = "%06d" % ((int(code) + 1) % 1000000)
     for _ in range(4):
         assert verify(node, addr, wrong).status_code == 401
@@ -281,8 +304,7 @@ def test_four_wrong_tries_then_the_right_code_works(node_factory, smtp):
 def test_sign_in_brake_applies_to_codes(node_factory, smtp):
     node = mail_node(node_factory, smtp)  # login_max_failures 5
     addr = unique_email("brake")
-    assert requests.post(node.url + "/accounts", json=seed_body(addr, "84900000003"),
-                         timeout=20).status_code == 200
+    seed(node, addr, "84900000003")
     for _ in range(5):
         assert verify(node, addr, "000000").status_code == 401
     r = verify(node, addr, "000000")
@@ -293,8 +315,7 @@ def test_sign_in_brake_applies_to_codes(node_factory, smtp):
 def test_rate_limit_one_code_per_30_seconds(node_factory, smtp):
     node = mail_node(node_factory, smtp)
     addr = unique_email("rate")
-    assert requests.post(node.url + "/accounts", json=seed_body(addr, "84900000004"),
-                         timeout=20).status_code == 200
+    seed(node, addr, "84900000004")
     assert send_code(node, addr).status_code == 200
     r = send_code(node, addr)
     assert r.status_code == 429, r.text
@@ -318,19 +339,14 @@ def test_unknown_identity_same_answer_nothing_sent(node_factory, smtp):
     addr = unique_email("gone")
 
     async def body():
-        c = await Client.connect(node.ws_url)
-        await c.ok("account.register", {"firstName": "A", "lastName": "B", "type": "user",
-                                        "password": PW,
-                                        "identities": [{"type": "email", "value": addr}]})
-        await c.ok("auth.login", {"identity": addr, "password": PW})
+        _, (c,) = await signed_in(node, addr)
         await c.ok("account.delete", {})
     run(body())
     assert send_code(node, addr).status_code == 200
     assert smtp.count() == 0
     # and a known one does get its mail, so the mailbox works
     known = unique_email("known")
-    assert requests.post(node.url + "/accounts", json=seed_body(known, "84900000005"),
-                         timeout=20).status_code == 200
+    seed(node, known, "84900000005")
     assert send_code(node, known).status_code == 200
     assert smtp.count() == 1 and smtp.last()["rcpt"] == [known]
     assert verify(node, ghost, "123456").status_code == 401
@@ -339,10 +355,8 @@ def test_unknown_identity_same_answer_nothing_sent(node_factory, smtp):
 def test_a_new_code_replaces_the_previous_one_and_one_spend_wins(node_factory, smtp):
     node = mail_node(node_factory, smtp)
     addr = unique_email("race")
-    assert requests.post(node.url + "/accounts", json=seed_body(addr, "84900000006"),
-                         timeout=20).status_code == 200
-    assert send_code(node, addr).status_code == 200
-    code = code_of(smtp.last())
+    seed(node, addr, "84900000006")
+    code = mailed_code(node, smtp, addr)
 
     async def body():
         # eight sockets spend the same code at once: exactly one signs in
@@ -361,13 +375,7 @@ def test_reset_sets_the_password_and_revokes_other_sessions(node_factory, smtp):
     addr = unique_email("reset")
 
     async def body():
-        a = await Client.connect(node.ws_url)
-        await a.ok("account.register", {"firstName": "A", "lastName": "B", "type": "user",
-                                        "password": PW,
-                                        "identities": [{"type": "email", "value": addr}]})
-        await a.ok("auth.login", {"identity": addr, "password": PW})
-        b = await Client.connect(node.ws_url)
-        await b.ok("auth.login", {"identity": addr, "password": PW})
+        _, (a, b) = await signed_in(node, addr, clients=2)
         await b.ok("auth.code.send", {"identity": addr, "purpose": "reset"})
         mail = smtp.last()
         assert "reset your password" in mail["msg"].get_content()
@@ -394,11 +402,7 @@ def test_verify_an_identity_from_a_signed_in_session(node_factory, smtp):
     addr = unique_email("self")
 
     async def body():
-        c = await Client.connect(node.ws_url)
-        await c.ok("account.register", {"firstName": "A", "lastName": "B", "type": "user",
-                                        "password": PW,
-                                        "identities": [{"type": "email", "value": addr}]})
-        login = await c.ok("auth.login", {"identity": addr, "password": PW})
+        login, (c,) = await signed_in(node, addr)
         await c.ok("auth.code.send", {"identity": addr, "purpose": "verify"})
         assert "verify this address" in smtp.last()["msg"].get_content()
         out = await c.ok("auth.code.verify", {"identity": addr, "code": code_of(smtp.last())})
@@ -414,8 +418,7 @@ def test_smtp_refused_is_unavailable_and_counted(node_factory):
     dead = free_port()  # nothing listens there
     node = node_factory(["--mail_url", "smtp://127.0.0.1:%d" % dead])
     addr = unique_email("down")
-    assert requests.post(node.url + "/accounts", json=seed_body(addr, "84900000007"),
-                         timeout=20).status_code == 200
+    seed(node, addr, "84900000007")
     r = send_code(node, addr)
     assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable", r.text
     assert 'dropin_code_delivery_failures_total{channel="email"} 1' in requests.get(
@@ -433,8 +436,7 @@ def test_smtp_auth_and_the_password_stays_out_of_the_log(node_factory, smtp_auth
     node = node_factory(["--mail_url", "smtp://127.0.0.1:%d" % smtp_auth.port,
                          "--mail_user", "mailer", "--mail_password", "s3cret-mail-pass"])
     addr = unique_email("auth")
-    assert requests.post(node.url + "/accounts", json=seed_body(addr, "84900000008"),
-                         timeout=20).status_code == 200
+    seed(node, addr, "84900000008")
     assert send_code(node, addr).status_code == 200
     assert smtp_auth.count() == 1
     code = code_of(smtp_auth.last())
@@ -478,8 +480,7 @@ def test_twilio_failure_is_unavailable(node_factory, twilio):
     node = node_factory(["--sms_provider", "twilio", "--twilio_url", twilio.url,
                          "--twilio_account_sid", SID, "--twilio_auth_token", TOKEN,
                          "--twilio_from", "+15005550006"])
-    assert requests.post(node.url + "/accounts", json=seed_body(unique_email("f"), "84900000009"),
-                         timeout=20).status_code == 200
+    seed(node, unique_email("f"), "84900000009")
     r = send_code(node, "84900000009")
     assert r.status_code == 503, r.text
     assert 'dropin_code_delivery_failures_total{channel="sms"} 1' in requests.get(
@@ -501,13 +502,7 @@ def test_password_change_and_unknown_update_fields(node):
     addr = unique_email("chg")
 
     async def body():
-        a = await Client.connect(node.ws_url)
-        await a.ok("account.register", {"firstName": "A", "lastName": "B", "type": "user",
-                                        "password": PW,
-                                        "identities": [{"type": "email", "value": addr}]})
-        await a.ok("auth.login", {"identity": addr, "password": PW})
-        b = await Client.connect(node.ws_url)
-        await b.ok("auth.login", {"identity": addr, "password": PW})
+        _, (a, b) = await signed_in(node, addr, clients=2)
         r = await a.call("auth.password.change", {"password": "wrong one", "newPassword": NEW_PW})
         assert r["error"]["code"] == "unauthenticated", r
         r = await a.call("auth.password.change", {"password": PW, "newPassword": "short"})
